@@ -1,0 +1,32 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Cortex",
+    products: [
+        .library(name: "Cortex", targets: ["Cortex"]),
+        .library(name: "CortexCore", targets: ["CortexCore"]),
+        .executable(name: "cortex-bench", targets: ["cortex-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .target(name: "CortexCore", dependencies: ["CBLAS"]),
+        .target(name: "Cortex", dependencies: ["CortexCore"]),
+        .target(name: "CortexTestSupport", dependencies: ["CortexCore"]),
+        .executableTarget(
+            name: "cortex-bench",
+            dependencies: [
+                "CortexCore", "CBLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/cortex-bench"),
+        .testTarget(
+            name: "CortexCoreTests",
+            dependencies: ["CortexCore", "CortexTestSupport"],
+            resources: [.copy("Fixtures")]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,202 @@
+/// Gather/scatter, index select/add, triangular masks and im2col/col2im on the CPU.
+/// Index values are checked here, where they are read, and reported with their bound.
+extension CPUBackend {
+    /// A contiguous pointer to the viewed elements, copying only when the view is not contiguous.
+    func contiguousElements(_ storage: Storage, _ layout: Layout) -> (pointer: UnsafeMutableRawPointer, keepAlive: Storage) {
+        if layout.isContiguous {
+            return (storage.pointer + layout.offset * storage.dtype.byteCount, storage)
+        }
+        let copy = Storage.host(dtype: storage.dtype, count: layout.count)
+        copyStrided(storage, layout, toPointer: copy.pointer, dtype: storage.dtype, Layout(contiguous: layout.shape))
+        return (copy.pointer, copy)
+    }
+
+    /// Index values as Ints, checked against `bound`.
+    func indexValues(_ storage: Storage, _ layout: Layout, bound: Int, operation: String) throws -> [Int] {
+        let (pointer, keepAlive) = contiguousElements(storage, layout)
+        let count = layout.count
+        var values = [Int](repeating: 0, count: count)
+        if storage.dtype == .int64 {
+            let typed = pointer.assumingMemoryBound(to: Int64.self)
+            for position in 0..<count { values[position] = Int(typed[position]) }
+        } else {
+            let typed = pointer.assumingMemoryBound(to: Int32.self)
+            for position in 0..<count { values[position] = Int(typed[position]) }
+        }
+        withExtendedLifetime(keepAlive) {}
+        for value in values where value < 0 || value >= bound {
+            throw CortexError.indexOutOfRange(operation: operation, index: value, bound: bound)
+        }
+        return values
+    }
+
+    public func gather(_ x: Storage, _ xLayout: Layout, axis: Int, index: Storage, _ indexLayout: Layout,
+                       into out: Storage) throws {
+        let indices = try indexValues(index, indexLayout, bound: xLayout.shape[axis], operation: "gather")
+        let shape = indexLayout.shape
+        let size = x.dtype.byteCount
+        var coordinates = [Int](repeating: 0, count: shape.count)
+        for position in 0..<indices.count {
+            var offset = xLayout.offset
+            for dimension in 0..<shape.count {
+                offset += (dimension == axis ? indices[position] : coordinates[dimension]) * xLayout.strides[dimension]
+            }
+            (out.pointer + position * size).copyMemory(from: x.pointer + offset * size, byteCount: size)
+            var dimension = shape.count - 1
+            while dimension >= 0 {
+                coordinates[dimension] += 1
+                if coordinates[dimension] < shape[dimension] { break }
+                coordinates[dimension] = 0
+                dimension -= 1
+            }
+        }
+    }
+
+    public func scatterAdd(into destination: Storage, destinationShape: [Int], axis: Int,
+                           index: Storage, _ indexLayout: Layout, source: Storage, _ sourceLayout: Layout) throws {
+        let indices = try indexValues(index, indexLayout, bound: destinationShape[axis], operation: "scatterAdd")
+        let (sourcePointer, keepAlive) = contiguousElements(source, sourceLayout)
+        let values = sourcePointer.assumingMemoryBound(to: Float.self)
+        let target = destination.floats()
+        let strides = Layout.contiguousStrides(destinationShape)
+        let sourceStrides = Layout.contiguousStrides(sourceLayout.shape)
+        let shape = indexLayout.shape
+        var coordinates = [Int](repeating: 0, count: shape.count)
+        for position in 0..<indices.count {
+            var offset = 0, sourceOffset = 0
+            for dimension in 0..<shape.count {
+                offset += (dimension == axis ? indices[position] : coordinates[dimension]) * strides[dimension]
+                sourceOffset += coordinates[dimension] * sourceStrides[dimension]
+            }
+            target[offset] += values[sourceOffset]
+            var dimension = shape.count - 1
+            while dimension >= 0 {
+                coordinates[dimension] += 1
+                if coordinates[dimension] < shape[dimension] { break }
+                coordinates[dimension] = 0
+                dimension -= 1
+            }
+        }
+        withExtendedLifetime(keepAlive) {}
+    }
+
+    public func indexSelect(_ x: Storage, _ xLayout: Layout, axis: Int, indices: Storage, _ indicesLayout: Layout,
+                            into out: Storage) throws {
+        let selected = try indexValues(indices, indicesLayout, bound: xLayout.shape[axis], operation: "indexSelect")
+        let (source, keepAlive) = contiguousElements(x, xLayout)
+        let outer = xLayout.shape[..<axis].reduce(1, *)
+        let inner = xLayout.shape[(axis + 1)...].reduce(1, *)
+        let size = x.dtype.byteCount
+        let axisSize = xLayout.shape[axis]
+        let input = UncheckedSendable(source), output = UncheckedSendable(out.pointer)
+        let rows = outer * selected.count
+        CPUParallelism.forEachRange(rows, grain: max(1, CPUBackend.elementwiseGrain / max(inner, 1))) { range in
+            for row in range {
+                let (o, j) = row.quotientAndRemainder(dividingBy: selected.count)
+                (output.value + row * inner * size)
+                    .copyMemory(from: input.value + ((o * axisSize + selected[j]) * inner) * size, byteCount: inner * size)
+            }
+        }
+        withExtendedLifetime(keepAlive) {}
+    }
+
+    public func indexAdd(into destination: Storage, destinationShape: [Int], axis: Int,
+                         indices: Storage, _ indicesLayout: Layout, source: Storage, _ sourceLayout: Layout) throws {
+        let selected = try indexValues(indices, indicesLayout, bound: destinationShape[axis], operation: "indexAdd")
+        let (sourcePointer, keepAlive) = contiguousElements(source, sourceLayout)
+        let values = sourcePointer.assumingMemoryBound(to: Float.self)
+        let target = destination.floats()
+        let outer = destinationShape[..<axis].reduce(1, *)
+        let inner = destinationShape[(axis + 1)...].reduce(1, *)
+        let axisSize = destinationShape[axis]
+        for o in 0..<outer {
+            for (j, index) in selected.enumerated() {
+                let to = target + (o * axisSize + index) * inner
+                let from = values + (o * selected.count + j) * inner
+                zipRow({ $0 + $1 }, to, 1, from, 1, to, inner)
+            }
+        }
+        withExtendedLifetime(keepAlive) {}
+    }
+
+    public func triangle(_ x: Storage, _ xLayout: Layout, diagonal: Int, upper: Bool, into out: Storage) throws {
+        let rank = xLayout.rank
+        let rows = xLayout.shape[rank - 2], columns = xLayout.shape[rank - 1]
+        let size = x.dtype.byteCount
+        copyStrided(x, xLayout, toPointer: out.pointer, dtype: x.dtype, Layout(contiguous: xLayout.shape))
+        let matrices = xLayout.count / max(rows * columns, 1)
+        for matrix in 0..<matrices {
+            for row in 0..<rows {
+                let base = out.pointer + (matrix * rows * columns + row * columns) * size
+                for column in 0..<columns {
+                    let keep = upper ? column - row >= diagonal : column - row <= diagonal
+                    if !keep { (base + column * size).initializeMemory(as: UInt8.self, repeating: 0, count: size) }
+                }
+            }
+        }
+    }
+
+    public func im2col(_ x: Storage, _ xLayout: Layout, geometry g: ConvolutionGeometry, into out: Storage) throws {
+        let (source, keepAlive) = contiguousElements(x, xLayout)
+        let input = UncheckedSendable(source.assumingMemoryBound(to: Float.self)), output = UncheckedSendable(out.floats())
+        let outputHeight = g.outputHeight, outputWidth = g.outputWidth
+        let length = outputHeight * outputWidth
+        let kernelArea = g.kernelHeight * g.kernelWidth
+        CPUParallelism.forEachRange(g.batch * g.channels, grain: 1) { range in
+            for plane in range {
+                let image = input.value + plane * g.height * g.width
+                for kernelRow in 0..<g.kernelHeight {
+                    for kernelColumn in 0..<g.kernelWidth {
+                        let row = plane * kernelArea + kernelRow * g.kernelWidth + kernelColumn
+                        let destination = output.value + row * length
+                        for outputRow in 0..<outputHeight {
+                            let inputRow = outputRow * g.strideHeight - g.paddingHeight + kernelRow * g.dilationHeight
+                            let line = destination + outputRow * outputWidth
+                            if inputRow < 0 || inputRow >= g.height {
+                                line.update(repeating: 0, count: outputWidth)
+                                continue
+                            }
+                            for outputColumn in 0..<outputWidth {
+                                let inputColumn = outputColumn * g.strideWidth - g.paddingWidth + kernelColumn * g.dilationWidth
+                                line[outputColumn] = inputColumn >= 0 && inputColumn < g.width
+                                    ? image[inputRow * g.width + inputColumn] : 0
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        withExtendedLifetime(keepAlive) {}
+    }
+
+    public func col2im(_ columns: Storage, _ columnsLayout: Layout, geometry g: ConvolutionGeometry, into out: Storage) throws {
+        let (source, keepAlive) = contiguousElements(columns, columnsLayout)
+        let input = UncheckedSendable(source.assumingMemoryBound(to: Float.self)), output = UncheckedSendable(out.floats())
+        let outputHeight = g.outputHeight, outputWidth = g.outputWidth
+        let length = outputHeight * outputWidth
+        let kernelArea = g.kernelHeight * g.kernelWidth
+        CPUParallelism.forEachRange(g.batch * g.channels, grain: 1) { range in
+            for plane in range {
+                let image = output.value + plane * g.height * g.width
+                image.update(repeating: 0, count: g.height * g.width)
+                for kernelRow in 0..<g.kernelHeight {
+                    for kernelColumn in 0..<g.kernelWidth {
+                        let row = plane * kernelArea + kernelRow * g.kernelWidth + kernelColumn
+                        let sourceRow = input.value + row * length
+                        for outputRow in 0..<outputHeight {
+                            let inputRow = outputRow * g.strideHeight - g.paddingHeight + kernelRow * g.dilationHeight
+                            if inputRow < 0 || inputRow >= g.height { continue }
+                            for outputColumn in 0..<outputWidth {
+                                let inputColumn = outputColumn * g.strideWidth - g.paddingWidth + kernelColumn * g.dilationWidth
+                                if inputColumn >= 0 && inputColumn < g.width {
+                                    image[inputRow * g.width + inputColumn] += sourceRow[outputRow * outputWidth + outputColumn]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        withExtendedLifetime(keepAlive) {}
+    }
+}

@@ -1,0 +1,109 @@
+import CBLAS
+
+/// Batched, broadcasting matrix products through OpenBLAS `cblas_sgemm`. A transposed view is
+/// passed to BLAS as a transpose flag with its leading dimension, never copied; only views
+/// with no unit stride in either matrix axis are made contiguous first.
+extension CPUBackend {
+    /// How BLAS should read one stored matrix view: row-major, maybe transposed, leading dimension.
+    struct MatrixView {
+        var transposed: Bool
+        var leadingDimension: Int
+
+        init?(rows: Int, columns: Int, rowStride: Int, columnStride: Int) {
+            if columnStride == 1 || columns == 1 {
+                let leading = rows == 1 ? max(columns, 1) : rowStride
+                if leading >= max(columns, 1) { transposed = false; leadingDimension = leading; return }
+            }
+            if rowStride == 1 || rows == 1 {
+                let leading = columns == 1 ? max(rows, 1) : columnStride
+                if leading >= max(rows, 1) { transposed = true; leadingDimension = leading; return }
+            }
+            return nil
+        }
+    }
+
+    public func matmul(_ a: Storage, _ aLayout: Layout, _ b: Storage, _ bLayout: Layout,
+                       outputShape: [Int], into out: Storage) throws {
+        var aLayout = aLayout, bLayout = bLayout
+        var aStorage = a, bStorage = b
+        let rank = outputShape.count
+        let M = outputShape[rank - 2], N = outputShape[rank - 1], K = aLayout.shape.last!
+        let output = out.floats()
+        if M == 0 || N == 0 { return }
+        if K == 0 { output.update(repeating: 0, count: out.count); return }
+
+        func view(_ layout: Layout, rows: Int, columns: Int) -> MatrixView? {
+            MatrixView(rows: rows, columns: columns, rowStride: layout.strides[layout.rank - 2],
+                       columnStride: layout.strides[layout.rank - 1])
+        }
+        var aView = view(aLayout, rows: M, columns: K)
+        if aView == nil {
+            aStorage = Storage.host(dtype: .float32, count: aLayout.count)
+            copyStrided(a, aLayout, toPointer: aStorage.pointer, dtype: .float32, Layout(contiguous: aLayout.shape))
+            aLayout = Layout(contiguous: aLayout.shape)
+            aView = view(aLayout, rows: M, columns: K)
+        }
+        var bView = view(bLayout, rows: K, columns: N)
+        if bView == nil {
+            bStorage = Storage.host(dtype: .float32, count: bLayout.count)
+            copyStrided(b, bLayout, toPointer: bStorage.pointer, dtype: .float32, Layout(contiguous: bLayout.shape))
+            bLayout = Layout(contiguous: bLayout.shape)
+            bView = view(bLayout, rows: K, columns: N)
+        }
+        let left = aView!, right = bView!
+        let batchShape = Array(outputShape.dropLast(2))
+        let batchCount = batchShape.reduce(1, *)
+        func batchStrides(_ layout: Layout) -> [Int] {
+            Layout(shape: Array(layout.shape.dropLast(2)), strides: Array(layout.strides.dropLast(2)))
+                .broadcastStrides(to: batchShape)
+        }
+        let aBatch = batchStrides(aLayout), bBatch = batchStrides(bLayout)
+        let aBase = aStorage.floats() + aLayout.offset, bBase = bStorage.floats() + bLayout.offset
+
+        func gemm(_ aPointer: UnsafePointer<Float>, _ bPointer: UnsafePointer<Float>, _ cPointer: UnsafeMutablePointer<Float>,
+                  rows: Int, leading: Int? = nil) {
+            cblas_sgemm(CblasRowMajor, left.transposed ? CblasTrans : CblasNoTrans, right.transposed ? CblasTrans : CblasNoTrans,
+                        Int32(rows), Int32(N), Int32(K), 1, aPointer, Int32(leading ?? left.leadingDimension),
+                        bPointer, Int32(right.leadingDimension), 0, cPointer, Int32(N))
+        }
+
+        // A shared right operand and row-major stacked left matrices: one tall product.
+        if !left.transposed && bBatch.allSatisfy({ $0 == 0 }) {
+            let folded = CoalescedIteration(shape: batchShape + [M], strides: [aBatch + [left.leadingDimension]])
+            if folded.shape.count == 1 && folded.strides[0][0] >= K {
+                gemm(aBase, bBase, output, rows: batchCount * M, leading: folded.strides[0][0])
+                withExtendedLifetime((aStorage, bStorage)) {}
+                return
+            }
+        }
+        func offsets(_ batch: Int) -> (Int, Int) {
+            var remainder = batch, aOffset = 0, bOffset = 0
+            for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
+                let index = remainder % batchShape[axis]
+                remainder /= batchShape[axis]
+                aOffset += index * aBatch[axis]
+                bOffset += index * bBatch[axis]
+            }
+            return (aOffset, bOffset)
+        }
+        let smallProducts = batchCount >= 2 && M * N * K < (1 << 21)
+        if smallProducts && CPUParallelism.threadCount > 1 {
+            // Many small products: one per core, BLAS single-threaded meanwhile.
+            openblas_set_num_threads(1)
+            let pointers = UncheckedSendable((aBase, bBase, output))
+            CPUParallelism.forEachRange(batchCount, grain: 1) { range in
+                for batch in range {
+                    let (aOffset, bOffset) = offsets(batch)
+                    gemm(pointers.value.0 + aOffset, pointers.value.1 + bOffset, pointers.value.2 + batch * M * N, rows: M)
+                }
+            }
+            openblas_set_num_threads(Int32(CPUParallelism.threadCount))
+        } else {
+            for batch in 0..<batchCount {
+                let (aOffset, bOffset) = offsets(batch)
+                gemm(aBase + aOffset, bBase + bOffset, output + batch * M * N, rows: M)
+            }
+        }
+        withExtendedLifetime((aStorage, bStorage)) {}
+    }
+}

@@ -1,0 +1,48 @@
+import Dispatch
+import Foundation
+import CBLAS
+
+/// The one pool Cortex's CPU kernels run on: Dispatch's, split into one chunk per core.
+///
+/// OpenBLAS keeps its own threads for sgemm; Cortex never calls BLAS from inside a parallel
+/// region, so the two pools take turns instead of oversubscribing the cores.
+public enum CPUParallelism {
+    /// Worker count, from CORTEX_NUM_THREADS or the number of active cores.
+    nonisolated(unsafe) public private(set) static var threadCount: Int = {
+        if let text = ProcessInfo.processInfo.environment["CORTEX_NUM_THREADS"], let value = Int(text), value > 0 {
+            return value
+        }
+        return max(ProcessInfo.processInfo.activeProcessorCount, 1)
+    }()
+
+    /// Sets the workers used by Cortex kernels and by OpenBLAS.
+    public static func setThreadCount(_ count: Int) {
+        threadCount = max(count, 1)
+        openblas_set_num_threads(Int32(threadCount))
+    }
+
+    /// Runs `body` over `0..<count` split into contiguous ranges, one per worker, when the work
+    /// is large enough to pay for waking them (`grain` items per worker at least).
+    @inline(__always)
+    static func forEachRange(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+        let workers = min(threadCount, count / max(grain, 1))
+        if workers <= 1 {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let task = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let start = count * worker / workers
+                let end = count * (worker + 1) / workers
+                task.value(start..<end)
+            }
+        }
+    }
+}
+
+/// Hands a value to worker threads that only read through disjoint ranges.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
