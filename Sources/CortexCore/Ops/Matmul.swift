@@ -12,6 +12,7 @@ extension Tensor {
         guard rank >= 1, other.rank >= 1 else {
             throw CortexError.shapeMismatch(operation: "matmul", shapes: [shape, other.shape], reason: "need at least one axis each")
         }
+        if rank == 1 && other.rank == 1 { return try unsqueeze(0).matmul(other.unsqueeze(1)).reshape([]) }
         if rank == 1 { return try unsqueeze(0).matmul(other).squeeze(-2) }
         if other.rank == 1 { return try matmul(other.unsqueeze(1)).squeeze(-1) }
         let M = shape[rank - 2], K = shape[rank - 1]
