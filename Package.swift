@@ -13,7 +13,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
-        .target(name: "CortexCore", dependencies: ["CBLAS"]),
+        .target(name: "CCortexKernels"),
+        .target(name: "CortexCore", dependencies: ["CBLAS", "CCortexKernels"]),
         .target(name: "Cortex", dependencies: ["CortexCore"]),
         .target(name: "CortexTestSupport", dependencies: ["CortexCore"]),
         .executableTarget(

@@ -1,9 +1,13 @@
-import Foundation
+import CCortexKernels
 
-/// Element-wise kernels. Operands are coalesced into as few rows as possible; each row runs a
-/// 16-wide SIMD loop when the operand is contiguous (stride 1) or broadcast (stride 0) along
-/// it, and gathers otherwise. Rows (or one long row, split) are shared between the cores.
+/// Element-wise kernels. Operands are coalesced into as few rows as possible and the rows
+/// (or pieces of one long row) shared between the cores; each row runs a vectorised C kernel
+/// (CCortexKernels) directly when every operand is contiguous or broadcast along it, and
+/// through small gathered chunks otherwise.
 extension CPUBackend {
+    /// Elements gathered per chunk for strided rows.
+    static let gatherChunk = 1024
+
     /// Calls `body(offsets, count)` for each row piece, in parallel; `offsets[k]` is operand k's
     /// element offset at the piece's first element.
     @inline(__always)
@@ -32,38 +36,21 @@ extension CPUBackend {
         let shape = xLayout.shape
         let iteration = CoalescedIteration(shape: shape, strides: [Layout.contiguousStrides(shape), xLayout.strides])
         let stride = iteration.strides[1].last!
-        let input = UncheckedSendable(x.floats())
-        let output = UncheckedSendable(out.floats())
-        @inline(__always) func run(_ function: (FloatVector) -> FloatVector) {
-            forEachRow(iteration, bases: [0, xLayout.offset]) { offsets, count in
-                mapRow(function, input.value + offsets[1], stride, output.value + offsets[0], count)
+        let input = UncheckedSendable(x.floats()), output = UncheckedSendable(out.floats())
+        let (code, first, second) = operation.kernel
+        forEachRow(iteration, bases: [0, xLayout.offset]) { offsets, count in
+            let source = input.value + offsets[1], destination = output.value + offsets[0]
+            if stride == 1 {
+                cortex_unary(code, source, destination, count, first, second)
+                return
             }
-        }
-        switch operation {
-        case .negate: run { -$0 }
-        case .exp: run { VectorMath.exp($0) }
-        case .log: run { VectorMath.log($0) }
-        case .sqrt: run { $0.squareRoot() }
-        case .rsqrt: run { 1 / $0.squareRoot() }
-        case .abs: run { VectorMath.abs($0) }
-        case .sign: run { v in FloatVector(repeating: 0).replacing(with: 1, where: v .> 0).replacing(with: -1, where: v .< 0) }
-        case .reciprocal: run { 1 / $0 }
-        case .square: run { $0 * $0 }
-        case .sin: run { v in var r = v; for lane in 0..<16 { r[lane] = Foundation.sin(v[lane]) }; return r }
-        case .cos: run { v in var r = v; for lane in 0..<16 { r[lane] = Foundation.cos(v[lane]) }; return r }
-        case .relu: run { v in v.replacing(with: 0, where: v .< 0) }
-        case .sigmoid: run { VectorMath.sigmoid($0) }
-        case .tanh: run { VectorMath.tanh($0) }
-        case .gelu: run { VectorMath.gelu($0) }
-        case .geluTanh: run { VectorMath.geluTanh($0) }
-        case .silu: run { $0 * VectorMath.sigmoid($0) }
-        case let .softplus(beta, threshold): run { VectorMath.softplus($0, beta: beta, threshold: threshold) }
-        case let .leakyRelu(slope): run { v in v.replacing(with: v * slope, where: v .< 0) }
-        case let .power(exponent): run { VectorMath.power($0, exponent) }
-        case let .clamp(minimum, maximum):
-            run { v in v.replacing(with: FloatVector(repeating: minimum), where: v .< minimum)
-                        .replacing(with: FloatVector(repeating: maximum), where: v .> maximum) }
-        case let .affine(scale, shift): run { $0 * scale + shift }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: CPUBackend.gatherChunk) { buffer in
+                for start in Swift.stride(from: 0, to: count, by: CPUBackend.gatherChunk) {
+                    let length = min(CPUBackend.gatherChunk, count - start)
+                    for index in 0..<length { buffer[index] = source[(start + index) * stride] }
+                    cortex_unary(code, buffer.baseAddress, destination + start, length, first, second)
+                }
+            }
         }
     }
 
@@ -75,36 +62,32 @@ extension CPUBackend {
         let strideA = iteration.strides[1].last!, strideB = iteration.strides[2].last!
         let left = UncheckedSendable(a.floats()), right = UncheckedSendable(b.floats())
         let output = UncheckedSendable(out.floats())
-        @inline(__always) func run(_ function: (FloatVector, FloatVector) -> FloatVector) {
-            forEachRow(iteration, bases: [0, aLayout.offset, bLayout.offset]) { offsets, count in
-                zipRow(function, left.value + offsets[1], strideA, right.value + offsets[2], strideB,
-                       output.value + offsets[0], count)
+        let (code, first, second) = operation.kernel
+        forEachRow(iteration, bases: [0, aLayout.offset, bLayout.offset]) { offsets, count in
+            let x = left.value + offsets[1], y = right.value + offsets[2], destination = output.value + offsets[0]
+            if (strideA == 0 || strideA == 1) && (strideB == 0 || strideB == 1) {
+                cortex_binary(code, x, strideA, y, strideB, destination, count, first, second)
+                return
             }
-        }
-        switch operation {
-        case .add: run { $0 + $1 }
-        case .subtract: run { $0 - $1 }
-        case .multiply: run { $0 * $1 }
-        case .divide: run { $0 / $1 }
-        case .power: run { VectorMath.power($0, $1) }
-        // NaN in either operand propagates, as in PyTorch.
-        case .maximum: run { x, y in x.replacing(with: y, where: (y .> x) .| (y .!= y)) }
-        case .minimum: run { x, y in x.replacing(with: y, where: (y .< x) .| (y .!= y)) }
-        case .reluBackward: run { x, g in g.replacing(with: 0, where: x .<= 0) }
-        case .sigmoidBackwardFromOutput: run { y, g in g * y * (1 - y) }
-        case .tanhBackwardFromOutput: run { y, g in g * (1 - y * y) }
-        case .geluBackward: run { VectorMath.geluBackward($0, $1) }
-        case .geluTanhBackward: run { VectorMath.geluTanhBackward($0, $1) }
-        case .siluBackward:
-            run { x, g in let s = VectorMath.sigmoid(x); return g * s * (1 + x * (1 - s)) }
-        case let .softplusBackward(beta, threshold):
-            run { x, g in
-                let z = VectorMath.sigmoid(x * beta)
-                return (g * z).replacing(with: g, where: x * beta .> threshold)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * CPUBackend.gatherChunk) { buffer in
+                let gatheredA = buffer.baseAddress!, gatheredB = buffer.baseAddress! + CPUBackend.gatherChunk
+                for start in Swift.stride(from: 0, to: count, by: CPUBackend.gatherChunk) {
+                    let length = min(CPUBackend.gatherChunk, count - start)
+                    var pointerA = x + start * strideA, pointerB = y + start * strideB
+                    var unitA = strideA, unitB = strideB
+                    if strideA > 1 || strideA < 0 {
+                        for index in 0..<length { gatheredA[index] = pointerA[index * strideA] }
+                        pointerA = UnsafeMutablePointer(gatheredA)
+                        unitA = 1
+                    }
+                    if strideB > 1 || strideB < 0 {
+                        for index in 0..<length { gatheredB[index] = pointerB[index * strideB] }
+                        pointerB = UnsafeMutablePointer(gatheredB)
+                        unitB = 1
+                    }
+                    cortex_binary(code, pointerA, unitA, pointerB, unitB, destination + start, length, first, second)
+                }
             }
-        case let .leakyReluBackward(slope): run { x, g in g.replacing(with: g * slope, where: x .<= 0) }
-        case let .clampBackward(minimum, maximum):
-            run { x, g in g.replacing(with: 0, where: (x .< minimum) .| (x .> maximum)) }
         }
     }
 
@@ -154,84 +137,58 @@ extension CPUBackend {
     }
 }
 
-@inline(__always)
-func loadVector(_ pointer: UnsafePointer<Float>) -> FloatVector {
-    UnsafeRawPointer(pointer).loadUnaligned(as: FloatVector.self)
-}
-
-@inline(__always)
-func storeVector(_ value: FloatVector, _ pointer: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: FloatVector.self)
-}
-
-/// Loads up to 16 elements at `stride` (0 broadcasts one element), padding with zeros.
-@inline(__always)
-func gatherVector(_ pointer: UnsafePointer<Float>, _ stride: Int, _ count: Int) -> FloatVector {
-    var vector = FloatVector(repeating: 0)
-    for lane in 0..<count { vector[lane] = pointer[lane * stride] }
-    return vector
-}
-
-@inline(__always)
-func storePartial(_ value: FloatVector, _ pointer: UnsafeMutablePointer<Float>, _ count: Int) {
-    for lane in 0..<count { pointer[lane] = value[lane] }
-}
-
-/// out[i] = f(x[i * stride]) for i in 0..<count; out is contiguous.
-@inline(__always)
-func mapRow(_ function: (FloatVector) -> FloatVector, _ x: UnsafePointer<Float>, _ stride: Int,
-            _ out: UnsafeMutablePointer<Float>, _ count: Int) {
-    var index = 0
-    if stride == 1 {
-        while index + 16 <= count {
-            storeVector(function(loadVector(x + index)), out + index)
-            index += 16
-        }
-    } else {
-        while index + 16 <= count {
-            storeVector(function(gatherVector(x + index * stride, stride, 16)), out + index)
-            index += 16
+extension UnaryOperation {
+    /// The C kernel's operation code and parameters.
+    var kernel: (Int32, Float, Float) {
+        func code(_ op: cortex_unary_op) -> Int32 { Int32(bitPattern: op.rawValue) }
+        switch self {
+        case .negate: return (code(CORTEX_NEGATE), 0, 0)
+        case .exp: return (code(CORTEX_EXP), 0, 0)
+        case .log: return (code(CORTEX_LOG), 0, 0)
+        case .sqrt: return (code(CORTEX_SQRT), 0, 0)
+        case .rsqrt: return (code(CORTEX_RSQRT), 0, 0)
+        case .abs: return (code(CORTEX_ABS), 0, 0)
+        case .sign: return (code(CORTEX_SIGN), 0, 0)
+        case .reciprocal: return (code(CORTEX_RECIPROCAL), 0, 0)
+        case .square: return (code(CORTEX_SQUARE), 0, 0)
+        case .sin: return (code(CORTEX_SIN), 0, 0)
+        case .cos: return (code(CORTEX_COS), 0, 0)
+        case .relu: return (code(CORTEX_RELU), 0, 0)
+        case .sigmoid: return (code(CORTEX_SIGMOID), 0, 0)
+        case .tanh: return (code(CORTEX_TANH), 0, 0)
+        case .gelu: return (code(CORTEX_GELU), 0, 0)
+        case .geluTanh: return (code(CORTEX_GELU_TANH), 0, 0)
+        case .silu: return (code(CORTEX_SILU), 0, 0)
+        case let .softplus(beta, threshold): return (code(CORTEX_SOFTPLUS), beta, threshold)
+        case let .leakyRelu(slope): return (code(CORTEX_LEAKY_RELU), slope, 0)
+        case let .power(exponent): return (code(CORTEX_POWER_SCALAR), exponent, 0)
+        case let .clamp(minimum, maximum): return (code(CORTEX_CLAMP), minimum, maximum)
+        case let .affine(scale, shift): return (code(CORTEX_AFFINE), scale, shift)
         }
     }
-    if index < count {
-        let remaining = count - index
-        storePartial(function(gatherVector(x + index * stride, stride, remaining)), out + index, remaining)
-    }
 }
 
-/// out[i] = f(a[i * strideA], b[i * strideB]); the SIMD loop covers contiguous and broadcast operands.
-@inline(__always)
-func zipRow(_ function: (FloatVector, FloatVector) -> FloatVector,
-            _ a: UnsafePointer<Float>, _ strideA: Int, _ b: UnsafePointer<Float>, _ strideB: Int,
-            _ out: UnsafeMutablePointer<Float>, _ count: Int) {
-    var index = 0
-    if strideA == 1 && strideB == 1 {
-        while index + 16 <= count {
-            storeVector(function(loadVector(a + index), loadVector(b + index)), out + index)
-            index += 16
+extension BinaryOperation {
+    /// The C kernel's operation code and parameters.
+    var kernel: (Int32, Float, Float) {
+        func code(_ op: cortex_binary_op) -> Int32 { Int32(bitPattern: op.rawValue) }
+        switch self {
+        case .add: return (code(CORTEX_ADD), 0, 0)
+        case .subtract: return (code(CORTEX_SUBTRACT), 0, 0)
+        case .multiply: return (code(CORTEX_MULTIPLY), 0, 0)
+        case .divide: return (code(CORTEX_DIVIDE), 0, 0)
+        case .power: return (code(CORTEX_POWER), 0, 0)
+        case .maximum: return (code(CORTEX_MAXIMUM), 0, 0)
+        case .minimum: return (code(CORTEX_MINIMUM), 0, 0)
+        case .reluBackward: return (code(CORTEX_RELU_BACKWARD), 0, 0)
+        case .sigmoidBackwardFromOutput: return (code(CORTEX_SIGMOID_BACKWARD_FROM_OUTPUT), 0, 0)
+        case .tanhBackwardFromOutput: return (code(CORTEX_TANH_BACKWARD_FROM_OUTPUT), 0, 0)
+        case .geluBackward: return (code(CORTEX_GELU_BACKWARD), 0, 0)
+        case .geluTanhBackward: return (code(CORTEX_GELU_TANH_BACKWARD), 0, 0)
+        case .siluBackward: return (code(CORTEX_SILU_BACKWARD), 0, 0)
+        case let .softplusBackward(beta, threshold): return (code(CORTEX_SOFTPLUS_BACKWARD), beta, threshold)
+        case let .leakyReluBackward(slope): return (code(CORTEX_LEAKY_RELU_BACKWARD), slope, 0)
+        case let .clampBackward(minimum, maximum): return (code(CORTEX_CLAMP_BACKWARD), minimum, maximum)
         }
-    } else if strideA == 1 && strideB == 0 {
-        let splat = FloatVector(repeating: b[0])
-        while index + 16 <= count {
-            storeVector(function(loadVector(a + index), splat), out + index)
-            index += 16
-        }
-    } else if strideA == 0 && strideB == 1 {
-        let splat = FloatVector(repeating: a[0])
-        while index + 16 <= count {
-            storeVector(function(splat, loadVector(b + index)), out + index)
-            index += 16
-        }
-    } else {
-        while index + 16 <= count {
-            storeVector(function(gatherVector(a + index * strideA, strideA, 16),
-                                 gatherVector(b + index * strideB, strideB, 16)), out + index)
-            index += 16
-        }
-    }
-    if index < count {
-        let remaining = count - index
-        storePartial(function(gatherVector(a + index * strideA, strideA, remaining),
-                              gatherVector(b + index * strideB, strideB, remaining)), out + index, remaining)
     }
 }

@@ -1,3 +1,5 @@
+import CCortexKernels
+
 /// Gather/scatter, index select/add, triangular masks and im2col/col2im on the CPU.
 /// Index values are checked here, where they are read, and reported with their bound.
 extension CPUBackend {
@@ -113,7 +115,7 @@ extension CPUBackend {
             for (j, index) in selected.enumerated() {
                 let to = target + (o * axisSize + index) * inner
                 let from = values + (o * selected.count + j) * inner
-                zipRow({ $0 + $1 }, to, 1, from, 1, to, inner)
+                cortex_binary(Int32(bitPattern: CORTEX_ADD.rawValue), to, 1, from, 1, to, inner, 0, 0)
             }
         }
         withExtendedLifetime(keepAlive) {}

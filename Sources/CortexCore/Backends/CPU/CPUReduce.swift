@@ -1,3 +1,4 @@
+import CCortexKernels
 import Foundation
 
 /// Reductions and softmax. Reduced axes are brought to the end (copying only when the view
@@ -69,17 +70,7 @@ extension CPUBackend {
             let count = range.count
             destination.update(from: input.value + range.lowerBound, count: count)
             for row in 1..<rows {
-                let source = input.value + row * columns + range.lowerBound
-                var index = 0
-                while index + 16 <= count {
-                    let value = combine(operation, loadVector(destination + index), loadVector(source + index))
-                    storeVector(value, destination + index)
-                    index += 16
-                }
-                while index < count {
-                    destination[index] = combine(operation, destination[index], source[index])
-                    index += 1
-                }
+                cortex_reduce_into(operation.kernel, destination, input.value + row * columns + range.lowerBound, count)
             }
         }
     }
@@ -117,19 +108,7 @@ extension CPUBackend {
         let input = UncheckedSendable(x.floats()), output = UncheckedSendable(out.floats())
         CPUParallelism.forEachRange(rows, grain: max(1, CPUBackend.elementwiseGrain / max(columns, 1))) { range in
             for row in range {
-                let source = input.value + row * columns
-                let destination = output.value + row * columns
-                let maximum = reduceRow(.maximum, source, columns)
-                if logarithm {
-                    var sum = FloatVector(repeating: 0)
-                    mapRowAccumulating(source, columns, &sum) { VectorMath.exp($0 - maximum) }
-                    let shift = maximum + Foundation.log(sum.sum())
-                    mapRow({ $0 - shift }, source, 1, destination, columns)
-                } else {
-                    mapRow({ VectorMath.exp($0 - maximum) }, source, 1, destination, columns)
-                    let scale = 1 / reduceRow(.sum, destination, columns)
-                    mapRow({ $0 * scale }, destination, 1, destination, columns)
-                }
+                cortex_softmax_row(input.value + row * columns, output.value + row * columns, columns, logarithm ? 1 : 0)
             }
         }
     }
@@ -140,19 +119,20 @@ extension CPUBackend {
         let result = UncheckedSendable(out.floats())
         CPUParallelism.forEachRange(rows, grain: max(1, CPUBackend.elementwiseGrain / max(columns, 1))) { range in
             for row in range {
-                let y = outputs.value + row * columns, g = gradients.value + row * columns
-                let destination = result.value + row * columns
-                if logarithm {
-                    // d/dx log_softmax: g - softmax * sum(g)
-                    let total = reduceRow(.sum, g, columns)
-                    zipRow({ y, g in g - VectorMath.exp(y) * total }, y, 1, g, 1, destination, columns)
-                } else {
-                    // d/dx softmax: y * (g - sum(g * y))
-                    zipRow({ $0 * $1 }, y, 1, g, 1, destination, columns)
-                    let dot = reduceRow(.sum, destination, columns)
-                    zipRow({ y, g in y * (g - dot) }, y, 1, g, 1, destination, columns)
-                }
+                let offset = row * columns
+                cortex_softmax_backward_row(outputs.value + offset, gradients.value + offset, result.value + offset,
+                                            columns, logarithm ? 1 : 0)
             }
+        }
+    }
+}
+
+extension ReduceOperation {
+    var kernel: Int32 {
+        switch self {
+        case .sum: return Int32(bitPattern: CORTEX_SUM.rawValue)
+        case .maximum: return Int32(bitPattern: CORTEX_MAX.rawValue)
+        case .minimum: return Int32(bitPattern: CORTEX_MIN.rawValue)
         }
     }
 }
@@ -166,55 +146,8 @@ func combine(_ operation: ReduceOperation, _ a: Float, _ b: Float) -> Float {
     }
 }
 
-@inline(__always)
-func combine(_ operation: ReduceOperation, _ a: FloatVector, _ b: FloatVector) -> FloatVector {
-    switch operation {
-    case .sum: return a + b
-    case .maximum: return a.replacing(with: b, where: (b .> a) .| (b .!= b))
-    case .minimum: return a.replacing(with: b, where: (b .< a) .| (b .!= b))
-    }
-}
-
-/// Reduces `count` contiguous floats with four independent vector accumulators.
+/// Reduces `count` contiguous floats.
 @inline(__always)
 func reduceRow(_ operation: ReduceOperation, _ x: UnsafePointer<Float>, _ count: Int) -> Float {
-    let identity: Float = operation == .sum ? 0 : (operation == .maximum ? -.infinity : .infinity)
-    var a0 = FloatVector(repeating: identity), a1 = a0, a2 = a0, a3 = a0
-    var index = 0
-    while index + 64 <= count {
-        a0 = combine(operation, a0, loadVector(x + index))
-        a1 = combine(operation, a1, loadVector(x + index + 16))
-        a2 = combine(operation, a2, loadVector(x + index + 32))
-        a3 = combine(operation, a3, loadVector(x + index + 48))
-        index += 64
-    }
-    while index + 16 <= count {
-        a0 = combine(operation, a0, loadVector(x + index))
-        index += 16
-    }
-    let vector = combine(operation, combine(operation, a0, a1), combine(operation, a2, a3))
-    var result = identity
-    for lane in 0..<16 { result = combine(operation, result, vector[lane]) }
-    while index < count {
-        result = combine(operation, result, x[index])
-        index += 1
-    }
-    return result
-}
-
-/// Accumulates f(x[i]) over a contiguous row into `sum` without storing the mapped values.
-@inline(__always)
-func mapRowAccumulating(_ x: UnsafePointer<Float>, _ count: Int, _ sum: inout FloatVector,
-                        _ function: (FloatVector) -> FloatVector) {
-    var index = 0
-    while index + 16 <= count {
-        sum += function(loadVector(x + index))
-        index += 16
-    }
-    if index < count {
-        let remaining = count - index
-        var value = function(gatherVector(x + index, 1, remaining))
-        for lane in remaining..<16 { value[lane] = 0 }
-        sum += value
-    }
+    cortex_reduce(operation.kernel, x, count)
 }

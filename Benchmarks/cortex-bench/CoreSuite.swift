@@ -1,0 +1,66 @@
+import ArgumentParser
+import CBLAS
+import CortexCore
+import Foundation
+
+/// The core suite: matmul against raw sgemm, memory-bound element-wise ops and reductions
+/// against a plain copy, and the fixed cost of one small op with autograd recording.
+struct CoreSuite: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "core", abstract: "Tensor core: matmul, element-wise, reductions, op overhead.")
+
+    @OptionGroup var options: BenchmarkOptions
+
+    func run() throws {
+        let reference = PyTorchReference.run(suite: "core", repetitions: options.repetitions)
+        var rows: [BenchmarkRow] = []
+        let generator = RandomGenerator(seed: 0)
+
+        for n in [256, 1024, 2048] {
+            let a = try Tensor.randn([n, n], generator: generator), b = try Tensor.randn([n, n], generator: generator)
+            let flops = 2 * Double(n) * Double(n) * Double(n)
+            let repetitions = n >= 2048 ? max(options.repetitions / 3, 5) : options.repetitions
+            let cortex = try medianSeconds(repetitions: repetitions) { _ = try a.matmul(b) }
+            let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+            defer { c.deallocate() }
+            let aPointer = a.storage.pointer.assumingMemoryBound(to: Float.self)
+            let bPointer = b.storage.pointer.assumingMemoryBound(to: Float.self)
+            let blas = medianSeconds(repetitions: repetitions) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
+                            aPointer, Int32(n), bPointer, Int32(n), 0, c, Int32(n))
+            }
+            let name = "matmul_\(n)"
+            rows.append(BenchmarkRow(name: name, cortex: flops / cortex / 1e9, reference: reference.figures[name],
+                                     unit: "GFLOP/s", blas: flops / blas / 1e9))
+        }
+
+        let count = 1 << 24
+        let x = try Tensor.randn([count], generator: generator), y = try Tensor.randn([count], generator: generator)
+        let rowsOf4096 = try x.reshape([count / 4096, 4096])
+        let megabytes = Double(count * 4) / 1e9
+        func bandwidth(_ name: String, streams: Double, _ body: () throws -> Void) throws {
+            let seconds = try medianSeconds(repetitions: options.repetitions, body)
+            rows.append(BenchmarkRow(name: name, cortex: streams * megabytes / seconds, reference: reference.figures[name], unit: "GB/s"))
+        }
+        try bandwidth("copy_16M", streams: 2) { _ = try x.clone() }
+        try bandwidth("add_16M", streams: 3) { _ = try x + y }
+        try bandwidth("mul_16M", streams: 3) { _ = try x * y }
+        try bandwidth("exp_16M", streams: 2) { _ = try x.exp() }
+        try bandwidth("gelu_16M", streams: 2) { _ = try x.gelu() }
+        try bandwidth("softmax_4096x4096", streams: 2) { _ = try rowsOf4096.softmax(axis: -1) }
+        try bandwidth("sum_16M", streams: 1) { _ = try x.sum() }
+
+        let small = try Tensor.randn([16], generator: generator).requiringGrad()
+        let other = try Tensor.randn([16], generator: generator).requiringGrad()
+        let iterations = 20_000
+        let seconds = try medianSeconds(repetitions: options.repetitions) {
+            for _ in 0..<iterations { _ = try small + other }
+        }
+        rows.append(BenchmarkRow(name: "add_16_grad_overhead", cortex: seconds / Double(iterations) * 1e6,
+                                 reference: reference.figures["add_16_grad_overhead"], unit: "us", higherIsBetter: false))
+
+        BenchmarkReport.print(rows, json: options.json, notes: [
+            reference.note,
+            "Bandwidth counts bytes read plus bytes written once each (copy and unary 2 streams, binary 3, reductions 1); \(CPUParallelism.threadCount) threads.",
+        ])
+    }
+}

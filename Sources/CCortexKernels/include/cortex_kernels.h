@@ -1,0 +1,55 @@
+// Contiguous float32 row kernels for Cortex's CPU backend.
+//
+// Each entry point is compiled three times (AVX-512, AVX2+FMA, baseline x86-64) with
+// target_clones and picked at load time for the running CPU, as PyTorch's CPU capability
+// dispatch does; the scalar loops below are vectorised by the compiler for each target.
+// Swift plans the iteration (strides, broadcasting, threads) and calls these on rows.
+#ifndef CORTEX_KERNELS_H
+#define CORTEX_KERNELS_H
+
+typedef enum {
+    CORTEX_NEGATE, CORTEX_EXP, CORTEX_LOG, CORTEX_SQRT, CORTEX_RSQRT, CORTEX_ABS, CORTEX_SIGN,
+    CORTEX_RECIPROCAL, CORTEX_SQUARE, CORTEX_SIN, CORTEX_COS, CORTEX_RELU, CORTEX_SIGMOID,
+    CORTEX_TANH, CORTEX_GELU, CORTEX_GELU_TANH, CORTEX_SILU,
+    CORTEX_SOFTPLUS,      // p0 = beta, p1 = threshold
+    CORTEX_LEAKY_RELU,    // p0 = slope
+    CORTEX_POWER_SCALAR,  // p0 = exponent
+    CORTEX_CLAMP,         // p0 = minimum, p1 = maximum
+    CORTEX_AFFINE,        // p0 * x + p1
+    CORTEX_SHIFTED_EXP,   // exp(x - p0)
+} cortex_unary_op;
+
+typedef enum {
+    CORTEX_ADD, CORTEX_SUBTRACT, CORTEX_MULTIPLY, CORTEX_DIVIDE, CORTEX_POWER, CORTEX_MAXIMUM, CORTEX_MINIMUM,
+    // Gradients: a is the activation's input (or output where named), b the upstream gradient.
+    CORTEX_RELU_BACKWARD, CORTEX_SIGMOID_BACKWARD_FROM_OUTPUT, CORTEX_TANH_BACKWARD_FROM_OUTPUT,
+    CORTEX_GELU_BACKWARD, CORTEX_GELU_TANH_BACKWARD, CORTEX_SILU_BACKWARD,
+    CORTEX_SOFTPLUS_BACKWARD,    // p0 = beta, p1 = threshold
+    CORTEX_LEAKY_RELU_BACKWARD,  // p0 = slope
+    CORTEX_CLAMP_BACKWARD,       // p0 = minimum, p1 = maximum
+    CORTEX_LOG_SOFTMAX_BACKWARD, // b - exp(a) * p0 (a = log-softmax output, p0 = sum of b)
+    CORTEX_SOFTMAX_BACKWARD,     // a * (b - p0)     (a = softmax output, p0 = sum of a * b)
+} cortex_binary_op;
+
+typedef enum { CORTEX_SUM, CORTEX_MAX, CORTEX_MIN } cortex_reduce_op;
+
+/// y[i] = op(x[i]) for i < n.
+void cortex_unary(int op, const float *x, float *y, long n, float p0, float p1);
+
+/// y[i] = op(a[i * a_stride], b[i * b_stride]); strides are 0 (broadcast) or 1.
+void cortex_binary(int op, const float *a, long a_stride, const float *b, long b_stride, float *y, long n,
+                   float p0, float p1);
+
+/// The sum, max or min of x[0..<n] (max/min propagate NaN).
+float cortex_reduce(int op, const float *x, long n);
+
+/// accumulator[i] = op(accumulator[i], x[i]).
+void cortex_reduce_into(int op, float *accumulator, const float *x, long n);
+
+/// Softmax or log-softmax of one row.
+void cortex_softmax_row(const float *x, float *y, long n, int logarithm);
+
+/// Gradient of softmax or log-softmax of one row given its output y and upstream gradient g.
+void cortex_softmax_backward_row(const float *y, const float *g, float *out, long n, int logarithm);
+
+#endif

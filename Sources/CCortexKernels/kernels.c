@@ -1,0 +1,281 @@
+#include "cortex_kernels.h"
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE float from_bits(int32_t bits) { float value; memcpy(&value, &bits, 4); return value; }
+INLINE int32_t to_bits(float value) { int32_t bits; memcpy(&bits, &value, 4); return bits; }
+
+// Polynomials follow Cephes (S. Moshier). Branch-free so they vectorise.
+
+// e^x, about 2 ulp on [-87.3, 88.7]; 0 below, +inf above, NaN propagates.
+INLINE float exp_f(float x) {
+    const float lower = -87.33654f, upper = 88.72284f;
+    float c = x < lower ? lower : x;
+    c = c > upper ? upper : c;
+    float shifted = c * 1.44269504f + 12582912.0f; // adding 1.5 * 2^23 rounds to an integer
+    float n = shifted - 12582912.0f;
+    float r = c - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float polynomial = p * r * r + r + 1.0f;
+    int32_t exponent = to_bits(shifted) - 0x4B400000;
+    int32_t half = exponent >> 1; // two factors keep 2^128 (x near 88.7) representable
+    float result = polynomial * from_bits((half + 127) << 23) * from_bits((exponent - half + 127) << 23);
+    result = x < lower ? 0.0f : result;
+    result = x > upper ? INFINITY : result;
+    return x != x ? x : result;
+}
+
+// Natural logarithm: -inf at 0, NaN below 0; denormals are treated as the smallest normal.
+INLINE float log_f(float input) {
+    float x = input < 1.17549435e-38f ? 1.17549435e-38f : input;
+    int32_t bits = to_bits(x);
+    int32_t exponent = (bits >> 23) - 126;
+    float mantissa = from_bits((bits & 0x007FFFFF) | 0x3F000000); // [0.5, 1)
+    int small = mantissa < 0.707106781f;
+    exponent = small ? exponent - 1 : exponent;
+    mantissa = (small ? mantissa + mantissa : mantissa) - 1.0f;
+    float e = (float)exponent;
+    float z = mantissa * mantissa;
+    float p = 7.0376836292e-2f;
+    p = p * mantissa - 1.1514610310e-1f;
+    p = p * mantissa + 1.1676998740e-1f;
+    p = p * mantissa - 1.2420140846e-1f;
+    p = p * mantissa + 1.4249322787e-1f;
+    p = p * mantissa - 1.6668057665e-1f;
+    p = p * mantissa + 2.0000714765e-1f;
+    p = p * mantissa - 2.4999993993e-1f;
+    p = p * mantissa + 3.3333331174e-1f;
+    float y = p * mantissa * z;
+    y = y + e * -2.12194440e-4f;
+    y = y - 0.5f * z;
+    float result = mantissa + y + e * 0.693359375f;
+    result = input == 0.0f ? -INFINITY : result;
+    result = input < 0.0f ? NAN : result;
+    result = input == INFINITY ? INFINITY : result;
+    return input != input ? input : result;
+}
+
+INLINE float abs_f(float x) { return from_bits(to_bits(x) & 0x7FFFFFFF); }
+
+INLINE float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+
+// tanh: odd polynomial near 0 (keeps relative precision), 1 - 2 / (e^2|x| + 1) elsewhere.
+INLINE float tanh_f(float x) {
+    float magnitude = abs_f(x);
+    float z = x * x;
+    float p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    float near = p * z * x + x;
+    float far = 1.0f - 2.0f / (exp_f(magnitude + magnitude) + 1.0f);
+    far = x < 0.0f ? -far : far;
+    return magnitude >= 0.625f ? far : near;
+}
+
+// erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7), as PyTorch's vectorised CPU path.
+INLINE float erf_f(float x) {
+    float magnitude = abs_f(x);
+    float t = 1.0f / (1.0f + 0.3275911f * magnitude);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    float y = 1.0f - p * t * exp_f(-magnitude * magnitude);
+    return x < 0.0f ? -y : y;
+}
+
+INLINE float gelu_f(float x) { return 0.5f * x * (1.0f + erf_f(x * 0.70710678118654752f)); }
+
+INLINE float gelu_tanh_f(float x) {
+    return 0.5f * x * (1.0f + tanh_f(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+
+INLINE float gelu_backward_f(float x, float g) {
+    float cdf = 0.5f * (1.0f + erf_f(x * 0.70710678118654752f));
+    float pdf = exp_f(-0.5f * x * x) * 0.39894228040143268f;
+    return g * (cdf + x * pdf);
+}
+
+INLINE float gelu_tanh_backward_f(float x, float g) {
+    const float k = 0.79788456080286536f;
+    float t = tanh_f(k * (x + 0.044715f * x * x * x));
+    float inner_derivative = k * (1.0f + 3.0f * 0.044715f * x * x);
+    return g * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * inner_derivative);
+}
+
+// softplus(x) = log(1 + e^(beta x)) / beta = (max(s, 0) + log(1 + e^-|s|)) / beta, linear above threshold.
+INLINE float softplus_f(float x, float beta, float threshold) {
+    float s = x * beta;
+    float smooth = ((s > 0.0f ? s : 0.0f) + log_f(1.0f + exp_f(-abs_f(s)))) / beta;
+    return s > threshold ? x : smooth;
+}
+
+// pow following C's powf for negative bases with integral exponents.
+INLINE float power_f(float x, float y) {
+    float magnitude = exp_f(y * log_f(abs_f(x)));
+    float half = y * 0.5f;
+    float half_rounded = (half + 12582912.0f) - 12582912.0f;
+    float y_rounded = (y + 12582912.0f) - 12582912.0f;
+    int integral = (y_rounded == y) | (abs_f(y) >= 8388608.0f);
+    int odd = integral & (half_rounded != half);
+    float result = (x < 0.0f && odd) ? -magnitude : magnitude;
+    result = (x < 0.0f && !integral) ? NAN : result;
+    return y == 0.0f ? 1.0f : result;
+}
+
+INLINE float power_scalar_f(float x, float exponent) {
+    return power_f(x, exponent);
+}
+
+#define MAP(expression) for (long i = 0; i < n; i++) { float v = x[i]; y[i] = (expression); }
+
+CLONES void cortex_unary(int op, const float *restrict x, float *restrict y, long n, float p0, float p1) {
+    switch (op) {
+    case CORTEX_NEGATE: MAP(-v) break;
+    case CORTEX_EXP: MAP(exp_f(v)) break;
+    case CORTEX_LOG: MAP(log_f(v)) break;
+    case CORTEX_SQRT: MAP(sqrtf(v)) break;
+    case CORTEX_RSQRT: MAP(1.0f / sqrtf(v)) break;
+    case CORTEX_ABS: MAP(abs_f(v)) break;
+    case CORTEX_SIGN: MAP(v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0.0f)) break;
+    case CORTEX_RECIPROCAL: MAP(1.0f / v) break;
+    case CORTEX_SQUARE: MAP(v * v) break;
+    case CORTEX_SIN: MAP(sinf(v)) break;
+    case CORTEX_COS: MAP(cosf(v)) break;
+    case CORTEX_RELU: MAP(v < 0.0f ? 0.0f : v) break;
+    case CORTEX_SIGMOID: MAP(sigmoid_f(v)) break;
+    case CORTEX_TANH: MAP(tanh_f(v)) break;
+    case CORTEX_GELU: MAP(gelu_f(v)) break;
+    case CORTEX_GELU_TANH: MAP(gelu_tanh_f(v)) break;
+    case CORTEX_SILU: MAP(v * sigmoid_f(v)) break;
+    case CORTEX_SOFTPLUS: MAP(softplus_f(v, p0, p1)) break;
+    case CORTEX_LEAKY_RELU: MAP(v < 0.0f ? v * p0 : v) break;
+    case CORTEX_POWER_SCALAR:
+        if (p0 == 2.0f) { MAP(v * v) } else if (p0 == 3.0f) { MAP(v * v * v) } else if (p0 == 1.0f) { MAP(v) }
+        else if (p0 == 0.5f) { MAP(sqrtf(v)) } else if (p0 == -1.0f) { MAP(1.0f / v) } else if (p0 == 0.0f) { MAP(1.0f) }
+        else { MAP(power_scalar_f(v, p0)) }
+        break;
+    case CORTEX_CLAMP: MAP(v < p0 ? p0 : (v > p1 ? p1 : v)) break;
+    case CORTEX_AFFINE: MAP(v * p0 + p1) break;
+    case CORTEX_SHIFTED_EXP: MAP(exp_f(v - p0)) break;
+    }
+}
+
+INLINE float binary_f(int op, float a, float b, float p0, float p1) {
+    switch (op) {
+    case CORTEX_ADD: return a + b;
+    case CORTEX_SUBTRACT: return a - b;
+    case CORTEX_MULTIPLY: return a * b;
+    case CORTEX_DIVIDE: return a / b;
+    case CORTEX_POWER: return power_f(a, b);
+    case CORTEX_MAXIMUM: return (b > a || b != b) ? b : a;
+    case CORTEX_MINIMUM: return (b < a || b != b) ? b : a;
+    case CORTEX_RELU_BACKWARD: return a <= 0.0f ? 0.0f : b;
+    case CORTEX_SIGMOID_BACKWARD_FROM_OUTPUT: return b * a * (1.0f - a);
+    case CORTEX_TANH_BACKWARD_FROM_OUTPUT: return b * (1.0f - a * a);
+    case CORTEX_GELU_BACKWARD: return gelu_backward_f(a, b);
+    case CORTEX_GELU_TANH_BACKWARD: return gelu_tanh_backward_f(a, b);
+    case CORTEX_SILU_BACKWARD: { float s = sigmoid_f(a); return b * s * (1.0f + a * (1.0f - s)); }
+    case CORTEX_SOFTPLUS_BACKWARD: return a * p0 > p1 ? b : b * sigmoid_f(a * p0);
+    case CORTEX_LEAKY_RELU_BACKWARD: return a <= 0.0f ? b * p0 : b;
+    case CORTEX_CLAMP_BACKWARD: return (a < p0 || a > p1) ? 0.0f : b;
+    case CORTEX_LOG_SOFTMAX_BACKWARD: return b - exp_f(a) * p0;
+    case CORTEX_SOFTMAX_BACKWARD: return a * (b - p0);
+    default: return 0.0f;
+    }
+}
+
+// One loop per stride pattern so the compiler sees unit-stride or invariant operands.
+#define ZIP(OP) \
+    case OP: \
+        if (a_stride == 1 && b_stride == 1) { for (long i = 0; i < n; i++) y[i] = binary_f(OP, a[i], b[i], p0, p1); } \
+        else if (a_stride == 1) { float s = b[0]; for (long i = 0; i < n; i++) y[i] = binary_f(OP, a[i], s, p0, p1); } \
+        else if (b_stride == 1) { float s = a[0]; for (long i = 0; i < n; i++) y[i] = binary_f(OP, s, b[i], p0, p1); } \
+        else { float s = binary_f(OP, a[0], b[0], p0, p1); for (long i = 0; i < n; i++) y[i] = s; } \
+        break;
+
+CLONES void cortex_binary(int op, const float *a, long a_stride, const float *b, long b_stride, float *y, long n,
+                          float p0, float p1) {
+    switch (op) {
+    ZIP(CORTEX_ADD) ZIP(CORTEX_SUBTRACT) ZIP(CORTEX_MULTIPLY) ZIP(CORTEX_DIVIDE) ZIP(CORTEX_POWER)
+    ZIP(CORTEX_MAXIMUM) ZIP(CORTEX_MINIMUM) ZIP(CORTEX_RELU_BACKWARD) ZIP(CORTEX_SIGMOID_BACKWARD_FROM_OUTPUT)
+    ZIP(CORTEX_TANH_BACKWARD_FROM_OUTPUT) ZIP(CORTEX_GELU_BACKWARD) ZIP(CORTEX_GELU_TANH_BACKWARD)
+    ZIP(CORTEX_SILU_BACKWARD) ZIP(CORTEX_SOFTPLUS_BACKWARD) ZIP(CORTEX_LEAKY_RELU_BACKWARD)
+    ZIP(CORTEX_CLAMP_BACKWARD) ZIP(CORTEX_LOG_SOFTMAX_BACKWARD) ZIP(CORTEX_SOFTMAX_BACKWARD)
+    }
+}
+
+INLINE float combine_f(int op, float a, float b) {
+    if (op == CORTEX_SUM) return a + b;
+    if (op == CORTEX_MAX) return (b > a || b != b) ? b : a;
+    return (b < a || b != b) ? b : a;
+}
+
+// 64 independent lanes: vectorisable without reassociating one serial sum, and more accurate.
+#define LANES 64
+CLONES float cortex_reduce(int op, const float *x, long n) {
+    float identity = op == CORTEX_SUM ? 0.0f : (op == CORTEX_MAX ? -INFINITY : INFINITY);
+    float lanes[LANES];
+    for (int lane = 0; lane < LANES; lane++) lanes[lane] = identity;
+    long i = 0;
+    if (op == CORTEX_SUM) {
+        for (; i + LANES <= n; i += LANES) for (int lane = 0; lane < LANES; lane++) lanes[lane] += x[i + lane];
+    } else if (op == CORTEX_MAX) {
+        for (; i + LANES <= n; i += LANES) for (int lane = 0; lane < LANES; lane++) lanes[lane] = combine_f(CORTEX_MAX, lanes[lane], x[i + lane]);
+    } else {
+        for (; i + LANES <= n; i += LANES) for (int lane = 0; lane < LANES; lane++) lanes[lane] = combine_f(CORTEX_MIN, lanes[lane], x[i + lane]);
+    }
+    for (int width = LANES / 2; width >= 1; width /= 2)
+        for (int lane = 0; lane < width; lane++) lanes[lane] = combine_f(op, lanes[lane], lanes[lane + width]);
+    float result = lanes[0];
+    for (; i < n; i++) result = combine_f(op, result, x[i]);
+    return result;
+}
+
+CLONES void cortex_reduce_into(int op, float *restrict accumulator, const float *restrict x, long n) {
+    if (op == CORTEX_SUM) { for (long i = 0; i < n; i++) accumulator[i] += x[i]; }
+    else if (op == CORTEX_MAX) { for (long i = 0; i < n; i++) accumulator[i] = combine_f(CORTEX_MAX, accumulator[i], x[i]); }
+    else { for (long i = 0; i < n; i++) accumulator[i] = combine_f(CORTEX_MIN, accumulator[i], x[i]); }
+}
+
+CLONES void cortex_softmax_row(const float *restrict x, float *restrict y, long n, int logarithm) {
+    float maximum = cortex_reduce(CORTEX_MAX, x, n);
+    if (logarithm) {
+        float lanes[LANES] = {0};
+        long i = 0;
+        for (; i + LANES <= n; i += LANES) for (int lane = 0; lane < LANES; lane++) lanes[lane] += exp_f(x[i + lane] - maximum);
+        float sum = 0.0f;
+        for (int lane = 0; lane < LANES; lane++) sum += lanes[lane];
+        for (; i < n; i++) sum += exp_f(x[i] - maximum);
+        float shift = maximum + logf(sum);
+        for (long j = 0; j < n; j++) y[j] = x[j] - shift;
+    } else {
+        for (long j = 0; j < n; j++) y[j] = exp_f(x[j] - maximum);
+        float scale = 1.0f / cortex_reduce(CORTEX_SUM, y, n);
+        for (long j = 0; j < n; j++) y[j] *= scale;
+    }
+}
+
+CLONES void cortex_softmax_backward_row(const float *restrict y, const float *restrict g, float *restrict out, long n, int logarithm) {
+    if (logarithm) {
+        float total = cortex_reduce(CORTEX_SUM, g, n);
+        for (long i = 0; i < n; i++) out[i] = g[i] - exp_f(y[i]) * total;
+    } else {
+        for (long i = 0; i < n; i++) out[i] = y[i] * g[i];
+        float dot = cortex_reduce(CORTEX_SUM, out, n);
+        for (long i = 0; i < n; i++) out[i] = y[i] * (g[i] - dot);
+    }
+}

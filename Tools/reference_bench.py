@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""PyTorch's side of `cortex-bench`: the same rows, measured the same way (median of N timed
+runs after one warm-up, 2 threads), printed as one JSON object per line:
+{"name": ..., "value": ...}. Run by cortex-bench with CORTEX_TORCH_PYTHON; usable by hand:
+    $CORTEX_TORCH_PYTHON Tools/reference_bench.py core --repetitions 15
+"""
+import argparse
+import json
+import time
+
+import torch
+
+
+def median_seconds(repetitions, body):
+    body()
+    times = []
+    for _ in range(max(repetitions, 1)):
+        start = time.perf_counter()
+        body()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def core(repetitions):
+    rows = {}
+    for n in (256, 1024, 2048):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        reps = max(repetitions // 3, 5) if n >= 2048 else repetitions
+        seconds = median_seconds(reps, lambda: torch.matmul(a, b))
+        rows[f"matmul_{n}"] = 2 * n ** 3 / seconds / 1e9
+    count = 1 << 24
+    x, y = torch.randn(count), torch.randn(count)
+    rows4096 = x.reshape(count // 4096, 4096)
+    gigabytes = count * 4 / 1e9
+
+    def bandwidth(name, streams, body):
+        rows[name] = streams * gigabytes / median_seconds(repetitions, body)
+
+    bandwidth("copy_16M", 2, lambda: x.clone())
+    bandwidth("add_16M", 3, lambda: x + y)
+    bandwidth("mul_16M", 3, lambda: x * y)
+    bandwidth("exp_16M", 2, lambda: x.exp())
+    bandwidth("gelu_16M", 2, lambda: torch.nn.functional.gelu(x))
+    bandwidth("softmax_4096x4096", 2, lambda: rows4096.softmax(-1))
+    bandwidth("sum_16M", 1, lambda: x.sum())
+
+    small = torch.randn(16, requires_grad=True)
+    other = torch.randn(16, requires_grad=True)
+    iterations = 20000
+
+    def loop():
+        for _ in range(iterations):
+            small + other
+
+    rows["add_16_grad_overhead"] = median_seconds(repetitions, loop) / iterations * 1e6
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("suite", choices=["core"])
+    parser.add_argument("--repetitions", type=int, default=15)
+    arguments = parser.parse_args()
+    torch.set_num_threads(2)
+    print(json.dumps({"torch": torch.__version__}))
+    for name, value in {"core": core}[arguments.suite](arguments.repetitions).items():
+        print(json.dumps({"name": name, "value": value}))
+
+
+if __name__ == "__main__":
+    main()
