@@ -28,7 +28,9 @@ final class AutogradMeta: @unchecked Sendable {
         if let existing = storedGradient {
             storedGradient = try existing + increment
         } else {
-            storedGradient = increment
+            // The increment may be shared (add hands one gradient to both inputs) or a view;
+            // a leaf's gradient gets storage of its own so in-place updates stay local.
+            storedGradient = try increment.clone()
         }
     }
 }

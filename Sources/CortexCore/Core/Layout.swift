@@ -110,6 +110,11 @@ struct CoalescedIteration {
     var strides: [[Int]]
 
     init(shape: [Int], strides operandStrides: [[Int]]) {
+        if shape.contains(0) {
+            self.shape = [0]
+            self.strides = Array(repeating: [1], count: operandStrides.count)
+            return
+        }
         var keptShape: [Int] = []
         var kept: [[Int]] = Array(repeating: [], count: operandStrides.count)
         for axis in 0..<shape.count where shape[axis] != 1 {

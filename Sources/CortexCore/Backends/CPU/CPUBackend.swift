@@ -41,7 +41,7 @@ public struct CPUBackend: Backend {
         let iteration = CoalescedIteration(shape: layout.shape, strides: [layout.strides])
         let inner = iteration.innerCount
         let innerStride = iteration.strides[0].last!
-        CPUParallelism.forEachRange(iteration.rowCount, grain: max(1, CPUBackend.elementwiseGrain / inner)) { rows in
+        CPUParallelism.forEachRange(iteration.rowCount, grain: max(1, CPUBackend.elementwiseGrain / max(inner, 1))) { rows in
             var offsets = [0]
             for row in rows {
                 iteration.rowOffsets(row, into: &offsets, bases: [layout.offset])
@@ -73,7 +73,7 @@ public struct CPUBackend: Backend {
             // Transposes and strided views of 4-byte elements: the common non-contiguous case.
             let from = sourcePointer.value.assumingMemoryBound(to: UInt32.self)
             let to = destinationPointer.value.assumingMemoryBound(to: UInt32.self)
-            CPUParallelism.forEachRange(iteration.rowCount, grain: max(1, CPUBackend.elementwiseGrain / inner)) { rows in
+            CPUParallelism.forEachRange(iteration.rowCount, grain: max(1, CPUBackend.elementwiseGrain / max(inner, 1))) { rows in
                 var offsets = [0, 0]
                 for row in rows {
                     iteration.rowOffsets(row, into: &offsets, bases: bases)
@@ -85,7 +85,7 @@ public struct CPUBackend: Backend {
             return
         }
         if sameType && destinationStride == 1 && sourceStride == 1 {
-            let grain = iteration.rowCount == 1 ? CPUBackend.elementwiseGrain : max(1, CPUBackend.elementwiseGrain / inner)
+            let grain = iteration.rowCount == 1 ? CPUBackend.elementwiseGrain : max(1, CPUBackend.elementwiseGrain / max(inner, 1))
             if iteration.rowCount == 1 {
                 CPUParallelism.forEachRange(inner, grain: grain) { range in
                     (destinationPointer.value + (bases[0] + range.lowerBound) * elementSize)
