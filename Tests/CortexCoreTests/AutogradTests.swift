@@ -76,4 +76,27 @@ import CortexTestSupport
         let expected = try weight.sum().item() * 6
         #expect(Swift.abs(sums - expected) < 1e-3)
     }
+
+    /// README's example: gradient descent recovers known linear coefficients.
+    @Test func readmeLinearRegressionRecoversCoefficients() throws {
+        let generator = RandomGenerator(seed: 0)
+        let x = try Tensor.randn([64, 3], generator: generator)
+        let trueWeight = try Tensor([[2], [-1], [0.5]])
+        let y = try x.matmul(trueWeight) + 0.1
+        let weight = try Tensor.zeros([3, 1]).requiringGrad()
+        let bias = try Tensor.zeros([1]).requiringGrad()
+        for _ in 0..<200 {
+            let loss = try (x.matmul(weight) + bias - y).square().mean()
+            try loss.backward()
+            try withNoGrad {
+                try weight.addInPlace(weight.grad!, alpha: -0.1)
+                try bias.addInPlace(bias.grad!, alpha: -0.1)
+            }
+            weight.setGrad(nil)
+            bias.setGrad(nil)
+        }
+        let learned = try weight.toFloatArray()
+        #expect(zip(learned, [2, -1, 0.5] as [Float]).allSatisfy { Swift.abs($0 - $1) < 1e-3 })
+        #expect(Swift.abs(try bias.item() - 0.1) < 1e-3)
+    }
 }
