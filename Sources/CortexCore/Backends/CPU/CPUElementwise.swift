@@ -33,11 +33,19 @@ extension CPUBackend {
     }
 
     public func unary(_ operation: UnaryOperation, _ x: Storage, _ xLayout: Layout, into out: Storage) throws {
+        let (code, first, second) = operation.kernel
+        if xLayout.isContiguous {
+            // One row: skip the iteration planning, which dominates for small tensors.
+            let input = UncheckedSendable(x.floats() + xLayout.offset), output = UncheckedSendable(out.floats())
+            CPUParallelism.forEachRange(xLayout.count, grain: CPUBackend.elementwiseGrain) { range in
+                cortex_unary(code, input.value + range.lowerBound, output.value + range.lowerBound, range.count, first, second)
+            }
+            return
+        }
         let shape = xLayout.shape
         let iteration = CoalescedIteration(shape: shape, strides: [Layout.contiguousStrides(shape), xLayout.strides])
         let stride = iteration.strides[1].last!
         let input = UncheckedSendable(x.floats()), output = UncheckedSendable(out.floats())
-        let (code, first, second) = operation.kernel
         forEachRow(iteration, bases: [0, xLayout.offset]) { offsets, count in
             let source = input.value + offsets[1], destination = output.value + offsets[0]
             if stride == 1 {
@@ -56,13 +64,23 @@ extension CPUBackend {
 
     public func binary(_ operation: BinaryOperation, _ a: Storage, _ aLayout: Layout, _ b: Storage, _ bLayout: Layout,
                        shape: [Int], into out: Storage) throws {
+        let (code, first, second) = operation.kernel
+        if aLayout.shape == shape && bLayout.shape == shape && aLayout.isContiguous && bLayout.isContiguous {
+            // Same-shape contiguous operands: one row, no iteration planning.
+            let left = UncheckedSendable(a.floats() + aLayout.offset), right = UncheckedSendable(b.floats() + bLayout.offset)
+            let output = UncheckedSendable(out.floats())
+            CPUParallelism.forEachRange(aLayout.count, grain: CPUBackend.elementwiseGrain) { range in
+                let start = range.lowerBound
+                cortex_binary(code, left.value + start, 1, right.value + start, 1, output.value + start, range.count, first, second)
+            }
+            return
+        }
         let iteration = CoalescedIteration(shape: shape, strides: [
             Layout.contiguousStrides(shape), aLayout.broadcastStrides(to: shape), bLayout.broadcastStrides(to: shape),
         ])
         let strideA = iteration.strides[1].last!, strideB = iteration.strides[2].last!
         let left = UncheckedSendable(a.floats()), right = UncheckedSendable(b.floats())
         let output = UncheckedSendable(out.floats())
-        let (code, first, second) = operation.kernel
         forEachRow(iteration, bases: [0, aLayout.offset, bLayout.offset]) { offsets, count in
             let x = left.value + offsets[1], y = right.value + offsets[2], destination = output.value + offsets[0]
             if (strideA == 0 || strideA == 1) && (strideB == 0 || strideB == 1) {
