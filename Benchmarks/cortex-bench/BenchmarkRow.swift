@@ -10,11 +10,14 @@ struct BenchmarkRow {
     var blas: Double?
     /// True when larger is better (throughput); false for times.
     var higherIsBetter = true
+    /// For bandwidth rows: the op's bandwidth over the plain copy kernel's.
+    var ofCopy: Double?
 
     var json: String {
         func number(_ value: Double?) -> String { value.map { String(format: "%.4g", $0) } ?? "null" }
         var fields = ["\"name\": \"\(name)\"", "\"cortex\": \(number(cortex))", "\"reference\": \(number(reference))", "\"unit\": \"\(unit)\""]
         if let blas { fields.append("\"blas\": \(number(blas))") }
+        if let ofCopy { fields.append("\"of_copy\": \(number(ofCopy))") }
         return "{\(fields.joined(separator: ", "))}"
     }
 }
@@ -25,14 +28,15 @@ enum BenchmarkReport {
             for row in rows { Swift.print(row.json) }
             return
         }
-        let header = ["benchmark", "cortex", "pytorch", "ratio", "blas", "unit"]
+        let header = ["benchmark", "cortex", "pytorch", "vs pytorch", "blas", "of copy", "unit"]
         var lines = [header]
         for row in rows {
             let ratio = row.reference.map { reference in
                 row.higherIsBetter ? row.cortex / reference : reference / row.cortex
             }
             lines.append([row.name, format(row.cortex), row.reference.map(format) ?? "-",
-                          ratio.map { String(format: "%.2fx", $0) } ?? "-", row.blas.map(format) ?? "", row.unit])
+                          ratio.map { String(format: "%.2fx", $0) } ?? "-", row.blas.map(format) ?? "",
+                          row.ofCopy.map { String(format: "%.0f%%", $0 * 100) } ?? "", row.unit])
         }
         let widths = (0..<header.count).map { column in lines.map { $0[column].count }.max()! }
         for (index, line) in lines.enumerated() {

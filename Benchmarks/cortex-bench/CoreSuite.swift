@@ -1,5 +1,6 @@
 import ArgumentParser
 import CBLAS
+import CCortexKernels
 import CortexCore
 import Foundation
 
@@ -37,11 +38,30 @@ struct CoreSuite: ParsableCommand {
         let x = try Tensor.randn([count], generator: generator), y = try Tensor.randn([count], generator: generator)
         let rowsOf4096 = try x.reshape([count / 4096, 4096])
         let megabytes = Double(count * 4) / 1e9
-        func bandwidth(_ name: String, streams: Double, _ body: () throws -> Void) throws {
-            let seconds = try medianSeconds(repetitions: options.repetitions, body)
-            rows.append(BenchmarkRow(name: name, cortex: streams * megabytes / seconds, reference: reference.figures[name], unit: "GB/s"))
+        let copyTarget = try Tensor.zeros([count])
+        let source = UncheckedPointer(x.storage.pointer.assumingMemoryBound(to: Float.self))
+        let target = UncheckedPointer(copyTarget.storage.pointer.assumingMemoryBound(to: Float.self))
+        // The yardstick: a plain vectorised load/store loop into a preallocated output, as
+        // PyTorch's `y.copy_(x)`. memcpy (rep movsb here) is shown beside it for reference.
+        let plainCopy = {
+            CPUParallelism.forEachRange(count, grain: 1 << 15) { range in
+                cortex_copy(source.pointer + range.lowerBound, target.pointer + range.lowerBound, range.count)
+            }
         }
-        try bandwidth("copy_16M", streams: 2) { _ = try x.clone() }
+        var copyBandwidth: Double?
+        func bandwidth(_ name: String, streams: Double, _ body: () throws -> Void) throws {
+            let gigabytesPerSecond = streams * megabytes / (try medianSeconds(repetitions: options.repetitions, body))
+            let yardstick = copyBandwidth ?? gigabytesPerSecond
+            copyBandwidth = yardstick
+            rows.append(BenchmarkRow(name: name, cortex: gigabytesPerSecond, reference: reference.figures[name],
+                                     unit: "GB/s", ofCopy: gigabytesPerSecond / yardstick))
+        }
+        try bandwidth("copy_16M", streams: 2, plainCopy)
+        try bandwidth("memcpy_16M", streams: 2) {
+            CPUParallelism.forEachRange(count, grain: 1 << 15) { range in
+                (target.pointer + range.lowerBound).update(from: source.pointer + range.lowerBound, count: range.count)
+            }
+        }
         try bandwidth("add_16M", streams: 3) { _ = try x + y }
         try bandwidth("mul_16M", streams: 3) { _ = try x * y }
         try bandwidth("exp_16M", streams: 2) { _ = try x.exp() }
@@ -61,6 +81,13 @@ struct CoreSuite: ParsableCommand {
         BenchmarkReport.print(rows, json: options.json, notes: [
             reference.note,
             "Bandwidth counts bytes read plus bytes written once each (copy and unary 2 streams, binary 3, reductions 1); \(CPUParallelism.threadCount) threads.",
+            "\"of copy\": the op's bandwidth over the plain copy kernel's (copy_16M), each the median of \(options.repetitions) runs.",
         ])
     }
+}
+
+/// A pointer handed to benchmark worker threads that touch disjoint ranges.
+struct UncheckedPointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }

@@ -11,11 +11,8 @@ INLINE int32_t to_bits(float value) { int32_t bits; memcpy(&bits, &value, 4); re
 
 // Polynomials follow Cephes (S. Moshier). Branch-free so they vectorise.
 
-// e^x, about 2 ulp on [-87.3, 88.7]; 0 below, +inf above, NaN propagates.
-INLINE float exp_f(float x) {
-    const float lower = -87.33654f, upper = 88.72284f;
-    float c = x < lower ? lower : x;
-    c = c > upper ? upper : c;
+// e^c for c already within [-87.3, 88.7]: Cephes' reduction by ln 2 and degree-5 polynomial.
+INLINE float exp_core(float c) {
     float shifted = c * 1.44269504f + 12582912.0f; // adding 1.5 * 2^23 rounds to an integer
     float n = shifted - 12582912.0f;
     float r = c - n * 0.693359375f;
@@ -28,11 +25,26 @@ INLINE float exp_f(float x) {
     p = p * r + 5.0000001201e-1f;
     float polynomial = p * r * r + r + 1.0f;
     int32_t exponent = to_bits(shifted) - 0x4B400000;
-    int32_t half = exponent >> 1; // two factors keep 2^128 (x near 88.7) representable
-    float result = polynomial * from_bits((half + 127) << 23) * from_bits((exponent - half + 127) << 23);
+    int32_t half = exponent >> 1; // two factors keep 2^128 (c near 88.7) representable
+    return polynomial * from_bits((half + 127) << 23) * from_bits((exponent - half + 127) << 23);
+}
+
+// e^x, about 2 ulp on [-87.3, 88.7]; 0 below, +inf above. NaN propagates through the
+// clamps (comparisons with NaN are false) and the arithmetic.
+INLINE float exp_f(float x) {
+    const float lower = -87.33654f, upper = 88.72284f;
+    float c = x < lower ? lower : x;
+    c = c > upper ? upper : c;
+    float result = exp_core(c);
     result = x < lower ? 0.0f : result;
-    result = x > upper ? INFINITY : result;
-    return x != x ? x : result;
+    return x > upper ? INFINITY : result;
+}
+
+// e^x for x <= 0 (no overflow to handle): the inner exponential of erf and gelu's derivative.
+INLINE float exp_nonpositive_f(float x) {
+    const float lower = -87.33654f;
+    float result = exp_core(x < lower ? lower : x);
+    return x < lower ? 0.0f : result;
 }
 
 // Natural logarithm: -inf at 0, NaN below 0; denormals are treated as the smallest normal.
@@ -93,7 +105,7 @@ INLINE float erf_f(float x) {
     p = p * t + 1.421413741f;
     p = p * t - 0.284496736f;
     p = p * t + 0.254829592f;
-    float y = 1.0f - p * t * exp_f(-magnitude * magnitude);
+    float y = 1.0f - p * t * exp_nonpositive_f(-magnitude * magnitude);
     return x < 0.0f ? -y : y;
 }
 
@@ -105,7 +117,7 @@ INLINE float gelu_tanh_f(float x) {
 
 INLINE float gelu_backward_f(float x, float g) {
     float cdf = 0.5f * (1.0f + erf_f(x * 0.70710678118654752f));
-    float pdf = exp_f(-0.5f * x * x) * 0.39894228040143268f;
+    float pdf = exp_nonpositive_f(-0.5f * x * x) * 0.39894228040143268f;
     return g * (cdf + x * pdf);
 }
 
@@ -218,6 +230,11 @@ CLONES void cortex_binary(int op, const float *a, long a_stride, const float *b,
     }
 }
 
+// no_builtin keeps the compiler from turning the loop into a memcpy call.
+CLONES __attribute__((no_builtin("memcpy"))) void cortex_copy(const float *restrict x, float *restrict y, long n) {
+    for (long i = 0; i < n; i++) y[i] = x[i];
+}
+
 INLINE float combine_f(int op, float a, float b) {
     if (op == CORTEX_SUM) return a + b;
     if (op == CORTEX_MAX) return (b > a || b != b) ? b : a;
@@ -256,15 +273,27 @@ CLONES void cortex_softmax_row(const float *restrict x, float *restrict y, long 
     if (logarithm) {
         float lanes[LANES] = {0};
         long i = 0;
-        for (; i + LANES <= n; i += LANES) for (int lane = 0; lane < LANES; lane++) lanes[lane] += exp_f(x[i + lane] - maximum);
+        for (; i + LANES <= n; i += LANES) for (int lane = 0; lane < LANES; lane++) lanes[lane] += exp_nonpositive_f(x[i + lane] - maximum);
         float sum = 0.0f;
         for (int lane = 0; lane < LANES; lane++) sum += lanes[lane];
-        for (; i < n; i++) sum += exp_f(x[i] - maximum);
+        for (; i < n; i++) sum += exp_nonpositive_f(x[i] - maximum);
         float shift = maximum + logf(sum);
         for (long j = 0; j < n; j++) y[j] = x[j] - shift;
     } else {
-        for (long j = 0; j < n; j++) y[j] = exp_f(x[j] - maximum);
-        float scale = 1.0f / cortex_reduce(CORTEX_SUM, y, n);
+        // Exponentials and their sum in one pass (x - maximum <= 0, so no overflow).
+        float lanes[LANES] = {0};
+        long i = 0;
+        for (; i + LANES <= n; i += LANES) {
+            for (int lane = 0; lane < LANES; lane++) {
+                float e = exp_nonpositive_f(x[i + lane] - maximum);
+                y[i + lane] = e;
+                lanes[lane] += e;
+            }
+        }
+        float sum = 0.0f;
+        for (int lane = 0; lane < LANES; lane++) sum += lanes[lane];
+        for (; i < n; i++) { y[i] = exp_nonpositive_f(x[i] - maximum); sum += y[i]; }
+        float scale = 1.0f / sum;
         for (long j = 0; j < n; j++) y[j] *= scale;
     }
 }

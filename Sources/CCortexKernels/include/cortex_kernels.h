@@ -40,6 +40,10 @@ void cortex_unary(int op, const float *x, float *y, long n, float p0, float p1);
 void cortex_binary(int op, const float *a, long a_stride, const float *b, long b_stride, float *y, long n,
                    float p0, float p1);
 
+/// y[i] = x[i]: a plain vectorised load/store loop (the benchmarks' bandwidth yardstick;
+/// bulk copies inside Cortex use memcpy).
+void cortex_copy(const float *x, float *y, long n);
+
 /// The sum, max or min of x[0..<n] (max/min propagate NaN).
 float cortex_reduce(int op, const float *x, long n);
 

@@ -24,7 +24,7 @@ public enum CPUParallelism {
     /// Runs `body` over `0..<count` split into contiguous ranges, one per worker, when the work
     /// is large enough to pay for waking them (`grain` items per worker at least).
     @inline(__always)
-    static func forEachRange(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    public static func forEachRange(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
         let workers = min(threadCount, count / max(grain, 1))
         if workers <= 1 {
             if count > 0 { body(0..<count) }
