@@ -308,3 +308,27 @@ CLONES void cortex_softmax_backward_row(const float *restrict y, const float *re
         for (long i = 0; i < n; i++) out[i] = y[i] * (g[i] - dot);
     }
 }
+
+CLONES void cortex_float_to_half(const float *restrict x, unsigned short *restrict y, long n) {
+    _Float16 *out = (_Float16 *)y;
+    for (long i = 0; i < n; i++) out[i] = (_Float16)x[i];
+}
+
+CLONES void cortex_half_to_float(const unsigned short *restrict x, float *restrict y, long n) {
+    const _Float16 *in = (const _Float16 *)x;
+    for (long i = 0; i < n; i++) y[i] = (float)in[i];
+}
+
+// bfloat16 is the top half of a float32, rounded to nearest even; NaNs stay quiet NaNs.
+CLONES void cortex_float_to_bfloat(const float *restrict x, unsigned short *restrict y, long n) {
+    for (long i = 0; i < n; i++) {
+        uint32_t bits = (uint32_t)to_bits(x[i]);
+        uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+        uint32_t quiet = (bits >> 16) | 0x40u;
+        y[i] = (unsigned short)(x[i] != x[i] ? quiet : rounded);
+    }
+}
+
+CLONES void cortex_bfloat_to_float(const unsigned short *restrict x, float *restrict y, long n) {
+    for (long i = 0; i < n; i++) y[i] = from_bits((int32_t)((uint32_t)x[i] << 16));
+}

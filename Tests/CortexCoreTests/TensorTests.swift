@@ -28,6 +28,26 @@ import Testing
         #expect(try Tensor([0, 2]).to(.bool).toBoolArray() == [false, true])
     }
 
+    @Test func vectorisedHalfConversionsMatchSwiftsRounding() throws {
+        var values = try Tensor.randn([64, 64], standardDeviation: 300, generator: RandomGenerator(seed: 2)).toFloatArray()
+        values += [0, -0, 1e-7, 6e-8, 65504, 65520, 70000, -1e9, .infinity, -.infinity, 1.00390625, 3.0e-39, .nan]
+        while values.count % 64 != 0 { values.append(0.5) }
+        let matrix = try Tensor(values, shape: [values.count / 64, 64])
+        for dtype in [DType.float16, .bfloat16] {
+            // Contiguous rows take the vectorised C path, a transposed view the generic one.
+            let fast = try matrix.to(dtype).to(.float32).toFloatArray()
+            let generic = try matrix.mT.to(dtype).mT.contiguous().to(.float32).toFloatArray()
+            let reference = values.map { value -> Float in
+                dtype == .float16 ? Float(Float16(value)) : BFloat16Bits.toFloat(BFloat16Bits.fromFloat(value))
+            }
+            for index in values.indices {
+                #expect(fast[index].bitPattern == reference[index].bitPattern || (fast[index].isNaN && reference[index].isNaN),
+                        "\(dtype) of \(values[index]): \(fast[index]) vs \(reference[index])")
+                #expect(generic[index].bitPattern == reference[index].bitPattern || (generic[index].isNaN && reference[index].isNaN))
+            }
+        }
+    }
+
     @Test func randomNumbersAreTheSameEverywhere() throws {
         let first = try Tensor.rand([4], generator: RandomGenerator(seed: 42)).toFloatArray()
         let second = try Tensor.rand([4], generator: RandomGenerator(seed: 42)).toFloatArray()

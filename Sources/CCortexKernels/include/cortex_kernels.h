@@ -56,4 +56,11 @@ void cortex_softmax_row(const float *x, float *y, long n, int logarithm);
 /// Gradient of softmax or log-softmax of one row given its output y and upstream gradient g.
 void cortex_softmax_backward_row(const float *y, const float *g, float *out, long n, int logarithm);
 
+/// Contiguous conversions between float32 and the 16-bit storage types, rounding to nearest
+/// even (F16C instructions where the CPU has them).
+void cortex_float_to_half(const float *x, unsigned short *y, long n);
+void cortex_half_to_float(const unsigned short *x, float *y, long n);
+void cortex_float_to_bfloat(const float *x, unsigned short *y, long n);
+void cortex_bfloat_to_float(const unsigned short *x, float *y, long n);
+
 #endif

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The kernels a device must provide. Ops and autograd are written once against this protocol;
 /// a device plugs in by conforming to it (the CPU backend now, CUDA later) and registering
 /// with ``Backends``. Every method works on storages plus layouts, so views reach kernels
@@ -107,18 +109,17 @@ public enum Backends {
         switch device {
         case .cpu: return CPUBackend.shared
         case .cuda:
-            guard let factory = registry.cudaFactory else {
+            guard let factory = registry.withLock({ $0 }) else {
                 throw CortexError.deviceUnavailable(device: device.description, reason: "this build has no CUDA backend loaded")
             }
             return try factory(device)
         }
     }
 
-    /// Lets an accelerator backend (loaded at run time) take over a device kind.
+    /// Lets an accelerator backend (loaded at run time) take over the CUDA devices.
     public static func registerCUDA(_ factory: @escaping @Sendable (Device) throws -> any Backend) {
-        registry.cudaFactory = factory
+        registry.withLock { $0 = factory }
     }
 
-    nonisolated(unsafe) private static var registry = Registry()
-    private struct Registry { var cudaFactory: (@Sendable (Device) throws -> any Backend)? }
+    private static let registry = Mutex<(@Sendable (Device) throws -> any Backend)?>(nil)
 }

@@ -1,3 +1,4 @@
+import CCortexKernels
 import Foundation
 
 /// The CPU backend: OpenBLAS for matrix products, Swift SIMD loops for everything else, both
@@ -104,12 +105,37 @@ public struct CPUBackend: Backend {
             }
             return
         }
+        if destinationStride == 1 && sourceStride == 1,
+           let convert = CPUBackend.contiguousConversion(from: source.dtype, to: destinationType) {
+            let sourceSize = source.dtype.byteCount
+            forEachRow(iteration, bases: bases) { offsets, count in
+                convert(sourcePointer.value + offsets[1] * sourceSize, destinationPointer.value + offsets[0] * elementSize, count)
+            }
+            return
+        }
         withHostElementType(source.dtype) { sourceType in
             withHostElementType(destinationType) { destinationElement in
                 convertRows(sourceType, destinationElement, iteration: iteration, bases: bases,
                             source: source.pointer, destination: destination,
                             throughIntegers: !source.dtype.isFloatingPoint && !destinationType.isFloatingPoint)
             }
+        }
+    }
+
+    /// Vectorised converters between float32 and the 16-bit float types, for contiguous rows.
+    static func contiguousConversion(from source: DType, to destination: DType)
+        -> ((UnsafeMutableRawPointer, UnsafeMutableRawPointer, Int) -> Void)? {
+        switch (source, destination) {
+        case (.float32, .float16):
+            return { cortex_float_to_half($0.assumingMemoryBound(to: Float.self), $1.assumingMemoryBound(to: UInt16.self), $2) }
+        case (.float16, .float32):
+            return { cortex_half_to_float($0.assumingMemoryBound(to: UInt16.self), $1.assumingMemoryBound(to: Float.self), $2) }
+        case (.float32, .bfloat16):
+            return { cortex_float_to_bfloat($0.assumingMemoryBound(to: Float.self), $1.assumingMemoryBound(to: UInt16.self), $2) }
+        case (.bfloat16, .float32):
+            return { cortex_bfloat_to_float($0.assumingMemoryBound(to: UInt16.self), $1.assumingMemoryBound(to: Float.self), $2) }
+        default:
+            return nil
         }
     }
 
