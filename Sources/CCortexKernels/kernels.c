@@ -96,27 +96,29 @@ INLINE float tanh_f(float x) {
     return magnitude >= 0.625f ? far : near;
 }
 
-// erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7), as PyTorch's vectorised CPU path.
-INLINE float erf_f(float x) {
-    float magnitude = abs_f(x);
-    float t = 1.0f / (1.0f + 0.3275911f * magnitude);
+// The standard normal CDF, 0.5 (1 + erf(x / sqrt 2)), with erf by Abramowitz & Stegun 7.1.26
+// (absolute error < 1.5e-7, as PyTorch's vectorised CPU path). It uses the erfc term directly,
+// so the left tail keeps its relative precision instead of cancelling in 1 + erf.
+INLINE float normal_cdf_f(float x) {
+    float z = abs_f(x) * 0.70710678118654752f;
+    float t = 1.0f / (1.0f + 0.3275911f * z);
     float p = 1.061405429f;
     p = p * t - 1.453152027f;
     p = p * t + 1.421413741f;
     p = p * t - 0.284496736f;
     p = p * t + 0.254829592f;
-    float y = 1.0f - p * t * exp_nonpositive_f(-magnitude * magnitude);
-    return x < 0.0f ? -y : y;
+    float half_erfc = 0.5f * p * t * exp_nonpositive_f(-z * z);
+    return x < 0.0f ? half_erfc : 1.0f - half_erfc;
 }
 
-INLINE float gelu_f(float x) { return 0.5f * x * (1.0f + erf_f(x * 0.70710678118654752f)); }
+INLINE float gelu_f(float x) { return x * normal_cdf_f(x); }
 
 INLINE float gelu_tanh_f(float x) {
     return 0.5f * x * (1.0f + tanh_f(0.79788456080286536f * (x + 0.044715f * x * x * x)));
 }
 
 INLINE float gelu_backward_f(float x, float g) {
-    float cdf = 0.5f * (1.0f + erf_f(x * 0.70710678118654752f));
+    float cdf = normal_cdf_f(x);
     float pdf = exp_nonpositive_f(-0.5f * x * x) * 0.39894228040143268f;
     return g * (cdf + x * pdf);
 }

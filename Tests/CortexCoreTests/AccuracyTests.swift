@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+@testable import CortexCore
+import CortexTestSupport
+
+/// The vectorised math functions against Double-precision references over a dense range,
+/// at the parity tolerance (rtol 1e-5, atol 1e-6).
+@Suite struct AccuracyTests {
+    static let inputs: [Float] = (0...40_000).map { -20 + 40 * Float($0) / 40_000 }
+
+    static let functions: [(String, @Sendable (Tensor) throws -> Tensor, @Sendable (Double) -> Double)] = [
+        ("exp", { try $0.clamp(max: 80).exp() }, { Foundation.exp(Swift.min($0, 80)) }),
+        ("log", { try $0.abs().log() }, { Foundation.log(Swift.abs($0)) }),
+        ("tanh", { try $0.tanh() }, { Foundation.tanh($0) }),
+        ("sigmoid", { try $0.sigmoid() }, { 1 / (1 + Foundation.exp(-$0)) }),
+        ("gelu", { try $0.gelu() }, { 0.5 * $0 * (1 + Foundation.erf($0 / 2.0.squareRoot())) }),
+        ("gelu_tanh", { try $0.gelu(approximate: .tanh) }, { x in
+            0.5 * x * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))) }),
+        ("silu", { try $0.silu() }, { $0 / (1 + Foundation.exp(-$0)) }),
+        ("softplus", { try $0.softplus() }, { $0 > 20 ? $0 : Foundation.log1p(Foundation.exp($0)) }),
+        ("pow_2.5", { try $0.abs().pow(2.5) }, { Foundation.pow(Swift.abs($0), 2.5) }),
+    ]
+
+    @Test(arguments: 0..<functions.count)
+    func matchesDoublePrecision(_ index: Int) throws {
+        let (name, function, reference) = AccuracyTests.functions[index]
+        let x = try Tensor(AccuracyTests.inputs)
+        let expected = try Tensor(AccuracyTests.inputs.map { Float(reference(Double($0))) })
+        let failure = try closenessFailure(function(x), expected, rtol: 1e-5, atol: 1e-6)
+        #expect(failure == nil, "\(name): \(failure ?? "")")
+    }
+
+    @Test func specialValues() throws {
+        let x = try Tensor([.nan, .infinity, -.infinity, 0, -0.0, 100, -100])
+        let exp = try x.exp().toFloatArray()
+        #expect(exp[0].isNaN && exp[1] == .infinity && exp[2] == 0 && exp[3] == 1 && exp[5] == .infinity && exp[6] == 0)
+        let log = try Tensor([0, -1, .infinity, .nan]).log().toFloatArray()
+        #expect(log[0] == -.infinity && log[1].isNaN && log[2] == .infinity && log[3].isNaN)
+        let tanh = try x.tanh().toFloatArray()
+        #expect(tanh[0].isNaN && tanh[1] == 1 && tanh[2] == -1 && tanh[5] == 1 && tanh[6] == -1)
+        let relu = try x.relu().toFloatArray()
+        #expect(relu[0].isNaN && relu[1] == .infinity && relu[2] == 0)
+        #expect(try x.max().item().isNaN)
+        #expect(try Tensor([1, .nan, 3]).maximum(Tensor([2, 2, .nan])).toFloatArray().map(\.isNaN) == [false, true, true])
+    }
+}
