@@ -75,10 +75,14 @@ public struct Tensor: Sendable {
 extension Tensor: CustomStringConvertible {
     public var description: String {
         let values: String
-        if count <= 64, let array = try? toFloatArray() {
+        if count > 64 {
+            values = "[\(count) elements]"
+        } else if dtype.isInteger, let array = try? toIntArray() {
+            values = "\(array)"
+        } else if dtype == .bool, let array = try? toBoolArray() {
             values = "\(array)"
         } else {
-            values = "[\(count) elements]"
+            values = (try? toFloatArray()).map { "\($0)" } ?? "[unreadable]"
         }
         let gradient = requiresGrad ? ", requiresGrad" : ""
         return "Tensor(shape: \(shape), dtype: \(dtype), device: \(device)\(gradient), \(values))"
