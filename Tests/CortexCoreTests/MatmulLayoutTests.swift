@@ -1,0 +1,38 @@
+import Testing
+@testable import CortexCore
+
+/// Transposed operands reach sgemm as a transpose flag and leading dimension, not as copies.
+@Suite struct MatmulLayoutTests {
+    typealias View = CPUBackend.MatrixView
+
+    @Test func rowMajorAndTransposedViewsNeedNoCopy() throws {
+        let matrix = try Tensor.zeros([5, 8])
+        let rowMajor = View(rows: 5, columns: 8, rowStride: 8, columnStride: 1)!
+        #expect(!rowMajor.transposed && rowMajor.leadingDimension == 8)
+        let transposed = try matrix.mT   // (8, 5) with strides (1, 8)
+        let view = View(rows: 8, columns: 5, rowStride: transposed.strides[0], columnStride: transposed.strides[1])!
+        #expect(view.transposed && view.leadingDimension == 8)
+        // A column block of a wider matrix keeps its parent's leading dimension.
+        let block = try matrix.slice(axis: 1, start: 2, end: 6)
+        let blockView = View(rows: 5, columns: 4, rowStride: block.strides[0], columnStride: block.strides[1])!
+        #expect(!blockView.transposed && blockView.leadingDimension == 8)
+    }
+
+    @Test func viewsWithoutAUnitStrideAreCopied() throws {
+        let everyOther = try Tensor.zeros([4, 8]).slice(axis: 1, step: 2)   // column stride 2
+        #expect(View(rows: 4, columns: 4, rowStride: everyOther.strides[0], columnStride: everyOther.strides[1]) == nil)
+    }
+
+    @Test func transposedProductsMatchContiguousOnes() throws {
+        let generator = RandomGenerator(seed: 4)
+        let a = try Tensor.randn([3, 64, 48], generator: generator), b = try Tensor.randn([3, 80, 48], generator: generator)
+        let viaTranspose = try a.matmul(b.transpose(1, 2))
+        let viaCopy = try a.matmul(b.transpose(1, 2).contiguous())
+        #expect(try (viaTranspose - viaCopy).abs().max().item() < 1e-4)
+        // Broadcast batch (1 -> 3) against a shared right operand, and one folded tall product.
+        let shared = try Tensor.randn([48, 16], generator: generator)
+        let folded = try a.matmul(shared)
+        let perBatch = try Tensor.stack((0..<3).map { try a.select(axis: 0, index: $0).matmul(shared) })
+        #expect(try (folded - perBatch).abs().max().item() < 1e-4)
+    }
+}
