@@ -129,4 +129,37 @@ import Testing
             #expect(error.description.contains("does-not-exist.safetensors"))
         }
     }
+
+    /// Random corruptions of a valid file either load or throw a CortexError; none crashes.
+    @Test func corruptedFilesNeverCrash() throws {
+        let path = directory + "/valid.safetensors"
+        try Safetensors.save(["a": Tensor.ones([3, 2]), "b": Tensor(integers: [1, 2, 3]), "c": Tensor.ones([2]).to(.bfloat16)],
+                             metadata: ["k": "v"], to: path)
+        let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let generator = RandomGenerator(seed: 99)
+        var rejected = 0
+        for trial in 0..<400 {
+            var bytes = original
+            switch trial % 4 {
+            case 0: bytes[generator.integer(below: bytes.count)] = UInt8(truncatingIfNeeded: generator.next())
+            case 1: bytes.removeLast(generator.integer(below: bytes.count))
+            case 2:
+                // Digits in the header are the dangerous part: offsets and shapes.
+                let headerEnd = 8 + Int(bytes[0])
+                let position = 8 + generator.integer(below: headerEnd - 8)
+                if (48...57).contains(bytes[position]) { bytes[position] = UInt8(48 + generator.integer(below: 10)) }
+            default:
+                for index in 0..<8 { bytes[index] = UInt8(truncatingIfNeeded: generator.next()) }
+            }
+            let corrupted = directory + "/corrupted-\(trial).safetensors"
+            try Data(bytes).write(to: URL(fileURLWithPath: corrupted))
+            do {
+                let file = try Safetensors.load(corrupted)
+                for name in file.names { _ = try file.tensor(name).toFloatArray() }
+            } catch is CortexError {
+                rejected += 1
+            }
+        }
+        #expect(rejected > 100)
+    }
 }
