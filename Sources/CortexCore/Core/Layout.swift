@@ -44,6 +44,12 @@ public struct Layout: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "Layout(shape: \(shape), strides: \(strides), offset: \(offset))" }
 
+    /// The same elements viewed with `axes` (sorted) moved after all the others.
+    func movingAxesLast(_ axes: [Int]) -> Layout {
+        let order = (0..<rank).filter { !axes.contains($0) } + axes
+        return Layout(shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: offset)
+    }
+
     /// This layout's strides seen through a broadcast to `target` (stride 0 on broadcast axes).
     func broadcastStrides(to target: [Int]) -> [Int] {
         var result = [Int](repeating: 0, count: target.count)

@@ -6,8 +6,7 @@ import Foundation
 /// four independent 16-wide accumulators; reductions of leading axes run down columns instead.
 extension CPUBackend {
     public func reduce(_ operation: ReduceOperation, _ x: Storage, _ xLayout: Layout, axes: [Int], into out: Storage) throws {
-        let rank = xLayout.rank
-        let kept = (0..<rank).filter { !axes.contains($0) }
+        let kept = (0..<xLayout.rank).filter { !axes.contains($0) }
         let keptCount = kept.reduce(1) { $0 * xLayout.shape[$1] }
         let reducedCount = axes.reduce(1) { $0 * xLayout.shape[$1] }
         let output = out.floats()
@@ -22,19 +21,9 @@ extension CPUBackend {
             return
         }
         // Bring reduced axes last; copy only if that view is not contiguous.
-        let order = kept + axes
-        let permuted = Layout(shape: order.map { xLayout.shape[$0] }, strides: order.map { xLayout.strides[$0] },
-                              offset: xLayout.offset)
-        var source = x.floats() + permuted.offset
-        var scratch: Storage?
-        if !permuted.isContiguous {
-            let copy = Storage.host(dtype: .float32, count: permuted.count)
-            copyStrided(x, permuted, toPointer: copy.pointer, dtype: .float32, Layout(contiguous: permuted.shape))
-            scratch = copy
-            source = copy.floats()
-        }
-        reduceRows(operation, source, rows: keptCount, columns: reducedCount, output)
-        withExtendedLifetime(scratch) {}
+        let (source, keepAlive) = contiguousElements(x, xLayout.movingAxesLast(axes))
+        reduceRows(operation, source.assumingMemoryBound(to: Float.self), rows: keptCount, columns: reducedCount, output)
+        withExtendedLifetime(keepAlive) {}
     }
 
     private func reduceRows(_ operation: ReduceOperation, _ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
@@ -77,17 +66,13 @@ extension CPUBackend {
 
     public func extremeWithIndex(maximum: Bool, _ x: Storage, _ xLayout: Layout, axis: Int,
                                  values: Storage, indices: Storage) throws {
-        let rank = xLayout.rank
-        let order = (0..<rank).filter { $0 != axis } + [axis]
-        let permuted = Layout(shape: order.map { xLayout.shape[$0] }, strides: order.map { xLayout.strides[$0] },
-                              offset: xLayout.offset)
         let columns = xLayout.shape[axis]
-        let rows = permuted.count / max(columns, 1)
+        let rows = xLayout.count / max(columns, 1)
         let value = values.floats()
         let index = indices.pointer.assumingMemoryBound(to: Int64.self)
-        let contiguous = Storage.host(dtype: .float32, count: permuted.count)
-        copyStrided(x, permuted, toPointer: contiguous.pointer, dtype: .float32, Layout(contiguous: permuted.shape))
-        let source = contiguous.floats()
+        let (elements, keepAlive) = contiguousElements(x, xLayout.movingAxesLast([axis]))
+        defer { withExtendedLifetime(keepAlive) {} }
+        let source = elements.assumingMemoryBound(to: Float.self)
         for row in 0..<rows {
             let line = source + row * columns
             var best = line[0]
