@@ -1,4 +1,4 @@
-#include "cortex_kernels.h"
+#include "cortex_kernels_internal.h"
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -157,6 +157,10 @@ INLINE float power_scalar_f(float x, float exponent) {
 #define MAP(expression) for (long i = 0; i < n; i++) { float v = x[i]; y[i] = (expression); }
 
 CLONES void cortex_unary(int op, const float *restrict x, float *restrict y, long n, float p0, float p1) {
+    if (cortex_has_avx512()) {
+        if (op == CORTEX_EXP) { cortex_avx512_exp(x, y, n, 0.0f); return; }
+        if (op == CORTEX_SHIFTED_EXP) { cortex_avx512_exp(x, y, n, p0); return; }
+    }
     switch (op) {
     case CORTEX_NEGATE: MAP(-v) break;
     case CORTEX_EXP: MAP(exp_f(v)) break;
@@ -271,6 +275,7 @@ CLONES void cortex_reduce_into(int op, float *restrict accumulator, const float 
 }
 
 CLONES void cortex_softmax_row(const float *restrict x, float *restrict y, long n, int logarithm) {
+    if (cortex_has_avx512()) { cortex_avx512_softmax_row(x, y, n, logarithm); return; }
     float maximum = cortex_reduce(CORTEX_MAX, x, n);
     if (logarithm) {
         float lanes[LANES] = {0};

@@ -33,7 +33,9 @@ import CortexTestSupport
     @Test func specialValues() throws {
         let x = try Tensor([.nan, .infinity, -.infinity, 0, -0.0, 100, -100])
         let exp = try x.exp().toFloatArray()
-        #expect(exp[0].isNaN && exp[1] == .infinity && exp[2] == 0 && exp[3] == 1 && exp[5] == .infinity && exp[6] == 0)
+        #expect(exp[0].isNaN && exp[1] == .infinity && exp[2] == 0 && exp[3] == 1 && exp[5] == .infinity)
+        // exp(-100) is 3.72e-44, a float32 subnormal (PyTorch gives the same); 0 is close enough too.
+        #expect(exp[6] >= 0 && exp[6] < 1e-40)
         let log = try Tensor([0, -1, .infinity, .nan]).log().toFloatArray()
         #expect(log[0] == -.infinity && log[1].isNaN && log[2] == .infinity && log[3].isNaN)
         let tanh = try x.tanh().toFloatArray()

@@ -1,0 +1,13 @@
+// Declarations shared by the kernel files; not part of the module's public header.
+#ifndef CORTEX_KERNELS_INTERNAL_H
+#define CORTEX_KERNELS_INTERNAL_H
+#include "cortex_kernels.h"
+#include <math.h>
+
+/// True on CPUs with AVX-512F and DQ (checked once).
+int cortex_has_avx512(void);
+
+/// AVX-512 row kernels; call only when cortex_has_avx512().
+void cortex_avx512_exp(const float *x, float *y, long n, float shift);
+void cortex_avx512_softmax_row(const float *x, float *y, long n, int logarithm);
+#endif

@@ -1,0 +1,79 @@
+// Hand-vectorised AVX-512 exp and softmax rows. The portable kernels in kernels.c compute the
+// same functions with the same polynomial; these add what the compiler cannot derive from
+// portable C: vroundscaleps for the reduction and vscalefps for 2^n (overflow to inf and
+// gradual underflow handled by the instruction, no integer exponent arithmetic). Measured
+// on this project's Xeon: exp 2.97 -> 3.64 and softmax 2.19 -> 2.52 Gelem/s per core in L1.
+// (gelu with vrcp14ps in place of its division measured no faster, so it stays portable.)
+// Chosen at run time only on CPUs with AVX-512F/DQ.
+#include "cortex_kernels_internal.h"
+#include <immintrin.h>
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq"))), apply_to = function)
+
+static inline __m512 exp512(__m512 x) {
+    // Outside [-104, 89] the result is 0 or inf; clamping keeps the reduction exact there.
+    __m512 c = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), c);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 polynomial = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    __m512 result = _mm512_scalef_ps(polynomial, n);
+    // min/max drop NaN; put it back.
+    return _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+// Applies `FUNCTION` (an __m512 -> __m512 expression of v) to x[0..<n], tail by masks.
+#define MAP512(FUNCTION)                                                              \
+    long i = 0;                                                                       \
+    for (; i + 16 <= n; i += 16) {                                                    \
+        __m512 v = _mm512_loadu_ps(x + i);                                            \
+        _mm512_storeu_ps(y + i, FUNCTION);                                            \
+    }                                                                                 \
+    if (i < n) {                                                                      \
+        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1);                            \
+        __m512 v = _mm512_maskz_loadu_ps(mask, x + i);                                \
+        _mm512_mask_storeu_ps(y + i, mask, FUNCTION);                                 \
+    }
+
+void cortex_avx512_exp(const float *x, float *y, long n, float shift) {
+    __m512 s = _mm512_set1_ps(shift);
+    MAP512(exp512(_mm512_sub_ps(v, s)))
+}
+
+void cortex_avx512_softmax_row(const float *x, float *y, long n, int logarithm) {
+    float maximum = cortex_reduce(CORTEX_MAX, x, n);
+    __m512 shift = _mm512_set1_ps(maximum);
+    __m512 sum = _mm512_setzero_ps();
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), shift));
+        if (!logarithm) _mm512_storeu_ps(y + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (i < n) {
+        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = _mm512_maskz_mov_ps(mask, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), shift)));
+        if (!logarithm) _mm512_mask_storeu_ps(y + i, mask, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    float total = _mm512_reduce_add_ps(sum);
+    if (logarithm) {
+        cortex_unary(CORTEX_AFFINE, x, y, n, 1.0f, -(maximum + logf(total)));
+    } else {
+        cortex_unary(CORTEX_AFFINE, y, y, n, 1.0f / total, 0.0f);
+    }
+}
+
+#pragma clang attribute pop
+
+int cortex_has_avx512(void) {
+    static int available = -1;
+    if (available < 0) available = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    return available;
+}
