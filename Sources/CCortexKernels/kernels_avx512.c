@@ -72,8 +72,12 @@ void cortex_avx512_softmax_row(const float *x, float *y, long n, int logarithm) 
 
 #pragma clang attribute pop
 
+static int avx512_allowed = 1;
+
 int cortex_has_avx512(void) {
     static int available = -1;
     if (available < 0) available = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    return available;
+    return available && avx512_allowed;
 }
+
+void cortex_allow_avx512(int allowed) { avx512_allowed = allowed; }

@@ -63,4 +63,8 @@ void cortex_half_to_float(const unsigned short *x, float *y, long n);
 void cortex_float_to_bfloat(const float *x, unsigned short *y, long n);
 void cortex_bfloat_to_float(const unsigned short *x, float *y, long n);
 
+/// Lets tests switch the hand-written AVX-512 rows off (1 = allowed, the default) so the
+/// portable kernels can be compared with them on the same machine.
+void cortex_allow_avx512(int allowed);
+
 #endif
