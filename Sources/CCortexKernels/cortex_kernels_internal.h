@@ -9,5 +9,6 @@ int cortex_has_avx512(void);
 
 /// AVX-512 row kernels; call only when cortex_has_avx512().
 void cortex_avx512_exp(const float *x, float *y, long n, float shift);
+float cortex_avx512_sum(const float *x, long n);
 void cortex_avx512_softmax_row(const float *x, float *y, long n, int logarithm);
 #endif

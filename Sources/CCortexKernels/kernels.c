@@ -250,6 +250,7 @@ INLINE float combine_f(int op, float a, float b) {
 // 64 independent lanes: vectorisable without reassociating one serial sum, and more accurate.
 #define LANES 64
 CLONES float cortex_reduce(int op, const float *x, long n) {
+    if (op == CORTEX_SUM && n >= 4096 && cortex_has_avx512()) return cortex_avx512_sum(x, n);
     float identity = op == CORTEX_SUM ? 0.0f : (op == CORTEX_MAX ? -INFINITY : INFINITY);
     float lanes[LANES];
     for (int lane = 0; lane < LANES; lane++) lanes[lane] = identity;
