@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Cortex", targets: ["Cortex"]),
         .library(name: "CortexCore", targets: ["CortexCore"]),
+        .library(name: "CortexNN", targets: ["CortexNN"]),
         .executable(name: "cortex-bench", targets: ["cortex-bench"]),
     ],
     dependencies: [
@@ -15,7 +16,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .target(name: "CCortexKernels"),
         .target(name: "CortexCore", dependencies: ["CBLAS", "CCortexKernels"]),
-        .target(name: "Cortex", dependencies: ["CortexCore"]),
+        .target(name: "CortexNN", dependencies: ["CortexCore"]),
+        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN"]),
         .target(name: "CortexTestSupport", dependencies: ["CortexCore"]),
         .executableTarget(
             name: "cortex-bench",
@@ -24,6 +26,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/cortex-bench"),
+        .testTarget(
+            name: "CortexNNTests",
+            dependencies: ["CortexNN", "CortexCore", "CortexTestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CortexCoreTests",
             dependencies: ["CortexCore", "CortexTestSupport"],

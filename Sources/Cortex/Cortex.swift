@@ -1,1 +1,2 @@
 @_exported import CortexCore
+@_exported import CortexNN

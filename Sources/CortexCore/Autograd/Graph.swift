@@ -1,9 +1,13 @@
 import Foundation
+import Synchronization
 
 /// Autograd state of a tensor that requires gradients: the op that produced it (nil for a
 /// leaf) and, for leaves and tensors that retain it, the accumulated gradient.
 final class AutogradMeta: @unchecked Sendable {
     let gradientFunction: GradientNode?
+    /// False while the tensor is frozen (`requiresGrad = false` on a leaf that had it): the
+    /// meta, and the gradient it holds, survive so unfreezing resumes where it was.
+    let recording = Atomic<Bool>(true)
     private var storedGradient: Tensor?
     private var retains = false
     private let lock = NSLock()
@@ -63,12 +67,18 @@ final class GradientNode: @unchecked Sendable {
 }
 
 extension Tensor {
-    /// Whether operations on this tensor are recorded for autograd.
+    /// Whether operations on this tensor are recorded for autograd. Setting it on a tensor that
+    /// already has autograd state switches recording for every handle that shares the state,
+    /// as PyTorch's `requires_grad_` does for one tensor object: freezing a parameter freezes it
+    /// for the optimizer holding it too.
     public var requiresGrad: Bool {
-        get { autograd != nil }
+        get { autograd?.recording.load(ordering: .relaxed) ?? false }
         set {
-            if newValue && autograd == nil { autograd = AutogradMeta(gradientFunction: nil) }
-            if !newValue { autograd = nil }
+            if let autograd {
+                autograd.recording.store(newValue, ordering: .relaxed)
+            } else if newValue {
+                autograd = AutogradMeta(gradientFunction: nil)
+            }
         }
     }
 
@@ -103,8 +113,8 @@ extension Tensor {
     /// Records `self` (just computed from `inputs`) in the graph when gradients are wanted.
     /// `backward` maps the gradient of `self` to one gradient per input (nil for none).
     func recorded(_ name: String, _ inputs: [Tensor], backward: @escaping (Tensor) throws -> [Tensor?]) -> Tensor {
-        guard GradMode.isEnabled, inputs.contains(where: { $0.autograd != nil }) else { return self }
-        let node = GradientNode(name: name, inputs: inputs.map(\.autograd), inputShapes: inputs.map(\.shape),
+        guard GradMode.isEnabled, inputs.contains(where: \.requiresGrad) else { return self }
+        let node = GradientNode(name: name, inputs: inputs.map { $0.requiresGrad ? $0.autograd : nil }, inputShapes: inputs.map(\.shape),
                                 backward: backward)
         return Tensor(storage: storage, layout: layout, autograd: AutogradMeta(gradientFunction: node))
     }

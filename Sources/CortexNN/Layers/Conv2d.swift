@@ -1,0 +1,69 @@
+import CortexCore
+
+/// 2-D convolution over (N, C, H, W) as `nn.Conv2d`: stride, zero padding, dilation and groups;
+/// weight (outChannels, inChannels / groups, kh, kw) and bias initialised as PyTorch does.
+/// Computed as im2col followed by one matrix product per group.
+///
+/// ```swift
+/// let conv = Conv2d(1, 32, kernelSize: (3, 3), padding: (1, 1))
+/// let features = try conv(images)       // (N, 32, H, W)
+/// ```
+public final class Conv2d: Module, Layer {
+    @Parameter public var weight: Tensor
+    @Parameter public var bias: Tensor?
+    public let inChannels: Int, outChannels: Int, groups: Int
+    public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int)
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
+                padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
+                generator: RandomGenerator = .default) {
+        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
+                     "groups \(groups) must divide in channels \(inChannels) and out channels \(outChannels)")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.groups = groups
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        let shape = [outChannels, inChannels / groups, kernelSize.0, kernelSize.1]
+        self.weight = try! Initializers.defaultWeight(shape, generator: generator)
+        let fanIn = inChannels / groups * kernelSize.0 * kernelSize.1
+        self.bias = bias ? try! Initializers.defaultBias(outChannels, fanIn: fanIn, generator: generator) : nil
+        super.init()
+    }
+
+    public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                            dilation: Int = 1, groups: Int = 1, bias: Bool = true, generator: RandomGenerator = .default) {
+        self.init(inChannels, outChannels, kernelSize: (kernelSize, kernelSize), stride: (stride, stride),
+                  padding: (padding, padding), dilation: (dilation, dilation), groups: groups, bias: bias, generator: generator)
+    }
+
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        guard input.rank == 4, input.shape[1] == inChannels else {
+            throw CortexError.shapeMismatch(operation: "Conv2d", shapes: [input.shape, weight.shape],
+                                            reason: "(input must be (N, \(inChannels), H, W))")
+        }
+        let batch = input.shape[0]
+        // (N, C*kh*kw, L)
+        let columns = try input.im2col(kernel: kernelSize, stride: stride, padding: padding, dilation: dilation)
+        let outputHeight = (input.shape[2] + 2 * padding.0 - dilation.0 * (kernelSize.0 - 1) - 1) / stride.0 + 1
+        let outputWidth = (input.shape[3] + 2 * padding.1 - dilation.1 * (kernelSize.1 - 1) - 1) / stride.1 + 1
+        let groupRows = inChannels / groups * kernelSize.0 * kernelSize.1
+        let groupOutputs = outChannels / groups
+        let flatWeight = try weight.reshape([outChannels, groupRows])
+        var pieces: [Tensor] = []
+        for group in 0..<groups {
+            let groupWeight = groups == 1 ? flatWeight
+                : try flatWeight.slice(axis: 0, start: group * groupOutputs, end: (group + 1) * groupOutputs)
+            let groupColumns = groups == 1 ? columns
+                : try columns.slice(axis: 1, start: group * groupRows, end: (group + 1) * groupRows)
+            // (O_g, K) x (N, K, L) -> (N, O_g, L)
+            pieces.append(try groupWeight.matmul(groupColumns))
+        }
+        var output = try (groups == 1 ? pieces[0] : Tensor.cat(pieces, axis: 1))
+            .reshape([batch, outChannels, outputHeight, outputWidth])
+        if let bias { output = try output + bias.reshape([1, outChannels, 1, 1]) }
+        return output
+    }
+}

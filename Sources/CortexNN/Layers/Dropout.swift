@@ -1,0 +1,22 @@
+import CortexCore
+
+/// Zeroes each element with probability `probability` while training and scales the rest by
+/// 1 / (1 - probability), as `nn.Dropout`; the identity in evaluation mode.
+public final class Dropout: Module, Layer {
+    public let probability: Float
+    let generator: RandomGenerator
+
+    public init(_ probability: Float = 0.5, generator: RandomGenerator = .default) {
+        precondition(probability >= 0 && probability <= 1, "dropout probability \(probability) is outside [0, 1]")
+        self.probability = probability
+        self.generator = generator
+        super.init()
+    }
+
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        guard isTraining && probability > 0 else { return input }
+        if probability == 1 { return try input * 0 }
+        let keep = try Tensor.bernoulli(input.shape, probability: 1 - probability, generator: generator, device: input.device)
+        return try input * (keep * (1 / (1 - probability)))
+    }
+}

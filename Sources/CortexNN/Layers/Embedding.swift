@@ -1,0 +1,14 @@
+import CortexCore
+
+/// A (numEmbeddings, embeddingDimension) table looked up by integer ids, initialised N(0, 1)
+/// as `nn.Embedding`; the output has shape `ids.shape + [embeddingDimension]`.
+public final class Embedding: Module {
+    @Parameter public var weight: Tensor
+
+    public init(_ numEmbeddings: Int, _ embeddingDimension: Int, generator: RandomGenerator = .default) {
+        self.weight = try! Tensor.randn([numEmbeddings, embeddingDimension], generator: generator)
+        super.init()
+    }
+
+    public func callAsFunction(_ ids: Tensor) throws -> Tensor { try weight.embedding(ids) }
+}

@@ -1,0 +1,31 @@
+import CortexCore
+
+/// y = x W^T + b, as `torch.nn.Linear`: weight (outFeatures, inFeatures), bias (outFeatures),
+/// both initialised as PyTorch does. Any number of leading axes.
+///
+/// ```swift
+/// let layer = Linear(784, 128)
+/// let y = try layer(Tensor.randn([64, 784]))   // (64, 128)
+/// ```
+public final class Linear: Module, Layer {
+    @Parameter public var weight: Tensor
+    @Parameter public var bias: Tensor?
+    public let inFeatures: Int, outFeatures: Int
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: RandomGenerator = .default) {
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.weight = try! Initializers.defaultWeight([outFeatures, inFeatures], generator: generator)
+        self.bias = bias ? try! Initializers.defaultBias(outFeatures, fanIn: inFeatures, generator: generator) : nil
+        super.init()
+    }
+
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        guard input.shape.last == inFeatures else {
+            throw CortexError.shapeMismatch(operation: "Linear", shapes: [input.shape, weight.shape],
+                                            reason: "(input's last axis must be \(inFeatures))")
+        }
+        let product = try input.matmul(weight.mT)
+        return try bias.map { try product + $0 } ?? product
+    }
+}
