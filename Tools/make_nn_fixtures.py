@@ -37,6 +37,8 @@ def layer_case(name, module, x):
         tensors[f"{name}.grad.input"] = x.grad.clone()
     for key, parameter in module.named_parameters():
         tensors[f"{name}.grad.{key}"] = parameter.grad.clone()
+    for key, buffer in module.named_buffers():
+        tensors[f"{name}.after.{key}"] = buffer.detach().clone()
 
 
 layer_case("linear", nn.Linear(5, 3), torch.randn(4, 5))
@@ -52,6 +54,30 @@ with torch.no_grad():
     norm.bias.copy_(torch.randn(3, 4))
 layer_case("layer_norm_2d", norm, torch.randn(2, 3, 4))
 layer_case("embedding", nn.Embedding(7, 4), torch.tensor([[1, 6, 1], [0, 3, 2]]))
+layer_case("batch_norm_1d", nn.BatchNorm1d(4), torch.randn(8, 4) * 3 + 1)
+layer_case("batch_norm_1d_sequence", nn.BatchNorm1d(3, momentum=0.3), torch.randn(4, 3, 5))
+layer_case("batch_norm_2d", nn.BatchNorm2d(3), torch.randn(4, 3, 5, 5) * 2 - 1)
+batch_norm_cumulative = nn.BatchNorm2d(2, momentum=None, affine=False)
+layer_case("batch_norm_2d_cumulative", batch_norm_cumulative, torch.randn(3, 2, 4, 4))
+evaluated = nn.BatchNorm2d(3)
+with torch.no_grad():
+    evaluated.running_mean.copy_(torch.randn(3))
+    evaluated.running_var.copy_(torch.rand(3) + 0.5)
+    evaluated.weight.copy_(torch.randn(3))
+    evaluated.bias.copy_(torch.randn(3))
+evaluated.eval()
+layer_case("batch_norm_2d_eval", evaluated, torch.randn(2, 3, 4, 4))
+grouped = nn.GroupNorm(2, 6)
+with torch.no_grad():
+    grouped.weight.copy_(torch.randn(6))
+    grouped.bias.copy_(torch.randn(6))
+layer_case("group_norm", grouped, torch.randn(3, 6, 4, 5))
+layer_case("conv1d", nn.Conv1d(4, 6, 3, stride=2, padding=1, dilation=2, groups=2), torch.randn(2, 4, 11))
+layer_case("max_pool_2d", nn.MaxPool2d(2), torch.randn(2, 3, 6, 8))
+layer_case("max_pool_2d_options", nn.MaxPool2d((3, 2), stride=(2, 1), padding=(1, 1)), torch.randn(2, 2, 7, 6))
+layer_case("avg_pool_2d", nn.AvgPool2d(3, stride=2, padding=1), torch.randn(2, 3, 7, 8))
+layer_case("adaptive_avg_pool_2d", nn.AdaptiveAvgPool2d((3, 2)), torch.randn(2, 3, 7, 5))
+layer_case("adaptive_avg_pool_2d_divisible", nn.AdaptiveAvgPool2d(2), torch.randn(2, 3, 6, 4))
 layer_case("sequential", nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3), nn.LogSoftmax(-1)), torch.randn(5, 6))
 
 

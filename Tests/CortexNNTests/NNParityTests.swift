@@ -32,6 +32,18 @@ let layerCases: [String: @Sendable () -> Module & Layer] = [
     "layer_norm": { LayerNorm(6) },
     "layer_norm_2d": { LayerNorm([3, 4]) },
     "sequential": { Sequential(Linear(6, 8), ReLU(), Linear(8, 3), LogSoftmax(axis: -1)) },
+    "batch_norm_1d": { BatchNorm1d(4) },
+    "batch_norm_1d_sequence": { BatchNorm1d(3, momentum: 0.3) },
+    "batch_norm_2d": { BatchNorm2d(3) },
+    "batch_norm_2d_cumulative": { BatchNorm2d(2, momentum: nil, affine: false) },
+    "batch_norm_2d_eval": { let layer = BatchNorm2d(3); layer.eval(); return layer },
+    "group_norm": { GroupNorm(groups: 2, channels: 6) },
+    "conv1d": { Conv1d(4, 6, kernelSize: 3, stride: 2, padding: 1, dilation: 2, groups: 2) },
+    "max_pool_2d": { MaxPool2d(2) },
+    "max_pool_2d_options": { MaxPool2d(kernelSize: (3, 2), stride: (2, 1), padding: (1, 1)) },
+    "avg_pool_2d": { AvgPool2d(3, stride: 2, padding: 1) },
+    "adaptive_avg_pool_2d": { AdaptiveAvgPool2d(outputSize: (3, 2)) },
+    "adaptive_avg_pool_2d_divisible": { AdaptiveAvgPool2d(2) },
 ]
 
 final class EmbeddingLayer: Module, Layer {
@@ -63,6 +75,10 @@ final class EmbeddingLayer: Module, Layer {
         for (key, parameter) in model.namedParameters() {
             let failure = try closenessFailure(parameter.grad!, file.tensor("\(name).grad.\(key)"))
             #expect(failure == nil, "\(name) gradient of \(key): \(failure ?? "")")
+        }
+        for (key, buffer) in model.namedBuffers() {
+            let failure = try closenessFailure(buffer.to(.float32), file.tensor("\(name).after.\(key)").to(.float32))
+            #expect(failure == nil, "\(name) buffer \(key) after forward: \(failure ?? "")")
         }
     }
 

@@ -44,26 +44,31 @@ public final class Conv2d: Module, Layer {
             throw CortexError.shapeMismatch(operation: "Conv2d", shapes: [input.shape, weight.shape],
                                             reason: "(input must be (N, \(inChannels), H, W))")
         }
-        let batch = input.shape[0]
-        // (N, C*kh*kw, L)
-        let columns = try input.im2col(kernel: kernelSize, stride: stride, padding: padding, dilation: dilation)
-        let outputHeight = (input.shape[2] + 2 * padding.0 - dilation.0 * (kernelSize.0 - 1) - 1) / stride.0 + 1
-        let outputWidth = (input.shape[3] + 2 * padding.1 - dilation.1 * (kernelSize.1 - 1) - 1) / stride.1 + 1
-        let groupRows = inChannels / groups * kernelSize.0 * kernelSize.1
-        let groupOutputs = outChannels / groups
-        let flatWeight = try weight.reshape([outChannels, groupRows])
-        var pieces: [Tensor] = []
-        for group in 0..<groups {
-            let groupWeight = groups == 1 ? flatWeight
-                : try flatWeight.slice(axis: 0, start: group * groupOutputs, end: (group + 1) * groupOutputs)
-            let groupColumns = groups == 1 ? columns
-                : try columns.slice(axis: 1, start: group * groupRows, end: (group + 1) * groupRows)
-            // (O_g, K) x (N, K, L) -> (N, O_g, L)
-            pieces.append(try groupWeight.matmul(groupColumns))
-        }
-        var output = try (groups == 1 ? pieces[0] : Tensor.cat(pieces, axis: 1))
-            .reshape([batch, outChannels, outputHeight, outputWidth])
-        if let bias { output = try output + bias.reshape([1, outChannels, 1, 1]) }
-        return output
+        return try convolution2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
+}
+
+/// Convolution of (N, C, H, W) with (O, C / groups, kh, kw): im2col, then one matrix product per
+/// group, (O_g, K) x (N, K, L) -> (N, O_g, L).
+func convolution2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
+                   dilation: (Int, Int), groups: Int) throws -> Tensor {
+    let (batch, outChannels) = (input.shape[0], weight.shape[0])
+    let kernel = (weight.shape[2], weight.shape[3])
+    let columns = try input.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation)
+    let outputHeight = (input.shape[2] + 2 * padding.0 - dilation.0 * (kernel.0 - 1) - 1) / stride.0 + 1
+    let outputWidth = (input.shape[3] + 2 * padding.1 - dilation.1 * (kernel.1 - 1) - 1) / stride.1 + 1
+    let groupRows = weight.shape[1] * kernel.0 * kernel.1
+    let groupOutputs = outChannels / groups
+    let flatWeight = try weight.reshape([outChannels, groupRows])
+    var pieces: [Tensor] = []
+    for group in 0..<groups {
+        let groupWeight = groups == 1 ? flatWeight
+            : try flatWeight.slice(axis: 0, start: group * groupOutputs, end: (group + 1) * groupOutputs)
+        let groupColumns = groups == 1 ? columns
+            : try columns.slice(axis: 1, start: group * groupRows, end: (group + 1) * groupRows)
+        pieces.append(try groupWeight.matmul(groupColumns))
+    }
+    var output = try (groups == 1 ? pieces[0] : Tensor.cat(pieces, axis: 1)).reshape([batch, outChannels, outputHeight, outputWidth])
+    if let bias { output = try output + bias.reshape([1, outChannels, 1, 1]) }
+    return output
 }

@@ -1,0 +1,108 @@
+import CortexCore
+
+/// Sliding windows of an (N, C, H, W) input as (N, C, kh*kw, L): padded with `padValue`,
+/// unfolded with im2col; the gradient flows back through im2col and the padding.
+func poolingWindows(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int) = (1, 1),
+                    padValue: Float, operation: String) throws -> (windows: Tensor, outputHeight: Int, outputWidth: Int) {
+    guard input.rank == 4 else {
+        throw CortexError.shapeMismatch(operation: operation, shapes: [input.shape], reason: "must be (N, C, H, W)")
+    }
+    guard padding.0 * 2 <= kernel.0, padding.1 * 2 <= kernel.1 else {
+        throw CortexError.invalidArgument(operation: operation, reason: "padding \(padding) must be at most half the kernel \(kernel)")
+    }
+    let (batch, channels) = (input.shape[0], input.shape[1])
+    let padded = padding == (0, 0) ? input : try input.pad([padding.1, padding.1, padding.0, padding.0], value: padValue)
+    // Channels are independent: fold them into the batch so each window column holds one channel.
+    let planes = try padded.reshape([batch * channels, 1, padded.shape[2], padded.shape[3]])
+    let columns = try planes.im2col(kernel: kernel, stride: stride, dilation: dilation)
+    let outputHeight = (padded.shape[2] - dilation.0 * (kernel.0 - 1) - 1) / stride.0 + 1
+    let outputWidth = (padded.shape[3] - dilation.1 * (kernel.1 - 1) - 1) / stride.1 + 1
+    return (try columns.reshape([batch, channels, kernel.0 * kernel.1, outputHeight * outputWidth]), outputHeight, outputWidth)
+}
+
+/// Max pooling over (N, C, H, W), as `nn.MaxPool2d` (stride defaults to the kernel size;
+/// padding counts as -inf). The gradient goes to the first maximum of each window.
+public final class MaxPool2d: Module, Layer {
+    public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int)
+
+    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)) {
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
+        self.dilation = dilation
+        super.init()
+    }
+
+    public convenience init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
+        self.init(kernelSize: (kernelSize, kernelSize), stride: stride.map { ($0, $0) }, padding: (padding, padding))
+    }
+
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        let (windows, height, width) = try poolingWindows(input, kernel: kernelSize, stride: stride, padding: padding,
+                                                          dilation: dilation, padValue: -.infinity, operation: "MaxPool2d")
+        return try windows.max(axis: 2).values.reshape([input.shape[0], input.shape[1], height, width])
+    }
+}
+
+/// Average pooling over (N, C, H, W), as `nn.AvgPool2d` with `count_include_pad=True`
+/// (zero padding counts toward the average).
+public final class AvgPool2d: Module, Layer {
+    public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
+
+    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
+        super.init()
+    }
+
+    public convenience init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
+        self.init(kernelSize: (kernelSize, kernelSize), stride: stride.map { ($0, $0) }, padding: (padding, padding))
+    }
+
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        let (windows, height, width) = try poolingWindows(input, kernel: kernelSize, stride: stride, padding: padding,
+                                                          padValue: 0, operation: "AvgPool2d")
+        return try windows.mean(axes: [2]).reshape([input.shape[0], input.shape[1], height, width])
+    }
+}
+
+/// Average pooling to a fixed output size, as `nn.AdaptiveAvgPool2d`: output cell (i, j)
+/// averages rows floor(i H / oh) ..< ceil((i + 1) H / oh) and likewise for columns.
+public final class AdaptiveAvgPool2d: Module, Layer {
+    public let outputSize: (Int, Int)
+
+    public init(outputSize: (Int, Int)) {
+        self.outputSize = outputSize
+        super.init()
+    }
+
+    public convenience init(_ outputSize: Int) { self.init(outputSize: (outputSize, outputSize)) }
+
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        guard input.rank == 4, outputSize.0 > 0, outputSize.1 > 0 else {
+            throw CortexError.shapeMismatch(operation: "AdaptiveAvgPool2d", shapes: [input.shape],
+                                            reason: "must be (N, C, H, W) with a positive output size \(outputSize)")
+        }
+        let (height, width) = (input.shape[2], input.shape[3])
+        if height % outputSize.0 == 0 && width % outputSize.1 == 0 {
+            let kernel = (height / outputSize.0, width / outputSize.1)
+            return try AvgPool2d(kernelSize: kernel)(input)
+        }
+        func bounds(_ index: Int, _ size: Int, _ output: Int) -> (Int, Int) {
+            (index * size / output, ((index + 1) * size + output - 1) / output)
+        }
+        var rows: [Tensor] = []
+        for i in 0..<outputSize.0 {
+            let (top, bottom) = bounds(i, height, outputSize.0)
+            var cells: [Tensor] = []
+            for j in 0..<outputSize.1 {
+                let (left, right) = bounds(j, width, outputSize.1)
+                let cell = try input.slice(axis: 2, start: top, end: bottom).slice(axis: 3, start: left, end: right)
+                cells.append(try cell.mean(axes: [2, 3]))
+            }
+            rows.append(try Tensor.stack(cells, axis: 2))
+        }
+        return try Tensor.stack(rows, axis: 2)
+    }
+}
