@@ -166,8 +166,38 @@ optimizer_case("rmsprop", lambda p: torch.optim.RMSprop(p, lr=0.01))
 optimizer_case("rmsprop_centered_momentum", lambda p: torch.optim.RMSprop(p, lr=0.01, centered=True, momentum=0.5, weight_decay=0.01))
 optimizer_case("adagrad", lambda p: torch.optim.Adagrad(p, lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1))
 
+# Learning-rate schedules: the learning rate after each of 12 steps, starting from 0.1.
+schedule_cases = []
+
+
+def schedule_case(name, make, metrics=None):
+    schedule_cases.append(name)
+    parameter = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([parameter], lr=0.1)
+    scheduler = make(optimizer)
+    rates = []
+    for step in range(12):
+        optimizer.step()
+        if metrics is None:
+            scheduler.step()
+        else:
+            scheduler.step(metrics[step])
+        rates.append(optimizer.param_groups[0]["lr"])
+    tensors[f"schedule.{name}"] = torch.tensor(rates, dtype=torch.float32)
+
+
+schedule_case("step", lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5))
+schedule_case("multi_step", lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[2, 5, 9], gamma=0.3))
+schedule_case("exponential", lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.8))
+schedule_case("cosine", lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.01))
+schedule_case("warmup_cosine", lambda o: torch.optim.lr_scheduler.SequentialLR(o, [
+    torch.optim.lr_scheduler.LinearLR(o, start_factor=0.25, total_iters=4),
+    torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.001)], milestones=[4]))
+schedule_case("plateau", lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, factor=0.5, patience=2, cooldown=1),
+              metrics=[1.0, 0.9, 0.95, 0.92, 0.91, 0.93, 0.94, 0.5, 0.6, 0.7, 0.8, 0.9])
+
 path = os.path.join(os.path.dirname(__file__), "..", "Tests", "CortexNNTests", "Fixtures", "nn.safetensors")
 save_file({k: v.contiguous() for k, v in tensors.items()}, path, metadata={
     "torch": torch.__version__, "layers": ",".join(layer_cases), "losses": ",".join(loss_cases),
-    "optimizers": ",".join(optimizer_cases)})
+    "optimizers": ",".join(optimizer_cases), "schedules": ",".join(schedule_cases)})
 print(f"wrote {len(layer_cases)} layer, {len(loss_cases)} loss and {len(optimizer_cases)} optimizer cases to {os.path.normpath(path)}")

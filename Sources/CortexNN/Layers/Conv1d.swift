@@ -1,7 +1,7 @@
 import CortexCore
 
 /// 1-D convolution over (N, C, L), as `nn.Conv1d` (stride, padding, dilation, groups); the
-/// weight is (outChannels, inChannels / groups, kernelSize). Runs as a 2-D convolution of
+/// weight is (outChannels, inChannels / max(groups, 1), kernelSize). Runs as a 2-D convolution of
 /// height 1.
 public final class Conv1d: Module, Layer {
     @Parameter public var weight: Tensor
@@ -10,16 +10,17 @@ public final class Conv1d: Module, Layer {
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
                 groups: Int = 1, bias: Bool = true, generator: RandomGenerator = .default) {
-        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
-                     "groups \(groups) must divide in channels \(inChannels) and out channels \(outChannels)")
         (self.inChannels, self.outChannels, self.kernelSize) = (inChannels, outChannels, kernelSize)
         (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
-        self.weight = try! Initializers.defaultWeight([outChannels, inChannels / groups, kernelSize], generator: generator)
-        self.bias = bias ? try! Initializers.defaultBias(outChannels, fanIn: inChannels / groups * kernelSize, generator: generator) : nil
+        self.weight = try! Initializers.defaultWeight([outChannels, inChannels / max(groups, 1), kernelSize], generator: generator)
+        self.bias = bias ? try! Initializers.defaultBias(outChannels, fanIn: inChannels / max(groups, 1) * kernelSize, generator: generator) : nil
         super.init()
     }
 
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
+            throw CortexError.invalidArgument(operation: "Conv1d", reason: "groups \(groups) must divide in channels \(inChannels) and out channels \(outChannels)")
+        }
         guard input.rank == 3, input.shape[1] == inChannels else {
             throw CortexError.shapeMismatch(operation: "Conv1d", shapes: [input.shape, weight.shape],
                                             reason: "(input must be (N, \(inChannels), L))")

@@ -1,7 +1,7 @@
 import CortexCore
 
 /// 2-D convolution over (N, C, H, W) as `nn.Conv2d`: stride, zero padding, dilation and groups;
-/// weight (outChannels, inChannels / groups, kh, kw) and bias initialised as PyTorch does.
+/// weight (outChannels, inChannels / max(groups, 1), kh, kw) and bias initialised as PyTorch does.
 /// Computed as im2col followed by one matrix product per group.
 ///
 /// ```swift
@@ -17,8 +17,6 @@ public final class Conv2d: Module, Layer {
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
                 generator: RandomGenerator = .default) {
-        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
-                     "groups \(groups) must divide in channels \(inChannels) and out channels \(outChannels)")
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.groups = groups
@@ -26,9 +24,9 @@ public final class Conv2d: Module, Layer {
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
-        let shape = [outChannels, inChannels / groups, kernelSize.0, kernelSize.1]
+        let shape = [outChannels, inChannels / max(groups, 1), kernelSize.0, kernelSize.1]
         self.weight = try! Initializers.defaultWeight(shape, generator: generator)
-        let fanIn = inChannels / groups * kernelSize.0 * kernelSize.1
+        let fanIn = inChannels / max(groups, 1) * kernelSize.0 * kernelSize.1
         self.bias = bias ? try! Initializers.defaultBias(outChannels, fanIn: fanIn, generator: generator) : nil
         super.init()
     }
@@ -40,6 +38,9 @@ public final class Conv2d: Module, Layer {
     }
 
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
+            throw CortexError.invalidArgument(operation: "Conv2d", reason: "groups \(groups) must divide in channels \(inChannels) and out channels \(outChannels)")
+        }
         guard input.rank == 4, input.shape[1] == inChannels else {
             throw CortexError.shapeMismatch(operation: "Conv2d", shapes: [input.shape, weight.shape],
                                             reason: "(input must be (N, \(inChannels), H, W))")

@@ -7,13 +7,15 @@ public final class Dropout: Module, Layer {
     let generator: RandomGenerator
 
     public init(_ probability: Float = 0.5, generator: RandomGenerator = .default) {
-        precondition(probability >= 0 && probability <= 1, "dropout probability \(probability) is outside [0, 1]")
         self.probability = probability
         self.generator = generator
         super.init()
     }
 
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        guard probability >= 0, probability <= 1 else {
+            throw CortexError.invalidArgument(operation: "Dropout", reason: "probability \(probability) is outside [0, 1]")
+        }
         guard isTraining && probability > 0 else { return input }
         if probability == 1 { return try input * 0 }
         let keep = try Tensor.bernoulli(input.shape, probability: 1 - probability, generator: generator, device: input.device)

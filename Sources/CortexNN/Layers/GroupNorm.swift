@@ -9,7 +9,6 @@ public final class GroupNorm: Module, Layer {
     public let epsilon: Float
 
     public init(groups: Int, channels: Int, epsilon: Float = 1e-5, affine: Bool = true) {
-        precondition(groups > 0 && channels % groups == 0, "groups \(groups) must divide channels \(channels)")
         self.groups = groups
         self.channels = channels
         self.epsilon = epsilon
@@ -19,6 +18,9 @@ public final class GroupNorm: Module, Layer {
     }
 
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        guard groups > 0, channels % groups == 0 else {
+            throw CortexError.invalidArgument(operation: "GroupNorm", reason: "groups \(groups) must divide channels \(channels)")
+        }
         guard input.rank >= 2, input.shape[1] == channels else {
             throw CortexError.shapeMismatch(operation: "GroupNorm", shapes: [input.shape], reason: "must be (N, \(channels), ...)")
         }
