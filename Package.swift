@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "Cortex", targets: ["Cortex"]),
         .library(name: "CortexCore", targets: ["CortexCore"]),
         .library(name: "CortexNN", targets: ["CortexNN"]),
+        .library(name: "CortexData", targets: ["CortexData"]),
         .executable(name: "cortex-bench", targets: ["cortex-bench"]),
     ],
     dependencies: [
@@ -16,8 +17,10 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .target(name: "CCortexKernels"),
         .target(name: "CortexCore", dependencies: ["CBLAS", "CCortexKernels"]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "CortexNN", dependencies: ["CortexCore"]),
-        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN"]),
+        .target(name: "CortexData", dependencies: ["CortexCore", "CZlib"]),
+        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData"]),
         .target(name: "CortexTestSupport", dependencies: ["CortexCore"]),
         .executableTarget(
             name: "cortex-bench",
@@ -26,6 +29,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/cortex-bench"),
+        .testTarget(
+            name: "CortexDataTests",
+            dependencies: ["CortexData", "CortexNN", "CortexCore", "CortexTestSupport"]),
         .testTarget(
             name: "CortexNNTests",
             dependencies: ["CortexNN", "CortexCore", "CortexTestSupport"],

@@ -2,7 +2,7 @@
 # Installs the system packages Cortex builds against on Debian 12 (Swift 6.3 is expected at
 # /opt/swift or on PATH). Safe to run again: it skips apt when everything is present.
 set -euo pipefail
-packages=(libopenblas-dev)
+packages=(libopenblas-dev zlib1g-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

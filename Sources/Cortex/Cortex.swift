@@ -1,2 +1,3 @@
 @_exported import CortexCore
 @_exported import CortexNN
+@_exported import CortexData

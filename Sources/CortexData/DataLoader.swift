@@ -1,0 +1,126 @@
+import CortexCore
+import Foundation
+
+/// Batches of a ``Dataset`` in order or in a seeded shuffle (a new permutation each epoch),
+/// with the next batch prepared on a background thread while the current one trains.
+///
+/// ```swift
+/// let loader = DataLoader(train, batchSize: 64, shuffle: true, seed: 42)
+/// for epoch in 0..<3 {
+///     try loader.epoch(epoch).forEachBatch { batch in ... }
+/// }
+/// ```
+public struct DataLoader: Sendable {
+    public let dataset: any Dataset
+    public let batchSize: Int
+    public let shuffle: Bool
+    public let dropLast: Bool
+    public let seed: UInt64
+    /// Applied to each batch on the background thread (augmentation, normalisation).
+    public let transform: (@Sendable (Batch, RandomGenerator) throws -> Batch)?
+
+    public init(_ dataset: any Dataset, batchSize: Int, shuffle: Bool = false, dropLast: Bool = false, seed: UInt64 = 0,
+                transform: (@Sendable (Batch, RandomGenerator) throws -> Batch)? = nil) {
+        self.dataset = dataset
+        self.batchSize = batchSize
+        self.shuffle = shuffle
+        self.dropLast = dropLast
+        self.seed = seed
+        self.transform = transform
+    }
+
+    /// Batches per epoch.
+    public var batchCount: Int {
+        guard batchSize > 0 else { return 0 }
+        return dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize
+    }
+
+    /// The example order of `epoch`: shuffled from (seed, epoch) alone, so resuming at any epoch
+    /// reproduces it exactly.
+    public func order(epoch: Int) -> [Int] {
+        guard shuffle else { return Array(0..<dataset.count) }
+        let generator = RandomGenerator(seed: seed &+ UInt64(truncatingIfNeeded: epoch) &* 0x9E37_79B9_7F4A_7C15)
+        return Splits.permutation(dataset.count, generator: generator)
+    }
+
+    /// The batches of one epoch, each prepared one step ahead on a background thread.
+    public func epoch(_ epoch: Int = 0) throws -> BatchSequence {
+        guard batchSize > 0 else {
+            throw CortexError.invalidArgument(operation: "DataLoader", reason: "batch size \(batchSize) must be positive")
+        }
+        let order = order(epoch: epoch)
+        let batches = (0..<batchCount).map { Array(order[($0 * batchSize)..<min(($0 + 1) * batchSize, order.count)]) }
+        let augmentation = RandomGenerator(seed: seed ^ 0xA5A5_5A5A &+ UInt64(truncatingIfNeeded: epoch))
+        return BatchSequence(dataset: dataset, batches: batches, transform: transform, generator: augmentation)
+    }
+}
+
+/// One epoch of batches; iterating it prefetches the next batch in the background.
+public struct BatchSequence: Sequence, Sendable {
+    let dataset: any Dataset
+    let batches: [[Int]]
+    let transform: (@Sendable (Batch, RandomGenerator) throws -> Batch)?
+    let generator: RandomGenerator
+
+    public var count: Int { batches.count }
+
+    public func makeIterator() -> Iterator { Iterator(sequence: self) }
+
+    /// Runs `body` on each batch in order, rethrowing the first read or transform error.
+    public func forEachBatch(_ body: (Batch) throws -> Void) throws {
+        for result in self { try body(result.get()) }
+    }
+
+    /// Yields `Result`s so a failing read surfaces as a thrown error at the loop, not a crash.
+    public final class Iterator: IteratorProtocol {
+        private let sequence: BatchSequence
+        private var nextIndex = 0
+        private var pending: PendingBatch?
+
+        init(sequence: BatchSequence) {
+            self.sequence = sequence
+            pending = prefetch(0)
+        }
+
+        private func prefetch(_ index: Int) -> PendingBatch? {
+            guard index < sequence.batches.count else { return nil }
+            let pending = PendingBatch()
+            let sequence = self.sequence
+            DispatchQueue.global(qos: .userInitiated).async {
+                pending.fulfil(Result {
+                    let batch = try sequence.dataset.batch(sequence.batches[index])
+                    return try sequence.transform.map { try $0(batch, sequence.generator) } ?? batch
+                })
+            }
+            return pending
+        }
+
+        public func next() -> Result<Batch, any Error>? {
+            guard let current = pending else { return nil }
+            nextIndex += 1
+            pending = prefetch(nextIndex)
+            return current.wait()
+        }
+    }
+}
+
+/// A batch being prepared on another thread.
+final class PendingBatch: @unchecked Sendable {
+    private var result: Result<Batch, any Error>?
+    private let condition = NSCondition()
+
+    func fulfil(_ result: Result<Batch, any Error>) {
+        condition.lock()
+        self.result = result
+        condition.signal()
+        condition.unlock()
+    }
+
+    func wait() -> Result<Batch, any Error> {
+        condition.lock()
+        while result == nil { condition.wait() }
+        let value = result!
+        condition.unlock()
+        return value
+    }
+}

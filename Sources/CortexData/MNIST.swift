@@ -1,0 +1,53 @@
+import CortexCore
+import Foundation
+
+/// MNIST and Fashion-MNIST from their four IDX files (plain or `.gz`): images as float32
+/// (N, 1, 28, 28) in [0, 1], labels as int64 (N).
+///
+/// ```swift
+/// let directory = try DataDirectory.locate("mnist")
+/// let train = try MNIST.load(directory: directory, split: .train)
+/// ```
+public enum MNIST {
+    public enum Split: String, Sendable { case train, test }
+
+    public static func load(directory: String, split: Split) throws -> TensorDataset {
+        let prefix = split == .train ? "train" : "t10k"
+        let images = try IDX.read(try file(directory, "\(prefix)-images-idx3-ubyte"))
+        let labels = try IDX.read(try file(directory, "\(prefix)-labels-idx1-ubyte"), asLabels: true)
+        guard images.rank == 3, labels.rank == 1, images.shape[0] == labels.shape[0] else {
+            throw CortexError.invalidFile(path: directory, reason: "images \(images.shape) and labels \(labels.shape) do not describe the same examples")
+        }
+        return try TensorDataset(inputs: images.unsqueeze(1), targets: labels)
+    }
+
+    /// `name` or `name.gz` in `directory`.
+    static func file(_ directory: String, _ name: String) throws -> String {
+        for candidate in [name, name + ".gz"] {
+            let path = (directory as NSString).appendingPathComponent(candidate)
+            if FileManager.default.fileExists(atPath: path) { return path }
+        }
+        throw CortexError.io(path: (directory as NSString).appendingPathComponent(name), reason: "missing (looked for \(name) and \(name).gz)")
+    }
+}
+
+/// Where datasets live: an explicit directory, else `$CORTEX_DATA_DIR/<name>`, else
+/// `../shared/data/<name>` beside the working directory, else a system location.
+public enum DataDirectory {
+    public static func locate(_ name: String, explicit: String? = nil, systemLocations: [String] = []) throws -> String {
+        var candidates: [String] = []
+        if let explicit { candidates.append(explicit) }
+        if let root = ProcessInfo.processInfo.environment["CORTEX_DATA_DIR"] { candidates.append((root as NSString).appendingPathComponent(name)) }
+        candidates.append(((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent("../shared/data") as NSString)
+            .appendingPathComponent(name))
+        candidates += systemLocations
+        var isDirectory: ObjCBool = false
+        for candidate in candidates where FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory) && isDirectory.boolValue {
+            return (candidate as NSString).standardizingPath
+        }
+        throw CortexError.io(path: explicit ?? name, reason: "data directory not found (tried \(candidates.joined(separator: ", ")))")
+    }
+
+    /// Fashion-MNIST as Debian's dataset-fashion-mnist package installs it.
+    public static let debianFashionMNIST = "/usr/share/datasets/fashion-mnist"
+}
