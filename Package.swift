@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "CortexCore", targets: ["CortexCore"]),
         .library(name: "CortexNN", targets: ["CortexNN"]),
         .library(name: "CortexData", targets: ["CortexData"]),
+        .library(name: "CortexTrain", targets: ["CortexTrain"]),
         .executable(name: "cortex-bench", targets: ["cortex-bench"]),
     ],
     dependencies: [
@@ -20,7 +21,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "CortexNN", dependencies: ["CortexCore"]),
         .target(name: "CortexData", dependencies: ["CortexCore", "CZlib"]),
-        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData"]),
+        .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData"]),
+        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain"]),
         .target(name: "CortexTestSupport", dependencies: ["CortexCore"]),
         .executableTarget(
             name: "cortex-bench",
@@ -29,6 +31,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/cortex-bench"),
+        .testTarget(
+            name: "CortexTrainTests",
+            dependencies: ["CortexTrain", "CortexData", "CortexNN", "CortexCore", "CortexTestSupport"]),
         .testTarget(
             name: "CortexDataTests",
             dependencies: ["CortexData", "CortexNN", "CortexCore", "CortexTestSupport"]),

@@ -1,3 +1,4 @@
 @_exported import CortexCore
 @_exported import CortexNN
 @_exported import CortexData
+@_exported import CortexTrain

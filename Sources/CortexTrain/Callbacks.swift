@@ -1,0 +1,87 @@
+import CortexCore
+import Foundation
+
+/// Stops training when the validation loss has not improved by `minimumDelta` for `patience` epochs.
+public final class EarlyStopping: TrainingCallback {
+    public let patience: Int, minimumDelta: Double
+    private var best = Double.infinity
+    private var waited = 0
+
+    public init(patience: Int = 3, minimumDelta: Double = 0) {
+        self.patience = patience
+        self.minimumDelta = minimumDelta
+    }
+
+    public func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool {
+        let monitored = record.validationLoss ?? record.trainLoss
+        if monitored < best - minimumDelta { best = monitored; waited = 0; return true }
+        waited += 1
+        return waited < patience
+    }
+}
+
+/// Saves a checkpoint into `directory` whenever the validation loss improves.
+public final class BestCheckpoint: TrainingCallback {
+    public let directory: String
+    public private(set) var bestLoss = Double.infinity
+
+    public init(directory: String) { self.directory = directory }
+
+    public func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool {
+        let monitored = record.validationLoss ?? record.trainLoss
+        if monitored < bestLoss {
+            bestLoss = monitored
+            try trainer.saveCheckpoint(to: directory)
+        }
+        return true
+    }
+}
+
+/// Writes every epoch record as a CSV row (rewritten atomically each epoch).
+public final class CSVLogger: TrainingCallback {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool {
+        func cell(_ value: Double?) -> String { value.map { String(format: "%.6g", $0) } ?? "" }
+        var lines = ["epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,samples_per_second,learning_rate"]
+        for row in trainer.history {
+            lines.append([String(row.epoch), cell(row.trainLoss), cell(row.trainAccuracy), cell(row.validationLoss),
+                          cell(row.validationAccuracy), cell(row.samplesPerSecond), cell(row.learningRate)].joined(separator: ","))
+        }
+        let text = Array((lines.joined(separator: "\n") + "\n").utf8)
+        try AtomicFile.write(to: path) { handle in try text.withUnsafeBytes { try handle.write($0) } }
+        return true
+    }
+}
+
+/// Training progress: a live bar when standard output is a terminal, log lines otherwise.
+public struct ProgressReporter: Sendable {
+    public var enabled = true
+    let interactive = isatty(STDOUT_FILENO) != 0
+
+    public init(enabled: Bool = true) { self.enabled = enabled }
+
+    func step(epoch: Int, of epochs: Int, step: Int, of steps: Int, loss: Double, accuracy: Double?, seen: Int, elapsed: Double) {
+        guard enabled, interactive, step > 0 else { return }
+        let width = 24
+        let filled = steps > 0 ? width * step / steps : width
+        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        let remaining = elapsed / Double(step) * Double(steps - step)
+        let accuracyText = accuracy.map { String(format: " acc %.4f", $0) } ?? ""
+        print(String(format: "\repoch %d/%d [%@] %d/%d loss %.4f%@ %.0f samples/s ETA %.0fs", epoch, epochs, bar, step, steps, loss,
+                     accuracyText, Double(seen) / max(elapsed, 1e-9), remaining), terminator: "")
+        fflush(nil)
+    }
+
+    func epochEnded(_ record: EpochRecord) {
+        guard enabled else { return }
+        var parts = [String(format: "epoch %d: train loss %.4f", record.epoch, record.trainLoss)]
+        if let accuracy = record.trainAccuracy { parts.append(String(format: "train accuracy %.4f", accuracy)) }
+        if let loss = record.validationLoss { parts.append(String(format: "validation loss %.4f", loss)) }
+        if let accuracy = record.validationAccuracy { parts.append(String(format: "validation accuracy %.4f", accuracy)) }
+        parts.append(String(format: "%.0f samples/s", record.samplesPerSecond))
+        print((interactive ? "\r" : "") + parts.joined(separator: ", "))
+    }
+}

@@ -1,0 +1,174 @@
+import CortexCore
+import CortexData
+import CortexNN
+import Foundation
+
+/// What one epoch of training measured.
+public struct EpochRecord: Codable, Sendable, Equatable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var trainAccuracy: Double?
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
+    public var samplesPerSecond: Double
+    public var learningRate: Double
+}
+
+/// Loss and accuracy of a model over a loader, with every prediction.
+public struct Evaluation: Sendable {
+    public var loss: Double
+    public var accuracy: Double?
+    public var predictions: [Int]
+    public var targets: [Int]
+}
+
+/// Called after every epoch; return `false` to stop training early.
+public protocol TrainingCallback: AnyObject {
+    func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool
+}
+
+/// Runs the training loop of a model: batches from a ``DataLoader``, the loss, backward, the
+/// optimizer and schedule, validation each epoch, callbacks, progress, checkpoints.
+///
+/// ```swift
+/// let trainer = Trainer(model: model, optimizer: Adam(model.parameters()), loss: { try Loss.crossEntropy($0, targets: $1) })
+/// try trainer.fit(train: trainLoader, validation: testLoader, epochs: 3)
+/// try trainer.saveCheckpoint(to: "runs/mnist")
+/// ```
+public final class Trainer: @unchecked Sendable {
+    public let model: Module & Layer
+    public let optimizer: Optimizer
+    public let lossFunction: (Tensor, Tensor) throws -> Tensor
+    public var scheduler: LearningRateScheduler?
+    public var callbacks: [TrainingCallback] = []
+    /// Whether targets are class indices (accuracy is reported) or values (regression).
+    public var classification = true
+    public private(set) var history: [EpochRecord] = []
+    /// Where progress goes; by default a bar on a terminal, lines otherwise.
+    public var progress: ProgressReporter = ProgressReporter()
+
+    public init(model: Module & Layer, optimizer: Optimizer, loss: @escaping (Tensor, Tensor) throws -> Tensor,
+                scheduler: LearningRateScheduler? = nil) {
+        self.model = model
+        self.optimizer = optimizer
+        self.lossFunction = loss
+        self.scheduler = scheduler
+    }
+
+    /// Trains until `epochs` epochs are complete in total (so after resuming from a checkpoint
+    /// at epoch k it runs epochs k+1 ... `epochs`). Returns the records of the epochs it ran.
+    @discardableResult
+    public func fit(train: DataLoader, validation: DataLoader? = nil, epochs: Int) throws -> [EpochRecord] {
+        var ran: [EpochRecord] = []
+        while history.count < epochs {
+            let epoch = history.count
+            model.train()
+            let started = Date()
+            var lossSum = 0.0, correct = 0, seen = 0, step = 0
+            let batches = try train.epoch(epoch)
+            try batches.forEachBatch { batch in
+                optimizer.zeroGrad()
+                let output = try model(batch.inputs)
+                let loss = try lossFunction(output, batch.targets)
+                try loss.backward()
+                try optimizer.step()
+                let batchLoss = Double(try loss.item())
+                lossSum += batchLoss * Double(batch.count)
+                if classification { correct += try correctCount(output, batch.targets) }
+                seen += batch.count
+                step += 1
+                progress.step(epoch: epoch + 1, of: epochs, step: step, of: batches.count, loss: lossSum / Double(seen),
+                              accuracy: classification ? Double(correct) / Double(seen) : nil,
+                              seen: seen, elapsed: Date().timeIntervalSince(started))
+            }
+            let seconds = max(Date().timeIntervalSince(started), 1e-9)
+            var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(seen, 1)),
+                                     trainAccuracy: classification ? Double(correct) / Double(max(seen, 1)) : nil,
+                                     samplesPerSecond: Double(seen) / seconds, learningRate: Double(optimizer.learningRates.first ?? 0))
+            if let validation {
+                let evaluation = try evaluate(validation)
+                record.validationLoss = evaluation.loss
+                record.validationAccuracy = evaluation.accuracy
+            }
+            scheduler?.step()
+            history.append(record)
+            ran.append(record)
+            progress.epochEnded(record)
+            var keepGoing = true
+            for callback in callbacks { keepGoing = try callback.epochEnded(record, trainer: self) && keepGoing }
+            if !keepGoing { break }
+        }
+        return ran
+    }
+
+    /// Mean loss (and accuracy for classification) over `loader`, in evaluation mode without gradients.
+    public func evaluate(_ loader: DataLoader) throws -> Evaluation {
+        let wasTraining = model.isTraining
+        model.eval()
+        defer { model.train(wasTraining) }
+        var lossSum = 0.0, seen = 0
+        var predictions: [Int] = [], targets: [Int] = []
+        try withNoGrad {
+            try loader.epoch(0).forEachBatch { batch in
+                let output = try model(batch.inputs)
+                lossSum += Double(try lossFunction(output, batch.targets).item()) * Double(batch.count)
+                seen += batch.count
+                if classification {
+                    predictions += try output.argmax(axis: -1).toIntArray()
+                    targets += try batch.targets.toIntArray()
+                }
+            }
+        }
+        let correct = zip(predictions, targets).filter { $0 == $1 }.count
+        return Evaluation(loss: lossSum / Double(max(seen, 1)), accuracy: classification ? Double(correct) / Double(max(seen, 1)) : nil,
+                          predictions: predictions, targets: targets)
+    }
+
+    private func correctCount(_ output: Tensor, _ targets: Tensor) throws -> Int {
+        let predicted = try output.detach().argmax(axis: -1).toIntArray()
+        return zip(predicted, try targets.toIntArray()).filter { $0 == $1 }.count
+    }
+
+    // MARK: Checkpoints
+
+    struct TrainerState: Codable {
+        var history: [EpochRecord]
+        var randomState: [UInt64]
+        var schedulerState: [String: String]?
+    }
+
+    /// Writes model, optimizer, schedule, RNG state and history into `directory` (each file
+    /// atomically), plus loss and accuracy curves as SVG files beside them.
+    public func saveCheckpoint(to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try model.save(to: directory + "/model.safetensors")
+        let (tensors, metadata) = try optimizer.stateDict()
+        try Safetensors.save(tensors, metadata: metadata, to: directory + "/optimizer.safetensors")
+        let state = TrainerState(history: history, randomState: RandomGenerator.default.stateWords, schedulerState: scheduler?.state)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let json = try encoder.encode(state)
+        try AtomicFile.write(to: directory + "/trainer.json") { handle in try json.withUnsafeBytes { try handle.write($0) } }
+        try TrainingCurves.write(history: history, to: directory)
+    }
+
+    /// Restores a checkpoint written by ``saveCheckpoint(to:)``; training then continues exactly
+    /// where it stopped.
+    public func loadCheckpoint(from directory: String) throws {
+        let trainerPath = directory + "/trainer.json"
+        guard let data = FileManager.default.contents(atPath: trainerPath) else {
+            throw CortexError.io(path: trainerPath, reason: "no checkpoint here")
+        }
+        let state: TrainerState
+        do { state = try JSONDecoder().decode(TrainerState.self, from: data) } catch {
+            throw CortexError.invalidFile(path: trainerPath, reason: "not a trainer state: \(error)")
+        }
+        try model.loadStateDict(from: directory + "/model.safetensors")
+        let optimizerFile = try Safetensors.load(directory + "/optimizer.safetensors")
+        try optimizer.loadStateDict(tensors: optimizerFile.tensors, metadata: optimizerFile.metadata)
+        if let scheduler, let schedulerState = state.schedulerState { try scheduler.load(state: schedulerState) }
+        guard state.randomState.count == 4 else { throw CortexError.invalidFile(path: trainerPath, reason: "random state must have 4 words") }
+        RandomGenerator.default.stateWords = state.randomState
+        history = state.history
+    }
+}
