@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "CortexNN", targets: ["CortexNN"]),
         .library(name: "CortexData", targets: ["CortexData"]),
         .library(name: "CortexTrain", targets: ["CortexTrain"]),
+        .executable(name: "cortex", targets: ["cortex"]),
         .executable(name: "cortex-bench", targets: ["cortex-bench"]),
     ],
     dependencies: [
@@ -22,7 +23,14 @@ let package = Package(
         .target(name: "CortexNN", dependencies: ["CortexCore"]),
         .target(name: "CortexData", dependencies: ["CortexCore", "CZlib"]),
         .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData"]),
-        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain"]),
+        .target(name: "CortexModels", dependencies: ["CortexCore", "CortexNN"]),
+        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels"]),
+        .executableTarget(
+            name: "cortex",
+            dependencies: [
+                "CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .target(name: "CortexTestSupport", dependencies: ["CortexCore"]),
         .executableTarget(
             name: "cortex-bench",

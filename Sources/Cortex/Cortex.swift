@@ -2,3 +2,4 @@
 @_exported import CortexNN
 @_exported import CortexData
 @_exported import CortexTrain
+@_exported import CortexModels

@@ -35,17 +35,23 @@ public enum MNIST {
 /// `../shared/data/<name>` beside the working directory, else a system location.
 public enum DataDirectory {
     public static func locate(_ name: String, explicit: String? = nil, systemLocations: [String] = []) throws -> String {
+        var isDirectory: ObjCBool = false
+        if let explicit {
+            // An explicit directory is authoritative: no silent fallback to another dataset copy.
+            guard FileManager.default.fileExists(atPath: explicit, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw CortexError.io(path: explicit, reason: "data directory does not exist")
+            }
+            return (explicit as NSString).standardizingPath
+        }
         var candidates: [String] = []
-        if let explicit { candidates.append(explicit) }
         if let root = ProcessInfo.processInfo.environment["CORTEX_DATA_DIR"] { candidates.append((root as NSString).appendingPathComponent(name)) }
         candidates.append(((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent("../shared/data") as NSString)
             .appendingPathComponent(name))
         candidates += systemLocations
-        var isDirectory: ObjCBool = false
         for candidate in candidates where FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory) && isDirectory.boolValue {
             return (candidate as NSString).standardizingPath
         }
-        throw CortexError.io(path: explicit ?? name, reason: "data directory not found (tried \(candidates.joined(separator: ", ")))")
+        throw CortexError.io(path: name, reason: "data directory not found (tried \(candidates.joined(separator: ", ")))")
     }
 
     /// Fashion-MNIST as Debian's dataset-fashion-mnist package installs it.

@@ -1,0 +1,28 @@
+import CortexCore
+import CortexNN
+
+/// The seeds' image classifiers, with PyTorch-compatible parameter names.
+public enum Classifiers {
+    /// 784-128-10 multilayer perceptron for 28x28 images: Flatten, Linear, ReLU, Linear.
+    public static func mnistMLP(hidden: Int = 128, classes: Int = 10, generator: RandomGenerator = .default) -> Sequential {
+        Sequential(Flatten(), Linear(784, hidden, generator: generator), ReLU(), Linear(hidden, classes, generator: generator))
+    }
+
+    /// conv32-pool-conv64-pool-fc128-fc10 for 1x28x28 images (3x3 convolutions, padding 1).
+    public static func mnistCNN(classes: Int = 10, dropout: Float = 0, generator: RandomGenerator = .default) -> Sequential {
+        Sequential(
+            Conv2d(1, 32, kernelSize: 3, padding: 1, generator: generator), ReLU(), MaxPool2d(2),
+            Conv2d(32, 64, kernelSize: 3, padding: 1, generator: generator), ReLU(), MaxPool2d(2),
+            Flatten(), Linear(64 * 7 * 7, 128, generator: generator), ReLU(), Dropout(dropout, generator: generator),
+            Linear(128, classes, generator: generator))
+    }
+
+    /// Three convolution blocks (64, 128, 256 channels) for 3x32x32 images, then fc 1000 and fc 10.
+    public static func cifarCNN(classes: Int = 10, generator: RandomGenerator = .default) -> Sequential {
+        Sequential(
+            Conv2d(3, 64, kernelSize: 3, padding: 1, generator: generator), ReLU(), MaxPool2d(2),
+            Conv2d(64, 128, kernelSize: 3, padding: 1, generator: generator), ReLU(), MaxPool2d(2),
+            Conv2d(128, 256, kernelSize: 3, padding: 1, generator: generator), ReLU(), MaxPool2d(2),
+            Flatten(), Linear(256 * 4 * 4, 1000, generator: generator), ReLU(), Linear(1000, classes, generator: generator))
+    }
+}

@@ -1,0 +1,144 @@
+import CortexCore
+import CortexData
+import CortexModels
+import CortexNN
+import CortexTrain
+import Foundation
+
+/// Options shared by the training recipes.
+struct RecipeOptions {
+    var epochs: Int
+    var batchSize: Int
+    var learningRate: Float?
+    var optimizer: String
+    var seed: UInt64
+    var dataDirectory: String?
+    var output: String?
+    var resume: String?
+    var json: Bool
+}
+
+/// What a recipe reports at the end (printed as one JSON object with `--json`).
+struct RecipeResult {
+    var fields: [(String, Any)]
+
+    var json: String {
+        func encode(_ value: Any) -> String {
+            switch value {
+            case let number as Double: return number.isFinite ? String(format: "%.6g", number) : "null"
+            case let number as Float: return encode(Double(number))
+            case let number as Int: return String(number)
+            case let text as String: return "\"\(text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\""
+            case let list as [Double]: return "[" + list.map(encode).joined(separator: ", ") + "]"
+            default: return "null"
+            }
+        }
+        return "{" + fields.map { "\"\($0.0)\": \(encode($0.1))" }.joined(separator: ", ") + "}"
+    }
+}
+
+enum Recipes {
+    static let names = ["xor", "linear-regression", "mnist-mlp", "mnist-cnn", "fashion-cnn"]
+
+    static func defaultEpochs(_ recipe: String) -> Int { recipe == "linear-regression" ? 10 : 3 }
+
+    static func run(_ name: String, _ options: RecipeOptions) throws -> RecipeResult {
+        RandomGenerator.manualSeed(options.seed)
+        switch name {
+        case "xor": return try xor(options)
+        case "linear-regression": return try linearRegression(options)
+        case "mnist-mlp": return try imageClassifier(options, dataset: "mnist", model: Classifiers.mnistMLP())
+        case "mnist-cnn": return try imageClassifier(options, dataset: "mnist", model: Classifiers.mnistCNN())
+        case "fashion-cnn":
+            return try imageClassifier(options, dataset: "fashion-mnist", model: Classifiers.mnistCNN(dropout: 0.25),
+                                       systemLocations: [DataDirectory.debianFashionMNIST])
+        default:
+            throw CortexError.invalidArgument(operation: "cortex train", reason: "unknown recipe \"\(name)\" (known: \(names.joined(separator: ", ")))")
+        }
+    }
+
+    static func makeOptimizer(_ options: RecipeOptions, _ parameters: [Tensor], defaultRate: Float) throws -> Optimizer {
+        let rate = options.learningRate ?? defaultRate
+        guard rate > 0, rate.isFinite else {
+            throw CortexError.invalidArgument(operation: "cortex train", reason: "--lr \(rate) must be a positive number")
+        }
+        switch options.optimizer {
+        case "sgd": return SGD(parameters, learningRate: rate, momentum: 0.9)
+        case "adam": return Adam(parameters, learningRate: rate)
+        case "adamw": return AdamW(parameters, learningRate: rate)
+        case "rmsprop": return RMSprop(parameters, learningRate: rate)
+        case "adagrad": return Adagrad(parameters, learningRate: rate)
+        default:
+            throw CortexError.invalidArgument(operation: "cortex train", reason: "unknown optimizer \"\(options.optimizer)\" (sgd, adam, adamw, rmsprop, adagrad)")
+        }
+    }
+
+    static func xor(_ options: RecipeOptions) throws -> RecipeResult {
+        let model = Sequential(Linear(2, 2), Sigmoid(), Linear(2, 1), Sigmoid())
+        let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: 2)
+        let x = try Tensor([[0, 0], [0, 1], [1, 0], [1, 1]]), y = try Tensor([[0], [1], [1], [0]])
+        var loss = Float.nan
+        for _ in 0..<max(options.epochs, 1) * 500 {
+            optimizer.zeroGrad()
+            let value = try Loss.binaryCrossEntropy(model(x), y)
+            try value.backward()
+            try optimizer.step()
+            loss = try value.item()
+        }
+        let outputs = try withNoGrad { try model(x) }.toFloatArray()
+        let correct = zip(outputs, [0, 1, 1, 0] as [Float]).filter { ($0 > 0.5 ? 1 : 0) == $1 }.count
+        if !options.json {
+            for (input, output) in zip([[0, 0], [0, 1], [1, 0], [1, 1]], outputs) { print("xor\(input) = \(String(format: "%.4f", output))") }
+        }
+        try save(model, options)
+        return RecipeResult(fields: [("final_loss", loss), ("accuracy", Double(correct) / 4)])
+    }
+
+    static func linearRegression(_ options: RecipeOptions) throws -> RecipeResult {
+        let truth: [Float] = [2, -3.5, 0.75], intercept: Float = 1.25
+        let generator = RandomGenerator(seed: options.seed)
+        let x = try Tensor.randn([1000, 3], generator: generator)
+        let noise = try Tensor.randn([1000, 1], standardDeviation: 0.01, generator: generator)
+        let y = try x.matmul(Tensor(truth, shape: [3, 1])) + intercept + noise
+        let model = Linear(3, 1)
+        let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 0.02 : 0.01)
+        let loader = DataLoader(try TensorDataset(inputs: x, targets: y), batchSize: options.batchSize, shuffle: true, seed: options.seed)
+        let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.mse($0, $1) })
+        trainer.classification = false
+        trainer.progress = ProgressReporter(enabled: !options.json)
+        try trainer.fit(train: loader, epochs: options.epochs)
+        let learned = try model.weight.toFloatArray() + model.bias!.toFloatArray()
+        let errors = zip(learned, truth + [intercept]).map { Swift.abs($0 - $1) }
+        if !options.json { print("learned \(learned), true \(truth + [intercept])") }
+        try save(model, options)
+        return RecipeResult(fields: [("coefficients", learned.map(Double.init)), ("max_error", Double(errors.max() ?? 0)),
+                                     ("final_loss", trainer.history.last?.trainLoss ?? .nan)])
+    }
+
+    static func imageClassifier(_ options: RecipeOptions, dataset: String, model: Sequential,
+                                systemLocations: [String] = []) throws -> RecipeResult {
+        let directory = try DataDirectory.locate(dataset, explicit: options.dataDirectory, systemLocations: systemLocations)
+        let train = try MNIST.load(directory: directory, split: .train), test = try MNIST.load(directory: directory, split: .test)
+        let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 0.05 : 1e-3)
+        let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.crossEntropy($0, targets: $1) })
+        trainer.progress = ProgressReporter(enabled: !options.json)
+        if let resume = options.resume { try trainer.loadCheckpoint(from: resume) }
+        let testLoader = DataLoader(test, batchSize: 1000)
+        try trainer.fit(train: DataLoader(train, batchSize: options.batchSize, shuffle: true, seed: options.seed),
+                        validation: testLoader, epochs: options.epochs)
+        if let output = options.output {
+            try trainer.saveCheckpoint(to: output)
+            if !options.json { print("checkpoint and training curves written to \(output)") }
+        }
+        let last = trainer.history.last
+        return RecipeResult(fields: [("test_accuracy", last?.validationAccuracy ?? .nan), ("test_loss", last?.validationLoss ?? .nan),
+                                     ("train_loss", last?.trainLoss ?? .nan), ("samples_per_sec", last?.samplesPerSecond ?? .nan),
+                                     ("epochs", trainer.history.count)])
+    }
+
+    static func save(_ model: Module, _ options: RecipeOptions) throws {
+        guard let output = options.output else { return }
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        try model.save(to: output + "/model.safetensors")
+    }
+}
