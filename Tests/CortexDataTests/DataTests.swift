@@ -117,3 +117,34 @@ import CortexNN
         #expect(throws: CortexError.self) { try MNIST.load(directory: self.directory, split: .train) }
     }
 }
+
+@Suite struct TransformTests {
+    static let image = try! Tensor((0..<16).map(Float.init), shape: [1, 1, 4, 4])
+    static func batch() -> Batch { Batch(inputs: image, targets: try! Tensor(integers: [0])) }
+
+    @Test func normalizeAndFlip() throws {
+        let normalized = try Transforms.normalize(mean: [8], standardDeviation: [2])(TransformTests.batch(), RandomGenerator(seed: 0))
+        #expect(try normalized.inputs.toFloatArray()[0] == -4)
+        let flipped = try Transforms.horizontalFlip(probability: 1)(TransformTests.batch(), RandomGenerator(seed: 0))
+        #expect(try flipped.inputs.toFloatArray().prefix(4) == [3, 2, 1, 0])
+        #expect(throws: CortexError.self) { try Transforms.normalize(mean: [0, 0], standardDeviation: [1, 1])(TransformTests.batch(), RandomGenerator(seed: 0)) }
+    }
+
+    @Test func cropRotateErase() throws {
+        let cropped = try Transforms.randomCrop(size: 4, padding: 2)(TransformTests.batch(), RandomGenerator(seed: 4))
+        #expect(cropped.inputs.shape == [1, 1, 4, 4])
+        // Every kept pixel is an original value, moved as one block.
+        #expect(Set(try cropped.inputs.toFloatArray()).isSubset(of: Set((0..<16).map(Float.init))))
+        let smaller = try Transforms.randomCrop(size: 2)(TransformTests.batch(), RandomGenerator(seed: 1))
+        #expect(smaller.inputs.shape == [1, 1, 2, 2])
+        let unrotated = try Transforms.randomRotation(degrees: 0)(TransformTests.batch(), RandomGenerator(seed: 0))
+        #expect(try unrotated.inputs.toFloatArray() == TransformTests.image.toFloatArray())
+        let rotated = try Transforms.randomRotation(degrees: 15)(TransformTests.batch(), RandomGenerator(seed: 2))
+        #expect(try rotated.inputs.toFloatArray() != TransformTests.image.toFloatArray())
+        let big = Batch(inputs: try Tensor.ones([1, 1, 32, 32]), targets: try Tensor(integers: [0]))
+        let erased = try Transforms.randomErasing(probability: 1)(big, RandomGenerator(seed: 3))
+        let zeros = try erased.inputs.toFloatArray().filter { $0 == 0 }.count
+        #expect(zeros >= Int(0.02 * 1024) - 1 && zeros <= Int(0.34 * 1024))
+        #expect(throws: CortexError.self) { try Transforms.randomCrop(size: 9)(TransformTests.batch(), RandomGenerator(seed: 0)) }
+    }
+}
