@@ -148,3 +148,51 @@ import CortexNN
         #expect(throws: CortexError.self) { try Transforms.randomCrop(size: 9)(TransformTests.batch(), RandomGenerator(seed: 0)) }
     }
 }
+
+@Suite struct TableAndCIFARTests {
+    let directory: String = {
+        let path = NSTemporaryDirectory() + "cortex-tables-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }()
+
+    func write(_ text: String, _ name: String) throws -> String {
+        let path = directory + "/" + name
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func csvTables() throws {
+        let path = try write("a, b, label\n1, 2, 0\n3.5, -1, 1\n", "table.csv")
+        let table = try CSVTable.load(path, targetColumn: "label", classification: true)
+        #expect(try table.inputs.toFloatArray() == [1, 2, 3.5, -1] && table.targets.toIntArray() == [0, 1])
+        let regression = try CSVTable.load(try write("1,2,3\n4,5,6\n", "plain.csv"), targetColumn: "0", hasHeader: false)
+        #expect(try regression.targets.toFloatArray() == [1, 4] && regression.inputs.toFloatArray() == [2, 3, 5, 6])
+        for (text, fragment) in [("a,b\n1,x\n", "\"x\" is not a number"), ("a,b\n1,2,3\n", "line 2 has 3 cells"), ("a,b\n", "no data rows")] {
+            do {
+                _ = try CSVTable.load(try write(text, "bad.csv"), targetColumn: "b")
+                Issue.record("expected \(fragment)")
+            } catch let error as CortexError {
+                #expect(error.description.contains(fragment), "\(error)")
+            }
+        }
+        #expect(throws: CortexError.self) { try CSVTable.load(path, targetColumn: "missing") }
+    }
+
+    @Test func cifarBatches() throws {
+        var bytes = [UInt8]()
+        for record in 0..<3 { bytes.append(UInt8(record)); bytes += [UInt8](repeating: UInt8(record * 50), count: 3072) }
+        let path = directory + "/data.bin"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let batch = try CIFAR10.readBatch(path)
+        #expect(batch.inputs.shape == [3, 3, 32, 32])
+        #expect(try batch.targets.toIntArray() == [0, 1, 2])
+        #expect(Swift.abs(try batch.inputs.select(axis: 0, index: 2).mean().item() - 100.0 / 255) < 1e-6)
+        try Data(bytes.dropLast()).write(to: URL(fileURLWithPath: path))
+        #expect(throws: CortexError.self) { try CIFAR10.readBatch(path) }
+        bytes[0] = 12
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(throws: CortexError.self) { try CIFAR10.readBatch(path) }
+        #expect(throws: CortexError.self) { try CIFAR10.load(directory: directory, train: false) }
+    }
+}
