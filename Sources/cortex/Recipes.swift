@@ -38,7 +38,7 @@ struct RecipeResult {
 }
 
 enum Recipes {
-    static let names = ["xor", "linear-regression", "mnist-mlp", "mnist-cnn", "fashion-cnn"]
+    static let names = ["xor", "linear-regression", "mnist-mlp", "mnist-cnn", "fashion-cnn", "cifar-cnn"]
 
     static func defaultEpochs(_ recipe: String) -> Int { recipe == "linear-regression" ? 10 : 3 }
 
@@ -47,11 +47,16 @@ enum Recipes {
         switch name {
         case "xor": return try xor(options)
         case "linear-regression": return try linearRegression(options)
-        case "mnist-mlp": return try imageClassifier(options, dataset: "mnist", model: Classifiers.mnistMLP())
-        case "mnist-cnn": return try imageClassifier(options, dataset: "mnist", model: Classifiers.mnistCNN())
+        case "mnist-mlp": return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.mnistMLP())
+        case "mnist-cnn": return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.mnistCNN())
         case "fashion-cnn":
-            return try imageClassifier(options, dataset: "fashion-mnist", model: Classifiers.mnistCNN(dropout: 0.25),
-                                       systemLocations: [DataDirectory.debianFashionMNIST])
+            return try imageClassifier(options, data: mnist(options, "fashion-mnist", systemLocations: [DataDirectory.debianFashionMNIST]),
+                                       model: Classifiers.mnistCNN(dropout: 0.25))
+        case "cifar-cnn":
+            let directory = try DataDirectory.locate("cifar-10-batches-bin", explicit: options.dataDirectory)
+            let data = (try CIFAR10.load(directory: directory, train: true), try CIFAR10.load(directory: directory, train: false))
+            let augment = Transforms.compose([Transforms.randomCrop(size: 32, padding: 4), Transforms.horizontalFlip()])
+            return try imageClassifier(options, data: data, model: Classifiers.cifarCNN(), transform: augment)
         default:
             throw CortexError.invalidArgument(operation: "cortex train", reason: "unknown recipe \"\(name)\" (known: \(names.joined(separator: ", ")))")
         }
@@ -115,16 +120,20 @@ enum Recipes {
                                      ("final_loss", trainer.history.last?.trainLoss ?? .nan)])
     }
 
-    static func imageClassifier(_ options: RecipeOptions, dataset: String, model: Sequential,
-                                systemLocations: [String] = []) throws -> RecipeResult {
+    static func mnist(_ options: RecipeOptions, _ dataset: String, systemLocations: [String] = []) throws -> (TensorDataset, TensorDataset) {
         let directory = try DataDirectory.locate(dataset, explicit: options.dataDirectory, systemLocations: systemLocations)
-        let train = try MNIST.load(directory: directory, split: .train), test = try MNIST.load(directory: directory, split: .test)
+        return (try MNIST.load(directory: directory, split: .train), try MNIST.load(directory: directory, split: .test))
+    }
+
+    static func imageClassifier(_ options: RecipeOptions, data: (train: TensorDataset, test: TensorDataset), model: Sequential,
+                                transform: Transforms.Transform? = nil) throws -> RecipeResult {
+        let (train, test) = data
         let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 0.05 : 1e-3)
         let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.crossEntropy($0, targets: $1) })
         trainer.progress = ProgressReporter(enabled: !options.json)
         if let resume = options.resume { try trainer.loadCheckpoint(from: resume) }
         let testLoader = DataLoader(test, batchSize: 1000)
-        try trainer.fit(train: DataLoader(train, batchSize: options.batchSize, shuffle: true, seed: options.seed),
+        try trainer.fit(train: DataLoader(train, batchSize: options.batchSize, shuffle: true, seed: options.seed, transform: transform),
                         validation: testLoader, epochs: options.epochs)
         if let output = options.output {
             try trainer.saveCheckpoint(to: output)
