@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(
             name: "cortex-bench",
             dependencies: [
-                "CortexCore", "CBLAS",
+                "CortexCore", "CortexNN", "CortexModels", "CBLAS", "CCortexKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/cortex-bench"),

@@ -58,14 +58,45 @@ def core(repetitions):
     return rows
 
 
+def train(repetitions):
+    rows = {}
+    batch = 64
+    images, labels = torch.rand(batch, 1, 28, 28), torch.arange(batch) % 10
+    nn = torch.nn
+
+    def measure(name, model, optimizer, steps):
+        loss_function = nn.CrossEntropyLoss()
+
+        def step():
+            optimizer.zero_grad()
+            loss_function(model(images), labels).backward()
+            optimizer.step()
+
+        for _ in range(3):
+            step()
+
+        def run():
+            for _ in range(steps):
+                step()
+
+        rows[name] = steps * batch / median_seconds(max(repetitions // 3, 3), run)
+
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    measure("mlp_sgd_b64", mlp, torch.optim.SGD(mlp.parameters(), lr=0.01), 200)
+    cnn = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0), nn.Linear(128, 10))
+    measure("cnn_adam_b64", cnn, torch.optim.Adam(cnn.parameters(), lr=1e-3), 10)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("suite", choices=["core"])
+    parser.add_argument("suite", choices=["core", "train"])
     parser.add_argument("--repetitions", type=int, default=15)
     arguments = parser.parse_args()
     torch.set_num_threads(2)
     print(json.dumps({"torch": torch.__version__}))
-    for name, value in {"core": core}[arguments.suite](arguments.repetitions).items():
+    for name, value in {"core": core, "train": train}[arguments.suite](arguments.repetitions).items():
         print(json.dumps({"name": name, "value": value}))
 
 
