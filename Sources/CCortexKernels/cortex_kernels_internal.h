@@ -4,8 +4,6 @@
 #include "cortex_kernels.h"
 #include <math.h>
 
-/// True on CPUs with AVX-512F and DQ (checked once).
-int cortex_has_avx512(void);
 
 /// AVX-512 row kernels; call only when cortex_has_avx512().
 void cortex_avx512_exp(const float *x, float *y, long n, float shift);

@@ -46,6 +46,9 @@ public final class Trainer: @unchecked Sendable {
     public private(set) var history: [EpochRecord] = []
     /// Where progress goes; by default a bar on a terminal, lines otherwise.
     public var progress: ProgressReporter = ProgressReporter()
+    /// Generators whose state a checkpoint saves and restores (dropout's, augmentation's),
+    /// so a resumed run draws the same numbers as an uninterrupted one.
+    public var generators: [RandomGenerator] = [.default]
 
     public init(model: Module & Layer, optimizer: Optimizer, loss: @escaping (Tensor, Tensor) throws -> Tensor,
                 scheduler: LearningRateScheduler? = nil) {
@@ -133,7 +136,7 @@ public final class Trainer: @unchecked Sendable {
 
     struct TrainerState: Codable {
         var history: [EpochRecord]
-        var randomState: [UInt64]
+        var randomStates: [[UInt64]]
         var schedulerState: [String: String]?
     }
 
@@ -144,7 +147,7 @@ public final class Trainer: @unchecked Sendable {
         try model.save(to: directory + "/model.safetensors")
         let (tensors, metadata) = try optimizer.stateDict()
         try Safetensors.save(tensors, metadata: metadata, to: directory + "/optimizer.safetensors")
-        let state = TrainerState(history: history, randomState: RandomGenerator.default.stateWords, schedulerState: scheduler?.state)
+        let state = TrainerState(history: history, randomStates: generators.map(\.stateWords), schedulerState: scheduler?.state)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let json = try encoder.encode(state)
@@ -167,8 +170,10 @@ public final class Trainer: @unchecked Sendable {
         let optimizerFile = try Safetensors.load(directory + "/optimizer.safetensors")
         try optimizer.loadStateDict(tensors: optimizerFile.tensors, metadata: optimizerFile.metadata)
         if let scheduler, let schedulerState = state.schedulerState { try scheduler.load(state: schedulerState) }
-        guard state.randomState.count == 4 else { throw CortexError.invalidFile(path: trainerPath, reason: "random state must have 4 words") }
-        RandomGenerator.default.stateWords = state.randomState
+        guard state.randomStates.count == generators.count, state.randomStates.allSatisfy({ $0.count == 4 }) else {
+            throw CortexError.invalidFile(path: trainerPath, reason: "holds \(state.randomStates.count) generator states of 4 words, the trainer has \(generators.count) generators")
+        }
+        for (generator, words) in zip(generators, state.randomStates) { generator.stateWords = words }
         history = state.history
     }
 }

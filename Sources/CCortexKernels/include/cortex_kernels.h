@@ -63,6 +63,15 @@ void cortex_half_to_float(const unsigned short *x, float *y, long n);
 void cortex_float_to_bfloat(const float *x, unsigned short *y, long n);
 void cortex_bfloat_to_float(const unsigned short *x, float *y, long n);
 
+/// True where Cortex's own AVX-512 kernels run (checked once; see cortex_allow_avx512).
+int cortex_has_avx512(void);
+
+/// C (m x n, row stride ldc) = A (m x k) times B (k x n), each operand given by element strides
+/// so transposed and strided views need no copies. Single-threaded; only where
+/// cortex_has_avx512() (the CPU backend calls OpenBLAS elsewhere).
+void cortex_avx512_sgemm(long m, long n, long k, const float *a, long a_row_stride, long a_column_stride,
+                         const float *b, long b_row_stride, long b_column_stride, float *c, long ldc);
+
 /// Lets tests switch the hand-written AVX-512 rows off (1 = allowed, the default) so the
 /// portable kernels can be compared with them on the same machine.
 void cortex_allow_avx512(int allowed);

@@ -1,8 +1,11 @@
 import CBLAS
+import CCortexKernels
 
-/// Batched, broadcasting matrix products through OpenBLAS `cblas_sgemm`. A transposed view is
-/// passed to BLAS as a transpose flag with its leading dimension, never copied; only views
-/// with no unit stride in either matrix axis are made contiguous first.
+/// Batched, broadcasting matrix products. On CPUs with AVX-512 they run on Cortex's own packed
+/// GEMM (CCortexKernels/gemm_avx512.c), which reads any strided view directly; elsewhere
+/// through OpenBLAS `cblas_sgemm`, where a transposed view is passed as a transpose flag with
+/// its leading dimension, never copied, and only views with no unit stride in either matrix
+/// axis are made contiguous first.
 extension CPUBackend {
     /// How BLAS should read one stored matrix view: row-major, maybe transposed, leading dimension.
     struct MatrixView {
@@ -24,6 +27,10 @@ extension CPUBackend {
 
     public func matmul(_ a: Storage, _ aLayout: Layout, _ b: Storage, _ bLayout: Layout,
                        outputShape: [Int], into out: Storage) throws {
+        if cortex_has_avx512() != 0 {
+            packedMatmul(a, aLayout, b, bLayout, outputShape: outputShape, into: out)
+            return
+        }
         var aLayout = aLayout, bLayout = bLayout
         var aStorage = a, bStorage = b
         let rank = outputShape.count
@@ -105,5 +112,62 @@ extension CPUBackend {
             }
         }
         withExtendedLifetime((aStorage, bStorage)) {}
+    }
+
+    /// Products on the AVX-512 packed GEMM: batches in parallel, or one large product split
+    /// into a row (or column) half per core.
+    func packedMatmul(_ a: Storage, _ aLayout: Layout, _ b: Storage, _ bLayout: Layout, outputShape: [Int], into out: Storage) {
+        let rank = outputShape.count
+        let M = outputShape[rank - 2], N = outputShape[rank - 1], K = aLayout.shape.last!
+        if M == 0 || N == 0 { return }
+        let batchShape = Array(outputShape.dropLast(2))
+        let batchCount = batchShape.reduce(1, *)
+        func batchStrides(_ layout: Layout) -> [Int] {
+            Layout(shape: Array(layout.shape.dropLast(2)), strides: Array(layout.strides.dropLast(2))).broadcastStrides(to: batchShape)
+        }
+        let aBatch = batchStrides(aLayout), bBatch = batchStrides(bLayout)
+        let (aRow, aColumn) = (aLayout.strides[aLayout.rank - 2], aLayout.strides[aLayout.rank - 1])
+        let (bRow, bColumn) = (bLayout.strides[bLayout.rank - 2], bLayout.strides[bLayout.rank - 1])
+        let pointers = UncheckedSendable((a.floats() + aLayout.offset, b.floats() + bLayout.offset, out.floats()))
+        func offsets(_ batch: Int) -> (Int, Int) {
+            var remainder = batch, aOffset = 0, bOffset = 0
+            for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
+                let index = remainder % batchShape[axis]
+                remainder /= batchShape[axis]
+                aOffset += index * aBatch[axis]
+                bOffset += index * bBatch[axis]
+            }
+            return (aOffset, bOffset)
+        }
+        // Rows [rows] x columns [columns] of batch `batch`'s product.
+        func block(_ batch: Int, rows: Range<Int>, columns: Range<Int>) {
+            let (aOffset, bOffset) = offsets(batch)
+            let (aBase, bBase, cBase) = pointers.value
+            cortex_avx512_sgemm(rows.count, columns.count, K,
+                                aBase + aOffset + rows.lowerBound * aRow, aRow, aColumn,
+                                bBase + bOffset + columns.lowerBound * bColumn, bRow, bColumn,
+                                cBase + batch * M * N + rows.lowerBound * N + columns.lowerBound, N)
+        }
+        let work = batchCount * M * N * K
+        if batchCount >= CPUParallelism.threadCount || work < (1 << 18) {
+            CPUParallelism.forEachRange(batchCount, grain: max(1, (1 << 18) / max(M * N * K, 1))) { range in
+                for batch in range { block(batch, rows: 0..<M, columns: 0..<N) }
+            }
+            return
+        }
+        // One large product: split the longer side into one piece per worker (columns in
+        // multiples of the 32-wide tile so every piece keeps full tiles).
+        let workers = CPUParallelism.threadCount
+        CPUParallelism.forEachRange(workers, grain: 1) { range in
+            for worker in range {
+                if M >= N {
+                    block(0, rows: (M * worker / workers)..<(M * (worker + 1) / workers), columns: 0..<N)
+                } else {
+                    let tiles = (N + 31) / 32
+                    let start = min(N, 32 * (tiles * worker / workers)), end = min(N, 32 * (tiles * (worker + 1) / workers))
+                    if start < end { block(0, rows: 0..<M, columns: start..<end) }
+                }
+            }
+        }
     }
 }
