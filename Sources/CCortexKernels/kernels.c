@@ -241,6 +241,18 @@ CLONES __attribute__((no_builtin("memcpy"))) void cortex_copy(const float *restr
     for (long i = 0; i < n; i++) y[i] = x[i];
 }
 
+CLONES void cortex_transpose32(const unsigned int *restrict x, long ld, unsigned int *restrict y, long m, long n) {
+    enum { TILE = 32 };
+    for (long r0 = 0; r0 < m; r0 += TILE) {
+        long r1 = r0 + TILE < m ? r0 + TILE : m;
+        for (long c0 = 0; c0 < n; c0 += TILE) {
+            long c1 = c0 + TILE < n ? c0 + TILE : n;
+            for (long r = r0; r < r1; r++)
+                for (long c = c0; c < c1; c++) y[r * n + c] = x[c * ld + r];
+        }
+    }
+}
+
 INLINE float combine_f(int op, float a, float b) {
     if (op == CORTEX_SUM) return a + b;
     if (op == CORTEX_MAX) return (b > a || b != b) ? b : a;

@@ -44,6 +44,10 @@ void cortex_binary(int op, const float *a, long a_stride, const float *b, long b
 /// bulk copies inside Cortex use memcpy).
 void cortex_copy(const float *x, float *y, long n);
 
+/// Transposing copy of 4-byte elements: y[r * n + c] = x[c * ld + r] for r < m, c < n
+/// (y is m x n row-major, x is n rows of leading dimension ld), in cache-sized tiles.
+void cortex_transpose32(const unsigned int *x, long ld, unsigned int *y, long m, long n);
+
 /// The sum, max or min of x[0..<n] (max/min propagate NaN).
 float cortex_reduce(int op, const float *x, long n);
 

@@ -70,6 +70,15 @@ public struct CPUBackend: Backend {
         let elementSize = destinationType.byteCount
         let sourcePointer = UncheckedSendable(source.pointer)
         let destinationPointer = UncheckedSendable(destination)
+        if sameType && elementSize == 4 && iteration.shape.count == 2 && destinationStride == 1
+            && iteration.strides[0][0] == inner && iteration.strides[1][0] == 1 && sourceStride > 1 {
+            // A transpose into contiguous rows (a transposed matrix made contiguous): tiled.
+            let rows = iteration.shape[0]
+            let from = sourcePointer.value.assumingMemoryBound(to: UInt32.self) + bases[1]
+            let to = destinationPointer.value.assumingMemoryBound(to: UInt32.self) + bases[0]
+            cortex_transpose32(from, sourceStride, to, rows, inner)
+            return
+        }
         if sameType && elementSize == 4 && !(destinationStride == 1 && sourceStride == 1) {
             // Transposes and strided views of 4-byte elements: the common non-contiguous case.
             let from = sourcePointer.value.assumingMemoryBound(to: UInt32.self)
