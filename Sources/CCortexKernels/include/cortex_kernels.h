@@ -80,4 +80,11 @@ void cortex_avx512_sgemm(long m, long n, long k, const float *a, long a_row_stri
 /// portable kernels can be compared with them on the same machine.
 void cortex_allow_avx512(int allowed);
 
+/// A spin-wait hint (x86 `pause`) for busy-waiting worker threads.
+static inline void cortex_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 #endif

@@ -1,11 +1,10 @@
-import Dispatch
 import Foundation
 import CBLAS
 
-/// The one pool Cortex's CPU kernels run on: Dispatch's, split into one chunk per core.
+/// The one pool Cortex's CPU kernels run on (``WorkerPool``), split into one chunk per core.
 ///
-/// OpenBLAS keeps its own threads for sgemm; Cortex never calls BLAS from inside a parallel
-/// region, so the two pools take turns instead of oversubscribing the cores.
+/// OpenBLAS keeps its own threads for sgemm; Cortex never calls multi-threaded BLAS from inside
+/// a parallel region, so the two pools take turns instead of oversubscribing the cores.
 public enum CPUParallelism {
     /// Worker count, from CORTEX_NUM_THREADS or the number of active cores.
     nonisolated(unsafe) public private(set) static var threadCount: Int = {
@@ -30,14 +29,11 @@ public enum CPUParallelism {
             if count > 0 { body(0..<count) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let task = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                let start = count * worker / workers
-                let end = count * (worker + 1) / workers
-                task.value(start..<end)
-            }
+        let ran = WorkerPool.shared.run(parts: workers) { worker in
+            body((count * worker / workers)..<(count * (worker + 1) / workers))
         }
+        // The pool is busy with another region (nested, or another thread's): run here.
+        if !ran { body(0..<count) }
     }
 }
 
