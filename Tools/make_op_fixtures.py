@@ -196,6 +196,8 @@ case("dot", [randn(4), randn(4)], lambda x, y: x @ y)
 
 # Convolution helpers
 case("unfold", [randn(2, 3, 5, 6)], lambda x: F.unfold(x, (2, 3), dilation=(1, 2), padding=1, stride=(2, 1)))
+case("max_pool2d", [torch.randperm(2 * 3 * 7 * 6).float().reshape(2, 3, 7, 6) * 0.05],
+     lambda x: F.max_pool2d(x, (3, 2), stride=(2, 1), padding=(1, 1)))
 case("fold", [randn(2, 12, 10)], lambda c: F.fold(c, (4, 5), (2, 2), padding=(1, 0), stride=(1, 2)))
 
 # Composite checks: a small MLP step and attention-like chain

@@ -84,6 +84,14 @@ struct MirrorBackend: Backend {
     func col2im(_ columns: Storage, _ columnsLayout: Layout, geometry: ConvolutionGeometry, into out: Storage) throws {
         try check(columns, out); try cpu.col2im(columns, columnsLayout, geometry: geometry, into: out)
     }
+    func maxPool2d(_ x: Storage, _ xLayout: Layout, geometry: ConvolutionGeometry, values: Storage, indices: Storage) throws {
+        try check(x, values, indices); try cpu.maxPool2d(x, xLayout, geometry: geometry, values: values, indices: indices)
+    }
+    func maxPool2dBackward(gradient: Storage, _ gradientLayout: Layout, indices: Storage, geometry: ConvolutionGeometry,
+                           into out: Storage) throws {
+        try check(gradient, indices, out)
+        try cpu.maxPool2dBackward(gradient: gradient, gradientLayout, indices: indices, geometry: geometry, into: out)
+    }
 }
 
 @Suite struct DeviceSeamTests {

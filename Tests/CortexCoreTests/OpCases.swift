@@ -138,6 +138,7 @@ let opCases: [OpCase] = [
 
     // Convolution helpers
     op("unfold") { try $0[0].im2col(kernel: (2, 3), stride: (2, 1), padding: (1, 1), dilation: (1, 2)) },
+    op("max_pool2d") { try $0[0].maxPool2d(kernel: (3, 2), stride: (2, 1), padding: (1, 1)) },
     op("fold") { try $0[0].col2im(outputSize: (4, 5), kernel: (2, 2), stride: (1, 2), padding: (1, 0)) },
 
     // Composites

@@ -60,6 +60,13 @@ public protocol Backend: Sendable {
     // Convolution helpers (N, C, H, W) <-> (N, C*kh*kw, L), PyTorch's unfold/fold.
     func im2col(_ x: Storage, _ xLayout: Layout, geometry: ConvolutionGeometry, into out: Storage) throws
     func col2im(_ columns: Storage, _ columnsLayout: Layout, geometry: ConvolutionGeometry, into out: Storage) throws
+
+    /// Max pooling of an (N, C, H, W) input: each window's maximum and its position h * W + w
+    /// in the input plane (int64); padding never wins. Output (N, C, outputHeight, outputWidth).
+    func maxPool2d(_ x: Storage, _ xLayout: Layout, geometry: ConvolutionGeometry, values: Storage, indices: Storage) throws
+    /// Routes each pooled gradient to its window's maximum: `out` (N, C, H, W) is overwritten.
+    func maxPool2dBackward(gradient: Storage, _ gradientLayout: Layout, indices: Storage, geometry: ConvolutionGeometry,
+                           into out: Storage) throws
 }
 
 /// Sliding-window geometry shared by im2col and col2im.

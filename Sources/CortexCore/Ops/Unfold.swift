@@ -56,4 +56,27 @@ extension Tensor {
             [try gradient.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation)]
         }
     }
+
+    /// Max pooling of (N, C, H, W) with padding that never wins, as `F.max_pool2d`; the gradient
+    /// goes to each window's maximum.
+    public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+                          dilation: (Int, Int) = (1, 1)) throws -> Tensor {
+        try requireFloat32("maxPool2d")
+        let stride = stride ?? kernel
+        let geometry = try Tensor.geometry("maxPool2d", inputShape: shape, kernel: kernel, stride: stride, padding: padding, dilation: dilation)
+        guard padding.0 * 2 <= kernel.0, padding.1 * 2 <= kernel.1 else {
+            throw CortexError.invalidArgument(operation: "maxPool2d", reason: "padding \(padding) must be at most half the kernel \(kernel)")
+        }
+        let outputShape = [geometry.batch, geometry.channels, geometry.outputHeight, geometry.outputWidth]
+        let values = try Tensor.empty(outputShape, device: device)
+        let indices = try Tensor.empty(outputShape, dtype: .int64, device: device)
+        try backend.maxPool2d(storage, layout, geometry: geometry, values: values.storage, indices: indices.storage)
+        let inputShape = shape
+        return values.recorded("maxPool2d", [self]) { gradient in
+            let result = try Tensor.empty(inputShape, device: gradient.device)
+            try result.backend.maxPool2dBackward(gradient: gradient.storage, gradient.layout, indices: indices.storage,
+                                                 geometry: geometry, into: result.storage)
+            return [result]
+        }
+    }
 }

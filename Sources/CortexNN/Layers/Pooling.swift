@@ -38,9 +38,10 @@ public final class MaxPool2d: Module, Layer {
     }
 
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
-        let (windows, height, width) = try poolingWindows(input, kernel: kernelSize, stride: stride, padding: padding,
-                                                          dilation: dilation, padValue: -.infinity, operation: "MaxPool2d")
-        return try windows.max(axis: 2).values.reshape([input.shape[0], input.shape[1], height, width])
+        guard input.rank == 4 else {
+            throw CortexError.shapeMismatch(operation: "MaxPool2d", shapes: [input.shape], reason: "must be (N, C, H, W)")
+        }
+        return try input.maxPool2d(kernel: kernelSize, stride: stride, padding: padding, dilation: dilation)
     }
 }
 

@@ -138,6 +138,17 @@ extension CPUBackend {
         }
     }
 
+    /// The output columns `lower..<upper` whose input column (ox * stride - padding + offset)
+    /// falls inside `0..<size`: im2col copies just those and zero-fills the rest, col2im adds them.
+    @inline(__always)
+    static func validRange(count: Int, size: Int, stride: Int, padding: Int, offset: Int) -> Range<Int> {
+        // ox * stride >= padding - offset  and  ox * stride < size + padding - offset
+        func ceilDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
+        let lower = max(0, ceilDivide(padding - offset, stride))
+        let upper = min(count, ceilDivide(size + padding - offset, stride))
+        return lower..<max(lower, upper)
+    }
+
     public func im2col(_ x: Storage, _ xLayout: Layout, geometry g: ConvolutionGeometry, into out: Storage) throws {
         let (source, keepAlive) = contiguousElements(x, xLayout)
         let input = UncheckedSendable(source.assumingMemoryBound(to: Float.self)), output = UncheckedSendable(out.floats())
@@ -151,17 +162,23 @@ extension CPUBackend {
                     for kernelColumn in 0..<g.kernelWidth {
                         let row = plane * kernelArea + kernelRow * g.kernelWidth + kernelColumn
                         let destination = output.value + row * length
+                        let columnOffset = kernelColumn * g.dilationWidth
+                        let columns = CPUBackend.validRange(count: outputWidth, size: g.width, stride: g.strideWidth,
+                                                            padding: g.paddingWidth, offset: columnOffset)
                         for outputRow in 0..<outputHeight {
                             let inputRow = outputRow * g.strideHeight - g.paddingHeight + kernelRow * g.dilationHeight
                             let line = destination + outputRow * outputWidth
-                            if inputRow < 0 || inputRow >= g.height {
+                            if inputRow < 0 || inputRow >= g.height || columns.isEmpty {
                                 line.update(repeating: 0, count: outputWidth)
                                 continue
                             }
-                            for outputColumn in 0..<outputWidth {
-                                let inputColumn = outputColumn * g.strideWidth - g.paddingWidth + kernelColumn * g.dilationWidth
-                                line[outputColumn] = inputColumn >= 0 && inputColumn < g.width
-                                    ? image[inputRow * g.width + inputColumn] : 0
+                            line.update(repeating: 0, count: columns.lowerBound)
+                            (line + columns.upperBound).update(repeating: 0, count: outputWidth - columns.upperBound)
+                            let first = image + inputRow * g.width + columns.lowerBound * g.strideWidth - g.paddingWidth + columnOffset
+                            if g.strideWidth == 1 {
+                                (line + columns.lowerBound).update(from: first, count: columns.count)
+                            } else {
+                                for index in 0..<columns.count { line[columns.lowerBound + index] = first[index * g.strideWidth] }
                             }
                         }
                     }
@@ -177,6 +194,7 @@ extension CPUBackend {
         let outputHeight = g.outputHeight, outputWidth = g.outputWidth
         let length = outputHeight * outputWidth
         let kernelArea = g.kernelHeight * g.kernelWidth
+        let add = Int32(bitPattern: CORTEX_ADD.rawValue)
         CPUParallelism.forEachRange(g.batch * g.channels, grain: 1) { range in
             for plane in range {
                 let image = output.value + plane * g.height * g.width
@@ -185,17 +203,77 @@ extension CPUBackend {
                     for kernelColumn in 0..<g.kernelWidth {
                         let row = plane * kernelArea + kernelRow * g.kernelWidth + kernelColumn
                         let sourceRow = input.value + row * length
+                        let columnOffset = kernelColumn * g.dilationWidth
+                        let valid = CPUBackend.validRange(count: outputWidth, size: g.width, stride: g.strideWidth,
+                                                          padding: g.paddingWidth, offset: columnOffset)
+                        if valid.isEmpty { continue }
                         for outputRow in 0..<outputHeight {
                             let inputRow = outputRow * g.strideHeight - g.paddingHeight + kernelRow * g.dilationHeight
                             if inputRow < 0 || inputRow >= g.height { continue }
-                            for outputColumn in 0..<outputWidth {
-                                let inputColumn = outputColumn * g.strideWidth - g.paddingWidth + kernelColumn * g.dilationWidth
-                                if inputColumn >= 0 && inputColumn < g.width {
-                                    image[inputRow * g.width + inputColumn] += sourceRow[outputRow * outputWidth + outputColumn]
-                                }
+                            let target = image + inputRow * g.width + valid.lowerBound * g.strideWidth - g.paddingWidth + columnOffset
+                            let values = sourceRow + outputRow * outputWidth + valid.lowerBound
+                            if g.strideWidth == 1 {
+                                cortex_binary(add, target, 1, values, 1, target, valid.count, 0, 0)
+                            } else {
+                                for index in 0..<valid.count { target[index * g.strideWidth] += values[index] }
                             }
                         }
                     }
+                }
+            }
+        }
+        withExtendedLifetime(keepAlive) {}
+    }
+
+    public func maxPool2d(_ x: Storage, _ xLayout: Layout, geometry g: ConvolutionGeometry, values: Storage, indices: Storage) throws {
+        let (source, keepAlive) = contiguousElements(x, xLayout)
+        let input = UncheckedSendable(source.assumingMemoryBound(to: Float.self))
+        let output = UncheckedSendable((values.floats(), indices.pointer.assumingMemoryBound(to: Int64.self)))
+        let outputHeight = g.outputHeight, outputWidth = g.outputWidth
+        CPUParallelism.forEachRange(g.batch * g.channels, grain: max(1, 4096 / max(g.height * g.width, 1))) { range in
+            for plane in range {
+                let image = input.value + plane * g.height * g.width
+                var target = plane * outputHeight * outputWidth
+                for outputRow in 0..<outputHeight {
+                    let top = outputRow * g.strideHeight - g.paddingHeight
+                    for outputColumn in 0..<outputWidth {
+                        let left = outputColumn * g.strideWidth - g.paddingWidth
+                        var best = -Float.infinity, bestIndex = -1
+                        for kernelRow in 0..<g.kernelHeight {
+                            let row = top + kernelRow * g.dilationHeight
+                            if row < 0 || row >= g.height { continue }
+                            for kernelColumn in 0..<g.kernelWidth {
+                                let column = left + kernelColumn * g.dilationWidth
+                                if column < 0 || column >= g.width { continue }
+                                let value = image[row * g.width + column]
+                                // PyTorch's rule: a larger value or a NaN takes over.
+                                if value > best || value.isNaN || bestIndex < 0 { best = value; bestIndex = row * g.width + column }
+                            }
+                        }
+                        output.value.0[target] = best
+                        output.value.1[target] = Int64(bestIndex)
+                        target += 1
+                    }
+                }
+            }
+        }
+        withExtendedLifetime(keepAlive) {}
+    }
+
+    public func maxPool2dBackward(gradient: Storage, _ gradientLayout: Layout, indices: Storage, geometry g: ConvolutionGeometry,
+                                  into out: Storage) throws {
+        let (source, keepAlive) = contiguousElements(gradient, gradientLayout)
+        let upstream = UncheckedSendable(source.assumingMemoryBound(to: Float.self))
+        let positions = UncheckedSendable(indices.pointer.assumingMemoryBound(to: Int64.self))
+        let result = UncheckedSendable(out.floats())
+        let planeSize = g.height * g.width, pooledSize = g.outputHeight * g.outputWidth
+        CPUParallelism.forEachRange(g.batch * g.channels, grain: max(1, 4096 / max(planeSize, 1))) { range in
+            for plane in range {
+                let image = result.value + plane * planeSize
+                image.update(repeating: 0, count: planeSize)
+                for index in (plane * pooledSize)..<((plane + 1) * pooledSize) {
+                    let position = Int(positions.value[index])
+                    if position >= 0 { image[position] += upstream.value[index] }
                 }
             }
         }
