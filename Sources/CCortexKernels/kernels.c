@@ -253,6 +253,34 @@ CLONES void cortex_transpose32(const unsigned int *restrict x, long ld, unsigned
     }
 }
 
+CLONES void cortex_max_pool2d_plane(const float *restrict x, long h, long w, long kh, long kw, long sh, long sw, long ph,
+                                    long pw, long dh, long dw, long oh, long ow, float *restrict values, long long *restrict indices) {
+    for (long i = 0; i < oh * ow; i++) { values[i] = -INFINITY; indices[i] = -1; }
+    for (long i = 0; i < oh; i++) {
+        float *best = values + i * ow;
+        long long *where = indices + i * ow;
+        for (long a = 0; a < kh; a++) {
+            long row = i * sh - ph + a * dh;
+            if (row < 0 || row >= h) continue;
+            const float *line = x + row * w;
+            for (long b = 0; b < kw; b++) {
+                // Output columns whose window column lies inside the image.
+                long offset = b * dw - pw;
+                long first = offset >= 0 ? 0 : (-offset + sw - 1) / sw;
+                long last = (w - 1 - offset) < 0 ? -1 : (w - 1 - offset) / sw;
+                if (last >= ow) last = ow - 1;
+                for (long j = first; j <= last; j++) {
+                    long column = j * sw + offset;
+                    float value = line[column];
+                    int take = value > best[j] || value != value || where[j] < 0;
+                    best[j] = take ? value : best[j];
+                    where[j] = take ? row * w + column : where[j];
+                }
+            }
+        }
+    }
+}
+
 INLINE float combine_f(int op, float a, float b) {
     if (op == CORTEX_SUM) return a + b;
     if (op == CORTEX_MAX) return (b > a || b != b) ? b : a;

@@ -48,6 +48,12 @@ void cortex_copy(const float *x, float *y, long n);
 /// (y is m x n row-major, x is n rows of leading dimension ld), in cache-sized tiles.
 void cortex_transpose32(const unsigned int *x, long ld, unsigned int *y, long m, long n);
 
+/// Max pooling of one (H, W) plane into (oh, ow) values and flat argmax positions (-1 for a
+/// window wholly in padding); window (i, j) covers rows i*sh - ph + a*dh and columns
+/// j*sw - pw + b*dw for a < kh, b < kw. A larger value or a NaN takes over, as PyTorch.
+void cortex_max_pool2d_plane(const float *x, long h, long w, long kh, long kw, long sh, long sw, long ph, long pw,
+                             long dh, long dw, long oh, long ow, float *values, long long *indices);
+
 /// The sum, max or min of x[0..<n] (max/min propagate NaN).
 float cortex_reduce(int op, const float *x, long n);
 

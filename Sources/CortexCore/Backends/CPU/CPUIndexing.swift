@@ -232,29 +232,11 @@ extension CPUBackend {
         let outputHeight = g.outputHeight, outputWidth = g.outputWidth
         CPUParallelism.forEachRange(g.batch * g.channels, grain: max(1, 4096 / max(g.height * g.width, 1))) { range in
             for plane in range {
-                let image = input.value + plane * g.height * g.width
-                var target = plane * outputHeight * outputWidth
-                for outputRow in 0..<outputHeight {
-                    let top = outputRow * g.strideHeight - g.paddingHeight
-                    for outputColumn in 0..<outputWidth {
-                        let left = outputColumn * g.strideWidth - g.paddingWidth
-                        var best = -Float.infinity, bestIndex = -1
-                        for kernelRow in 0..<g.kernelHeight {
-                            let row = top + kernelRow * g.dilationHeight
-                            if row < 0 || row >= g.height { continue }
-                            for kernelColumn in 0..<g.kernelWidth {
-                                let column = left + kernelColumn * g.dilationWidth
-                                if column < 0 || column >= g.width { continue }
-                                let value = image[row * g.width + column]
-                                // PyTorch's rule: a larger value or a NaN takes over.
-                                if value > best || value.isNaN || bestIndex < 0 { best = value; bestIndex = row * g.width + column }
-                            }
-                        }
-                        output.value.0[target] = best
-                        output.value.1[target] = Int64(bestIndex)
-                        target += 1
-                    }
-                }
+                let pooled = plane * outputHeight * outputWidth
+                cortex_max_pool2d_plane(input.value + plane * g.height * g.width, g.height, g.width, g.kernelHeight, g.kernelWidth,
+                                        g.strideHeight, g.strideWidth, g.paddingHeight, g.paddingWidth, g.dilationHeight,
+                                        g.dilationWidth, outputHeight, outputWidth, output.value.0 + pooled,
+                                        UnsafeMutableRawPointer(output.value.1 + pooled).assumingMemoryBound(to: Int64.self))
             }
         }
         withExtendedLifetime(keepAlive) {}
