@@ -6,5 +6,5 @@ struct CortexCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cortex",
         abstract: "Build, train and run neural networks with Cortex.",
-        subcommands: [Train.self, Evaluate.self])
+        subcommands: [Quickstart.self, Train.self, Evaluate.self, Predict.self])
 }
