@@ -1,5 +1,7 @@
+import CCortexKernels
 import Testing
 @testable import CortexCore
+import CortexTestSupport
 
 /// Transposed operands reach sgemm as a transpose flag and leading dimension, not as copies.
 @Suite struct MatmulLayoutTests {
@@ -34,5 +36,27 @@ import Testing
         let folded = try a.matmul(shared)
         let perBatch = try Tensor.stack((0..<3).map { try a.select(axis: 0, index: $0).matmul(shared) })
         #expect(try (folded - perBatch).abs().max().item() < 1e-4)
+    }
+
+    /// The OpenBLAS path (CPUs without AVX-512) and the packed AVX-512 GEMM agree on every
+    /// layout the products meet: transposed, sliced, batched, broadcast, folded, vectors.
+    @Test func openBLASAndPackedGEMMAgree() throws {
+        let generator = RandomGenerator(seed: 21)
+        let a = try Tensor.randn([3, 40, 70], generator: generator), b = try Tensor.randn([70, 50], generator: generator)
+        let c = try Tensor.randn([3, 50, 70], generator: generator), wide = try Tensor.randn([40, 140], generator: generator)
+        let big = try Tensor.randn([300, 200], generator: generator), other = try Tensor.randn([200, 260], generator: generator)
+        func products() throws -> [Tensor] {
+            [try a.matmul(b), try a.matmul(c.transpose(1, 2)), try a.mT.matmul(a), try wide.slice(axis: 1, step: 2).matmul(b),
+             try big.matmul(other), try big.mT.matmul(big), try b.matmul(Tensor.ones([50])), try Tensor.ones([70]).matmul(b),
+             try a.select(axis: 0, index: 1).unsqueeze(0).matmul(c.transpose(1, 2))]
+        }
+        let packed = try products()
+        cortex_allow_avx512(0)
+        defer { cortex_allow_avx512(1) }
+        let blas = try products()
+        for (index, (x, y)) in zip(packed, blas).enumerated() {
+            let failure = try closenessFailure(x, y, rtol: 1e-4, atol: 1e-4)
+            #expect(failure == nil, "product \(index): \(failure ?? "")")
+        }
     }
 }

@@ -6,6 +6,35 @@ import CCortexKernels
 /// through OpenBLAS `cblas_sgemm`, where a transposed view is passed as a transpose flag with
 /// its leading dimension, never copied, and only views with no unit stride in either matrix
 /// axis are made contiguous first.
+/// Element offsets of each batch's left and right matrices under batch broadcasting.
+struct MatmulBatches {
+    let shape: [Int]
+    let leftStrides: [Int], rightStrides: [Int]
+
+    init(outputShape: [Int], left: Layout, right: Layout) {
+        let batchShape = Array(outputShape.dropLast(2))
+        func strides(_ layout: Layout) -> [Int] {
+            Layout(shape: Array(layout.shape.dropLast(2)), strides: Array(layout.strides.dropLast(2))).broadcastStrides(to: batchShape)
+        }
+        shape = batchShape
+        leftStrides = strides(left)
+        rightStrides = strides(right)
+    }
+
+    var count: Int { shape.reduce(1, *) }
+
+    func offsets(_ batch: Int) -> (left: Int, right: Int) {
+        var remainder = batch, left = 0, right = 0
+        for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+            let index = remainder % shape[axis]
+            remainder /= shape[axis]
+            left += index * leftStrides[axis]
+            right += index * rightStrides[axis]
+        }
+        return (left, right)
+    }
+}
+
 extension CPUBackend {
     /// How BLAS should read one stored matrix view: row-major, maybe transposed, leading dimension.
     struct MatrixView {
@@ -58,13 +87,8 @@ extension CPUBackend {
             bView = view(bLayout, rows: K, columns: N)
         }
         let left = aView!, right = bView!
-        let batchShape = Array(outputShape.dropLast(2))
-        let batchCount = batchShape.reduce(1, *)
-        func batchStrides(_ layout: Layout) -> [Int] {
-            Layout(shape: Array(layout.shape.dropLast(2)), strides: Array(layout.strides.dropLast(2)))
-                .broadcastStrides(to: batchShape)
-        }
-        let aBatch = batchStrides(aLayout), bBatch = batchStrides(bLayout)
+        let batches = MatmulBatches(outputShape: outputShape, left: aLayout, right: bLayout)
+        let (batchShape, batchCount) = (batches.shape, batches.count)
         let aBase = aStorage.floats() + aLayout.offset, bBase = bStorage.floats() + bLayout.offset
 
         func gemm(_ aPointer: UnsafePointer<Float>, _ bPointer: UnsafePointer<Float>, _ cPointer: UnsafeMutablePointer<Float>,
@@ -75,23 +99,13 @@ extension CPUBackend {
         }
 
         // A shared right operand and row-major stacked left matrices: one tall product.
-        if !left.transposed && bBatch.allSatisfy({ $0 == 0 }) {
-            let folded = CoalescedIteration(shape: batchShape + [M], strides: [aBatch + [left.leadingDimension]])
+        if !left.transposed && batches.rightStrides.allSatisfy({ $0 == 0 }) {
+            let folded = CoalescedIteration(shape: batchShape + [M], strides: [batches.leftStrides + [left.leadingDimension]])
             if folded.shape.count == 1 && folded.strides[0][0] >= K {
                 gemm(aBase, bBase, output, rows: batchCount * M, leading: folded.strides[0][0])
                 withExtendedLifetime((aStorage, bStorage)) {}
                 return
             }
-        }
-        func offsets(_ batch: Int) -> (Int, Int) {
-            var remainder = batch, aOffset = 0, bOffset = 0
-            for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
-                let index = remainder % batchShape[axis]
-                remainder /= batchShape[axis]
-                aOffset += index * aBatch[axis]
-                bOffset += index * bBatch[axis]
-            }
-            return (aOffset, bOffset)
         }
         let smallProducts = batchCount >= 2 && M * N * K < (1 << 21)
         if smallProducts && CPUParallelism.threadCount > 1 {
@@ -100,14 +114,14 @@ extension CPUBackend {
             let pointers = UncheckedSendable((aBase, bBase, output))
             CPUParallelism.forEachRange(batchCount, grain: 1) { range in
                 for batch in range {
-                    let (aOffset, bOffset) = offsets(batch)
+                    let (aOffset, bOffset) = batches.offsets(batch)
                     gemm(pointers.value.0 + aOffset, pointers.value.1 + bOffset, pointers.value.2 + batch * M * N, rows: M)
                 }
             }
             openblas_set_num_threads(Int32(CPUParallelism.threadCount))
         } else {
             for batch in 0..<batchCount {
-                let (aOffset, bOffset) = offsets(batch)
+                let (aOffset, bOffset) = batches.offsets(batch)
                 gemm(aBase + aOffset, bBase + bOffset, output + batch * M * N, rows: M)
             }
         }
@@ -120,28 +134,14 @@ extension CPUBackend {
         let rank = outputShape.count
         let M = outputShape[rank - 2], N = outputShape[rank - 1], K = aLayout.shape.last!
         if M == 0 || N == 0 { return }
-        let batchShape = Array(outputShape.dropLast(2))
-        let batchCount = batchShape.reduce(1, *)
-        func batchStrides(_ layout: Layout) -> [Int] {
-            Layout(shape: Array(layout.shape.dropLast(2)), strides: Array(layout.strides.dropLast(2))).broadcastStrides(to: batchShape)
-        }
-        let aBatch = batchStrides(aLayout), bBatch = batchStrides(bLayout)
+        let batches = MatmulBatches(outputShape: outputShape, left: aLayout, right: bLayout)
+        let batchCount = batches.count
         let (aRow, aColumn) = (aLayout.strides[aLayout.rank - 2], aLayout.strides[aLayout.rank - 1])
         let (bRow, bColumn) = (bLayout.strides[bLayout.rank - 2], bLayout.strides[bLayout.rank - 1])
         let pointers = UncheckedSendable((a.floats() + aLayout.offset, b.floats() + bLayout.offset, out.floats()))
-        func offsets(_ batch: Int) -> (Int, Int) {
-            var remainder = batch, aOffset = 0, bOffset = 0
-            for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
-                let index = remainder % batchShape[axis]
-                remainder /= batchShape[axis]
-                aOffset += index * aBatch[axis]
-                bOffset += index * bBatch[axis]
-            }
-            return (aOffset, bOffset)
-        }
         // Rows [rows] x columns [columns] of batch `batch`'s product.
         func block(_ batch: Int, rows: Range<Int>, columns: Range<Int>) {
-            let (aOffset, bOffset) = offsets(batch)
+            let (aOffset, bOffset) = batches.offsets(batch)
             let (aBase, bBase, cBase) = pointers.value
             cortex_avx512_sgemm(rows.count, columns.count, K,
                                 aBase + aOffset + rows.lowerBound * aRow, aRow, aColumn,
