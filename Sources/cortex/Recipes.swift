@@ -129,7 +129,9 @@ enum Recipes {
                                 transform: Transforms.Transform? = nil) throws -> RecipeResult {
         let (train, test) = data
         let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 0.05 : 1e-3)
-        let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.crossEntropy($0, targets: $1) })
+        // Cosine decay over the run's epochs (per epoch, restored with the checkpoint on resume).
+        let schedule = try CosineAnnealing(optimizer, maximumSteps: options.epochs, minimumLearningRate: 0)
+        let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.crossEntropy($0, targets: $1) }, scheduler: schedule)
         trainer.progress = ProgressReporter(enabled: !options.json)
         if let resume = options.resume { try trainer.loadCheckpoint(from: resume) }
         let testLoader = DataLoader(test, batchSize: 1000)
