@@ -41,6 +41,7 @@ enum Recipes {
     static let names = ["xor", "linear-regression", "mnist-mlp", "mnist-cnn", "fashion-cnn", "cifar-cnn"]
 
     static func defaultEpochs(_ recipe: String) -> Int { recipe == "linear-regression" ? 10 : 3 }
+    static func defaultOptimizer(_ recipe: String) -> String { recipe.hasSuffix("-cnn") ? "adam" : "sgd" }
 
     static func run(_ name: String, _ options: RecipeOptions) throws -> RecipeResult {
         RandomGenerator.manualSeed(options.seed)
@@ -128,7 +129,7 @@ enum Recipes {
     static func imageClassifier(_ options: RecipeOptions, data: (train: TensorDataset, test: TensorDataset), model: Sequential,
                                 transform: Transforms.Transform? = nil) throws -> RecipeResult {
         let (train, test) = data
-        let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 0.05 : 1e-3)
+        let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 0.05 : 2e-3)
         // Cosine decay over the run's epochs (per epoch, restored with the checkpoint on resume).
         let schedule = try CosineAnnealing(optimizer, maximumSteps: options.epochs, minimumLearningRate: 0)
         let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.crossEntropy($0, targets: $1) }, scheduler: schedule)

@@ -11,7 +11,8 @@ struct Train: ParsableCommand {
     @Option(help: "Epochs to train, in total when resuming (the recipe's default when omitted).") var epochs: Int?
     @Option(name: .customLong("batch-size"), help: "Examples per batch.") var batchSize = 64
     @Option(name: .customLong("lr"), help: "Learning rate (the recipe's default when omitted).") var learningRate: Float?
-    @Option(help: "sgd (with momentum 0.9), adam, adamw, rmsprop or adagrad.") var optimizer = "sgd"
+    @Option(help: "sgd (with momentum 0.9), adam, adamw, rmsprop or adagrad (the recipe's default when omitted: adam for the CNNs, sgd otherwise).")
+    var optimizer: String?
     @Option(help: "Seed for initialisation, shuffling and dropout.") var seed: UInt64 = 0
     @Option(name: .customLong("data-dir"), help: "Directory holding the dataset's files.") var dataDirectory: String?
     @Option(name: .customLong("out"), help: "Directory for the checkpoint and training curves.") var output: String?
@@ -24,7 +25,8 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let options = RecipeOptions(epochs: epochs ?? Recipes.defaultEpochs(recipe), batchSize: batchSize, learningRate: learningRate, optimizer: optimizer, seed: seed,
+        let options = RecipeOptions(epochs: epochs ?? Recipes.defaultEpochs(recipe), batchSize: batchSize, learningRate: learningRate,
+                                    optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed,
                                     dataDirectory: dataDirectory, output: output, resume: resume, json: json)
         do {
             let result = try Recipes.run(recipe, options)
