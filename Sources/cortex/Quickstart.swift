@@ -30,8 +30,8 @@ struct Quickstart: ParsableCommand {
                 print(RecipeResult(fields: result.fields + [("recipe", recipe), ("checkpoint", path)]).json)
             } else {
                 print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", "))
-                print("checkpoint: \(path)/model.safetensors (optimizer and trainer state beside it)")
-                print("curves: \(path)/loss.svg, \(path)/accuracy.svg")
+                // The recipe has already said where the checkpoint went; name the files in it.
+                print("files: \(path)/model.safetensors (optimizer and trainer state beside it), \(path)/loss.svg, \(path)/accuracy.svg")
                 print("evaluate again with: cortex evaluate \(recipe) --checkpoint \(path)")
             }
         } catch let error as CortexError {

@@ -1,22 +1,21 @@
 import CortexCore
 
-/// Sliding windows of an (N, C, H, W) input as (N, C, kh*kw, L): padded with `padValue`,
-/// unfolded with im2col; the gradient flows back through im2col and the padding.
-func poolingWindows(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int) = (1, 1),
-                    padValue: Float, operation: String) throws -> (windows: Tensor, outputHeight: Int, outputWidth: Int) {
+/// Average pooling windows of an (N, C, H, W) input as (N, C, kh*kw, L), zero padding
+/// included (im2col pads with zeros); the gradient flows back through im2col.
+func averagePoolingWindows(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int))
+    throws -> (windows: Tensor, outputHeight: Int, outputWidth: Int) {
     guard input.rank == 4 else {
-        throw CortexError.shapeMismatch(operation: operation, shapes: [input.shape], reason: "must be (N, C, H, W)")
+        throw CortexError.shapeMismatch(operation: "AvgPool2d", shapes: [input.shape], reason: "must be (N, C, H, W)")
     }
     guard padding.0 * 2 <= kernel.0, padding.1 * 2 <= kernel.1 else {
-        throw CortexError.invalidArgument(operation: operation, reason: "padding \(padding) must be at most half the kernel \(kernel)")
+        throw CortexError.invalidArgument(operation: "AvgPool2d", reason: "padding \(padding) must be at most half the kernel \(kernel)")
     }
     let (batch, channels) = (input.shape[0], input.shape[1])
-    let padded = padding == (0, 0) ? input : try input.pad([padding.1, padding.1, padding.0, padding.0], value: padValue)
     // Channels are independent: fold them into the batch so each window column holds one channel.
-    let planes = try padded.reshape([batch * channels, 1, padded.shape[2], padded.shape[3]])
-    let columns = try planes.im2col(kernel: kernel, stride: stride, dilation: dilation)
-    let outputHeight = (padded.shape[2] - dilation.0 * (kernel.0 - 1) - 1) / stride.0 + 1
-    let outputWidth = (padded.shape[3] - dilation.1 * (kernel.1 - 1) - 1) / stride.1 + 1
+    let planes = try input.reshape([batch * channels, 1, input.shape[2], input.shape[3]])
+    let columns = try planes.im2col(kernel: kernel, stride: stride, padding: padding)
+    let outputHeight = (input.shape[2] + 2 * padding.0 - kernel.0) / stride.0 + 1
+    let outputWidth = (input.shape[3] + 2 * padding.1 - kernel.1) / stride.1 + 1
     return (try columns.reshape([batch, channels, kernel.0 * kernel.1, outputHeight * outputWidth]), outputHeight, outputWidth)
 }
 
@@ -62,8 +61,7 @@ public final class AvgPool2d: Module, Layer {
     }
 
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
-        let (windows, height, width) = try poolingWindows(input, kernel: kernelSize, stride: stride, padding: padding,
-                                                          padValue: 0, operation: "AvgPool2d")
+        let (windows, height, width) = try averagePoolingWindows(input, kernel: kernelSize, stride: stride, padding: padding)
         return try windows.mean(axes: [2]).reshape([input.shape[0], input.shape[1], height, width])
     }
 }
