@@ -25,12 +25,13 @@ let package = Package(
         .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData"]),
         .target(name: "CortexModels", dependencies: ["CortexCore", "CortexNN"]),
         .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels"]),
-        .executableTarget(
-            name: "cortex",
+        .target(
+            name: "CortexCLI",
             dependencies: [
                 "CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(name: "cortex", dependencies: ["CortexCLI"]),
         .target(name: "CortexTestSupport", dependencies: ["CortexCore"]),
         .executableTarget(
             name: "cortex-bench",
@@ -39,6 +40,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/cortex-bench"),
+        .testTarget(
+            name: "CortexCLITests",
+            dependencies: ["CortexCLI", "CortexCore", "CortexData", "CortexTestSupport",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "CortexTrainTests",
             dependencies: ["CortexTrain", "CortexData", "CortexNN", "CortexCore", "CortexTestSupport"]),

@@ -32,7 +32,8 @@ public enum MNIST {
 }
 
 /// Where datasets live: an explicit directory, else `$CORTEX_DATA_DIR/<name>`, else
-/// `../shared/data/<name>` beside the working directory, else a system location.
+/// `data/<name>` (where `cortex download` puts it) or `../shared/data/<name>` under the
+/// working directory, else a system location.
 public enum DataDirectory {
     public static func locate(_ name: String, explicit: String? = nil, systemLocations: [String] = []) throws -> String {
         var isDirectory: ObjCBool = false
@@ -45,8 +46,10 @@ public enum DataDirectory {
         }
         var candidates: [String] = []
         if let root = ProcessInfo.processInfo.environment["CORTEX_DATA_DIR"] { candidates.append((root as NSString).appendingPathComponent(name)) }
-        candidates.append(((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent("../shared/data") as NSString)
-            .appendingPathComponent(name))
+        let workingDirectory = FileManager.default.currentDirectoryPath as NSString
+        for root in ["data", "../shared/data"] {
+            candidates.append((workingDirectory.appendingPathComponent(root) as NSString).appendingPathComponent(name))
+        }
         candidates += systemLocations
         for candidate in candidates where FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory) && isDirectory.boolValue {
             return (candidate as NSString).standardizingPath

@@ -1,0 +1,3 @@
+import CortexCLI
+
+CortexCommand.main()
