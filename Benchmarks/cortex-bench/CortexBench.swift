@@ -16,4 +16,9 @@ struct BenchmarkOptions: ParsableArguments {
 
     @Option(help: "Repetitions per row (the median is reported).")
     var repetitions = 15
+
+    @Option(help: "Only the rows whose names contain this text (for profiling one row).")
+    var only: String?
+
+    func includes(_ row: String) -> Bool { only.map { row.contains($0) } ?? true }
 }

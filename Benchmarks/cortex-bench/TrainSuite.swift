@@ -20,6 +20,7 @@ struct TrainSuite: ParsableCommand {
         let labels = try Tensor(integers: (0..<batch).map { $0 % 10 })
 
         func measure(_ name: String, model: Sequential, optimizer: Optimizer, steps: Int) throws {
+            guard options.includes(name) else { return }
             func step() throws {
                 optimizer.zeroGrad()
                 try Loss.crossEntropy(model(images), targets: labels).backward()

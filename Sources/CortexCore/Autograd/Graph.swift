@@ -114,6 +114,19 @@ extension Tensor {
     /// `backward` maps the gradient of `self` to one gradient per input (nil for none).
     func recorded(_ name: String, _ inputs: [Tensor], backward: @escaping (Tensor) throws -> [Tensor?]) -> Tensor {
         guard GradMode.isEnabled, inputs.contains(where: \.requiresGrad) else { return self }
+        return recordedNode(name, inputs, backward: backward)
+    }
+
+    /// As ``recorded(_:_:backward:)``, for ops whose backward can skip the gradients nobody
+    /// wants: `backward` also gets which inputs require one (an expensive product for a
+    /// network's input, say, is never computed).
+    func recorded(_ name: String, _ inputs: [Tensor], backwardNeeding backward: @escaping (Tensor, [Bool]) throws -> [Tensor?]) -> Tensor {
+        guard GradMode.isEnabled, inputs.contains(where: \.requiresGrad) else { return self }
+        let needed = inputs.map(\.requiresGrad)
+        return recordedNode(name, inputs) { try backward($0, needed) }
+    }
+
+    private func recordedNode(_ name: String, _ inputs: [Tensor], backward: @escaping (Tensor) throws -> [Tensor?]) -> Tensor {
         let node = GradientNode(name: name, inputs: inputs.map { $0.requiresGrad ? $0.autograd : nil }, inputShapes: inputs.map(\.shape),
                                 backward: backward)
         return Tensor(storage: storage, layout: layout, autograd: AutogradMeta(gradientFunction: node))

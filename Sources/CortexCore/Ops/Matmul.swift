@@ -25,8 +25,29 @@ extension Tensor {
         let output = try Tensor.empty(batch + [M, N], device: device)
         try backend.matmul(storage, layout, other.storage, other.layout, outputShape: output.shape, into: output.storage)
         let left = detach(), right = other.detach()
-        return output.recorded("matmul", [self, other]) { gradient in
-            [try gradient.matmul(right.mT).sumToShape(left.shape), try left.mT.matmul(gradient).sumToShape(right.shape)]
+        return output.recorded("matmul", [self, other]) { gradient, needed in
+            [needed[0] ? try gradient.matmul(right.mT).sumToShape(left.shape) : nil,
+             needed[1] ? try Tensor.rightOperandGradient(left: left, right: right, gradient: gradient) : nil]
         }
+    }
+
+    /// d(left @ right)/d(right) = left^T @ gradient, computed so that it comes out in
+    /// `right`'s memory order (as PyTorch does): for a transposed view such as Linear's
+    /// `weight.mT` it is formed as (gradient^T @ left)^T, so the weight's gradient is
+    /// contiguous with no transpose copy. A 2-D `right` shared by a batch of `left`
+    /// matrices gets one product over the folded batch instead of one per matrix and a sum.
+    static func rightOperandGradient(left: Tensor, right: Tensor, gradient: Tensor) throws -> Tensor {
+        var left = left, gradient = gradient
+        if right.rank == 2 && left.rank > 2 {
+            left = try left.reshape([-1, left.shape[left.rank - 1]])
+            gradient = try gradient.reshape([-1, gradient.shape[gradient.rank - 1]])
+        }
+        let strides = right.layout.strides
+        let transposedView = right.rank >= 2 && right.shape[right.rank - 2] > 1 && strides[right.rank - 2] == 1
+            && strides[right.rank - 1] == right.shape[right.rank - 2]
+        if transposedView {
+            return try gradient.mT.matmul(left).mT.sumToShape(right.shape)
+        }
+        return try left.mT.matmul(gradient).sumToShape(right.shape)
     }
 }
