@@ -4,6 +4,7 @@
 #include "cortex_kernels.h"
 #include <math.h>
 
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 /// AVX-512 row kernels; call only when cortex_has_avx512().
 void cortex_avx512_exp(const float *x, float *y, long n, float shift);

@@ -3,7 +3,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE float from_bits(int32_t bits) { float value; memcpy(&value, &bits, 4); return value; }

@@ -159,4 +159,23 @@ final class EmbeddingLayer: Module, Layer {
         #expect(try closenessFailure(model.weight, file.tensor("optimizer.\(name).weight"), rtol: 1e-5, atol: 1e-5) == nil, "\(name) weight")
         #expect(try closenessFailure(model.bias!, file.tensor("optimizer.\(name).bias"), rtol: 1e-5, atol: 1e-5) == nil, "\(name) bias")
     }
+
+    /// The same five steps through the composed (unfused) update: a weight stored transposed
+    /// is not contiguous, so SGD and Adam fall back to ordinary ops for it.
+    @Test(arguments: NNFixtures.cases("optimizers"))
+    func unfusedOptimizerPathMatchesTorchOptim(_ name: String) throws {
+        let file = NNFixtures.file
+        let weight = try file.tensor("optimizer.initial.weight").mT.contiguous().mT.requiringGrad()  // a copy: steps write in place
+        let bias = try file.tensor("optimizer.initial.bias").clone().requiringGrad()
+        #expect(!weight.layout.isContiguous)
+        let optimizer = NNParityTests.optimizerCases[name]!([weight, bias])
+        let x = try file.tensor("optimizer.x"), y = try file.tensor("optimizer.y")
+        for _ in 0..<5 {
+            optimizer.zeroGrad()
+            try Loss.mse(x.matmul(weight.mT) + bias, y).backward()
+            try optimizer.step()
+        }
+        #expect(try closenessFailure(weight, file.tensor("optimizer.\(name).weight"), rtol: 1e-5, atol: 1e-5) == nil, "\(name) weight")
+        #expect(try closenessFailure(bias, file.tensor("optimizer.\(name).bias"), rtol: 1e-5, atol: 1e-5) == nil, "\(name) bias")
+    }
 }

@@ -73,6 +73,22 @@ void cortex_half_to_float(const unsigned short *x, float *y, long n);
 void cortex_float_to_bfloat(const float *x, unsigned short *y, long n);
 void cortex_bfloat_to_float(const unsigned short *x, float *y, long n);
 
+/// One fused SGD step over n parameters (torch.optim.SGD's arithmetic, in place):
+/// d = (maximize ? -g : g) + weight_decay * p; with momentum, buffer = d on the first step,
+/// else momentum * buffer + (1 - dampening) * d, and d = nesterov ? d + momentum * buffer :
+/// buffer; then p -= learning_rate * d. buffer may be NULL when momentum is 0.
+void cortex_sgd_step(float *p, const float *g, float *buffer, long n, float learning_rate, float momentum,
+                     float dampening, float weight_decay, int nesterov, int maximize, int first_step);
+
+/// One fused Adam/AdamW step over n parameters (torch.optim.Adam's arithmetic, in place):
+/// weight decay (L2 into the gradient, or decoupled: p *= 1 - learning_rate * weight_decay),
+/// m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g^2, with amsgrad v_max = max(v_max, v),
+/// p -= step_size * m / (sqrt(v or v_max) * inverse_root_correction + epsilon).
+/// step_size = learning_rate / (1 - beta1^t); inverse_root_correction = 1 / sqrt(1 - beta2^t).
+void cortex_adam_step(float *p, const float *g, float *m, float *v, float *v_max, long n, float learning_rate,
+                      float beta1, float beta2, float epsilon, float weight_decay, int decoupled,
+                      float step_size, float inverse_root_correction);
+
 /// True where Cortex's own AVX-512 kernels run (checked once; see cortex_allow_avx512).
 int cortex_has_avx512(void);
 

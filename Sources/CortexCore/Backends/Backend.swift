@@ -67,6 +67,34 @@ public protocol Backend: Sendable {
     /// Routes each pooled gradient to its window's maximum: `out` (N, C, H, W) is overwritten.
     func maxPool2dBackward(gradient: Storage, _ gradientLayout: Layout, indices: Storage, geometry: ConvolutionGeometry,
                            into out: Storage) throws
+
+    /// One fused optimizer update in place over `count` contiguous float32 elements of each
+    /// buffer (at its element offset): the parameter, its gradient, then the rule's state.
+    /// Returns false where the backend has no fused kernel (optimizers then compose ops).
+    func optimizerStep(_ rule: OptimizerRule, buffers: [(storage: Storage, offset: Int)], count: Int) throws -> Bool
+}
+
+extension Backend {
+    public func optimizerStep(_ rule: OptimizerRule, buffers: [(storage: Storage, offset: Int)], count: Int) throws -> Bool { false }
+}
+
+/// The update rules with fused kernels (torch.optim's arithmetic; see `Tensor.applyOptimizerStep`).
+public enum OptimizerRule: Sendable, Equatable {
+    /// State: the momentum buffer when momentum is non-zero (overwritten on the first step).
+    case sgd(learningRate: Float, momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool, maximize: Bool,
+             firstStep: Bool)
+    /// State: first and second moments, plus the running maximum of the second with amsgrad.
+    /// `step` counts from 1 (bias corrections).
+    case adam(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float, decoupledWeightDecay: Bool,
+              amsgrad: Bool, step: Int)
+
+    /// How many state buffers the rule updates.
+    public var stateCount: Int {
+        switch self {
+        case let .sgd(_, momentum, _, _, _, _, _): return momentum == 0 ? 0 : 1
+        case let .adam(_, _, _, _, _, _, amsgrad, _): return amsgrad ? 3 : 2
+        }
+    }
 }
 
 /// Sliding-window geometry shared by im2col and col2im.

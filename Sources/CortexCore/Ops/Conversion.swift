@@ -75,7 +75,7 @@ extension Tensor {
 
     // MARK: In-place updates (the only way a storage changes)
 
-    private func checkInPlace(_ operation: String) throws {
+    func checkInPlace(_ operation: String) throws {
         if GradMode.isEnabled && requiresGrad {
             throw CortexError.autograd("\(operation) on a tensor that requires gradients; do it inside withNoGrad or on a detached tensor")
         }

@@ -34,12 +34,29 @@ public final class Adam: GroupedOptimizer<Adam.Options> {
                                                                weightDecay: weightDecay, amsgrad: amsgrad))])
     }
 
+    public override func fusedUpdate(_ parameter: Tensor, gradient: Tensor, options: Options, state: inout [String: Tensor],
+                                     step: Int) throws -> Bool {
+        try Adam.fusedUpdate(parameter, gradient: gradient, options: options, state: &state, step: step)
+    }
+
     public override func update(_ parameter: Tensor, gradient: Tensor, options: Options, state: inout [String: Tensor],
                                 step: Int) throws -> Tensor {
         try Adam.update(parameter, gradient: gradient, options: options, state: &state, step: step)
     }
 
     /// One Adam (or, with decoupled weight decay, AdamW) update of one parameter.
+    static func fusedUpdate(_ parameter: Tensor, gradient: Tensor, options: Options, state: inout [String: Tensor],
+                            step: Int) throws -> Bool {
+        let names = options.amsgrad ? ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"] : ["exp_avg", "exp_avg_sq"]
+        let buffers = try names.map { try state[$0] ?? Tensor.zeros(parameter.shape, device: parameter.device) }
+        let rule = OptimizerRule.adam(learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2,
+                                      epsilon: options.epsilon, weightDecay: options.weightDecay,
+                                      decoupledWeightDecay: options.decoupledWeightDecay, amsgrad: options.amsgrad, step: step)
+        guard try parameter.applyOptimizerStep(rule, gradient: gradient, state: buffers) else { return false }
+        for (name, buffer) in zip(names, buffers) { state[name] = buffer }
+        return true
+    }
+
     static func update(_ parameter: Tensor, gradient: Tensor, options: Options, state: inout [String: Tensor],
                        step: Int) throws -> Tensor {
         var parameter = parameter
@@ -83,6 +100,11 @@ public final class AdamW: GroupedOptimizer<Adam.Options> {
                                weightDecay: Float = 0.01, amsgrad: Bool = false) -> Adam.Options {
         Adam.Options(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay,
                      amsgrad: amsgrad, decoupledWeightDecay: true)
+    }
+
+    public override func fusedUpdate(_ parameter: Tensor, gradient: Tensor, options: Adam.Options, state: inout [String: Tensor],
+                                     step: Int) throws -> Bool {
+        try Adam.fusedUpdate(parameter, gradient: gradient, options: options, state: &state, step: step)
     }
 
     public override func update(_ parameter: Tensor, gradient: Tensor, options: Adam.Options, state: inout [String: Tensor],

@@ -50,6 +50,13 @@ open class GroupedOptimizer<Options: OptimizerOptions>: Optimizer, @unchecked Se
         fatalError("\(type(of: self)) must override update(_:gradient:options:state:step:)")
     }
 
+    /// The same update as ``update(_:gradient:options:state:step:)`` done in place by a fused
+    /// kernel; returns false (the default) where there is none, and `update` runs instead.
+    open func fusedUpdate(_ parameter: Tensor, gradient: Tensor, options: Options, state: inout [String: Tensor],
+                          step: Int) throws -> Bool {
+        false
+    }
+
     public func step() throws {
         try withNoGrad {
             var index = 0
@@ -58,6 +65,9 @@ open class GroupedOptimizer<Options: OptimizerOptions>: Optimizer, @unchecked Se
                     defer { index += 1 }
                     guard parameter.requiresGrad, let gradient = parameter.grad else { continue }
                     steps[index] += 1
+                    if try fusedUpdate(parameter, gradient: gradient, options: group.options, state: &state[index], step: steps[index]) {
+                        continue
+                    }
                     let updated = try update(parameter, gradient: gradient, options: group.options, state: &state[index], step: steps[index])
                     try parameter.copy(from: updated)
                 }

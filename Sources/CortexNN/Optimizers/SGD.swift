@@ -32,6 +32,18 @@ public final class SGD: GroupedOptimizer<SGD.Options> {
                                                                weightDecay: weightDecay, nesterov: nesterov, maximize: maximize))])
     }
 
+    public override func fusedUpdate(_ parameter: Tensor, gradient: Tensor, options: Options, state: inout [String: Tensor],
+                                     step: Int) throws -> Bool {
+        let previous = state["momentum_buffer"]
+        let buffers = options.momentum == 0 ? [] : [try previous ?? Tensor.zeros(parameter.shape, device: parameter.device)]
+        let rule = OptimizerRule.sgd(learningRate: options.learningRate, momentum: options.momentum, dampening: options.dampening,
+                                     weightDecay: options.weightDecay, nesterov: options.nesterov, maximize: options.maximize,
+                                     firstStep: previous == nil)
+        guard try parameter.applyOptimizerStep(rule, gradient: gradient, state: buffers) else { return false }
+        if let buffer = buffers.first { state["momentum_buffer"] = buffer }
+        return true
+    }
+
     public override func update(_ parameter: Tensor, gradient: Tensor, options: Options, state: inout [String: Tensor],
                                 step: Int) throws -> Tensor {
         var direction = options.maximize ? try -gradient : gradient
