@@ -29,6 +29,11 @@ def core(repetitions):
         reps = max(repetitions // 3, 5) if n >= 2048 else repetitions
         seconds = median_seconds(reps, lambda: torch.matmul(a, b))
         rows[f"matmul_{n}"] = 2 * n ** 3 / seconds / 1e9
+    # The MNIST MLP's first layer at batch 64: forward x @ W^T and the weight gradient dY^T @ x.
+    x, weight, dy = torch.randn(64, 784), torch.randn(128, 784), torch.randn(64, 128)
+    flops = 2 * 64 * 784 * 128
+    rows["linear_64x784x128"] = flops / median_seconds(repetitions * 20, lambda: torch.matmul(x, weight.T)) / 1e9
+    rows["linear_weight_grad"] = flops / median_seconds(repetitions * 20, lambda: torch.matmul(dy.T, x)) / 1e9
     count = 1 << 24
     x, y = torch.randn(count), torch.randn(count)
     rows4096 = x.reshape(count // 4096, 4096)

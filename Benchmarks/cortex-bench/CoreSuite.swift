@@ -34,6 +34,15 @@ struct CoreSuite: ParsableCommand {
                                      unit: "GFLOP/s", blas: flops / blas / 1e9))
         }
 
+        // The MNIST MLP's first layer at batch 64: forward x @ W^T and the weight gradient dY^T @ x.
+        let input = try Tensor.randn([64, 784], generator: generator), weight = try Tensor.randn([128, 784], generator: generator)
+        let upstream = try Tensor.randn([64, 128], generator: generator)
+        let linearFlops = 2.0 * 64 * 784 * 128
+        for (name, product) in [("linear_64x784x128", { try input.matmul(weight.mT) }), ("linear_weight_grad", { try upstream.mT.matmul(input) })] {
+            let seconds = try medianSeconds(repetitions: options.repetitions * 20) { _ = try product() }
+            rows.append(BenchmarkRow(name: name, cortex: linearFlops / seconds / 1e9, reference: reference.figures[name], unit: "GFLOP/s"))
+        }
+
         let count = 1 << 24
         let x = try Tensor.randn([count], generator: generator), y = try Tensor.randn([count], generator: generator)
         let rowsOf4096 = try x.reshape([count / 4096, 4096])

@@ -41,10 +41,57 @@ static void micro_kernel(long k, const float *restrict a, const float *restrict 
     }
 }
 
+// Transposes a 16 x 16 block held in 16 registers (rows in, columns out).
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    // r[4g + j] now holds, in 128-bit lane L, column 4L + j of rows 4g..4g+3; gather the lanes.
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+}
+
+// Loads `lines` (<= 16) runs of `count` (<= 16) contiguous floats, run i at source + i * stride,
+// transposes them and stores element j of every run as `lines` floats at target + j * step.
+static inline void transpose_runs(const float *source, long stride, int lines, int count, float *target, long step) {
+    __m512 r[16];
+    __mmask16 load = (__mmask16)((1u << count) - 1), store = (__mmask16)((1u << lines) - 1);
+    for (int i = 0; i < 16; i++) r[i] = i < lines ? _mm512_maskz_loadu_ps(load, source + i * stride) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int j = 0; j < count; j++) _mm512_mask_storeu_ps(target + j * step, store, r[j]);
+}
+
 // Packs rows [0, m) x columns [0, k) of a matrix with element strides (rs, cs) into MR-row panels.
 static void pack_a(long m, long k, const float *a, long rs, long cs, float *restrict packed) {
     for (long panel = 0; panel < m; panel += MR) {
         long rows = m - panel < MR ? m - panel : MR;
+        if (cs == 1 && rows == MR) {
+            // Row-major rows: 16-column runs transposed in registers.
+            for (long p = 0; p < k; p += 16) {
+                int count = k - p < 16 ? (int)(k - p) : 16;
+                transpose_runs(a + panel * rs + p, rs, MR, count, packed + p * MR, MR);
+            }
+            packed += k * MR;
+            continue;
+        }
         for (long p = 0; p < k; p++) {
             const float *column = a + panel * rs + p * cs;
             long r = 0;
@@ -59,6 +106,18 @@ static void pack_a(long m, long k, const float *a, long rs, long cs, float *rest
 static void pack_b(long k, long n, const float *b, long rs, long cs, float *restrict packed) {
     for (long panel = 0; panel < n; panel += NR) {
         long columns = n - panel < NR ? n - panel : NR;
+        if (rs == 1 && cs != 1 && columns == NR) {
+            // Column-major columns (a transposed view such as a Linear weight): 16 x 16 blocks
+            // transposed in registers.
+            for (long half = 0; half < NR; half += 16) {
+                for (long p = 0; p < k; p += 16) {
+                    int count = k - p < 16 ? (int)(k - p) : 16;
+                    transpose_runs(b + (panel + half) * cs + p, cs, 16, count, packed + p * NR + half, NR);
+                }
+            }
+            packed += k * NR;
+            continue;
+        }
         for (long p = 0; p < k; p++) {
             const float *row = b + p * rs + panel * cs;
             long j = 0;

@@ -45,8 +45,13 @@ import CortexTestSupport
         let a = try Tensor.randn([3, 40, 70], generator: generator), b = try Tensor.randn([70, 50], generator: generator)
         let c = try Tensor.randn([3, 50, 70], generator: generator), wide = try Tensor.randn([40, 140], generator: generator)
         let big = try Tensor.randn([300, 200], generator: generator), other = try Tensor.randn([200, 260], generator: generator)
+        // Linear-layer shapes (x @ W^T) for the transposing packers: K with a tail past 16-wide
+        // runs and past a 256-deep block, N with a partial 32-column panel.
+        let weight = try Tensor.randn([70, 200], generator: generator)
+        let long = try Tensor.randn([36, 530], generator: generator), longWeight = try Tensor.randn([64, 530], generator: generator)
         func products() throws -> [Tensor] {
-            [try a.matmul(b), try a.matmul(c.transpose(1, 2)), try a.mT.matmul(a), try wide.slice(axis: 1, step: 2).matmul(b),
+            [try big.matmul(weight.mT), try long.matmul(longWeight.mT), try longWeight.matmul(long.mT)] + [
+             try a.matmul(b), try a.matmul(c.transpose(1, 2)), try a.mT.matmul(a), try wide.slice(axis: 1, step: 2).matmul(b),
              try big.matmul(other), try big.mT.matmul(big), try b.matmul(Tensor.ones([50])), try Tensor.ones([70]).matmul(b),
              try a.select(axis: 0, index: 1).unsqueeze(0).matmul(c.transpose(1, 2))]
         }
