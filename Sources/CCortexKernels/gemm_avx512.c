@@ -118,11 +118,21 @@ static void pack_b(long k, long n, const float *b, long rs, long cs, float *rest
             packed += k * NR;
             continue;
         }
+        if (cs == 1) {
+            // Row-major rows: two (masked, zero-filling) vector copies per row, no library calls.
+            __mmask16 low = (__mmask16)(columns >= 16 ? 0xFFFF : (1u << columns) - 1);
+            __mmask16 high = (__mmask16)(columns <= 16 ? 0 : columns >= 32 ? 0xFFFF : (1u << (columns - 16)) - 1);
+            const float *row = b + panel;
+            for (long p = 0; p < k; p++, row += rs, packed += NR) {
+                _mm512_store_ps(packed, _mm512_maskz_loadu_ps(low, row));
+                _mm512_store_ps(packed + 16, _mm512_maskz_loadu_ps(high, row + 16));
+            }
+            continue;
+        }
         for (long p = 0; p < k; p++) {
             const float *row = b + p * rs + panel * cs;
             long j = 0;
-            if (cs == 1) { memcpy(packed, row, (size_t)columns * sizeof(float)); j = columns; }
-            else for (; j < columns; j++) packed[j] = row[j * cs];
+            for (; j < columns; j++) packed[j] = row[j * cs];
             for (; j < NR; j++) packed[j] = 0.0f;
             packed += NR;
         }

@@ -252,8 +252,43 @@ CLONES void cortex_transpose32(const unsigned int *restrict x, long ld, unsigned
     }
 }
 
+// The common 2 x 2, stride 2, unpadded window: every window lies inside the plane, so each
+// output is the running maximum of four values in PyTorch's visiting order (a later NaN or
+// larger value takes over), written branch-free so it vectorises.
+static inline void max_pool2d_2x2_plane(const float *restrict x, long w, long oh, long ow, float *restrict values,
+                                        long long *restrict indices) {
+    for (long i = 0; i < oh; i++) {
+        const float *top = x + 2 * i * w, *bottom = top + w;
+        float *best = values + i * ow;
+        long long *where = indices + i * ow;
+        long long base = 2 * i * w;
+        for (long j = 0; j < ow; j++) {
+            float value = top[2 * j];
+            long long position = base + 2 * j;
+            float candidate = top[2 * j + 1];
+            int take = candidate > value || candidate != candidate;
+            value = take ? candidate : value;
+            position = take ? base + 2 * j + 1 : position;
+            candidate = bottom[2 * j];
+            take = candidate > value || candidate != candidate;
+            value = take ? candidate : value;
+            position = take ? base + w + 2 * j : position;
+            candidate = bottom[2 * j + 1];
+            take = candidate > value || candidate != candidate;
+            value = take ? candidate : value;
+            position = take ? base + w + 2 * j + 1 : position;
+            best[j] = value;
+            where[j] = position;
+        }
+    }
+}
+
 CLONES void cortex_max_pool2d_plane(const float *restrict x, long h, long w, long kh, long kw, long sh, long sw, long ph,
                                     long pw, long dh, long dw, long oh, long ow, float *restrict values, long long *restrict indices) {
+    if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 && dw == 1 && 2 * oh <= h && 2 * ow <= w) {
+        max_pool2d_2x2_plane(x, w, oh, ow, values, indices);
+        return;
+    }
     for (long i = 0; i < oh * ow; i++) { values[i] = -INFINITY; indices[i] = -1; }
     for (long i = 0; i < oh; i++) {
         float *best = values + i * ow;
