@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MR = 12, NR = 32, KC = 256, MC = 144, NC = 3072 };
+// KC is the deepest k block; a product's k is cut into equal blocks no deeper than that, so
+// k = 288 (a 3 x 3 convolution over 32 channels) is one block, not 256 + 32.
+enum { MR = 12, NR = 32, KC = 320, MC = 144, NC = 3072 };
 
 #pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
 
@@ -70,54 +72,48 @@ static inline void transpose16(__m512 r[16]) {
 }
 
 // Loads `lines` (<= 16) runs of `count` (<= 16) contiguous floats, run i at source + i * stride,
-// transposes them and stores element j of every run as `lines` floats at target + j * step.
-static inline void transpose_runs(const float *source, long stride, int lines, int count, float *target, long step) {
+// transposes them and stores element j of every run as `width` floats (zeros past `lines`)
+// at target + j * step.
+static inline void transpose_runs(const float *source, long stride, int lines, int count, int width, float *target, long step) {
     __m512 r[16];
-    __mmask16 load = (__mmask16)((1u << count) - 1), store = (__mmask16)((1u << lines) - 1);
+    __mmask16 load = (__mmask16)((1u << count) - 1), store = (__mmask16)((1u << width) - 1);
     for (int i = 0; i < 16; i++) r[i] = i < lines ? _mm512_maskz_loadu_ps(load, source + i * stride) : _mm512_setzero_ps();
     transpose16(r);
     for (int j = 0; j < count; j++) _mm512_mask_storeu_ps(target + j * step, store, r[j]);
 }
 
-// Packs rows [0, m) x columns [0, k) of a matrix with element strides (rs, cs) into MR-row panels.
+// Packs rows [0, m) x columns [0, k) of a matrix with element strides (rs, cs) into MR-row panels
+// (zero rows pad the last panel).
 static void pack_a(long m, long k, const float *a, long rs, long cs, float *restrict packed) {
     for (long panel = 0; panel < m; panel += MR) {
-        long rows = m - panel < MR ? m - panel : MR;
-        if (cs == 1 && rows == MR) {
+        int rows = m - panel < MR ? (int)(m - panel) : MR;
+        const float *origin = a + panel * rs;
+        if (cs == 1) {
             // Row-major rows: 16-column runs transposed in registers.
             for (long p = 0; p < k; p += 16) {
                 int count = k - p < 16 ? (int)(k - p) : 16;
-                transpose_runs(a + panel * rs + p, rs, MR, count, packed + p * MR, MR);
+                transpose_runs(origin + p, rs, rows, count, MR, packed + p * MR, MR);
             }
-            packed += k * MR;
-            continue;
+        } else if (rs == 1) {
+            // Column-major (a transposed view): each column's rows are contiguous already.
+            __mmask16 mask = (__mmask16)((1u << rows) - 1);
+            for (long p = 0; p < k; p++) _mm512_mask_storeu_ps(packed + p * MR, 0x0FFF, _mm512_maskz_loadu_ps(mask, origin + p * cs));
+        } else {
+            for (long p = 0; p < k; p++) {
+                int r = 0;
+                for (; r < rows; r++) packed[p * MR + r] = origin[p * cs + r * rs];
+                for (; r < MR; r++) packed[p * MR + r] = 0.0f;
+            }
         }
-        for (long p = 0; p < k; p++) {
-            const float *column = a + panel * rs + p * cs;
-            long r = 0;
-            for (; r < rows; r++) packed[r] = column[r * rs];
-            for (; r < MR; r++) packed[r] = 0.0f;
-            packed += MR;
-        }
+        packed += k * MR;
     }
 }
 
-// Packs rows [0, k) x columns [0, n) of a matrix with strides (rs, cs) into NR-column panels.
+// Packs rows [0, k) x columns [0, n) of a matrix with strides (rs, cs) into NR-column panels
+// (zero columns pad the last panel).
 static void pack_b(long k, long n, const float *b, long rs, long cs, float *restrict packed) {
     for (long panel = 0; panel < n; panel += NR) {
         long columns = n - panel < NR ? n - panel : NR;
-        if (rs == 1 && cs != 1 && columns == NR) {
-            // Column-major columns (a transposed view such as a Linear weight): 16 x 16 blocks
-            // transposed in registers.
-            for (long half = 0; half < NR; half += 16) {
-                for (long p = 0; p < k; p += 16) {
-                    int count = k - p < 16 ? (int)(k - p) : 16;
-                    transpose_runs(b + (panel + half) * cs + p, cs, 16, count, packed + p * NR + half, NR);
-                }
-            }
-            packed += k * NR;
-            continue;
-        }
         if (cs == 1) {
             // Row-major rows: two (masked, zero-filling) vector copies per row, no library calls.
             __mmask16 low = (__mmask16)(columns >= 16 ? 0xFFFF : (1u << columns) - 1);
@@ -127,6 +123,19 @@ static void pack_b(long k, long n, const float *b, long rs, long cs, float *rest
                 _mm512_store_ps(packed, _mm512_maskz_loadu_ps(low, row));
                 _mm512_store_ps(packed + 16, _mm512_maskz_loadu_ps(high, row + 16));
             }
+            continue;
+        }
+        if (rs == 1) {
+            // Column-major columns (a transposed view such as a Linear weight): 16 x 16 blocks
+            // transposed in registers.
+            for (long half = 0; half < NR; half += 16) {
+                int lines = columns - half <= 0 ? 0 : columns - half >= 16 ? 16 : (int)(columns - half);
+                for (long p = 0; p < k; p += 16) {
+                    int count = k - p < 16 ? (int)(k - p) : 16;
+                    transpose_runs(b + (panel + half) * cs + p, cs, lines, count, 16, packed + p * NR + half, NR);
+                }
+            }
+            packed += k * NR;
             continue;
         }
         for (long p = 0; p < k; p++) {
@@ -154,8 +163,9 @@ void cortex_avx512_sgemm(long m, long n, long k, const float *a, long a_row_stri
     float tile[MR * NR] __attribute__((aligned(64)));
     for (long jc = 0; jc < n; jc += NC) {
         long nc = n - jc < NC ? n - jc : NC;
-        for (long pc = 0; pc < k; pc += KC) {
-            long kc = k - pc < KC ? k - pc : KC;
+        long depth = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
+        for (long pc = 0; pc < k; pc += depth) {
+            long kc = k - pc < depth ? k - pc : depth;
             int accumulate = pc > 0;
             pack_b(kc, nc, b + pc * b_row_stride + jc * b_column_stride, b_row_stride, b_column_stride, packed_b);
             for (long ic = 0; ic < m; ic += MC) {
