@@ -78,8 +78,8 @@ struct MirrorBackend: Backend {
     func triangle(_ x: Storage, _ xLayout: Layout, diagonal: Int, upper: Bool, into out: Storage) throws {
         try check(x, out); try cpu.triangle(x, xLayout, diagonal: diagonal, upper: upper, into: out)
     }
-    func im2col(_ x: Storage, _ xLayout: Layout, geometry: ConvolutionGeometry, into out: Storage) throws {
-        try check(x, out); try cpu.im2col(x, xLayout, geometry: geometry, into: out)
+    func im2col(_ x: Storage, _ xLayout: Layout, geometry: ConvolutionGeometry, into out: Storage, _ outLayout: Layout) throws {
+        try check(x, out); try cpu.im2col(x, xLayout, geometry: geometry, into: out, outLayout)
     }
     func col2im(_ columns: Storage, _ columnsLayout: Layout, geometry: ConvolutionGeometry, into out: Storage) throws {
         try check(columns, out); try cpu.col2im(columns, columnsLayout, geometry: geometry, into: out)

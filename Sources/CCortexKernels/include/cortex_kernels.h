@@ -54,6 +54,16 @@ void cortex_transpose32(const unsigned int *x, long ld, unsigned int *y, long m,
 void cortex_max_pool2d_plane(const float *x, long h, long w, long kh, long kw, long sh, long sw, long ph, long pw,
                              long dh, long dw, long oh, long ow, float *values, long long *indices);
 
+/// im2col of one (H, W) plane into kh * kw rows of oh * ow values, row r at columns + r * row_stride:
+/// row a * kw + b, entry (i, j) is x[i * sh - ph + a * dh][j * sw - pw + b * dw], or 0 in padding.
+void cortex_im2col_plane(const float *image, long h, long w, long kh, long kw, long sh, long sw, long ph, long pw,
+                         long dh, long dw, long oh, long ow, float *columns, long row_stride);
+
+/// The adjoint of cortex_im2col_plane: the plane (overwritten) is the sum of every column entry
+/// at the pixel it was read from.
+void cortex_col2im_plane(const float *columns, long row_stride, long h, long w, long kh, long kw, long sh, long sw,
+                         long ph, long pw, long dh, long dw, long oh, long ow, float *image);
+
 /// The sum, max or min of x[0..<n] (max/min propagate NaN).
 float cortex_reduce(int op, const float *x, long n);
 

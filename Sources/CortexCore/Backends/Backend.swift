@@ -58,7 +58,10 @@ public protocol Backend: Sendable {
     func triangle(_ x: Storage, _ xLayout: Layout, diagonal: Int, upper: Bool, into out: Storage) throws
 
     // Convolution helpers (N, C, H, W) <-> (N, C*kh*kw, L), PyTorch's unfold/fold.
-    func im2col(_ x: Storage, _ xLayout: Layout, geometry: ConvolutionGeometry, into out: Storage) throws
+    // The columns have shape (N, C*kh*kw, L) and may lie in memory with any strides for their
+    // first two axes (the last is contiguous): `(C*kh*kw, N, L)` order folds a batch into one
+    // matrix product.
+    func im2col(_ x: Storage, _ xLayout: Layout, geometry: ConvolutionGeometry, into out: Storage, _ outLayout: Layout) throws
     func col2im(_ columns: Storage, _ columnsLayout: Layout, geometry: ConvolutionGeometry, into out: Storage) throws
 
     /// Max pooling of an (N, C, H, W) input: each window's maximum and its position h * W + w

@@ -23,12 +23,20 @@ extension Tensor {
     }
 
     /// (N, C, H, W) -> (N, C*kh*kw, L) sliding windows.
+    ///
+    /// With `foldingBatch` the columns lie in memory as (C*kh*kw, N, L): the result, still shaped
+    /// (N, C*kh*kw, L), is a permuted view, and `permute([1, 0, 2]).reshape([-1, N * L])` is the
+    /// whole batch as one matrix at no cost (one product for a batch's convolution).
     public func im2col(kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
-                       dilation: (Int, Int) = (1, 1)) throws -> Tensor {
+                       dilation: (Int, Int) = (1, 1), foldingBatch: Bool = false) throws -> Tensor {
         try requireFloat32("im2col")
         let geometry = try Tensor.geometry("im2col", inputShape: shape, kernel: kernel, stride: stride, padding: padding, dilation: dilation)
-        let output = try Tensor.empty(geometry.columnsShape, device: device)
-        try backend.im2col(storage, layout, geometry: geometry, into: output.storage)
+        var output = try Tensor.empty(geometry.columnsShape, device: device)
+        if foldingBatch {
+            let (batch, length) = (geometry.columnsShape[0], geometry.columnsShape[2])
+            output = output.view(Layout(shape: geometry.columnsShape, strides: [length, batch * length, 1], offset: 0))
+        }
+        try backend.im2col(storage, layout, geometry: geometry, into: output.storage, output.layout)
         return output.recorded("im2col", [self]) { gradient in
             [try gradient.col2im(outputSize: (geometry.height, geometry.width), kernel: kernel, stride: stride,
                                  padding: padding, dilation: dilation)]

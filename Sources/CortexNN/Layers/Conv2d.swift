@@ -49,27 +49,33 @@ public final class Conv2d: Module, Layer {
     }
 }
 
-/// Convolution of (N, C, H, W) with (O, C / groups, kh, kw): im2col, then one matrix product per
-/// group, (O_g, K) x (N, K, L) -> (N, O_g, L).
+/// Convolution of (N, C, H, W) with (O, C / groups, kh, kw) by im2col and matrix products.
+/// One group: the whole batch is one product, (O, K) x (K, N * L), on columns laid out batch
+/// inside, so the product's tiles are full and the weight gradient needs no per-image sum.
+/// Several groups: one product per group, (O_g, K) x (N, K, L) -> (N, O_g, L).
 func convolution2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
                    dilation: (Int, Int), groups: Int) throws -> Tensor {
     let (batch, outChannels) = (input.shape[0], weight.shape[0])
     let kernel = (weight.shape[2], weight.shape[3])
-    let columns = try input.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation)
+    let columns = try input.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation, foldingBatch: groups == 1)
     let outputHeight = (input.shape[2] + 2 * padding.0 - dilation.0 * (kernel.0 - 1) - 1) / stride.0 + 1
     let outputWidth = (input.shape[3] + 2 * padding.1 - dilation.1 * (kernel.1 - 1) - 1) / stride.1 + 1
     let groupRows = weight.shape[1] * kernel.0 * kernel.1
-    let groupOutputs = outChannels / groups
     let flatWeight = try weight.reshape([outChannels, groupRows])
-    var pieces: [Tensor] = []
-    for group in 0..<groups {
-        let groupWeight = groups == 1 ? flatWeight
-            : try flatWeight.slice(axis: 0, start: group * groupOutputs, end: (group + 1) * groupOutputs)
-        let groupColumns = groups == 1 ? columns
-            : try columns.slice(axis: 1, start: group * groupRows, end: (group + 1) * groupRows)
-        pieces.append(try groupWeight.matmul(groupColumns))
+    var output: Tensor
+    if groups == 1 {
+        // (O, K) x (K, N * L) -> (O, N, OH, OW), viewed as (N, O, OH, OW); the bias add (or
+        // contiguous()) writes it out in NCHW order.
+        let matrix = try columns.permute([1, 0, 2]).reshape([groupRows, batch * outputHeight * outputWidth])
+        output = try flatWeight.matmul(matrix).reshape([outChannels, batch, outputHeight, outputWidth]).permute([1, 0, 2, 3])
+    } else {
+        let groupOutputs = outChannels / groups
+        let pieces = try (0..<groups).map { group in
+            try flatWeight.slice(axis: 0, start: group * groupOutputs, end: (group + 1) * groupOutputs)
+                .matmul(columns.slice(axis: 1, start: group * groupRows, end: (group + 1) * groupRows))
+        }
+        output = try Tensor.cat(pieces, axis: 1).reshape([batch, outChannels, outputHeight, outputWidth])
     }
-    var output = try (groups == 1 ? pieces[0] : Tensor.cat(pieces, axis: 1)).reshape([batch, outChannels, outputHeight, outputWidth])
-    if let bias { output = try output + bias.reshape([1, outChannels, 1, 1]) }
-    return output
+    if let bias { return try output + bias.reshape([1, outChannels, 1, 1]) }
+    return try output.contiguous()
 }

@@ -149,77 +149,39 @@ extension CPUBackend {
         return lower..<max(lower, upper)
     }
 
-    public func im2col(_ x: Storage, _ xLayout: Layout, geometry g: ConvolutionGeometry, into out: Storage) throws {
+    public func im2col(_ x: Storage, _ xLayout: Layout, geometry g: ConvolutionGeometry, into out: Storage, _ outLayout: Layout) throws {
         let (source, keepAlive) = contiguousElements(x, xLayout)
-        let input = UncheckedSendable(source.assumingMemoryBound(to: Float.self)), output = UncheckedSendable(out.floats())
-        let outputHeight = g.outputHeight, outputWidth = g.outputWidth
-        let length = outputHeight * outputWidth
+        let input = UncheckedSendable(source.assumingMemoryBound(to: Float.self)), output = UncheckedSendable(out.floats() + outLayout.offset)
         let kernelArea = g.kernelHeight * g.kernelWidth
+        let (batchStride, rowStride) = (outLayout.strides[0], outLayout.strides[1])
         CPUParallelism.forEachRange(g.batch * g.channels, grain: 1) { range in
             for plane in range {
-                let image = input.value + plane * g.height * g.width
-                for kernelRow in 0..<g.kernelHeight {
-                    for kernelColumn in 0..<g.kernelWidth {
-                        let row = plane * kernelArea + kernelRow * g.kernelWidth + kernelColumn
-                        let destination = output.value + row * length
-                        let columnOffset = kernelColumn * g.dilationWidth
-                        let columns = CPUBackend.validRange(count: outputWidth, size: g.width, stride: g.strideWidth,
-                                                            padding: g.paddingWidth, offset: columnOffset)
-                        for outputRow in 0..<outputHeight {
-                            let inputRow = outputRow * g.strideHeight - g.paddingHeight + kernelRow * g.dilationHeight
-                            let line = destination + outputRow * outputWidth
-                            if inputRow < 0 || inputRow >= g.height || columns.isEmpty {
-                                line.update(repeating: 0, count: outputWidth)
-                                continue
-                            }
-                            line.update(repeating: 0, count: columns.lowerBound)
-                            (line + columns.upperBound).update(repeating: 0, count: outputWidth - columns.upperBound)
-                            let first = image + inputRow * g.width + columns.lowerBound * g.strideWidth - g.paddingWidth + columnOffset
-                            if g.strideWidth == 1 {
-                                (line + columns.lowerBound).update(from: first, count: columns.count)
-                            } else {
-                                for index in 0..<columns.count { line[columns.lowerBound + index] = first[index * g.strideWidth] }
-                            }
-                        }
-                    }
-                }
+                let (item, channel) = plane.quotientAndRemainder(dividingBy: g.channels)
+                cortex_im2col_plane(input.value + plane * g.height * g.width, g.height, g.width, g.kernelHeight, g.kernelWidth,
+                                    g.strideHeight, g.strideWidth, g.paddingHeight, g.paddingWidth, g.dilationHeight, g.dilationWidth,
+                                    g.outputHeight, g.outputWidth, output.value + item * batchStride + channel * kernelArea * rowStride,
+                                    rowStride)
             }
         }
         withExtendedLifetime(keepAlive) {}
     }
 
     public func col2im(_ columns: Storage, _ columnsLayout: Layout, geometry g: ConvolutionGeometry, into out: Storage) throws {
-        let (source, keepAlive) = contiguousElements(columns, columnsLayout)
+        // Rows with a contiguous last axis are read in place whatever the order of the first two
+        // axes (a batch-folded layout needs no copy); anything else is made contiguous first.
+        let inPlace = columnsLayout.strides[2] == 1 || g.outputHeight * g.outputWidth == 1
+        let (source, keepAlive) = inPlace ? (columns.pointer + columnsLayout.offset * 4, columns) : contiguousElements(columns, columnsLayout)
+        let (batchStride, rowStride) = inPlace ? (columnsLayout.strides[0], columnsLayout.strides[1])
+            : (columnsLayout.shape[1] * columnsLayout.shape[2], columnsLayout.shape[2])
         let input = UncheckedSendable(source.assumingMemoryBound(to: Float.self)), output = UncheckedSendable(out.floats())
-        let outputHeight = g.outputHeight, outputWidth = g.outputWidth
-        let length = outputHeight * outputWidth
         let kernelArea = g.kernelHeight * g.kernelWidth
-        let add = Int32(bitPattern: CORTEX_ADD.rawValue)
         CPUParallelism.forEachRange(g.batch * g.channels, grain: 1) { range in
             for plane in range {
-                let image = output.value + plane * g.height * g.width
-                image.update(repeating: 0, count: g.height * g.width)
-                for kernelRow in 0..<g.kernelHeight {
-                    for kernelColumn in 0..<g.kernelWidth {
-                        let row = plane * kernelArea + kernelRow * g.kernelWidth + kernelColumn
-                        let sourceRow = input.value + row * length
-                        let columnOffset = kernelColumn * g.dilationWidth
-                        let valid = CPUBackend.validRange(count: outputWidth, size: g.width, stride: g.strideWidth,
-                                                          padding: g.paddingWidth, offset: columnOffset)
-                        if valid.isEmpty { continue }
-                        for outputRow in 0..<outputHeight {
-                            let inputRow = outputRow * g.strideHeight - g.paddingHeight + kernelRow * g.dilationHeight
-                            if inputRow < 0 || inputRow >= g.height { continue }
-                            let target = image + inputRow * g.width + valid.lowerBound * g.strideWidth - g.paddingWidth + columnOffset
-                            let values = sourceRow + outputRow * outputWidth + valid.lowerBound
-                            if g.strideWidth == 1 {
-                                cortex_binary(add, target, 1, values, 1, target, valid.count, 0, 0)
-                            } else {
-                                for index in 0..<valid.count { target[index * g.strideWidth] += values[index] }
-                            }
-                        }
-                    }
-                }
+                let (item, channel) = plane.quotientAndRemainder(dividingBy: g.channels)
+                cortex_col2im_plane(input.value + item * batchStride + channel * kernelArea * rowStride, rowStride, g.height, g.width,
+                                    g.kernelHeight, g.kernelWidth, g.strideHeight, g.strideWidth, g.paddingHeight, g.paddingWidth,
+                                    g.dilationHeight, g.dilationWidth, g.outputHeight, g.outputWidth,
+                                    output.value + plane * g.height * g.width)
             }
         }
         withExtendedLifetime(keepAlive) {}
