@@ -49,8 +49,12 @@ import CortexTestSupport
         // runs and past a 256-deep block, N with a partial 32-column panel.
         let weight = try Tensor.randn([70, 200], generator: generator)
         let long = try Tensor.randn([36, 530], generator: generator), longWeight = try Tensor.randn([64, 530], generator: generator)
+        // Deep products with small outputs (split over K; the 32 x 9 one computed transposed).
+        let deep = try Tensor.randn([32, 3000], generator: generator), narrow = try Tensor.randn([9, 3000], generator: generator)
+        let wide40 = try Tensor.randn([3000, 40], generator: generator)
         func products() throws -> [Tensor] {
-            [try big.matmul(weight.mT), try long.matmul(longWeight.mT), try longWeight.matmul(long.mT)] + [
+            [try deep.matmul(narrow.mT), try deep.matmul(wide40), try big.matmul(weight.mT), try long.matmul(longWeight.mT),
+             try longWeight.matmul(long.mT)] + [
              try a.matmul(b), try a.matmul(c.transpose(1, 2)), try a.mT.matmul(a), try wide.slice(axis: 1, step: 2).matmul(b),
              try big.matmul(other), try big.mT.matmul(big), try b.matmul(Tensor.ones([50])), try Tensor.ones([70]).matmul(b),
              try a.select(axis: 0, index: 1).unsqueeze(0).matmul(c.transpose(1, 2))]

@@ -1,5 +1,6 @@
 import Testing
 @testable import CortexCore
+import CortexTestSupport
 
 @Suite struct TensorTests {
     @Test func viewsShareStorage() throws {
@@ -93,5 +94,23 @@ import Testing
         #expect(softmax.allSatisfy { Swift.abs($0 - 1) < 1e-5 })
         let strided = try x.mT.exp().mT
         #expect(try (strided - x.exp()).abs().max().item() == 0)
+    }
+
+    /// Batch-folded columns hold the same values as the plain layout, and their gradient (read
+    /// in place by col2im from the strided layout) is the same too.
+    @Test func batchFoldedIm2colMatchesThePlainLayout() throws {
+        let generator = RandomGenerator(seed: 5)
+        let image = try Tensor.randn([3, 2, 7, 6], generator: generator).requiringGrad()
+        let seed = try Tensor.randn([3, 2 * 3 * 2, 4 * 3], generator: generator)
+        func columnsAndGradient(folding: Bool) throws -> (Tensor, Tensor) {
+            image.setGrad(nil)
+            let columns = try image.im2col(kernel: (3, 2), stride: (2, 2), padding: (1, 1), dilation: (1, 2), foldingBatch: folding)
+            try (columns * seed).sum().backward()
+            return (try columns.contiguous(), image.grad!)
+        }
+        let (plain, plainGradient) = try columnsAndGradient(folding: false)
+        let (folded, foldedGradient) = try columnsAndGradient(folding: true)
+        #expect(try plain.toFloatArray() == folded.toFloatArray())
+        #expect(try closenessFailure(foldedGradient, plainGradient, rtol: 1e-6, atol: 1e-6) == nil)
     }
 }

@@ -149,15 +149,52 @@ extension CPUBackend {
                                 cBase + batch * M * N + rows.lowerBound * N + columns.lowerBound, N)
         }
         let work = batchCount * M * N * K
-        if batchCount >= CPUParallelism.threadCount || work < (1 << 18) {
+        if batchCount > 1 || work < (1 << 18) {
             CPUParallelism.forEachRange(batchCount, grain: max(1, (1 << 18) / max(M * N * K, 1))) { range in
                 for batch in range { block(batch, rows: 0..<M, columns: 0..<N) }
             }
             return
         }
+        let workers = CPUParallelism.threadCount
+        let (aBase, bBase, cBase) = pointers.value
+        // A small output from a deep product (a weight gradient, with a batch folded into K):
+        // split K instead, one slice per worker summed at the end, and compute C^T = B^T A^T
+        // where its shape fills the 12 x 32 tiles better (a 32 x 9 gradient fills a 12 x 32
+        // tile a quarter full, its 9 x 32 transpose three quarters).
+        if workers > 1 && K >= 8 * max(M, N) && M * N <= (1 << 18) {
+            func filled(_ rows: Int, _ columns: Int) -> Double {
+                Double(rows * columns) / Double(((rows + 11) / 12 * 12) * ((columns + 31) / 32 * 32))
+            }
+            let transpose = filled(N, M) > 1.25 * filled(M, N)
+            let partials = UnsafeMutablePointer<Float>.allocate(capacity: (transpose ? workers : workers - 1) * M * N)
+            defer { partials.deallocate() }
+            let sendable = UncheckedSendable(partials)
+            CPUParallelism.forEachRange(workers, grain: 1) { range in
+                for worker in range {
+                    let start = K * worker / workers, end = K * (worker + 1) / workers
+                    let slice = (a: aBase + start * aColumn, b: bBase + start * bRow)
+                    if transpose {
+                        cortex_avx512_sgemm(N, M, end - start, slice.b, bColumn, bRow, slice.a, aColumn, aRow,
+                                            sendable.value + worker * M * N, M)
+                    } else {
+                        cortex_avx512_sgemm(M, N, end - start, slice.a, aRow, aColumn, slice.b, bRow, bColumn,
+                                            worker == 0 ? cBase : sendable.value + (worker - 1) * M * N, N)
+                    }
+                }
+            }
+            let add = Int32(bitPattern: CORTEX_ADD.rawValue)
+            if transpose {
+                for worker in 1..<workers { cortex_binary(add, partials, 1, partials + worker * M * N, 1, partials, M * N, 0, 0) }
+                partials.withMemoryRebound(to: UInt32.self, capacity: M * N) { source in
+                    cBase.withMemoryRebound(to: UInt32.self, capacity: M * N) { cortex_transpose32(source, M, $0, M, N) }
+                }
+            } else {
+                for worker in 1..<workers { cortex_binary(add, cBase, 1, partials + (worker - 1) * M * N, 1, cBase, M * N, 0, 0) }
+            }
+            return
+        }
         // One large product: split the longer side into one piece per worker (columns in
         // multiples of the 32-wide tile so every piece keeps full tiles).
-        let workers = CPUParallelism.threadCount
         CPUParallelism.forEachRange(workers, grain: 1) { range in
             for worker in range {
                 if M >= N {
