@@ -1,5 +1,8 @@
 // im2col and col2im for one (image, channel) plane: the whole window loop in C, so rows as
 // short as a 14-pixel feature map cost no per-row call (Swift only plans planes and threads).
+// The loops must stay inline: as memset/memcpy calls, a one-pixel padding edge or a 14-pixel
+// row costs more in the call than in the copy.
+#define NO_LIBRARY_CALLS __attribute__((no_builtin("memset", "memcpy")))
 #include "cortex_kernels_internal.h"
 
 // First and one-past-last output column whose input column ox * stride - padding + offset
@@ -14,7 +17,7 @@ static inline void valid_columns(long count, long size, long stride, long paddin
     *last = upper;
 }
 
-CLONES void cortex_im2col_plane(const float *restrict image, long h, long w, long kh, long kw, long sh, long sw, long ph,
+CLONES NO_LIBRARY_CALLS void cortex_im2col_plane(const float *restrict image, long h, long w, long kh, long kw, long sh, long sw, long ph,
                                 long pw, long dh, long dw, long oh, long ow, float *restrict columns, long row_stride) {
     for (long a = 0; a < kh; a++) {
         for (long b = 0; b < kw; b++) {
@@ -41,7 +44,7 @@ CLONES void cortex_im2col_plane(const float *restrict image, long h, long w, lon
     }
 }
 
-CLONES void cortex_col2im_plane(const float *restrict columns, long row_stride, long h, long w, long kh, long kw, long sh,
+CLONES NO_LIBRARY_CALLS void cortex_col2im_plane(const float *restrict columns, long row_stride, long h, long w, long kh, long kw, long sh,
                                 long sw, long ph, long pw, long dh, long dw, long oh, long ow, float *restrict image) {
     for (long i = 0; i < h * w; i++) image[i] = 0.0f;
     for (long a = 0; a < kh; a++) {
