@@ -16,7 +16,7 @@ struct CoreSuite: ParsableCommand {
         var rows: [BenchmarkRow] = []
         let generator = RandomGenerator(seed: 0)
 
-        for n in [256, 1024, 2048] {
+        for n in [256, 1024, 2048] where options.includes("matmul_\(n)") {
             let a = try Tensor.randn([n, n], generator: generator), b = try Tensor.randn([n, n], generator: generator)
             let flops = 2 * Double(n) * Double(n) * Double(n)
             let repetitions = n >= 2048 ? max(options.repetitions / 3, 5) : options.repetitions
@@ -38,7 +38,8 @@ struct CoreSuite: ParsableCommand {
         let input = try Tensor.randn([64, 784], generator: generator), weight = try Tensor.randn([128, 784], generator: generator)
         let upstream = try Tensor.randn([64, 128], generator: generator)
         let linearFlops = 2.0 * 64 * 784 * 128
-        for (name, product) in [("linear_64x784x128", { try input.matmul(weight.mT) }), ("linear_weight_grad", { try upstream.mT.matmul(input) })] {
+        for (name, product) in [("linear_64x784x128", { try input.matmul(weight.mT) }), ("linear_weight_grad", { try upstream.mT.matmul(input) })]
+            where options.includes(name) {
             let seconds = try medianSeconds(repetitions: options.repetitions * 20) { _ = try product() }
             rows.append(BenchmarkRow(name: name, cortex: linearFlops / seconds / 1e9, reference: reference.figures[name], unit: "GFLOP/s"))
         }
@@ -59,6 +60,7 @@ struct CoreSuite: ParsableCommand {
         }
         var copyBandwidth: Double?
         func bandwidth(_ name: String, streams: Double, _ body: () throws -> Void) throws {
+            guard options.includes(name) || copyBandwidth == nil else { return }  // the copy yardstick always runs
             let gigabytesPerSecond = streams * megabytes / (try medianSeconds(repetitions: options.repetitions, body))
             let yardstick = copyBandwidth ?? gigabytesPerSecond
             copyBandwidth = yardstick
@@ -78,14 +80,16 @@ struct CoreSuite: ParsableCommand {
         try bandwidth("softmax_4096x4096", streams: 2) { _ = try rowsOf4096.softmax(axis: -1) }
         try bandwidth("sum_16M", streams: 1) { _ = try x.sum() }
 
-        let small = try Tensor.randn([16], generator: generator).requiringGrad()
-        let other = try Tensor.randn([16], generator: generator).requiringGrad()
-        let iterations = 20_000
-        let seconds = try medianSeconds(repetitions: options.repetitions) {
-            for _ in 0..<iterations { _ = try small + other }
+        if options.includes("add_16_grad_overhead") {
+            let small = try Tensor.randn([16], generator: generator).requiringGrad()
+            let other = try Tensor.randn([16], generator: generator).requiringGrad()
+            let iterations = 20_000
+            let seconds = try medianSeconds(repetitions: options.repetitions) {
+                for _ in 0..<iterations { _ = try small + other }
+            }
+            rows.append(BenchmarkRow(name: "add_16_grad_overhead", cortex: seconds / Double(iterations) * 1e6,
+                                     reference: reference.figures["add_16_grad_overhead"], unit: "us", higherIsBetter: false))
         }
-        rows.append(BenchmarkRow(name: "add_16_grad_overhead", cortex: seconds / Double(iterations) * 1e6,
-                                 reference: reference.figures["add_16_grad_overhead"], unit: "us", higherIsBetter: false))
 
         BenchmarkReport.print(rows, json: options.json, notes: [
             reference.note,
