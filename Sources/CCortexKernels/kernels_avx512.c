@@ -46,27 +46,59 @@ void cortex_avx512_exp(const float *x, float *y, long n, float shift) {
     MAP512(exp512(_mm512_sub_ps(v, s)))
 }
 
-void cortex_avx512_softmax_row(const float *x, float *y, long n, int logarithm) {
-    float maximum = cortex_reduce(CORTEX_MAX, x, n);
-    __m512 shift = _mm512_set1_ps(maximum);
-    __m512 sum = _mm512_setzero_ps();
+// The maximum of a row, NaN if any element is NaN (as torch.max): four independent vmaxps
+// chains, with NaNs noted by an unordered compare rather than by the max itself.
+static inline float row_maximum(const float *x, long n) {
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    __mmask16 nan = 0;
     long i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), shift));
-        if (!logarithm) _mm512_storeu_ps(y + i, e);
-        sum = _mm512_add_ps(sum, e);
+    for (; i + 64 <= n; i += 64) {
+        __m512 v0 = _mm512_loadu_ps(x + i), v1 = _mm512_loadu_ps(x + i + 16);
+        __m512 v2 = _mm512_loadu_ps(x + i + 32), v3 = _mm512_loadu_ps(x + i + 48);
+        nan |= _mm512_cmp_ps_mask(v0, v1, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v2, v3, _CMP_UNORD_Q);
+        m0 = _mm512_max_ps(m0, v0);
+        m1 = _mm512_max_ps(m1, v1);
+        m2 = _mm512_max_ps(m2, v2);
+        m3 = _mm512_max_ps(m3, v3);
     }
-    if (i < n) {
-        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1);
+    for (; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mask, x + i);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        m0 = _mm512_max_ps(m0, v);
+    }
+    if (nan) return NAN;
+    return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+}
+
+void cortex_avx512_softmax_row(const float *x, float *y, long n, int logarithm) {
+    float maximum = row_maximum(x, n);
+    __m512 shift = _mm512_set1_ps(maximum);
+    __m512 sum0 = _mm512_setzero_ps(), sum1 = sum0;
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 e0 = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), shift));
+        __m512 e1 = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), shift));
+        if (!logarithm) { _mm512_storeu_ps(y + i, e0); _mm512_storeu_ps(y + i + 16, e1); }
+        sum0 = _mm512_add_ps(sum0, e0);
+        sum1 = _mm512_add_ps(sum1, e1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         __m512 e = _mm512_maskz_mov_ps(mask, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), shift)));
         if (!logarithm) _mm512_mask_storeu_ps(y + i, mask, e);
-        sum = _mm512_add_ps(sum, e);
+        sum0 = _mm512_add_ps(sum0, e);
     }
-    float total = _mm512_reduce_add_ps(sum);
+    float total = _mm512_reduce_add_ps(_mm512_add_ps(sum0, sum1));
     if (logarithm) {
         cortex_unary(CORTEX_AFFINE, x, y, n, 1.0f, -(maximum + logf(total)));
-    } else {
-        cortex_unary(CORTEX_AFFINE, y, y, n, 1.0f / total, 0.0f);
+        return;
+    }
+    __m512 scale = _mm512_set1_ps(1.0f / total);
+    for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_loadu_ps(y + i), scale));
+    if (i < n) {
+        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, y + i), scale));
     }
 }
 
