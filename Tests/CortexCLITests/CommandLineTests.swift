@@ -84,6 +84,32 @@ import CortexModels
         #expect(FileManager.default.fileExists(atPath: directory + "/xor/model.safetensors"))
     }
 
+    /// The cifar-cnn recipe end to end on CIFAR-10-format batch files (four random records per
+    /// file: the real files cannot be fetched here, the format and the network are the same).
+    @Test func cifarRecipeRunsOnBatchFiles() throws {
+        let data = directory + "/cifar-10-batches-bin"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        var state: UInt32 = 7
+        for name in (1...5).map({ "data_batch_\($0).bin" }) + ["test_batch.bin"] {
+            var bytes: [UInt8] = []
+            for record in 0..<4 {
+                bytes.append(UInt8(record % 10))
+                for _ in 0..<3072 {
+                    state = state &* 1_664_525 &+ 1_013_904_223
+                    bytes.append(UInt8(truncatingIfNeeded: state >> 24))
+                }
+            }
+            try Data(bytes).write(to: URL(fileURLWithPath: data + "/" + name))
+        }
+        var command = try CortexCommand.parseAsRoot(["train", "cifar-cnn", "--epochs", "1", "--batch-size", "8", "--data-dir", data,
+                                                     "--out", directory + "/cifar", "--json"])
+        try command.run()
+        #expect(FileManager.default.fileExists(atPath: directory + "/cifar/model.safetensors"))
+        // A truncated batch file names itself.
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: data + "/data_batch_3.bin"))
+        expectFailure(["train", "cifar-cnn", "--epochs", "1", "--data-dir", data], mentions: [data + "/data_batch_3.bin", "3073-byte"])
+    }
+
     /// An IDX file of `count` random 28x28 byte images.
     func writeImages(count: Int) throws -> String {
         var bytes: [UInt8] = [0, 0, 8, 3]
