@@ -28,6 +28,23 @@ static inline __m512 exp512(__m512 x) {
     return _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
 }
 
+// exp for arguments known to be at most 0 and not NaN (x minus a finite row maximum): the
+// same polynomial without the upper clamp and the NaN repair.
+static inline __m512 exp512_nonpositive(__m512 x) {
+    __m512 c = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), c);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 polynomial = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(polynomial, n);
+}
+
 // Applies `FUNCTION` (an __m512 -> __m512 expression of v) to x[0..<n], tail by masks.
 #define MAP512(FUNCTION)                                                              \
     long i = 0;                                                                       \
@@ -73,9 +90,19 @@ static inline float row_maximum(const float *x, long n) {
 
 void cortex_avx512_softmax_row(const float *x, float *y, long n, int logarithm) {
     float maximum = row_maximum(x, n);
+    // A finite maximum (the usual case) allows the lean exp; inf and NaN rows take the careful
+    // one, which gives PyTorch's NaNs.
+    int finite = maximum > -INFINITY && maximum < INFINITY;
     __m512 shift = _mm512_set1_ps(maximum);
     __m512 sum0 = _mm512_setzero_ps(), sum1 = sum0;
     long i = 0;
+    for (; finite && i + 32 <= n; i += 32) {
+        __m512 e0 = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + i), shift));
+        __m512 e1 = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), shift));
+        if (!logarithm) { _mm512_storeu_ps(y + i, e0); _mm512_storeu_ps(y + i + 16, e1); }
+        sum0 = _mm512_add_ps(sum0, e0);
+        sum1 = _mm512_add_ps(sum1, e1);
+    }
     for (; i + 32 <= n; i += 32) {
         __m512 e0 = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), shift));
         __m512 e1 = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), shift));

@@ -65,4 +65,16 @@ import CCortexKernels
             #expect(failure == nil, "\(failure ?? "")")
         }
     }
+
+    /// Softmax and log-softmax rows with infinities and NaNs give PyTorch's values (rows of 40,
+    /// long enough for the vectorised main loop).
+    @Test func softmaxOfInfiniteAndNaNRows() throws {
+        func row(_ first: [Float], filler: Float) -> [Float] { first + Array(repeating: filler, count: 40 - first.count) }
+        let rows = try Tensor(row([1, 2], filler: -.infinity) + row([], filler: -.infinity) + row([.infinity, 1], filler: 0)
+                              + row([.nan, 1], filler: 0), shape: [4, 40])
+        let softmax = try rows.softmax(axis: -1).toFloatArray(), logSoftmax = try rows.logSoftmax(axis: -1).toFloatArray()
+        #expect(Swift.abs(softmax[0] - 0.268941) < 1e-6 && Swift.abs(softmax[1] - 0.731059) < 1e-6 && softmax[2] == 0)
+        #expect(Swift.abs(logSoftmax[0] + 1.313262) < 1e-5 && logSoftmax[2] == -.infinity)
+        for index in 40..<160 { #expect(softmax[index].isNaN && logSoftmax[index].isNaN, "element \(index)") }
+    }
 }
