@@ -153,48 +153,64 @@ static void pack_b(long k, long n, const float *b, long rs, long cs, float *rest
     }
 }
 
-void cortex_avx512_sgemm(long m, long n, long k, const float *a, long a_row_stride, long a_column_stride,
-                         const float *b, long b_row_stride, long b_column_stride, float *c, long ldc) {
-    // Per-thread packing buffers, allocated once.
-    static __thread float *packed_a = NULL, *packed_b = NULL;
-    if (!packed_a) {
-        packed_a = aligned_alloc(64, sizeof(float) * MC * KC);
-        packed_b = aligned_alloc(64, sizeof(float) * KC * NC);
-    }
-    if (k == 0) {
-        for (long i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
-        return;
-    }
+// Rows [0, m) of C's columns [jc, jc + nc) from k-block [pc, pc + kc): packs A block by block
+// and runs the micro-kernels against the already packed B panel.
+static void multiply_block(long m, long nc, long kc, const float *a, long a_row_stride, long a_column_stride,
+                           const float *packed_b, float *c, long ldc, int accumulate) {
+    static __thread float *packed_a = NULL;
+    if (!packed_a) packed_a = aligned_alloc(64, sizeof(float) * MC * KC);
     float tile[MR * NR] __attribute__((aligned(64)));
-    for (long jc = 0; jc < n; jc += NC) {
-        long nc = n - jc < NC ? n - jc : NC;
-        long depth = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
-        for (long pc = 0; pc < k; pc += depth) {
-            long kc = k - pc < depth ? k - pc : depth;
-            int accumulate = pc > 0;
-            pack_b(kc, nc, b + pc * b_row_stride + jc * b_column_stride, b_row_stride, b_column_stride, packed_b);
-            for (long ic = 0; ic < m; ic += MC) {
-                long mc = m - ic < MC ? m - ic : MC;
-                pack_a(mc, kc, a + ic * a_row_stride + pc * a_column_stride, a_row_stride, a_column_stride, packed_a);
-                for (long jr = 0; jr < nc; jr += NR) {
-                    long columns = nc - jr < NR ? nc - jr : NR;
-                    for (long ir = 0; ir < mc; ir += MR) {
-                        long rows = mc - ir < MR ? mc - ir : MR;
-                        float *target = c + (ic + ir) * ldc + jc + jr;
-                        const float *panel_a = packed_a + ir * kc, *panel_b = packed_b + jr * kc;
-                        if (rows == MR && columns == NR) {
-                            micro_kernel(kc, panel_a, panel_b, target, ldc, accumulate);
-                        } else {
-                            micro_kernel(kc, panel_a, panel_b, tile, NR, 0);
-                            for (long r = 0; r < rows; r++) {
-                                for (long j = 0; j < columns; j++) {
-                                    target[r * ldc + j] = accumulate ? target[r * ldc + j] + tile[r * NR + j] : tile[r * NR + j];
-                                }
-                            }
+    for (long ic = 0; ic < m; ic += MC) {
+        long mc = m - ic < MC ? m - ic : MC;
+        pack_a(mc, kc, a + ic * a_row_stride, a_row_stride, a_column_stride, packed_a);
+        for (long jr = 0; jr < nc; jr += NR) {
+            long columns = nc - jr < NR ? nc - jr : NR;
+            for (long ir = 0; ir < mc; ir += MR) {
+                long rows = mc - ir < MR ? mc - ir : MR;
+                float *target = c + (ic + ir) * ldc + jr;
+                const float *panel_a = packed_a + ir * kc, *panel_b = packed_b + jr * kc;
+                if (rows == MR && columns == NR) {
+                    micro_kernel(kc, panel_a, panel_b, target, ldc, accumulate);
+                } else {
+                    micro_kernel(kc, panel_a, panel_b, tile, NR, 0);
+                    for (long r = 0; r < rows; r++) {
+                        for (long j = 0; j < columns; j++) {
+                            target[r * ldc + j] = accumulate ? target[r * ldc + j] + tile[r * NR + j] : tile[r * NR + j];
                         }
                     }
                 }
             }
+        }
+    }
+}
+
+long cortex_avx512_sgemm_depth(long k) { return (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC); }
+long cortex_avx512_sgemm_panel_width(void) { return NC; }
+
+void cortex_avx512_sgemm_pack_b(long kc, long nc, const float *b, long b_row_stride, long b_column_stride, float *packed) {
+    pack_b(kc, nc, b, b_row_stride, b_column_stride, packed);
+}
+
+void cortex_avx512_sgemm_rows(long m, long nc, long kc, const float *a, long a_row_stride, long a_column_stride,
+                              const float *packed_b, float *c, long ldc, int accumulate) {
+    multiply_block(m, nc, kc, a, a_row_stride, a_column_stride, packed_b, c, ldc, accumulate);
+}
+
+void cortex_avx512_sgemm(long m, long n, long k, const float *a, long a_row_stride, long a_column_stride,
+                         const float *b, long b_row_stride, long b_column_stride, float *c, long ldc) {
+    static __thread float *packed_b = NULL;
+    if (!packed_b) packed_b = aligned_alloc(64, sizeof(float) * KC * NC);
+    if (k == 0) {
+        for (long i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    long depth = cortex_avx512_sgemm_depth(k);
+    for (long jc = 0; jc < n; jc += NC) {
+        long nc = n - jc < NC ? n - jc : NC;
+        for (long pc = 0; pc < k; pc += depth) {
+            long kc = k - pc < depth ? k - pc : depth;
+            pack_b(kc, nc, b + pc * b_row_stride + jc * b_column_stride, b_row_stride, b_column_stride, packed_b);
+            multiply_block(m, nc, kc, a + pc * a_column_stride, a_row_stride, a_column_stride, packed_b, c + jc, ldc, pc > 0);
         }
     }
 }

@@ -99,8 +99,28 @@ void cortex_adam_step(float *p, const float *g, float *m, float *v, float *v_max
                       float beta1, float beta2, float epsilon, float weight_decay, int decoupled,
                       float step_size, float inverse_root_correction);
 
+/// Pins the calling thread to the ordinal-th CPU (modulo their count) of those it may run on,
+/// leaving out `avoided` (a CPU number, or -1) where others remain. Returns the CPU number, or
+/// -1 where the system refuses.
+int cortex_pin_current_thread(int ordinal, int avoided);
+
+/// The CPU the calling thread is running on (sched_getcpu), or -1.
+int cortex_current_cpu(void);
+
 /// True where Cortex's own AVX-512 kernels run (checked once; see cortex_allow_avx512).
 int cortex_has_avx512(void);
+
+/// The pieces of cortex_avx512_sgemm, for workers that share one packed B panel: k is cut into
+/// blocks of cortex_avx512_sgemm_depth(k) and n into panels of cortex_avx512_sgemm_panel_width()
+/// columns; cortex_avx512_sgemm_pack_b packs a kc x nc piece of B (NR-column panels, zero
+/// padded: a worker may pack whole 32-column panels of it at their offset panel * 32 * kc),
+/// and cortex_avx512_sgemm_rows computes m rows of C's nc columns from it (C = A B, or C += A B
+/// with accumulate). The packed buffer holds depth x panel_width floats, 64-byte aligned.
+long cortex_avx512_sgemm_depth(long k);
+long cortex_avx512_sgemm_panel_width(void);
+void cortex_avx512_sgemm_pack_b(long kc, long nc, const float *b, long b_row_stride, long b_column_stride, float *packed);
+void cortex_avx512_sgemm_rows(long m, long nc, long kc, const float *a, long a_row_stride, long a_column_stride,
+                              const float *packed_b, float *c, long ldc, int accumulate);
 
 /// C (m x n, row stride ldc) = A (m x k) times B (k x n), each operand given by element strides
 /// so transposed and strided views need no copies. Single-threaded; only where

@@ -193,18 +193,57 @@ extension CPUBackend {
             }
             return
         }
-        // One large product: split the longer side into one piece per worker (columns in
-        // multiples of the 32-wide tile so every piece keeps full tiles).
+        // One large product, at least as tall as wide: the workers share packed panels of B.
+        if M >= N {
+            sharedPanelProduct(M: M, N: N, K: K, a: (aBase, aRow, aColumn), b: (bBase, bRow, bColumn), c: cBase, workers: workers)
+            return
+        }
+        // Wider than tall: a share of the columns per worker (in whole 32-column tiles); each
+        // packs its own columns of B and the (smaller) A.
         CPUParallelism.forEachRange(workers, grain: 1) { range in
             for worker in range {
-                if M >= N {
-                    block(0, rows: (M * worker / workers)..<(M * (worker + 1) / workers), columns: 0..<N)
-                } else {
-                    let tiles = (N + 31) / 32
-                    let start = min(N, 32 * (tiles * worker / workers)), end = min(N, 32 * (tiles * (worker + 1) / workers))
-                    if start < end { block(0, rows: 0..<M, columns: start..<end) }
+                let tiles = (N + 31) / 32
+                let start = min(N, 32 * (tiles * worker / workers)), end = min(N, 32 * (tiles * (worker + 1) / workers))
+                if start < end { block(0, rows: 0..<M, columns: start..<end) }
+            }
+        }
+    }
+
+    /// One large product on all workers sharing each packed k x 3072 panel of B, as BLIS does:
+    /// the workers pack a share of the panel's 32-column strips, then each multiplies its rows
+    /// (in 12-row multiples) against the whole panel. No worker packs what another has packed.
+    func sharedPanelProduct(M: Int, N: Int, K: Int, a: (UnsafeMutablePointer<Float>, Int, Int), b: (UnsafeMutablePointer<Float>, Int, Int),
+                            c: UnsafeMutablePointer<Float>, workers: Int) {
+        let depth = cortex_avx512_sgemm_depth(K), width = cortex_avx512_sgemm_panel_width()
+        let panel = Storage.host(dtype: .float32, count: depth * width)
+        let pointers = UncheckedSendable((a.0, b.0, c, panel.floats()))
+        let rowsPerWorker = (M + 12 * workers - 1) / (12 * workers) * 12
+        for columnStart in stride(from: 0, to: N, by: width) {
+            let columns = min(width, N - columnStart)
+            let strips = (columns + 31) / 32
+            for depthStart in stride(from: 0, to: K, by: depth) {
+                let kc = min(depth, K - depthStart)
+                CPUParallelism.forEachRange(workers, grain: 1) { range in
+                    for worker in range {
+                        let first = strips * worker / workers, last = strips * (worker + 1) / workers
+                        guard first < last else { continue }
+                        let (_, bBase, _, packed) = pointers.value
+                        cortex_avx512_sgemm_pack_b(kc, min(columns, last * 32) - first * 32,
+                                                   bBase + depthStart * b.1 + (columnStart + first * 32) * b.2, b.1, b.2,
+                                                   packed + first * 32 * kc)
+                    }
+                }
+                CPUParallelism.forEachRange(workers, grain: 1) { range in
+                    for worker in range {
+                        let start = min(M, worker * rowsPerWorker), end = min(M, start + rowsPerWorker)
+                        guard start < end else { continue }
+                        let (aBase, _, cBase, packed) = pointers.value
+                        cortex_avx512_sgemm_rows(end - start, columns, kc, aBase + start * a.1 + depthStart * a.2, a.1, a.2,
+                                                 packed, cBase + start * N + columnStart, N, depthStart > 0 ? 1 : 0)
+                    }
                 }
             }
         }
+        withExtendedLifetime(panel) {}
     }
 }

@@ -20,10 +20,21 @@ final class WorkerPool: @unchecked Sendable {
     /// Spin iterations (each a `pause`) before an idle worker goes to sleep: tens of microseconds.
     private let spinLimit = 20_000
 
+    /// `CORTEX_PIN_THREADS=0` leaves worker placement to the scheduler.
+    static let pinsWorkers = ProcessInfo.processInfo.environment["CORTEX_PIN_THREADS"] != "0"
+
     init(workers: Int) {
         workerCount = workers
+        // Workers are pinned, each to its own CPU away from the one the creating thread runs on
+        // (which itself stays free): a new worker started beside the caller on one CPU spins
+        // away the caller's time until the scheduler separates them, measured as seconds of
+        // matmuls at a tenth of their speed on a fresh process.
+        let creatorCPU = cortex_current_cpu()
         for index in 0..<workers {
-            let thread = Thread { [unowned self] in self.workerLoop(part: index + 1) }
+            let thread = Thread { [unowned self] in
+                if WorkerPool.pinsWorkers { _ = cortex_pin_current_thread(Int32(index), creatorCPU) }
+                self.workerLoop(part: index + 1)
+            }
             thread.name = "cortex-worker-\(index + 1)"
             thread.start()
         }
