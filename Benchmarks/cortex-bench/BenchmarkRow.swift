@@ -59,13 +59,16 @@ enum BenchmarkReport {
 func medianSeconds(repetitions: Int, _ body: () throws -> Void) rethrows -> Double {
     try body()
     var times: [Double] = []
-    for _ in 0..<max(repetitions, 1) {
-        let start = DispatchTime.now().uptimeNanoseconds
-        try body()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
-    }
+    for _ in 0..<max(repetitions, 1) { times.append(try elapsedSeconds(body)) }
     times.sort()
     return times[times.count / 2]
+}
+
+/// Seconds one run of `body` takes.
+func elapsedSeconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
 }
 
 /// Runs Tools/reference_bench.py with the Python named by CORTEX_TORCH_PYTHON and returns its

@@ -8,6 +8,7 @@
 
 /// AVX-512 row kernels; call only when cortex_has_avx512().
 void cortex_avx512_exp(const float *x, float *y, long n, float shift);
+void cortex_avx512_gelu(const float *x, float *y, long n);
 float cortex_avx512_sum(const float *x, long n);
 void cortex_avx512_softmax_row(const float *x, float *y, long n, int logarithm);
 #endif

@@ -159,6 +159,7 @@ CLONES void cortex_unary(int op, const float *restrict x, float *restrict y, lon
     if (cortex_has_avx512()) {
         if (op == CORTEX_EXP) { cortex_avx512_exp(x, y, n, 0.0f); return; }
         if (op == CORTEX_SHIFTED_EXP) { cortex_avx512_exp(x, y, n, p0); return; }
+        if (op == CORTEX_GELU) { cortex_avx512_gelu(x, y, n); return; }
     }
     switch (op) {
     case CORTEX_NEGATE: MAP(-v) break;

@@ -58,6 +58,32 @@ static inline __m512 exp512_nonpositive(__m512 x) {
         _mm512_mask_storeu_ps(y + i, mask, FUNCTION);                                 \
     }
 
+// gelu(x) = x * Phi(x) with kernels.c's formula (Abramowitz & Stegun 7.1.26 for erfc), its
+// division by a reciprocal estimate and one Newton step (relative error ~1e-8) and its
+// exponential by exp512_nonpositive. |x| / sqrt 2 is capped at 1e4, where Phi is exactly 0
+// or 1, so infinities never meet the reciprocal; NaN stays NaN through x itself.
+static inline __m512 gelu512(__m512 x) {
+    __m512 magnitude = _mm512_abs_ps(x);
+    __m512 z = _mm512_min_ps(_mm512_mul_ps(magnitude, _mm512_set1_ps(0.70710678118654752f)), _mm512_set1_ps(1e4f));
+    __m512 d = _mm512_fmadd_ps(z, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f));
+    __m512 t = _mm512_rcp14_ps(d);
+    t = _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, _mm512_set1_ps(2.0f)));
+    __m512 p = _mm512_set1_ps(1.061405429f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    __m512 e = exp512_nonpositive(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), z), z));
+    __m512 half_erfc = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), p), t), e);
+    __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    __m512 cdf = _mm512_mask_mov_ps(_mm512_sub_ps(_mm512_set1_ps(1.0f), half_erfc), negative, half_erfc);
+    return _mm512_mul_ps(x, cdf);
+}
+
+void cortex_avx512_gelu(const float *x, float *y, long n) {
+    MAP512(gelu512(v))
+}
+
 void cortex_avx512_exp(const float *x, float *y, long n, float shift) {
     __m512 s = _mm512_set1_ps(shift);
     MAP512(exp512(_mm512_sub_ps(v, s)))

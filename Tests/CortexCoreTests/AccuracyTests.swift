@@ -43,6 +43,10 @@ import CCortexKernels
         #expect(tanh[0].isNaN && tanh[1] == 1 && tanh[2] == -1 && tanh[5] == 1 && tanh[6] == -1)
         let relu = try x.relu().toFloatArray()
         #expect(relu[0].isNaN && relu[1] == .infinity && relu[2] == 0)
+        // As PyTorch: gelu(nan) = nan, gelu(-inf) = nan (-inf * 0), gelu(-100) = -0; at +inf PyTorch 2.15
+        // gives nan where Cortex keeps the limit, inf.
+        let gelu = try x.gelu().toFloatArray()
+        #expect(gelu[0].isNaN && gelu[1] == .infinity && gelu[2].isNaN && gelu[3] == 0 && gelu[5] == 100 && gelu[6] == 0)
         #expect(try x.max().item().isNaN)
         #expect(try Tensor([1, .nan, 3]).maximum(Tensor([2, 2, .nan])).toFloatArray().map(\.isNaN) == [false, true, true])
     }
@@ -52,7 +56,7 @@ import CCortexKernels
     @Test func avx512AndPortableKernelsAgree() throws {
         let x = try Tensor.randn([37, 301], standardDeviation: 8, generator: RandomGenerator(seed: 12))
         func outputs() throws -> [Tensor] {
-            [try x.exp(), try x.softmax(axis: -1), try x.logSoftmax(axis: -1), try x.sum()]
+            [try x.exp(), try x.softmax(axis: -1), try x.logSoftmax(axis: -1), try x.sum(), try x.gelu()]
         }
         let fast = try outputs()
         cortex_allow_avx512(0)
