@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "CortexNN", targets: ["CortexNN"]),
         .library(name: "CortexData", targets: ["CortexData"]),
         .library(name: "CortexTrain", targets: ["CortexTrain"]),
+        .library(name: "CortexText", targets: ["CortexText"]),
         .executable(name: "cortex", targets: ["cortex"]),
         .executable(name: "cortex-bench", targets: ["cortex-bench"]),
     ],
@@ -23,12 +24,13 @@ let package = Package(
         .target(name: "CortexNN", dependencies: ["CortexCore"]),
         .target(name: "CortexData", dependencies: ["CortexCore", "CZlib"]),
         .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData"]),
+        .target(name: "CortexText", dependencies: ["CortexCore"]),
         .target(name: "CortexModels", dependencies: ["CortexCore", "CortexNN"]),
-        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels"]),
+        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText"]),
         .target(
             name: "CortexCLI",
             dependencies: [
-                "CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels",
+                "CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "cortex", dependencies: ["CortexCLI"]),
@@ -44,6 +46,10 @@ let package = Package(
             name: "CortexCLITests",
             dependencies: ["CortexCLI", "CortexCore", "CortexData", "CortexTestSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(
+            name: "CortexTextTests",
+            dependencies: ["CortexText", "CortexCore"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CortexTrainTests",
             dependencies: ["CortexTrain", "CortexData", "CortexNN", "CortexCore", "CortexTestSupport"]),

@@ -3,3 +3,4 @@
 @_exported import CortexData
 @_exported import CortexTrain
 @_exported import CortexModels
+@_exported import CortexText

@@ -1,4 +1,3 @@
-import CortexCore
 import Foundation
 
 /// SHA-256 (FIPS 180-4), streaming: feed bytes with `update`, read the digest with

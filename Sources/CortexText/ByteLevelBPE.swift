@@ -1,0 +1,208 @@
+import CortexCore
+import Foundation
+
+/// Byte-level byte-pair encoding as GPT-2 defines it: text is split by ``GPT2PreTokenizer``,
+/// each piece's UTF-8 bytes start as one token each (bytes written as the printable characters
+/// of GPT-2's byte-to-unicode table), and merges apply in rank order. Special tokens such as
+/// `<|endoftext|>` are matched in the text first, as Hugging Face's tokenizers do.
+///
+/// ```swift
+/// let tokenizer = try ByteLevelBPETokenizer.load(directory: "../shared/data/gpt2-tokenizer")
+/// try tokenizer.encode("Hello world")     // [15496, 995]
+/// ```
+public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
+    /// Token text (in byte-to-unicode form) to id.
+    public let vocabulary: [String: Int]
+    /// Merge rules in rank order.
+    public let merges: [(String, String)]
+    /// Special tokens (matched verbatim in text) to id.
+    public let specialTokens: [String: Int]
+
+    private let byteIds: [Int32]
+    private let mergeTable: [UInt64: (rank: Int32, id: Int32)]
+    private let tokenBytes: [[UInt8]?]
+    private let specialsByLength: [(text: [Unicode.Scalar], id: Int)]
+    private var cache: [String: [Int32]] = [:]
+    private let cacheLock = NSLock()
+    private static let cacheLimit = 200_000
+
+    public var vocabularySize: Int { tokenBytes.count }
+
+    /// Builds a tokenizer from its vocabulary and merges; every byte must have a token, and each
+    /// merge's parts and result must be in the vocabulary.
+    public init(vocabulary: [String: Int], merges: [(String, String)], specialTokens: [String: Int] = [:], source: String = "tokenizer") throws {
+        self.vocabulary = vocabulary
+        self.merges = merges
+        var specials = specialTokens
+        for (token, id) in vocabulary where token.hasPrefix("<|") && token.hasSuffix("|>") && specials[token] == nil { specials[token] = id }
+        self.specialTokens = specials
+        let size = max((vocabulary.values.max() ?? -1), (specials.values.max() ?? -1)) + 1
+        var bytes = [[UInt8]?](repeating: nil, count: size)
+        for (token, id) in vocabulary {
+            guard id >= 0 else { throw CortexError.invalidFile(path: source, reason: "token \(token.debugDescription) has negative id \(id)") }
+            bytes[id] = ByteLevelBPETokenizer.bytes(ofToken: token)
+        }
+        for (token, id) in specials where id >= 0 { bytes[id] = Array(token.utf8) }
+        tokenBytes = bytes
+        byteIds = try (0..<256).map { byte -> Int32 in
+            let symbol = String(ByteLevelBPETokenizer.byteToScalar[byte])
+            guard let id = vocabulary[symbol] else {
+                throw CortexError.invalidFile(path: source, reason: "the vocabulary has no token for byte \(byte) (\(symbol.debugDescription))")
+            }
+            return Int32(id)
+        }
+        var table: [UInt64: (rank: Int32, id: Int32)] = [:]
+        table.reserveCapacity(merges.count)
+        for (rank, (left, right)) in merges.enumerated() {
+            guard let leftId = vocabulary[left], let rightId = vocabulary[right], let merged = vocabulary[left + right] else {
+                throw CortexError.invalidFile(path: source, reason: "merge \(rank + 1) \"\(left) \(right)\" uses or makes a token outside the vocabulary")
+            }
+            let key = UInt64(UInt32(leftId)) << 32 | UInt64(UInt32(rightId))
+            if table[key] == nil { table[key] = (Int32(rank), Int32(merged)) }
+        }
+        mergeTable = table
+        specialsByLength = specials.map { (Array($0.key.unicodeScalars), $0.value) }.sorted { $0.text.count > $1.text.count }
+    }
+
+    // MARK: Encoding
+
+    /// The ids of `text`; special tokens in it become their ids unless `splitSpecialTokens` is false.
+    public func encode(_ text: String) throws -> [Int] { encode(text, splitSpecialTokens: true) }
+
+    public func encode(_ text: String, splitSpecialTokens: Bool) -> [Int] {
+        var ids: [Int] = []
+        ids.reserveCapacity(text.utf8.count / 3)
+        forEachSegment(text, splitSpecialTokens: splitSpecialTokens) { segment, special in
+            if let special { ids.append(special); return }
+            GPT2PreTokenizer.forEachPiece(String(segment)) { piece in
+                for id in encodePiece(String(piece)) { ids.append(Int(id)) }
+            }
+        }
+        return ids
+    }
+
+    /// Splits `text` around special tokens (longest first at each position).
+    private func forEachSegment(_ text: String, splitSpecialTokens: Bool, _ body: (Substring, Int?) -> Void) {
+        guard splitSpecialTokens, !specialsByLength.isEmpty, text.contains("<") || specialsByLength.contains(where: { $0.text.first != "<" }) else {
+            body(Substring(text), nil)
+            return
+        }
+        let scalars = text.unicodeScalars
+        var segmentStart = scalars.startIndex, index = scalars.startIndex
+        outer: while index < scalars.endIndex {
+            for (special, id) in specialsByLength where scalars[index] == special.first {
+                var position = index, matched = true
+                for scalar in special {
+                    guard position < scalars.endIndex, scalars[position] == scalar else { matched = false; break }
+                    position = scalars.index(after: position)
+                }
+                if matched {
+                    if segmentStart < index { body(Substring(scalars[segmentStart..<index]), nil) }
+                    body(Substring(scalars[index..<position]), id)
+                    segmentStart = position
+                    index = position
+                    continue outer
+                }
+            }
+            index = scalars.index(after: index)
+        }
+        if segmentStart < scalars.endIndex { body(Substring(scalars[segmentStart...]), nil) }
+    }
+
+    /// The merged ids of one pre-tokenized piece (cached).
+    private func encodePiece(_ piece: String) -> [Int32] {
+        cacheLock.lock()
+        if let cached = cache[piece] { cacheLock.unlock(); return cached }
+        cacheLock.unlock()
+        var word = piece.utf8.map { byteIds[Int($0)] }
+        while word.count > 1 {
+            var best: (rank: Int32, id: Int32) = (.max, -1)
+            var bestLeft: Int32 = -1, bestRight: Int32 = -1
+            for index in 0..<(word.count - 1) {
+                if let merge = mergeTable[UInt64(UInt32(word[index])) << 32 | UInt64(UInt32(word[index + 1]))], merge.rank < best.rank {
+                    best = merge
+                    bestLeft = word[index]
+                    bestRight = word[index + 1]
+                }
+            }
+            if best.id < 0 { break }
+            var merged: [Int32] = []
+            merged.reserveCapacity(word.count - 1)
+            var index = 0
+            while index < word.count {
+                if index + 1 < word.count && word[index] == bestLeft && word[index + 1] == bestRight {
+                    merged.append(best.id)
+                    index += 2
+                } else {
+                    merged.append(word[index])
+                    index += 1
+                }
+            }
+            word = merged
+        }
+        cacheLock.lock()
+        if cache.count >= ByteLevelBPETokenizer.cacheLimit { cache.removeAll(keepingCapacity: true) }
+        cache[piece] = word
+        cacheLock.unlock()
+        return word
+    }
+
+    // MARK: Decoding
+
+    /// The text of `ids` (invalid UTF-8 from a partial sequence becomes U+FFFD, as in Hugging Face).
+    public func decode(_ ids: [Int]) throws -> String {
+        String(decoding: try decodeBytes(ids), as: UTF8.self)
+    }
+
+    /// The raw bytes of `ids`.
+    public func decodeBytes(_ ids: [Int]) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(ids.count * 4)
+        for id in ids {
+            guard id >= 0, id < tokenBytes.count, let token = tokenBytes[id] else {
+                throw CortexError.indexOutOfRange(operation: "ByteLevelBPETokenizer.decode", index: id, bound: tokenBytes.count)
+            }
+            bytes += token
+        }
+        return bytes
+    }
+
+    // MARK: The byte-to-unicode table
+
+    /// GPT-2's printable stand-in for each byte: printable Latin-1 bytes stand for themselves,
+    /// the rest map in order to U+0100 onwards.
+    public static let byteToScalar: [Unicode.Scalar] = {
+        var table = [Unicode.Scalar](repeating: " ", count: 256)
+        var next: UInt32 = 256
+        for byte in 0..<256 {
+            let printable = (33...126).contains(byte) || (161...172).contains(byte) || (174...255).contains(byte)
+            if printable {
+                table[byte] = Unicode.Scalar(UInt32(byte))!
+            } else {
+                table[byte] = Unicode.Scalar(next)!
+                next += 1
+            }
+        }
+        return table
+    }()
+
+    static let scalarToByte: [UInt32: UInt8] = Dictionary(uniqueKeysWithValues: byteToScalar.enumerated().map { ($1.value, UInt8($0)) })
+
+    /// The bytes a vocabulary token stands for (nil where it is not in byte-to-unicode form).
+    static func bytes(ofToken token: String) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(token.unicodeScalars.count)
+        for scalar in token.unicodeScalars {
+            guard let byte = scalarToByte[scalar.value] else { return nil }
+            bytes.append(byte)
+        }
+        return bytes
+    }
+
+    /// The byte-to-unicode form of raw bytes.
+    static func token(ofBytes bytes: some Sequence<UInt8>) -> String {
+        var text = String.UnicodeScalarView()
+        for byte in bytes { text.append(byteToScalar[Int(byte)]) }
+        return String(text)
+    }
+}

@@ -1,0 +1,102 @@
+import CortexCore
+import Foundation
+
+/// Reading and writing byte-level BPE tokenizers in the three common file forms: Hugging Face's
+/// `tokenizer.json`, Hugging Face's `vocab.json` + `merges.txt`, and OpenAI's `encoder.json` +
+/// `vocab.bpe` (the same contents under other names).
+extension ByteLevelBPETokenizer {
+    /// Loads from a directory holding `tokenizer.json`, `vocab.json` + `merges.txt` or
+    /// `encoder.json` + `vocab.bpe` (looked for in that order).
+    public static func load(directory: String) throws -> ByteLevelBPETokenizer {
+        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        let files = FileManager.default
+        if files.fileExists(atPath: path("tokenizer.json")) { return try load(tokenizerJSON: path("tokenizer.json")) }
+        for (vocabulary, merges) in [("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe")]
+        where files.fileExists(atPath: path(vocabulary)) && files.fileExists(atPath: path(merges)) {
+            return try load(vocabulary: path(vocabulary), merges: path(merges))
+        }
+        var isDirectory: ObjCBool = false
+        guard files.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CortexError.io(path: directory, reason: "tokenizer directory does not exist")
+        }
+        throw CortexError.io(path: directory, reason: "holds none of tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe")
+    }
+
+    /// Loads a JSON vocabulary (`{"token": id, ...}`) and a merges file (one "left right" pair
+    /// per line after an optional `#version` line).
+    public static func load(vocabulary vocabularyPath: String, merges mergesPath: String) throws -> ByteLevelBPETokenizer {
+        let vocabulary = try readVocabulary(try readJSON(vocabularyPath), path: vocabularyPath)
+        guard let data = FileManager.default.contents(atPath: mergesPath) else { throw CortexError.io(path: mergesPath, reason: "cannot be read") }
+        var merges: [(String, String)] = []
+        for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let text = line.hasSuffix("\r") ? line.dropLast() : line
+            if text.isEmpty || (number == 0 && text.hasPrefix("#version")) { continue }
+            let parts = text.split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw CortexError.invalidFile(path: mergesPath, reason: "line \(number + 1) is not two tokens separated by one space: \(String(text).debugDescription)")
+            }
+            merges.append((String(parts[0]), String(parts[1])))
+        }
+        return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, source: mergesPath)
+    }
+
+    /// Loads Hugging Face's `tokenizer.json` (a BPE model; merges as "a b" strings or [a, b]
+    /// pairs; added tokens become special tokens).
+    public static func load(tokenizerJSON path: String) throws -> ByteLevelBPETokenizer {
+        guard let root = try readJSON(path) as? [String: Any], let model = root["model"] as? [String: Any] else {
+            throw CortexError.invalidFile(path: path, reason: "no \"model\" object")
+        }
+        if let type = model["type"] as? String, type != "BPE" {
+            throw CortexError.invalidFile(path: path, reason: "model type \(type) is not BPE")
+        }
+        let vocabulary = try readVocabulary(model["vocab"] as Any, path: path)
+        guard let rawMerges = model["merges"] as? [Any] else { throw CortexError.invalidFile(path: path, reason: "model has no \"merges\" array") }
+        let merges = try rawMerges.enumerated().map { index, entry -> (String, String) in
+            if let text = entry as? String {
+                let parts = text.split(separator: " ", omittingEmptySubsequences: false)
+                if parts.count == 2 { return (String(parts[0]), String(parts[1])) }
+            } else if let pair = entry as? [String], pair.count == 2 {
+                return (pair[0], pair[1])
+            }
+            throw CortexError.invalidFile(path: path, reason: "merge \(index + 1) is neither \"a b\" nor [a, b]: \(entry)")
+        }
+        var specials: [String: Int] = [:]
+        for case let token as [String: Any] in root["added_tokens"] as? [Any] ?? [] {
+            if let content = token["content"] as? String, let id = token["id"] as? Int { specials[content] = id }
+        }
+        return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials, source: path)
+    }
+
+    /// Writes `vocab.json` and `merges.txt` (Hugging Face's form) into `directory`, atomically.
+    public func save(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var entries = vocabulary
+        for (token, id) in specialTokens { entries[token] = id }
+        let json = try JSONSerialization.data(withJSONObject: entries, options: [.sortedKeys])
+        try AtomicFile.write(to: (directory as NSString).appendingPathComponent("vocab.json")) { handle in
+            try json.withUnsafeBytes { try handle.write($0) }
+        }
+        let text = "#version: 0.2\n" + merges.map { "\($0.0) \($0.1)\n" }.joined()
+        try AtomicFile.write(to: (directory as NSString).appendingPathComponent("merges.txt")) { handle in
+            try Array(text.utf8).withUnsafeBytes { try handle.write($0) }
+        }
+    }
+
+    private static func readJSON(_ path: String) throws -> Any {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CortexError.io(path: path, reason: "cannot be read") }
+        do { return try JSONSerialization.jsonObject(with: data) } catch {
+            throw CortexError.invalidFile(path: path, reason: "not valid JSON (\(error.localizedDescription))")
+        }
+    }
+
+    private static func readVocabulary(_ object: Any, path: String) throws -> [String: Int] {
+        guard let entries = object as? [String: Any] else { throw CortexError.invalidFile(path: path, reason: "the vocabulary is not a JSON object of token ids") }
+        var vocabulary: [String: Int] = [:]
+        vocabulary.reserveCapacity(entries.count)
+        for (token, value) in entries {
+            guard let id = value as? Int else { throw CortexError.invalidFile(path: path, reason: "token \(token.debugDescription) has id \(value), not an integer") }
+            vocabulary[token] = id
+        }
+        return vocabulary
+    }
+}
