@@ -38,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "cortex-bench",
             dependencies: [
-                "CortexCore", "CortexNN", "CortexModels", "CBLAS", "CCortexKernels",
+                "CortexCore", "CortexNN", "CortexModels", "CortexText", "CBLAS", "CCortexKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/cortex-bench"),

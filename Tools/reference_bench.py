@@ -94,14 +94,28 @@ def train(repetitions):
     return rows
 
 
+def text(repetitions):
+    # Hugging Face's Rust GPT-2 tokenizer on all of tiny Shakespeare, one string, one thread.
+    import os
+    from transformers import GPT2TokenizerFast
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    data = os.environ.get("CORTEX_DATA_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
+    directory = os.path.join(data, "gpt2-tokenizer")
+    with open(os.path.join(data, "tinyshakespeare", "input.txt"), encoding="utf-8") as handle:
+        corpus = handle.read()
+    tokenizer = GPT2TokenizerFast(os.path.join(directory, "vocab.json"), os.path.join(directory, "merges.txt"))
+    megabytes = len(corpus.encode("utf-8")) / 1e6
+    return {"gpt2_encode_shakespeare": megabytes / median_seconds(max(repetitions // 3, 3), lambda: tokenizer.encode(corpus))}
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("suite", choices=["core", "train"])
+    parser.add_argument("suite", choices=["core", "train", "text"])
     parser.add_argument("--repetitions", type=int, default=15)
     arguments = parser.parse_args()
     torch.set_num_threads(2)
     print(json.dumps({"torch": torch.__version__}))
-    for name, value in {"core": core, "train": train}[arguments.suite](arguments.repetitions).items():
+    for name, value in {"core": core, "train": train, "text": text}[arguments.suite](arguments.repetitions).items():
         print(json.dumps({"name": name, "value": value}))
 
 
