@@ -79,7 +79,67 @@ case("gru_deep_nobias", "gru", 4, 3, layers=3, bias=False)
 case("rnn_tanh", "rnn", 5, 4)
 case("rnn_relu_deep_bidirectional", "rnn", 4, 6, layers=2, bidirectional=True, nonlinearity="relu", lengths=[5, 6, 2])
 
+# Attention and Transformer cases: NAME.input.<name> (float inputs, gradients wanted),
+# NAME.mask.<name> (bool masks: attention masks True = blocked, as nn.MultiheadAttention),
+# NAME.param.<key>, NAME.output.<k> with NAME.seed.<k>, NAME.grad.input.<name>, NAME.grad.<key>.
+# Modules stay in training mode with dropout 0 (PyTorch's inference fast path is not taken).
+attention_cases = []
+
+
+def attention_case(name, module, inputs, masks, call):
+    attention_cases.append(name)
+    for key, value in module.state_dict().items():
+        tensors[f"{name}.param.{key}"] = value.detach().clone()
+    leaves = {}
+    for key, value in inputs.items():
+        leaves[key] = value.clone().requires_grad_(True)
+        tensors[f"{name}.input.{key}"] = value.clone()
+    for key, value in masks.items():
+        tensors[f"{name}.mask.{key}"] = value.clone()
+    outputs = call(module, leaves, masks)
+    objective = 0
+    for index, output in enumerate(outputs):
+        seed = torch.randn(output.shape)
+        tensors[f"{name}.output.{index}"] = output.detach().clone()
+        tensors[f"{name}.seed.{index}"] = seed
+        objective = objective + (output * seed).sum()
+    objective.backward()
+    for key, leaf in leaves.items():
+        tensors[f"{name}.grad.input.{key}"] = leaf.grad.clone()
+    for key, parameter in module.named_parameters():
+        tensors[f"{name}.grad.{key}"] = parameter.grad.clone()
+
+
+def causal(length):
+    return torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=1)
+
+
+x = torch.randn(5, 3, 8)
+padding = torch.tensor([[False] * 5, [False, False, False, True, True], [False] * 4 + [True]])
+attention_case("mha_self_padding", nn.MultiheadAttention(8, 2), {"x": x}, {"key_padding": padding},
+               lambda m, i, k: m(i["x"], i["x"], i["x"], key_padding_mask=k["key_padding"]))
+attention_case("mha_cross_batch_first_masked", nn.MultiheadAttention(8, 4, batch_first=True),
+               {"query": torch.randn(2, 4, 8), "memory": torch.randn(2, 6, 8)},
+               {"attention": torch.rand(4, 6) > 0.7},
+               lambda m, i, k: m(i["query"], i["memory"], i["memory"], attn_mask=k["attention"], average_attn_weights=False))
+attention_case("encoder_layer_post_relu", nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True),
+               {"x": torch.randn(3, 5, 8)}, {"key_padding": padding},
+               lambda m, i, k: (m(i["x"], src_key_padding_mask=k["key_padding"]),))
+attention_case("encoder_layer_pre_gelu_causal",
+               nn.TransformerEncoderLayer(8, 4, 12, dropout=0.0, activation="gelu", norm_first=True),
+               {"x": torch.randn(6, 2, 8)}, {"attention": causal(6)},
+               lambda m, i, k: (m(i["x"], src_mask=k["attention"]),))
+attention_case("decoder_layer", nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, batch_first=True),
+               {"target": torch.randn(3, 4, 8), "memory": torch.randn(3, 5, 8)},
+               {"attention": causal(4), "memory_padding": padding},
+               lambda m, i, k: (m(i["target"], i["memory"], tgt_mask=k["attention"], memory_key_padding_mask=k["memory_padding"]),))
+attention_case("transformer", nn.Transformer(8, 2, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=16, dropout=0.0,
+                                             batch_first=True),
+               {"source": torch.randn(2, 5, 8), "target": torch.randn(2, 4, 8)}, {"attention": causal(4)},
+               lambda m, i, k: (m(i["source"], i["target"], tgt_mask=k["attention"]),))
+
 output = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Tests", "CortexNNTests", "Fixtures",
                       "sequence.safetensors")
-save_file({key: value.contiguous() for key, value in tensors.items()}, output, metadata={"cases": ",".join(cases), "torch": torch.__version__})
+save_file({key: value.contiguous() for key, value in tensors.items()}, output, metadata={"cases": ",".join(cases), "attention": ",".join(attention_cases),
+                                                                                           "torch": torch.__version__})
 print(f"wrote {output}: {len(cases)} cases, {len(tensors)} tensors")

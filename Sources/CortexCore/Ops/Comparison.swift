@@ -35,6 +35,15 @@ extension Tensor {
     public static func .> (a: Tensor, b: Float) throws -> Tensor { try a .> Tensor.scalar(b, device: a.device) }
     public static func .>= (a: Tensor, b: Float) throws -> Tensor { try a .>= Tensor.scalar(b, device: a.device) }
 
+    /// Element-wise not of a boolean (or numeric: zero is false) tensor, as `torch.logical_not`.
+    public func logicalNot() throws -> Tensor { try to(.float32) .== 0 }
+
+    /// Element-wise or (broadcasting), as `torch.logical_or`.
+    public func logicalOr(_ other: Tensor) throws -> Tensor { try (to(.float32).abs() + other.to(.float32).abs()) .> 0 }
+
+    /// Element-wise and (broadcasting), as `torch.logical_and`.
+    public func logicalAnd(_ other: Tensor) throws -> Tensor { try (to(.float32) .!= 0).to(.float32) * (other.to(.float32) .!= 0).to(.float32) .> 0 }
+
     /// `condition ? a : b` element-wise, all three broadcast together, as `torch.where`.
     public static func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) throws -> Tensor {
         guard condition.dtype == .bool else {
