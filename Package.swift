@@ -44,7 +44,7 @@ let package = Package(
             path: "Benchmarks/cortex-bench"),
         .testTarget(
             name: "CortexCLITests",
-            dependencies: ["CortexCLI", "CortexCore", "CortexData", "CortexTestSupport",
+            dependencies: ["CortexCLI", "CortexCore", "CortexData", "CortexText", "CortexModels", "CortexTestSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "CortexTextTests",

@@ -38,10 +38,13 @@ struct RecipeResult {
 }
 
 enum Recipes {
-    static let names = ["xor", "linear-regression", "mnist-mlp", "mnist-cnn", "fashion-cnn", "cifar-cnn"]
+    static let names = ["xor", "linear-regression", "mnist-mlp", "mnist-cnn", "fashion-cnn", "cifar-cnn", "transformer-classifier",
+                        "lstm-lm", "char-gpt"]
 
     static func defaultEpochs(_ recipe: String) -> Int { recipe == "linear-regression" ? 10 : 3 }
-    static func defaultOptimizer(_ recipe: String) -> String { recipe.hasSuffix("-cnn") ? "adam" : "sgd" }
+    static func defaultOptimizer(_ recipe: String) -> String {
+        recipe.hasSuffix("-cnn") || recipe == "transformer-classifier" || recipe == "lstm-lm" ? "adam" : "sgd"
+    }
 
     static func run(_ name: String, _ options: RecipeOptions) throws -> RecipeResult {
         RandomGenerator.manualSeed(options.seed)
@@ -58,6 +61,11 @@ enum Recipes {
             let data = (try CIFAR10.load(directory: directory, train: true), try CIFAR10.load(directory: directory, train: false))
             let augment = Transforms.compose([Transforms.randomCrop(size: 32, padding: 4), Transforms.horizontalFlip()])
             return try imageClassifier(options, data: data, model: Classifiers.cifarCNN(), transform: augment)
+        case "transformer-classifier":
+            // Sequential MNIST: each image read as a sequence of 28 rows of 28 pixels.
+            return try imageClassifier(options, data: mnist(options, "mnist"),
+                                       model: TransformerClassifier(features: 28, classes: 10, generator: RandomGenerator(seed: options.seed)))
+        case "lstm-lm": return try LSTMLanguageModelRecipe.run(options)
         default:
             throw CortexError.invalidArgument(operation: "cortex train", reason: "unknown recipe \"\(name)\" (known: \(names.joined(separator: ", ")))")
         }
@@ -126,10 +134,10 @@ enum Recipes {
         return (try MNIST.load(directory: directory, split: .train), try MNIST.load(directory: directory, split: .test))
     }
 
-    static func imageClassifier(_ options: RecipeOptions, data: (train: TensorDataset, test: TensorDataset), model: Sequential,
+    static func imageClassifier(_ options: RecipeOptions, data: (train: TensorDataset, test: TensorDataset), model: Module & Layer,
                                 transform: Transforms.Transform? = nil) throws -> RecipeResult {
         let (train, test) = data
-        let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 0.05 : 2e-3)
+        let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 0.05 : model is TransformerClassifier ? 1e-3 : 2e-3)
         // Cosine decay over the run's epochs (per epoch, restored with the checkpoint on resume).
         let schedule = try CosineAnnealing(optimizer, maximumSteps: options.epochs, minimumLearningRate: 0)
         let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.crossEntropy($0, targets: $1) }, scheduler: schedule)

@@ -9,7 +9,7 @@ struct Train: ParsableCommand {
 
     @Argument(help: "The recipe to train.") var recipe: String
     @Option(help: "Epochs to train, in total when resuming (the recipe's default when omitted).") var epochs: Int?
-    @Option(name: .customLong("batch-size"), help: "Examples per batch.") var batchSize = 64
+    @Option(name: .customLong("batch-size"), help: "Examples per batch (default 64; 32 windows for char-gpt).") var batchSize: Int?
     @Option(name: .customLong("lr"), help: "Learning rate (the recipe's default when omitted).") var learningRate: Float?
     @Option(help: "sgd (with momentum 0.9), adam, adamw, rmsprop or adagrad (the recipe's default when omitted: adam for the CNNs, sgd otherwise).")
     var optimizer: String?
@@ -18,18 +18,21 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("out"), help: "Directory for the checkpoint and training curves.") var output: String?
     @Option(help: "Checkpoint directory to continue training from.") var resume: String?
     @Flag(help: "Print one JSON object with the final metrics as the last line.") var json = false
+    @OptionGroup(title: "Language models (char-gpt)") var language: LanguageModelOptions
 
     func validate() throws {
         if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
-        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        try language.validate()
+        if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
     }
 
     func run() throws {
-        let options = RecipeOptions(epochs: epochs ?? Recipes.defaultEpochs(recipe), batchSize: batchSize, learningRate: learningRate,
+        let options = RecipeOptions(epochs: epochs ?? Recipes.defaultEpochs(recipe), batchSize: batchSize ?? (recipe == "char-gpt" ? 32 : 64),
+                                    learningRate: learningRate,
                                     optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed,
                                     dataDirectory: dataDirectory, output: output, resume: resume, json: json)
         do {
-            let result = try Recipes.run(recipe, options)
+            let result = recipe == "char-gpt" ? try CharGPTRecipe.run(options, language.charGPT) : try Recipes.run(recipe, options)
             if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
         } catch let error as CortexError {
             throw ValidationError(error.description)
@@ -52,5 +55,33 @@ struct Evaluate: ParsableCommand {
         } catch let error as CortexError {
             throw ValidationError(error.description)
         }
+    }
+}
+
+/// The options of the language-model recipes.
+struct LanguageModelOptions: ParsableArguments {
+    @Option(help: "Transformer layers.") var layers = CharGPTOptions().layers
+    @Option(help: "Attention heads.") var heads = CharGPTOptions().heads
+    @Option(help: "Embedding width.") var width = CharGPTOptions().width
+    @Option(help: "Context length in tokens.") var context = CharGPTOptions().context
+    @Option(help: "Dropout probability.") var dropout = CharGPTOptions().dropout
+    @Option(help: "Training steps at most.") var iterations = CharGPTOptions().iterations
+    @Option(help: "Wall-clock minutes at most.") var minutes = CharGPTOptions().minutes
+    @Option(name: .customLong("eval-interval"), help: "Steps between validation losses.") var evaluationInterval = CharGPTOptions().evaluationInterval
+
+    func validate() throws {
+        for (name, value) in [("--layers", layers), ("--heads", heads), ("--width", width), ("--context", context),
+                              ("--iterations", iterations), ("--eval-interval", evaluationInterval)] where value <= 0 {
+            throw ValidationError("\(name) must be positive, got \(value)")
+        }
+        guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
+        guard minutes > 0 else { throw ValidationError("--minutes must be positive, got \(minutes)") }
+    }
+
+    var charGPT: CharGPTOptions {
+        var options = CharGPTOptions()
+        (options.layers, options.heads, options.width, options.context, options.dropout) = (layers, heads, width, context, dropout)
+        (options.iterations, options.minutes, options.evaluationInterval) = (iterations, minutes, evaluationInterval)
+        return options
     }
 }

@@ -4,6 +4,7 @@ import Testing
 import CortexCore
 import CortexData
 import CortexModels
+import CortexText
 @testable import CortexCLI
 
 /// The `cortex` commands, parsed and run in-process: bad options are refused with a message
@@ -108,6 +109,52 @@ import CortexModels
         // A truncated batch file names itself.
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: data + "/data_batch_3.bin"))
         expectFailure(["train", "cifar-cnn", "--epochs", "1", "--data-dir", data], mentions: [data + "/data_batch_3.bin", "3073-byte"])
+    }
+
+    /// A small corpus in the tinyshakespeare layout.
+    func writeCorpus() throws -> String {
+        let data = directory + "/tinyshakespeare"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let lines = ["First Citizen:", "Before we proceed any further, hear me speak.", "", "All:", "Speak, speak.", "",
+                     "First Citizen:", "You are all resolved rather to die than to famish?", ""]
+        try String(repeating: lines.joined(separator: "\n") + "\n", count: 12).write(toFile: data + "/input.txt", atomically: true, encoding: .utf8)
+        return data
+    }
+
+    @Test func charGPTTrainsSavesAndSamples() throws {
+        let data = try writeCorpus()
+        var train = try CortexCommand.parseAsRoot(["train", "char-gpt", "--data-dir", data, "--layers", "1", "--heads", "2", "--width", "16",
+                                                   "--context", "16", "--iterations", "3", "--eval-interval", "2", "--batch-size", "2",
+                                                   "--out", directory + "/gpt", "--json"])
+        try train.run()
+        for file in ["model.safetensors", "config.json", "characters.json", "loss.csv"] {
+            #expect(FileManager.default.fileExists(atPath: directory + "/gpt/" + file), "\(file)")
+        }
+        let (model, tokenizer) = try Sample.load(directory + "/gpt")
+        let generated = try model.generate(prompt: tokenizer.encode("Sp"), maxNewTokens: 5, sampling: SamplingOptions(temperature: 0))
+        #expect(generated.count == 7)
+        var sample = try CortexCommand.parseAsRoot(["sample", "--checkpoint", directory + "/gpt", "--prompt", "All", "--max-new-tokens", "4"])
+        try sample.run()
+        expectFailure(["sample", "--checkpoint", directory + "/gpt", "--temperature=-1"], mentions: ["--temperature", "-1"])
+        expectFailure(["sample", "--checkpoint", directory + "/absent"], mentions: [directory + "/absent/config.json"])
+        expectFailure(["train", "char-gpt", "--width", "10", "--heads", "3", "--data-dir", data], mentions: ["--width 10", "--heads 3"])
+        expectFailure(["train", "char-gpt", "--dropout", "1.5"], mentions: ["--dropout", "1.5"])
+    }
+
+    @Test func lstmLanguageModelReportsPerplexity() throws {
+        let data = try writeCorpus()
+        var train = try CortexCommand.parseAsRoot(["train", "lstm-lm", "--data-dir", data, "--epochs", "1", "--batch-size", "2", "--json"])
+        try train.run()
+    }
+
+    @Test func tokenizeCommandReadsAFile() throws {
+        let data = try writeCorpus()
+        let tokenizer = directory + "/tokenizer"
+        try BPETrainer.train(corpus: String(contentsOfFile: data + "/input.txt", encoding: .utf8), vocabularySize: 280).save(directory: tokenizer)
+        var command = try CortexCommand.parseAsRoot(["tokenize", "--tokenizer", tokenizer, "--json", data + "/input.txt"])
+        try command.run()
+        expectFailure(["tokenize", "--tokenizer", directory + "/nothing", data + "/input.txt"], mentions: [directory + "/nothing"])
+        expectFailure(["tokenize", "--tokenizer", tokenizer, directory + "/missing.txt"], mentions: [directory + "/missing.txt"])
     }
 
     /// An IDX file of `count` random 28x28 byte images.

@@ -1,11 +1,11 @@
 import Foundation
 
 /// A whole file mapped copy-on-write into memory; unmapped when the last tensor viewing it goes.
-final class MappedFile: @unchecked Sendable {
-    let pointer: UnsafeMutableRawPointer
-    let byteCount: Int
+public final class MappedFile: @unchecked Sendable {
+    public let pointer: UnsafeMutableRawPointer
+    public let byteCount: Int
 
-    init(path: String) throws {
+    public init(path: String) throws {
         let descriptor = open(path, O_RDONLY)
         guard descriptor >= 0 else { throw CortexError.io(path: path, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }

@@ -1,0 +1,124 @@
+import CortexCore
+import CortexData
+import CortexModels
+import CortexNN
+import CortexText
+import Foundation
+
+/// `cortex train char-gpt`: a GPT decoder trained from scratch on tiny Shakespeare, one token
+/// per character (nanoGPT's shakespeare_char), with AdamW, linear warm-up then cosine decay,
+/// gradient clipping at 1 and a validation loss every `evaluationInterval` steps. Stops after
+/// `iterations` steps or `minutes`, whichever comes first, and writes model.safetensors
+/// (GPT-2 names), config.json, characters.json and loss.csv to `--out`.
+struct CharGPTOptions {
+    var layers = 4, heads = 4, width = 192, context = 128, dropout: Float = 0
+    var iterations = 6000, minutes: Double = 20
+    var learningRate: Float = 2e-3, warmup = 100
+    var evaluationInterval = 250, evaluationBatches = 20
+}
+
+enum CharGPTRecipe {
+    static func run(_ options: RecipeOptions, _ gpt: CharGPTOptions) throws -> RecipeResult {
+        let directory = try DataDirectory.locate("tinyshakespeare", explicit: options.dataDirectory)
+        let path = (directory as NSString).appendingPathComponent("input.txt")
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CortexError.io(path: path, reason: "cannot be read as UTF-8 text") }
+        let tokenizer = CharacterTokenizer(corpus: text)
+        let (train, validation) = TokenSequence(try tokenizer.encode(text)).split(trainingFraction: 0.9)
+        guard gpt.width % gpt.heads == 0 else {
+            throw CortexError.invalidArgument(operation: "cortex train char-gpt", reason: "--width \(gpt.width) must be divisible by --heads \(gpt.heads)")
+        }
+        let configuration = GPTConfiguration(vocabularySize: tokenizer.vocabularySize, contextLength: gpt.context, embeddingSize: gpt.width,
+                                             layers: gpt.layers, heads: gpt.heads, dropout: gpt.dropout)
+        let generator = RandomGenerator(seed: options.seed)
+        let model = GPT(configuration, generator: generator)
+        // Weight decay on matrices only, as nanoGPT.
+        let parameters = model.parameters()
+        let rate = options.learningRate ?? gpt.learningRate
+        let optimizer = AdamW(groups: [
+            ParameterGroup(parameters.filter { $0.rank >= 2 }, AdamW.options(learningRate: rate, beta2: 0.99, weightDecay: 0.1)),
+            ParameterGroup(parameters.filter { $0.rank < 2 }, AdamW.options(learningRate: rate, beta2: 0.99, weightDecay: 0)),
+        ])
+        // The schedule spans `steps`: --iterations, or fewer when the first steps show that
+        // --minutes will not fit them (so the learning rate has decayed when time runs out).
+        var steps = gpt.iterations
+        func learningRate(_ step: Int) -> Float {
+            if step < gpt.warmup { return rate * Float(step + 1) / Float(gpt.warmup) }
+            let progress = Double(step - gpt.warmup) / Double(max(steps - gpt.warmup, 1))
+            return rate / 10 + (rate - rate / 10) * Float(0.5 * (1 + Foundation.cos(Double.pi * min(progress, 1))))
+        }
+        func validationLoss() throws -> Float {
+            model.eval()
+            defer { model.train() }
+            let evaluation = RandomGenerator(seed: 1234)
+            return try withNoGrad {
+                var total: Float = 0
+                for _ in 0..<gpt.evaluationBatches {
+                    let (x, y) = try validation.randomBatch(batchSize: options.batchSize, length: gpt.context, generator: evaluation)
+                    total += try model.loss(x, targets: y).item()
+                }
+                return total / Float(gpt.evaluationBatches)
+            }
+        }
+        if !options.json {
+            print("char-gpt: \(gpt.layers) layers, \(gpt.heads) heads, width \(gpt.width), context \(gpt.context), "
+                  + "\(model.parameterCount()) parameters, vocabulary \(tokenizer.vocabularySize); batch \(options.batchSize), "
+                  + "up to \(steps) steps or \(gpt.minutes) minutes")
+        }
+        var curve: [(step: Int, seconds: Double, train: Float, validation: Float)] = []
+        let start = Date()
+        var runningLoss: Float = 0, runningCount = 0, step = 0
+        while step < steps && Date().timeIntervalSince(start) < gpt.minutes * 60 {
+            optimizer.learningRates = [learningRate(step), learningRate(step)]
+            let (x, y) = try train.randomBatch(batchSize: options.batchSize, length: gpt.context, generator: generator)
+            optimizer.zeroGrad()
+            let loss = try model.loss(x, targets: y)
+            try loss.backward()
+            try GradientClipping.clipNorm(parameters, maxNorm: 1)
+            try optimizer.step()
+            runningLoss += try loss.item()
+            runningCount += 1
+            step += 1
+            if step == 20 {
+                let perStep = Date().timeIntervalSince(start) / 20
+                let evaluations = Double(steps / gpt.evaluationInterval) * Double(gpt.evaluationBatches) * perStep / 3
+                let affordable = Int((gpt.minutes * 60 - evaluations) / perStep * 0.97)
+                if affordable < steps {
+                    steps = max(affordable, 21)
+                    if !options.json { print(String(format: "%.3f s per step: the schedule spans %d steps to fit %.1f minutes", perStep, steps, gpt.minutes)) }
+                }
+            }
+            if step % gpt.evaluationInterval == 0 || step == steps {
+                let point = (step, Date().timeIntervalSince(start), runningLoss / Float(runningCount), try validationLoss())
+                curve.append(point)
+                runningLoss = 0
+                runningCount = 0
+                if !options.json {
+                    print(String(format: "step %5d  %6.1fs  train %.4f  validation %.4f  lr %.2e", point.0, point.1, point.2, point.3,
+                                 learningRate(step)))
+                    fflush(nil)
+                }
+            }
+        }
+        if curve.last?.step != step { curve.append((step, Date().timeIntervalSince(start), runningCount > 0 ? runningLoss / Float(runningCount) : .nan, try validationLoss())) }
+        let seconds = Date().timeIntervalSince(start)
+        let sample = try tokenizer.decode(model.generate(prompt: tokenizer.encode("\n"), maxNewTokens: 300,
+                                                         sampling: SamplingOptions(temperature: 0.8, topK: 40), generator: RandomGenerator(seed: options.seed)))
+        if !options.json { print("sample:\n\(sample)") }
+        if let output = options.output {
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            try model.save(to: output + "/model.safetensors")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let config = try encoder.encode(configuration)
+            try AtomicFile.write(to: output + "/config.json") { handle in try config.withUnsafeBytes { try handle.write($0) } }
+            try tokenizer.save(to: output + "/characters.json")
+            let csv = "step,seconds,train_loss,validation_loss\n" + curve.map { "\($0.step),\(String(format: "%.1f", $0.seconds)),\($0.train),\($0.validation)\n" }.joined()
+            try AtomicFile.write(to: output + "/loss.csv") { handle in try Array(csv.utf8).withUnsafeBytes { try handle.write($0) } }
+            if !options.json { print("checkpoint, config, characters and loss curve written to \(output)") }
+        }
+        let tokensPerSecond = Double(step * options.batchSize * gpt.context) / seconds
+        return RecipeResult(fields: [("validation_loss", Double(curve.last?.validation ?? .nan)), ("train_loss", Double(curve.last?.train ?? .nan)),
+                                     ("steps", step), ("seconds", seconds), ("tokens_per_sec", tokensPerSecond),
+                                     ("parameters", model.parameterCount()), ("sample", sample)])
+    }
+}

@@ -1,0 +1,179 @@
+import CortexCore
+import CortexNN
+import Foundation
+
+/// The shape of a GPT decoder, with Hugging Face's GPT-2 config names in its JSON form.
+public struct GPTConfiguration: Codable, Sendable, Equatable {
+    public var vocabularySize: Int
+    public var contextLength: Int
+    public var embeddingSize: Int
+    public var layers: Int
+    public var heads: Int
+    public var dropout: Float
+    public var layerNormEpsilon: Float
+
+    public init(vocabularySize: Int, contextLength: Int, embeddingSize: Int, layers: Int, heads: Int, dropout: Float = 0.1,
+                layerNormEpsilon: Float = 1e-5) {
+        self.vocabularySize = vocabularySize
+        self.contextLength = contextLength
+        self.embeddingSize = embeddingSize
+        self.layers = layers
+        self.heads = heads
+        self.dropout = dropout
+        self.layerNormEpsilon = layerNormEpsilon
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case vocabularySize = "vocab_size", contextLength = "n_positions", embeddingSize = "n_embd", layers = "n_layer"
+        case heads = "n_head", dropout = "resid_pdrop", layerNormEpsilon = "layer_norm_epsilon"
+    }
+}
+
+/// A linear layer storing its weight as (in, out), as Hugging Face's GPT-2 `Conv1D` does.
+public final class TransposedLinear: Module, Layer {
+    @Parameter public var weight: Tensor
+    @Parameter public var bias: Tensor
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, generator: RandomGenerator = .default) {
+        weight = try! Initializers.normal([inFeatures, outFeatures], standardDeviation: 0.02, generator: generator)
+        bias = try! Tensor.zeros([outFeatures])
+        super.init()
+    }
+
+    public func callAsFunction(_ input: Tensor) throws -> Tensor { try input.matmul(weight) + bias }
+}
+
+/// GPT-2's decoder (pre-norm blocks of causal self-attention and a GELU MLP, learned position
+/// embeddings, final layer norm, output projection tied to the token embedding), with Hugging
+/// Face's parameter names (`transformer.h.0.attn.c_attn.weight`, ...), so its checkpoints are
+/// GPT-2 checkpoints.
+///
+/// ```swift
+/// let model = GPT(GPTConfiguration(vocabularySize: 65, contextLength: 128, embeddingSize: 128, layers: 4, heads: 4))
+/// let logits = try model(ids)            // (B, T) int64 -> (B, T, 65)
+/// ```
+public final class GPT: Module {
+    public let configuration: GPTConfiguration
+    public let transformer: GPTBody
+
+    public init(_ configuration: GPTConfiguration, generator: RandomGenerator = .default) {
+        self.configuration = configuration
+        transformer = GPTBody(configuration, generator: generator)
+        super.init()
+    }
+
+    /// Logits (B, T, vocabulary) for token ids (B, T).
+    public func callAsFunction(_ ids: Tensor) throws -> Tensor {
+        let hidden = try transformer(ids)
+        return try hidden.matmul(transformer.wte.weight.mT)
+    }
+
+    /// Mean cross-entropy of predicting `targets` (B, T) from `ids` (B, T).
+    public func loss(_ ids: Tensor, targets: Tensor) throws -> Tensor {
+        let logits = try self(ids)
+        return try Loss.crossEntropy(logits.reshape([-1, configuration.vocabularySize]), targets: targets.reshape([-1]))
+    }
+}
+
+public final class GPTBody: Module {
+    public let wte: Embedding, wpe: Embedding
+    let drop: Dropout
+    public let h: [GPTBlock]
+    public let lnF: LayerNorm
+
+    init(_ configuration: GPTConfiguration, generator: RandomGenerator) {
+        let tokens = Embedding(configuration.vocabularySize, configuration.embeddingSize, generator: generator)
+        let positions = Embedding(configuration.contextLength, configuration.embeddingSize, generator: generator)
+        // GPT-2's initialisation: normal(0, 0.02) token and normal(0, 0.01) position embeddings.
+        try! withNoGrad {
+            try tokens.weight.copy(from: Initializers.normal(tokens.weight.shape, standardDeviation: 0.02, generator: generator))
+            try positions.weight.copy(from: Initializers.normal(positions.weight.shape, standardDeviation: 0.01, generator: generator))
+        }
+        wte = tokens
+        wpe = positions
+        drop = Dropout(configuration.dropout, generator: generator)
+        h = (0..<configuration.layers).map { _ in GPTBlock(configuration, generator: generator) }
+        lnF = LayerNorm([configuration.embeddingSize], epsilon: configuration.layerNormEpsilon)
+        super.init()
+    }
+
+    func callAsFunction(_ ids: Tensor) throws -> Tensor {
+        guard ids.rank == 2, ids.shape[1] <= wpe.weight.shape[0] else {
+            throw CortexError.shapeMismatch(operation: "GPT", shapes: [ids.shape],
+                                            reason: "(ids must be (B, T) with T at most the context length \(wpe.weight.shape[0]))")
+        }
+        let positions = try Tensor.arange(0, Double(ids.shape[1]), dtype: .int64)
+        var x = try drop(wte(ids) + wpe(positions))
+        for block in h { x = try block(x) }
+        return try lnF(x)
+    }
+}
+
+public final class GPTBlock: Module {
+    let firstNorm: LayerNorm, attention: GPTAttention, secondNorm: LayerNorm, feedForward: GPTMLP
+
+    init(_ configuration: GPTConfiguration, generator: RandomGenerator) {
+        firstNorm = LayerNorm([configuration.embeddingSize], epsilon: configuration.layerNormEpsilon)
+        attention = GPTAttention(configuration, generator: generator)
+        secondNorm = LayerNorm([configuration.embeddingSize], epsilon: configuration.layerNormEpsilon)
+        feedForward = GPTMLP(configuration, generator: generator)
+        super.init()
+    }
+
+    override public func namedChildren() -> [(String, Module)] {
+        [("ln_1", firstNorm), ("attn", attention), ("ln_2", secondNorm), ("mlp", feedForward)]
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let y = try x + attention(firstNorm(x))
+        return try y + feedForward(secondNorm(y))
+    }
+}
+
+public final class GPTAttention: Module {
+    let cAttn: TransposedLinear, cProj: TransposedLinear
+    let attentionDropout: Dropout, residualDropout: Dropout
+    let heads: Int, dropout: Float
+
+    init(_ configuration: GPTConfiguration, generator: RandomGenerator) {
+        let size = configuration.embeddingSize
+        cAttn = TransposedLinear(size, 3 * size, generator: generator)
+        let projection = TransposedLinear(size, size, generator: generator)
+        // GPT-2 scales the residual projections by 1/sqrt(2 * layers).
+        try! withNoGrad { try projection.weight.multiplyInPlace(1 / Float(2 * configuration.layers).squareRoot()) }
+        cProj = projection
+        attentionDropout = Dropout(configuration.dropout, generator: generator)
+        residualDropout = Dropout(configuration.dropout, generator: generator)
+        heads = configuration.heads
+        dropout = configuration.dropout
+        super.init()
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let (batch, steps, size) = (x.shape[0], x.shape[1], x.shape[2])
+        let d = size / heads
+        let qkv = try cAttn(x)
+        func headsOf(_ part: Int) throws -> Tensor {
+            try qkv.slice(axis: 2, start: part * size, end: (part + 1) * size).reshape([batch, steps, heads, d]).permute([0, 2, 1, 3])
+        }
+        let attended = try Attention.scaledDotProduct(query: headsOf(0), key: headsOf(1), value: headsOf(2), causal: true,
+                                                      dropout: isTraining ? dropout : 0)
+        return try residualDropout(cProj(attended.permute([0, 2, 1, 3]).reshape([batch, steps, size])))
+    }
+}
+
+public final class GPTMLP: Module {
+    let cFc: TransposedLinear, cProj: TransposedLinear, dropout: Dropout
+
+    init(_ configuration: GPTConfiguration, generator: RandomGenerator) {
+        let size = configuration.embeddingSize
+        cFc = TransposedLinear(size, 4 * size, generator: generator)
+        let projection = TransposedLinear(4 * size, size, generator: generator)
+        try! withNoGrad { try projection.weight.multiplyInPlace(1 / Float(2 * configuration.layers).squareRoot()) }
+        cProj = projection
+        dropout = Dropout(configuration.dropout, generator: generator)
+        super.init()
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try dropout(cProj(cFc(x).gelu(approximate: .tanh))) }
+}
