@@ -10,28 +10,8 @@
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512dq"))), apply_to = function)
 
-static inline __m512 exp512(__m512 x) {
-    // Outside [-104, 89] the result is 0 or inf; clamping keeps the reduction exact there.
-    __m512 c = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), c);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    __m512 polynomial = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
-    __m512 result = _mm512_scalef_ps(polynomial, n);
-    // min/max drop NaN; put it back.
-    return _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
-}
-
-// exp for arguments known to be at most 0 and not NaN (x minus a finite row maximum): the
-// same polynomial without the upper clamp and the NaN repair.
-static inline __m512 exp512_nonpositive(__m512 x) {
-    __m512 c = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+// e^c for c in [-104, 89]: Cephes' reduction and polynomial, 2^n by vscalefps.
+static inline __m512 exp512_core(__m512 c) {
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), c);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
@@ -44,6 +24,17 @@ static inline __m512 exp512_nonpositive(__m512 x) {
     __m512 polynomial = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(polynomial, n);
 }
+
+static inline __m512 exp512(__m512 x) {
+    // Outside [-104, 89] the result is 0 or inf; clamping keeps the reduction exact there.
+    __m512 result = exp512_core(_mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f)));
+    // min/max drop NaN; put it back.
+    return _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+// exp for arguments known to be at most 0 and not NaN (x minus a finite row maximum): no upper
+// clamp and no NaN repair.
+static inline __m512 exp512_nonpositive(__m512 x) { return exp512_core(_mm512_max_ps(x, _mm512_set1_ps(-104.0f))); }
 
 // Applies `FUNCTION` (an __m512 -> __m512 expression of v) to x[0..<n], tail by masks.
 #define MAP512(FUNCTION)                                                              \
