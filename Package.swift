@@ -47,6 +47,10 @@ let package = Package(
             dependencies: ["CortexCLI", "CortexCore", "CortexData", "CortexText", "CortexModels", "CortexTestSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
+            name: "CortexModelsTests",
+            dependencies: ["CortexModels", "CortexNN", "CortexCore", "CortexTestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
             name: "CortexTextTests",
             dependencies: ["CortexText", "CortexCore"],
             resources: [.copy("Fixtures")]),

@@ -105,12 +105,7 @@ enum CharGPTRecipe {
                                                          sampling: SamplingOptions(temperature: 0.8, topK: 40), generator: RandomGenerator(seed: options.seed)))
         if !options.json { print("sample:\n\(sample)") }
         if let output = options.output {
-            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-            try model.save(to: output + "/model.safetensors")
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let config = try encoder.encode(configuration)
-            try AtomicFile.write(to: output + "/config.json") { handle in try config.withUnsafeBytes { try handle.write($0) } }
+            try model.saveCheckpoint(directory: output)  // Hugging Face GPT-2 form: model.safetensors + config.json
             try tokenizer.save(to: output + "/characters.json")
             let csv = "step,seconds,train_loss,validation_loss\n" + curve.map { "\($0.step),\(String(format: "%.1f", $0.seconds)),\($0.train),\($0.validation)\n" }.joined()
             try AtomicFile.write(to: output + "/loss.csv") { handle in try Array(csv.utf8).withUnsafeBytes { try handle.write($0) } }

@@ -39,18 +39,11 @@ struct Sample: ParsableCommand {
     }
 
     static func load(_ directory: String) throws -> (GPT, CharacterTokenizer) {
-        let configPath = directory + "/config.json"
-        guard let data = FileManager.default.contents(atPath: configPath) else { throw CortexError.io(path: configPath, reason: "cannot be read") }
-        let configuration: GPTConfiguration
-        do { configuration = try JSONDecoder().decode(GPTConfiguration.self, from: data) } catch {
-            throw CortexError.invalidFile(path: configPath, reason: "not a GPT configuration (\(error))")
-        }
-        let model = GPT(configuration)
-        try model.loadStateDict(from: directory + "/model.safetensors")
+        let model = try GPT.load(directory: directory)
         let tokenizer = try CharacterTokenizer.load(from: directory + "/characters.json")
-        guard tokenizer.vocabularySize == configuration.vocabularySize else {
+        guard tokenizer.vocabularySize == model.configuration.vocabularySize else {
             throw CortexError.invalidFile(path: directory + "/characters.json",
-                                          reason: "\(tokenizer.vocabularySize) characters for a model of \(configuration.vocabularySize)")
+                                          reason: "\(tokenizer.vocabularySize) characters for a model of \(model.configuration.vocabularySize)")
         }
         return (model, tokenizer)
     }

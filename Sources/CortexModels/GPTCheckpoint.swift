@@ -1,0 +1,119 @@
+import CortexCore
+import CortexNN
+import Foundation
+
+/// Hugging Face GPT-2 checkpoints: `config.json` + `model.safetensors` (float32, float16 or
+/// bfloat16, memory-mapped), from a directory or by name from the Hugging Face cache.
+extension GPT {
+    /// Loads a Hugging Face GPT-2 checkpoint directory. Missing, unexpected and mis-shaped
+    /// tensors are all named in one error.
+    ///
+    /// ```swift
+    /// let model = try GPT.load(directory: "checkpoints/gpt2")
+    /// ```
+    public static func load(directory: String) throws -> GPT {
+        let configuration = try GPTConfiguration.load(path: (directory as NSString).appendingPathComponent("config.json"))
+        let weightsPath = (directory as NSString).appendingPathComponent("model.safetensors")
+        guard FileManager.default.fileExists(atPath: weightsPath) else {
+            throw CortexError.io(path: weightsPath, reason: "missing (Cortex reads safetensors checkpoints)")
+        }
+        let file = try Safetensors.load(weightsPath)
+        var state: [String: Tensor] = [:]
+        for (key, tensor) in file.tensors {
+            // GPT2Model checkpoints lack the "transformer." prefix; attention-mask buffers of old
+            // checkpoints and the tied lm_head are not parameters here.
+            if key.hasSuffix(".attn.bias") || key.hasSuffix(".attn.masked_bias") { continue }
+            if key == "lm_head.weight" { continue }
+            state[key.hasPrefix("transformer.") ? key : "transformer." + key] = tensor
+        }
+        let model = GPT(configuration)
+        do {
+            try model.loadStateDict(state)
+        } catch let error as CortexError {
+            throw CortexError.invalidFile(path: weightsPath, reason: "does not match config.json: \(error.description)")
+        }
+        return model
+    }
+
+    /// The directory of `name` in the Hugging Face hub cache ($HF_HOME/hub, else
+    /// ~/.cache/huggingface/hub): models--<org>--<name>/snapshots/<revision>, the revision in
+    /// refs/main when present.
+    public static func cachedDirectory(name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        let home = environment["HF_HOME"] ?? ((environment["HOME"] ?? NSHomeDirectory()) as NSString).appendingPathComponent(".cache/huggingface")
+        let hub = environment["HF_HUB_CACHE"] ?? (home as NSString).appendingPathComponent("hub")
+        let model = (hub as NSString).appendingPathComponent("models--" + name.replacingOccurrences(of: "/", with: "--"))
+        let snapshots = (model as NSString).appendingPathComponent("snapshots")
+        if let revision = try? String(contentsOfFile: (model as NSString).appendingPathComponent("refs/main"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines), !revision.isEmpty {
+            let directory = (snapshots as NSString).appendingPathComponent(revision)
+            if FileManager.default.fileExists(atPath: directory) { return directory }
+        }
+        guard let revision = (try? FileManager.default.contentsOfDirectory(atPath: snapshots))?.sorted().first else {
+            throw CortexError.io(path: model, reason: "model \"\(name)\" is not in the Hugging Face cache (download it with huggingface-cli)")
+        }
+        return (snapshots as NSString).appendingPathComponent(revision)
+    }
+
+    /// Loads `nameOrDirectory`: a checkpoint directory, or a model name in the Hugging Face cache.
+    public static func load(_ nameOrDirectory: String) throws -> GPT {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: nameOrDirectory, isDirectory: &isDirectory), isDirectory.boolValue {
+            return try load(directory: nameOrDirectory)
+        }
+        return try load(directory: cachedDirectory(name: nameOrDirectory))
+    }
+
+    /// Writes a Hugging Face-compatible checkpoint: model.safetensors (the tied lm_head left
+    /// out, as transformers saves it) and config.json.
+    public func saveCheckpoint(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try save(to: (directory as NSString).appendingPathComponent("model.safetensors"))
+        let config = try configuration.huggingFaceJSON()
+        try AtomicFile.write(to: (directory as NSString).appendingPathComponent("config.json")) { handle in
+            try config.withUnsafeBytes { try handle.write($0) }
+        }
+    }
+}
+
+extension GPTConfiguration {
+    /// Reads a Hugging Face GPT-2 config.json (dropouts and epsilon default as transformers does).
+    public static func load(path: String) throws -> GPTConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CortexError.io(path: path, reason: "cannot be read") }
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw CortexError.invalidFile(path: path, reason: "not a JSON object")
+        }
+        func integer(_ key: String, default fallback: Int? = nil) throws -> Int {
+            if let value = json[key] as? Int, value > 0 { return value }
+            if json[key] == nil || json[key] is NSNull, let fallback { return fallback }
+            throw CortexError.invalidFile(path: path, reason: "\"\(key)\" must be a positive integer, got \(json[key].map { "\($0)" } ?? "nothing")")
+        }
+        let size = try integer("n_embd"), heads = try integer("n_head")
+        guard size % heads == 0 else { throw CortexError.invalidFile(path: path, reason: "n_embd \(size) is not divisible by n_head \(heads)") }
+        if let inner = json["n_inner"] as? Int, inner != 4 * size {
+            throw CortexError.invalidFile(path: path, reason: "n_inner \(inner) is not 4 * n_embd; only GPT-2's 4x MLP is supported")
+        }
+        if let activation = json["activation_function"] as? String, !["gelu_new", "gelu_pytorch_tanh", "gelu_fast"].contains(activation) {
+            throw CortexError.invalidFile(path: path, reason: "activation_function \(activation) is not GPT-2's tanh GELU")
+        }
+        if let tied = json["tie_word_embeddings"] as? Bool, !tied {
+            throw CortexError.invalidFile(path: path, reason: "tie_word_embeddings false is not supported (GPT-2 ties lm_head to wte)")
+        }
+        let dropout = (json["resid_pdrop"] as? Double).map(Float.init) ?? 0.1
+        let epsilon = (json["layer_norm_epsilon"] as? Double).map(Float.init) ?? 1e-5
+        return GPTConfiguration(vocabularySize: try integer("vocab_size"), contextLength: try integer("n_positions", default: 1024),
+                                embeddingSize: size, layers: try integer("n_layer"), heads: heads, dropout: dropout, layerNormEpsilon: epsilon)
+    }
+
+    /// config.json as transformers writes it for GPT2LMHeadModel.
+    public func huggingFaceJSON() throws -> Data {
+        var object: [String: Any] = [
+            "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "activation_function": "gelu_new",
+            "vocab_size": vocabularySize, "n_positions": contextLength, "n_ctx": contextLength, "n_embd": embeddingSize,
+            "n_layer": layers, "n_head": heads, "resid_pdrop": Double(dropout), "embd_pdrop": Double(dropout), "attn_pdrop": Double(dropout),
+            "layer_norm_epsilon": Double(layerNormEpsilon), "initializer_range": 0.02, "tie_word_embeddings": true,
+            "scale_attn_weights": true, "use_cache": true,
+        ]
+        if vocabularySize > 50256 { (object["bos_token_id"], object["eos_token_id"]) = (50256, 50256) }
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    }
+}
