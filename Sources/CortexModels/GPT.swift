@@ -64,8 +64,21 @@ public final class GPT: Module {
 
     /// Logits (B, T, vocabulary) for token ids (B, T).
     public func callAsFunction(_ ids: Tensor) throws -> Tensor {
-        let hidden = try transformer(ids)
+        let hidden = try transformer(ids, cache: nil)
         return try hidden.matmul(transformer.wte.weight.mT)
+    }
+
+    /// Logits for `ids` (B, T) that continue the sequences held in `cache`, whose keys and values
+    /// grow by T; only the new positions are computed.
+    public func callAsFunction(_ ids: Tensor, cache: KeyValueCache) throws -> Tensor {
+        let hidden = try transformer(ids, cache: cache)
+        return try hidden.matmul(transformer.wte.weight.mT)
+    }
+
+    /// An empty cache for `batch` sequences of up to the context length.
+    public func makeCache(batch: Int = 1) throws -> KeyValueCache {
+        try KeyValueCache(layers: configuration.layers, batch: batch, heads: configuration.heads,
+                          length: configuration.contextLength, headSize: configuration.embeddingSize / configuration.heads)
     }
 
     /// Mean cross-entropy of predicting `targets` (B, T) from `ids` (B, T).
@@ -97,14 +110,19 @@ public final class GPTBody: Module {
         super.init()
     }
 
-    func callAsFunction(_ ids: Tensor) throws -> Tensor {
-        guard ids.rank == 2, ids.shape[1] <= wpe.weight.shape[0] else {
+    func callAsFunction(_ ids: Tensor, cache: KeyValueCache?) throws -> Tensor {
+        let past = cache?.length ?? 0
+        guard ids.rank == 2, ids.shape[1] >= 1, past + ids.shape[1] <= wpe.weight.shape[0] else {
             throw CortexError.shapeMismatch(operation: "GPT", shapes: [ids.shape],
-                                            reason: "(ids must be (B, T) with T at most the context length \(wpe.weight.shape[0]))")
+                                            reason: "(ids must be (B, T) with \(past) cached + T positions at most the context length \(wpe.weight.shape[0]))")
         }
-        let positions = try Tensor.arange(0, Double(ids.shape[1]), dtype: .int64)
+        if let cache, cache.batch != ids.shape[0] {
+            throw CortexError.shapeMismatch(operation: "GPT", shapes: [ids.shape], reason: "(the cache holds \(cache.batch) sequences)")
+        }
+        let positions = try Tensor.arange(Double(past), Double(past + ids.shape[1]), dtype: .int64)
         var x = try drop(wte(ids) + wpe(positions))
-        for block in h { x = try block(x) }
+        for (index, block) in h.enumerated() { x = try block(x, cache: cache, layer: index) }
+        cache?.length = past + ids.shape[1]
         return try lnF(x)
     }
 }
@@ -124,8 +142,8 @@ public final class GPTBlock: Module {
         [("ln_1", firstNorm), ("attn", attention), ("ln_2", secondNorm), ("mlp", feedForward)]
     }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let y = try x + attention(firstNorm(x))
+    func callAsFunction(_ x: Tensor, cache: KeyValueCache?, layer: Int) throws -> Tensor {
+        let y = try x + attention(firstNorm(x), cache: cache, layer: layer)
         return try y + feedForward(secondNorm(y))
     }
 }
@@ -149,14 +167,20 @@ public final class GPTAttention: Module {
         super.init()
     }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
+    func callAsFunction(_ x: Tensor, cache: KeyValueCache?, layer: Int) throws -> Tensor {
         let (batch, steps, size) = (x.shape[0], x.shape[1], x.shape[2])
         let d = size / heads
         let qkv = try cAttn(x)
         func headsOf(_ part: Int) throws -> Tensor {
             try qkv.slice(axis: 2, start: part * size, end: (part + 1) * size).reshape([batch, steps, heads, d]).permute([0, 2, 1, 3])
         }
-        let attended = try Attention.scaledDotProduct(query: headsOf(0), key: headsOf(1), value: headsOf(2), causal: true,
+        var (keys, values) = (try headsOf(1), try headsOf(2))
+        var offset = 0
+        if let cache {
+            (keys, values) = try cache.append(layer: layer, keys: keys, values: values)
+            offset = cache.length
+        }
+        let attended = try Attention.scaledDotProduct(query: headsOf(0), key: keys, value: values, causal: true, causalOffset: offset,
                                                       dropout: isTraining ? dropout : 0)
         return try residualDropout(cProj(attended.permute([0, 2, 1, 3]).reshape([batch, steps, size])))
     }
@@ -176,4 +200,31 @@ public final class GPTMLP: Module {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor { try dropout(cProj(cFc(x).gelu(approximate: .tanh))) }
+}
+
+/// Keys and values of past positions for incremental decoding: per layer a preallocated
+/// (B, heads, context, head size) buffer, written in place, read as a view of its first
+/// `length` positions (no copy per step).
+public final class KeyValueCache: @unchecked Sendable {
+    public let batch: Int
+    /// Positions held.
+    public internal(set) var length = 0
+    private let keys: [Tensor], values: [Tensor]
+
+    public init(layers: Int, batch: Int, heads: Int, length: Int, headSize: Int) throws {
+        self.batch = batch
+        keys = try (0..<layers).map { _ in try Tensor.zeros([batch, heads, length, headSize]) }
+        values = try (0..<layers).map { _ in try Tensor.zeros([batch, heads, length, headSize]) }
+    }
+
+    /// Writes the new positions' keys and values (B, heads, T, d) after the held ones and
+    /// returns all of them.
+    func append(layer: Int, keys newKeys: Tensor, values newValues: Tensor) throws -> (keys: Tensor, values: Tensor) {
+        let end = length + newKeys.shape[2]
+        try withNoGrad {
+            try keys[layer].slice(axis: 2, start: length, end: end).copy(from: newKeys.detach())
+            try values[layer].slice(axis: 2, start: length, end: end).copy(from: newValues.detach())
+        }
+        return (try keys[layer].slice(axis: 2, start: 0, end: end), try values[layer].slice(axis: 2, start: 0, end: end))
+    }
 }

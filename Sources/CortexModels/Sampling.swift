@@ -44,13 +44,21 @@ extension GPT {
         defer { train(wasTraining) }
         var tokens = prompt
         try withNoGrad {
+            // The prompt fills a key/value cache once; each new token then costs one position.
+            // Past the context length the window slides and the cache is rebuilt from it.
+            var cache = try makeCache()
+            var pending = Array(tokens.suffix(configuration.contextLength))
             for _ in 0..<maxNewTokens {
-                let context = Array(tokens.suffix(configuration.contextLength))
-                let logits = try self(Tensor(integers: context, shape: [1, context.count]))
-                let last = try logits.select(axis: 1, index: context.count - 1).reshape([-1]).toFloatArray()
+                if cache.length + pending.count > configuration.contextLength {
+                    cache = try makeCache()
+                    pending = Array(tokens.suffix(configuration.contextLength - 1))
+                }
+                let logits = try self(Tensor(integers: pending, shape: [1, pending.count]), cache: cache)
+                let last = try logits.select(axis: 1, index: pending.count - 1).reshape([-1]).toFloatArray()
                 let next = sampling.draw(last, generator: generator)
                 tokens.append(next)
                 onToken(next)
+                pending = [next]
             }
         }
         return tokens

@@ -30,6 +30,26 @@ import CortexTestSupport
         #expect(Array(generated.dropFirst(prompt.count)) == expected)
     }
 
+    /// Logits computed through the key/value cache, several new positions at a time, equal
+    /// those of one full forward pass.
+    @Test func cachedDecodingMatchesTheFullPass() throws {
+        let (directory, reference) = GPT2ParityTests.fixture("gpt2-4layer")
+        let model = try GPT.load(directory: directory)
+        model.eval()
+        let ids = try reference.tensor("ids").toIntArray()
+        try withNoGrad {
+            let full = try model(Tensor(integers: Array(ids[0..<12]), shape: [1, 12]))
+            let cache = try model.makeCache()
+            var pieces: [Tensor] = []
+            for range in [0..<5, 5..<8, 8..<9, 9..<12] {
+                pieces.append(try model(Tensor(integers: Array(ids[range]), shape: [1, range.count]), cache: cache))
+            }
+            #expect(cache.length == 12)
+            #expect(try closenessFailure(Tensor.cat(pieces, axis: 1), full, rtol: 1e-5, atol: 1e-5) == nil)
+            #expect(throws: CortexError.self) { try model(Tensor(integers: Array(repeating: 0, count: 53), shape: [1, 53]), cache: cache) }
+        }
+    }
+
     @Test(arguments: names)
     func lossGradientsAndAdamWStepsMatch(_ name: String) throws {
         let (directory, reference) = GPT2ParityTests.fixture(name)

@@ -12,15 +12,19 @@ public enum Attention {
     /// ```swift
     /// let y = try Attention.scaledDotProduct(query: q, key: k, value: v, causal: true)   // (B, h, T, d)
     /// ```
+    ///
+    /// With a key/value cache the queries are the last L of S positions: `causalOffset` S - L
+    /// lets query i see keys 0...i + offset.
     public static func scaledDotProduct(query: Tensor, key: Tensor, value: Tensor, allowed: Tensor? = nil, bias: Tensor? = nil,
-                                        causal: Bool = false, dropout: Float = 0, scale: Float? = nil,
+                                        causal: Bool = false, causalOffset: Int = 0, dropout: Float = 0, scale: Float? = nil,
                                         generator: RandomGenerator = .default) throws -> Tensor {
-        try weightsAndOutput(query: query, key: key, value: value, allowed: allowed, bias: bias, causal: causal,
+        try weightsAndOutput(query: query, key: key, value: value, allowed: allowed, bias: bias, causal: causal, causalOffset: causalOffset,
                              dropout: dropout, scale: scale, generator: generator).output
     }
 
     static func weightsAndOutput(query: Tensor, key: Tensor, value: Tensor, allowed: Tensor?, bias: Tensor?, causal: Bool,
-                                 dropout: Float, scale: Float?, generator: RandomGenerator) throws -> (weights: Tensor, output: Tensor) {
+                                 causalOffset: Int = 0, dropout: Float, scale: Float?,
+                                 generator: RandomGenerator) throws -> (weights: Tensor, output: Tensor) {
         guard query.rank >= 2, key.rank >= 2, value.rank >= 2, query.shape.last == key.shape.last,
               key.shape[key.rank - 2] == value.shape[value.rank - 2] else {
             throw CortexError.shapeMismatch(operation: "scaledDotProductAttention", shapes: [query.shape, key.shape, value.shape],
@@ -29,7 +33,10 @@ public enum Attention {
         let factor = scale ?? 1 / Float(query.shape[query.rank - 1]).squareRoot()
         var scores = try query.matmul(key.mT) * factor
         let (queries, keys) = (query.shape[query.rank - 2], key.shape[key.rank - 2])
-        if causal { scores = try Tensor.where(causalMask(queries, keys, device: query.device), scores, negativeInfinity(query.device)) }
+        // When even the first query sees every key (one new token after a cache) there is no mask.
+        if causal && causalOffset < keys - 1 {
+            scores = try Tensor.where(causalMask(queries, keys, offset: causalOffset, device: query.device), scores, negativeInfinity(query.device))
+        }
         if let allowed { scores = try Tensor.where(allowed, scores, negativeInfinity(query.device)) }
         if let bias { scores = try scores + bias }
         var weights = try scores.softmax(axis: -1)
@@ -40,10 +47,10 @@ public enum Attention {
         return (weights, output)
     }
 
-    /// (L, S) booleans, true where key j <= query i (keys aligned to the end when S > L... as
-    /// PyTorch: key j is visible to query i when j <= i).
-    public static func causalMask(_ queries: Int, _ keys: Int, device: Device = .cpu) throws -> Tensor {
-        try Tensor(booleans: (0..<queries).flatMap { i in (0..<keys).map { j in j <= i } }, shape: [queries, keys], device: device)
+    /// (L, S) booleans, true where key j is visible to query i: j <= i + offset (PyTorch's
+    /// causal mask is offset 0).
+    public static func causalMask(_ queries: Int, _ keys: Int, offset: Int = 0, device: Device = .cpu) throws -> Tensor {
+        try Tensor(booleans: (0..<queries).flatMap { i in (0..<keys).map { j in j <= i + offset } }, shape: [queries, keys], device: device)
     }
 
     static func negativeInfinity(_ device: Device) throws -> Tensor { try Tensor.full([], value: -.infinity, device: device) }
