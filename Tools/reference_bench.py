@@ -108,14 +108,41 @@ def text(repetitions):
     return {"gpt2_encode_shakespeare": megabytes / median_seconds(max(repetitions // 3, 3), lambda: tokenizer.encode(corpus))}
 
 
+def gpt2(repetitions):
+    # transformers' generate on the GPT-2 124M architecture with random weights: 16-token prompt,
+    # 64 new tokens, greedy, float32; time to first token and tokens/s after it.
+    import resource
+    from transformers import GPT2Config, GPT2LMHeadModel
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config()).eval()
+    weights = sum(p.numel() for p in model.parameters()) * 4
+    prompt = torch.randint(0, 50257, (1, 16))
+    first, rates = [], []
+    with torch.no_grad():
+        for _ in range(max(repetitions // 5, 3)):
+            start = time.perf_counter()
+            model.generate(prompt, max_new_tokens=1, min_new_tokens=1, do_sample=False, pad_token_id=0)
+            first_token = time.perf_counter() - start
+            start = time.perf_counter()
+            model.generate(prompt, max_new_tokens=64, min_new_tokens=64, do_sample=False, pad_token_id=0)
+            total = time.perf_counter() - start
+            first.append(first_token)
+            rates.append(63 / max(total - first_token, 1e-9))
+    first.sort()
+    rates.sort()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"gpt2_greedy_tokens_per_sec": rates[len(rates) // 2], "gpt2_time_to_first_token": first[len(first) // 2] * 1000,
+            "gpt2_peak_memory_over_weights": peak / weights}
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("suite", choices=["core", "train", "text"])
+    parser.add_argument("suite", choices=["core", "train", "text", "gpt2"])
     parser.add_argument("--repetitions", type=int, default=15)
     arguments = parser.parse_args()
     torch.set_num_threads(2)
     print(json.dumps({"torch": torch.__version__}))
-    for name, value in {"core": core, "train": train, "text": text}[arguments.suite](arguments.repetitions).items():
+    for name, value in {"core": core, "train": train, "text": text, "gpt2": gpt2}[arguments.suite](arguments.repetitions).items():
         print(json.dumps({"name": name, "value": value}))
 
 

@@ -215,4 +215,83 @@ void cortex_avx512_sgemm(long m, long n, long k, const float *a, long a_row_stri
     }
 }
 
+// Products with at most 4 rows (decoding one token at a time): no packing, since every element
+// of B is used m times at most and packing would read it twice. Rows of A must be contiguous.
+// B row-major (b_column_stride 1): C rows accumulate a[r][p] * B[p][0..<n] in 64-column blocks.
+// B column-major (b_row_stride 1): C[r][j] is the dot product of A's row r with B's column j.
+void cortex_avx512_sgemm_small_m(long m, long n, long k, const float *a, long a_row_stride, const float *b, long b_row_stride,
+                                 long b_column_stride, float *c, long ldc) {
+    if (b_column_stride == 1 && m == 1) {
+        // One row: 256-column blocks (1 KiB of each row of B per step) keep the memory streams long.
+        for (long j = 0; j < n; j += 256) {
+            long width = n - j < 256 ? n - j : 256;
+            __mmask16 masks[16];
+            __m512 acc[16];
+            for (int q = 0; q < 16; q++) {
+                long lanes = width - 16 * q;
+                masks[q] = lanes >= 16 ? 0xFFFF : lanes <= 0 ? 0 : (__mmask16)((1u << lanes) - 1);
+                acc[q] = _mm512_setzero_ps();
+            }
+            const float *row = b + j;
+            for (long p = 0; p < k; p++, row += b_row_stride) {
+                __m512 scalar = _mm512_set1_ps(a[p]);
+#pragma clang loop unroll(full)
+                for (int q = 0; q < 16; q++) acc[q] = _mm512_fmadd_ps(scalar, _mm512_maskz_loadu_ps(masks[q], row + 16 * q), acc[q]);
+            }
+            for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(c + j + 16 * q, masks[q], acc[q]);
+        }
+        return;
+    }
+    if (b_column_stride == 1) {
+        for (long j = 0; j < n; j += 64) {
+            long width = n - j < 64 ? n - j : 64;
+            __mmask16 masks[4];
+            for (int q = 0; q < 4; q++) {
+                long lanes = width - 16 * q;
+                masks[q] = lanes >= 16 ? 0xFFFF : lanes <= 0 ? 0 : (__mmask16)((1u << lanes) - 1);
+            }
+            __m512 acc[4][4];
+            for (int r = 0; r < 4; r++) for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
+            const float *row = b + j;
+            for (long p = 0; p < k; p++, row += b_row_stride) {
+                __m512 b0 = _mm512_maskz_loadu_ps(masks[0], row), b1 = _mm512_maskz_loadu_ps(masks[1], row + 16);
+                __m512 b2 = _mm512_maskz_loadu_ps(masks[2], row + 32), b3 = _mm512_maskz_loadu_ps(masks[3], row + 48);
+                for (int r = 0; r < 4; r++) {
+                    if (r >= m) break;
+                    __m512 scalar = _mm512_set1_ps(a[r * a_row_stride + p]);
+                    acc[r][0] = _mm512_fmadd_ps(scalar, b0, acc[r][0]);
+                    acc[r][1] = _mm512_fmadd_ps(scalar, b1, acc[r][1]);
+                    acc[r][2] = _mm512_fmadd_ps(scalar, b2, acc[r][2]);
+                    acc[r][3] = _mm512_fmadd_ps(scalar, b3, acc[r][3]);
+                }
+            }
+            for (long r = 0; r < m; r++)
+                for (int q = 0; q < 4; q++) _mm512_mask_storeu_ps(c + r * ldc + j + 16 * q, masks[q], acc[r][q]);
+        }
+        return;
+    }
+    // Column-major B: one column at a time, its chunks shared by the (up to 4) rows of A.
+    for (long j = 0; j < n; j++) {
+        const float *column = b + j * b_column_stride;
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        long p = 0;
+        for (; p + 16 <= k; p += 16) {
+            __m512 v = _mm512_loadu_ps(column + p);
+            for (int r = 0; r < 4; r++) {
+                if (r >= m) break;
+                acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a + r * a_row_stride + p), v, acc[r]);
+            }
+        }
+        if (p < k) {
+            __mmask16 mask = (__mmask16)((1u << (k - p)) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(mask, column + p);
+            for (int r = 0; r < 4; r++) {
+                if (r >= m) break;
+                acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + r * a_row_stride + p), v, acc[r]);
+            }
+        }
+        for (long r = 0; r < m; r++) c[r * ldc + j] = _mm512_reduce_add_ps(acc[r]);
+    }
+}
+
 #pragma clang attribute pop

@@ -52,8 +52,14 @@ import CortexTestSupport
         // Deep products with small outputs (split over K; the 32 x 9 one computed transposed).
         let deep = try Tensor.randn([32, 3000], generator: generator), narrow = try Tensor.randn([9, 3000], generator: generator)
         let wide40 = try Tensor.randn([3000, 40], generator: generator)
+        // Decoding shapes (1 to 4 rows, no packing): row-major and transposed B, batched, tails.
+        let row = try Tensor.randn([1, 70], generator: generator), rows = try Tensor.randn([3, 70], generator: generator)
+        let wideB = try Tensor.randn([70, 300], generator: generator), batchedRows = try Tensor.randn([5, 1, 37], generator: generator)
+        let batchedB = try Tensor.randn([5, 37, 9], generator: generator)
         func products() throws -> [Tensor] {
-            [try deep.matmul(narrow.mT), try deep.matmul(wide40), try big.matmul(weight.mT), try long.matmul(longWeight.mT),
+            [try row.matmul(wideB), try rows.matmul(wideB), try row.matmul(weight.mT.slice(axis: 0, start: 0, end: 70)),
+             try rows.matmul(b), try batchedRows.matmul(batchedB), try batchedRows.matmul(batchedB.transpose(1, 2).contiguous().transpose(1, 2)),
+             try deep.matmul(narrow.mT), try deep.matmul(wide40), try big.matmul(weight.mT), try long.matmul(longWeight.mT),
              try longWeight.matmul(long.mT)] + [
              try a.matmul(b), try a.matmul(c.transpose(1, 2)), try a.mT.matmul(a), try wide.slice(axis: 1, step: 2).matmul(b),
              try big.matmul(other), try big.mT.matmul(big), try b.matmul(Tensor.ones([50])), try Tensor.ones([70]).matmul(b),

@@ -122,6 +122,11 @@ void cortex_avx512_sgemm_pack_b(long kc, long nc, const float *b, long b_row_str
 void cortex_avx512_sgemm_rows(long m, long nc, long kc, const float *a, long a_row_stride, long a_column_stride,
                               const float *packed_b, float *c, long ldc, int accumulate);
 
+/// C = A B for m <= 4 without packing (one-token decoding): A's rows contiguous (row stride
+/// a_row_stride), B row-major (b_column_stride 1) or column-major (b_row_stride 1).
+void cortex_avx512_sgemm_small_m(long m, long n, long k, const float *a, long a_row_stride, const float *b, long b_row_stride,
+                                 long b_column_stride, float *c, long ldc);
+
 /// C (m x n, row stride ldc) = A (m x k) times B (k x n), each operand given by element strides
 /// so transposed and strided views need no copies. Single-threaded; only where
 /// cortex_has_avx512() (the CPU backend calls OpenBLAS elsewhere).

@@ -148,6 +148,23 @@ extension CPUBackend {
                                 bBase + bOffset + columns.lowerBound * bColumn, bRow, bColumn,
                                 cBase + batch * M * N + rows.lowerBound * N + columns.lowerBound, N)
         }
+        // A few rows (decoding one token): no packing; every worker takes a share of the columns
+        // of every batch.
+        if M <= 4 && aColumn == 1 && (bColumn == 1 || bRow == 1) && K > 0 {
+            let chunk = bColumn == 1 ? (M == 1 ? 256 : 64) : 16
+            let chunks = (N + chunk - 1) / chunk
+            CPUParallelism.forEachRange(batchCount * chunks, grain: max(1, (1 << 15) / max(M * K * chunk, 1))) { range in
+                let (aBase, bBase, cBase) = pointers.value
+                for item in range {
+                    let (batch, piece) = item.quotientAndRemainder(dividingBy: chunks)
+                    let (aOffset, bOffset) = batches.offsets(batch)
+                    let start = piece * chunk, count = min(chunk, N - start)
+                    cortex_avx512_sgemm_small_m(M, count, K, aBase + aOffset, aRow, bBase + bOffset + start * bColumn, bRow, bColumn,
+                                                cBase + batch * M * N + start, N)
+                }
+            }
+            return
+        }
         let work = batchCount * M * N * K
         if batchCount > 1 || work < (1 << 18) {
             CPUParallelism.forEachRange(batchCount, grain: max(1, (1 << 18) / max(M * N * K, 1))) { range in
