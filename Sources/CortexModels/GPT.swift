@@ -34,9 +34,12 @@ public final class TransposedLinear: Module, Layer {
     @Parameter public var weight: Tensor
     @Parameter public var bias: Tensor
 
-    public init(_ inFeatures: Int, _ outFeatures: Int, generator: RandomGenerator = .default) {
-        weight = try! Initializers.normal([inFeatures, outFeatures], standardDeviation: 0.02, generator: generator)
-        bias = try! Tensor.zeros([outFeatures])
+    /// Weight N(0, 0.02), bias 0 (GPT-2's initialisation); with `initialize` false the tensors
+    /// are left unwritten, for a checkpoint to replace.
+    public init(_ inFeatures: Int, _ outFeatures: Int, standardDeviation: Float = 0.02, initialize: Bool = true,
+                generator: RandomGenerator = .default) {
+        weight = try! gptParameter([inFeatures, outFeatures], standardDeviation: standardDeviation, initialize: initialize, generator: generator)
+        bias = try! initialize ? Tensor.zeros([outFeatures]) : Tensor.empty([outFeatures])
         super.init()
     }
 
@@ -56,9 +59,11 @@ public final class GPT: Module {
     public let configuration: GPTConfiguration
     public let transformer: GPTBody
 
-    public init(_ configuration: GPTConfiguration, generator: RandomGenerator = .default) {
+    /// A GPT with GPT-2's initialisation, or with its tensors left unwritten (`initialize`
+    /// false) when a checkpoint is about to replace them.
+    public init(_ configuration: GPTConfiguration, initialize: Bool = true, generator: RandomGenerator = .default) {
         self.configuration = configuration
-        transformer = GPTBody(configuration, generator: generator)
+        transformer = GPTBody(configuration, initialize: initialize, generator: generator)
         super.init()
     }
 
@@ -94,18 +99,14 @@ public final class GPTBody: Module {
     public let h: [GPTBlock]
     public let lnF: LayerNorm
 
-    init(_ configuration: GPTConfiguration, generator: RandomGenerator) {
-        let tokens = Embedding(configuration.vocabularySize, configuration.embeddingSize, generator: generator)
-        let positions = Embedding(configuration.contextLength, configuration.embeddingSize, generator: generator)
+    init(_ configuration: GPTConfiguration, initialize: Bool, generator: RandomGenerator) {
         // GPT-2's initialisation: normal(0, 0.02) token and normal(0, 0.01) position embeddings.
-        try! withNoGrad {
-            try tokens.weight.copy(from: Initializers.normal(tokens.weight.shape, standardDeviation: 0.02, generator: generator))
-            try positions.weight.copy(from: Initializers.normal(positions.weight.shape, standardDeviation: 0.01, generator: generator))
-        }
-        wte = tokens
-        wpe = positions
+        wte = Embedding(weight: try! gptParameter([configuration.vocabularySize, configuration.embeddingSize], standardDeviation: 0.02,
+                                                  initialize: initialize, generator: generator))
+        wpe = Embedding(weight: try! gptParameter([configuration.contextLength, configuration.embeddingSize], standardDeviation: 0.01,
+                                                  initialize: initialize, generator: generator))
         drop = Dropout(configuration.dropout, generator: generator)
-        h = (0..<configuration.layers).map { _ in GPTBlock(configuration, generator: generator) }
+        h = (0..<configuration.layers).map { _ in GPTBlock(configuration, initialize: initialize, generator: generator) }
         lnF = LayerNorm([configuration.embeddingSize], epsilon: configuration.layerNormEpsilon)
         super.init()
     }
@@ -130,11 +131,11 @@ public final class GPTBody: Module {
 public final class GPTBlock: Module {
     let firstNorm: LayerNorm, attention: GPTAttention, secondNorm: LayerNorm, feedForward: GPTMLP
 
-    init(_ configuration: GPTConfiguration, generator: RandomGenerator) {
+    init(_ configuration: GPTConfiguration, initialize: Bool, generator: RandomGenerator) {
         firstNorm = LayerNorm([configuration.embeddingSize], epsilon: configuration.layerNormEpsilon)
-        attention = GPTAttention(configuration, generator: generator)
+        attention = GPTAttention(configuration, initialize: initialize, generator: generator)
         secondNorm = LayerNorm([configuration.embeddingSize], epsilon: configuration.layerNormEpsilon)
-        feedForward = GPTMLP(configuration, generator: generator)
+        feedForward = GPTMLP(configuration, initialize: initialize, generator: generator)
         super.init()
     }
 
@@ -153,13 +154,12 @@ public final class GPTAttention: Module {
     let attentionDropout: Dropout, residualDropout: Dropout
     let heads: Int, dropout: Float
 
-    init(_ configuration: GPTConfiguration, generator: RandomGenerator) {
+    init(_ configuration: GPTConfiguration, initialize: Bool, generator: RandomGenerator) {
         let size = configuration.embeddingSize
-        cAttn = TransposedLinear(size, 3 * size, generator: generator)
-        let projection = TransposedLinear(size, size, generator: generator)
-        // GPT-2 scales the residual projections by 1/sqrt(2 * layers).
-        try! withNoGrad { try projection.weight.multiplyInPlace(1 / Float(2 * configuration.layers).squareRoot()) }
-        cProj = projection
+        cAttn = TransposedLinear(size, 3 * size, initialize: initialize, generator: generator)
+        // GPT-2 scales the residual projections' initialisation by 1/sqrt(2 * layers).
+        cProj = TransposedLinear(size, size, standardDeviation: 0.02 / Float(2 * configuration.layers).squareRoot(),
+                                 initialize: initialize, generator: generator)
         attentionDropout = Dropout(configuration.dropout, generator: generator)
         residualDropout = Dropout(configuration.dropout, generator: generator)
         heads = configuration.heads
@@ -189,12 +189,11 @@ public final class GPTAttention: Module {
 public final class GPTMLP: Module {
     let cFc: TransposedLinear, cProj: TransposedLinear, dropout: Dropout
 
-    init(_ configuration: GPTConfiguration, generator: RandomGenerator) {
+    init(_ configuration: GPTConfiguration, initialize: Bool, generator: RandomGenerator) {
         let size = configuration.embeddingSize
-        cFc = TransposedLinear(size, 4 * size, generator: generator)
-        let projection = TransposedLinear(4 * size, size, generator: generator)
-        try! withNoGrad { try projection.weight.multiplyInPlace(1 / Float(2 * configuration.layers).squareRoot()) }
-        cProj = projection
+        cFc = TransposedLinear(size, 4 * size, initialize: initialize, generator: generator)
+        cProj = TransposedLinear(4 * size, size, standardDeviation: 0.02 / Float(2 * configuration.layers).squareRoot(),
+                                 initialize: initialize, generator: generator)
         dropout = Dropout(configuration.dropout, generator: generator)
         super.init()
     }
@@ -227,4 +226,9 @@ public final class KeyValueCache: @unchecked Sendable {
         }
         return (try keys[layer].slice(axis: 2, start: 0, end: end), try values[layer].slice(axis: 2, start: 0, end: end))
     }
+}
+
+/// N(0, standardDeviation) written straight into the tensor, or unwritten memory.
+func gptParameter(_ shape: [Int], standardDeviation: Float, initialize: Bool, generator: RandomGenerator) throws -> Tensor {
+    initialize ? try Tensor.randn(shape, standardDeviation: standardDeviation, generator: generator) : try Tensor.empty(shape)
 }

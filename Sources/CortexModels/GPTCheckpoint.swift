@@ -26,9 +26,10 @@ extension GPT {
             if key == "lm_head.weight" { continue }
             state[key.hasPrefix("transformer.") ? key : "transformer." + key] = tensor
         }
-        let model = GPT(configuration)
+        // The model takes the mapped tensors themselves (float32 ones are not copied at all).
+        let model = GPT(configuration, initialize: false)
         do {
-            try model.loadStateDict(state)
+            try model.loadStateDict(state, assign: true)
         } catch let error as CortexError {
             throw CortexError.invalidFile(path: weightsPath, reason: "does not match config.json: \(error.description)")
         }

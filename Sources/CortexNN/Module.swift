@@ -150,7 +150,19 @@ open class Module: @unchecked Sendable {
 
     /// Copies `state` into this module's parameters and buffers (shapes must match; dtypes are
     /// converted). With `strict`, missing and unexpected keys are errors, all named at once.
+    /// Copies `state` into the parameters and buffers (checking names and shapes first, every
+    /// problem named in one error). With `assign` the module takes the given tensors themselves
+    /// (converted where their dtype differs) instead of copying into its own, as PyTorch's
+    /// `assign=True`: a memory-mapped checkpoint is then never copied.
+    public func loadStateDict(_ state: [String: Tensor], strict: Bool = true, assign: Bool) throws {
+        try loadStateDict(state, strict: strict, assigning: assign)
+    }
+
     public func loadStateDict(_ state: [String: Tensor], strict: Bool = true) throws {
+        try loadStateDict(state, strict: strict, assigning: false)
+    }
+
+    private func loadStateDict(_ state: [String: Tensor], strict: Bool, assigning: Bool) throws {
         let slots = namedSlots()
         let expected = Set(slots.compactMap { $0.1.tensor == nil ? nil : $0.0 })
         var problems: [String] = []
@@ -172,7 +184,11 @@ open class Module: @unchecked Sendable {
         try withNoGrad {
             for (name, slot) in slots {
                 guard let target = slot.tensor, let source = state[name] else { continue }
-                try target.copy(from: source.to(target.device))
+                if assigning {
+                    slot.tensor = try source.detach().to(target.dtype).to(target.device)
+                } else {
+                    try target.copy(from: source.to(target.device))
+                }
             }
         }
     }

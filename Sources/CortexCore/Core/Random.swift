@@ -66,19 +66,26 @@ public final class RandomGenerator: @unchecked Sendable {
 
     /// `count` standard normal floats (Box-Muller on 53-bit uniforms).
     public func normalFloats(_ count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            fillNormal(buffer.baseAddress!, count: count)
+            initialized = count
+        }
+    }
+
+    /// Writes `count` normal floats, mean + standardDeviation * N(0, 1), the same sequence as
+    /// ``normalFloats(_:)``, straight into memory (no intermediate array for a large tensor).
+    public func fillNormal(_ target: UnsafeMutablePointer<Float>, count: Int, mean: Float = 0, standardDeviation: Float = 1) {
         lock.lock(); defer { lock.unlock() }
-        var values = [Float](repeating: 0, count: count)
         var index = 0
         while index < count {
             let u1 = (Double(nextUnlocked() >> 11) + 1) * 0x1p-53 // (0, 1]
             let u2 = Double(nextUnlocked() >> 11) * 0x1p-53
             let radius = (-2 * Foundation.log(u1)).squareRoot()
             let angle = 2 * Double.pi * u2
-            values[index] = Float(radius * Foundation.cos(angle))
-            if index + 1 < count { values[index + 1] = Float(radius * Foundation.sin(angle)) }
+            target[index] = mean + standardDeviation * Float(radius * Foundation.cos(angle))
+            if index + 1 < count { target[index + 1] = mean + standardDeviation * Float(radius * Foundation.sin(angle)) }
             index += 2
         }
-        return values
     }
 
     /// A uniform integer in `0..<bound` without modulo bias.

@@ -149,8 +149,9 @@ extension Tensor {
     public static func randn(_ shape: [Int], mean: Float = 0, standardDeviation: Float = 1,
                              generator: RandomGenerator = .default, device: Device = .cpu) throws -> Tensor {
         try Shapes.validate(shape, operation: "randn")
-        let values = generator.normalFloats(shape.reduce(1, *)).map { mean + standardDeviation * $0 }
-        return try Tensor(values, shape: shape, device: device)
+        let host = try Tensor.empty(shape)
+        generator.fillNormal(host.storage.floats(), count: host.count, mean: mean, standardDeviation: standardDeviation)
+        return device == .cpu ? host : try host.to(device)
     }
 
     /// 1 with probability `probability`, else 0 (float32), as `torch.bernoulli`.

@@ -10,5 +10,11 @@ public final class Embedding: Module {
         super.init()
     }
 
+    /// An embedding over the given (numEmbeddings, embeddingDimension) table.
+    public init(weight: Tensor) {
+        self.weight = weight
+        super.init()
+    }
+
     public func callAsFunction(_ ids: Tensor) throws -> Tensor { try weight.embedding(ids) }
 }
