@@ -24,10 +24,10 @@ struct GPT2Suite: ParsableCommand {
             let start = DispatchTime.now().uptimeNanoseconds
             var first: UInt64 = 0
             var count = 0
-            _ = try model.generate(prompt: prompt, maxNewTokens: 64, sampling: SamplingOptions(temperature: 0)) { _ in
+            _ = try model.generate(prompt: prompt, maxNewTokens: 64, sampling: SamplingOptions(temperature: 0), onToken: { _ in
                 count += 1
                 if count == 1 { first = DispatchTime.now().uptimeNanoseconds }
-            }
+            })
             let end = DispatchTime.now().uptimeNanoseconds
             firstTokenSeconds.append(Double(first - start) * 1e-9)
             tokensPerSecond.append(63 / (Double(end - first) * 1e-9))

@@ -28,10 +28,10 @@ struct Sample: ParsableCommand {
             print(prompt, terminator: "")
             _ = try model.generate(prompt: promptIds, maxNewTokens: maxNewTokens,
                                    sampling: SamplingOptions(temperature: temperature, topK: topK == 0 ? nil : topK),
-                                   generator: RandomGenerator(seed: seed)) { token in
+                                   generator: RandomGenerator(seed: seed), onToken: { token in
                 print((try? tokenizer.decode([token])) ?? "", terminator: "")
                 fflush(nil)
-            }
+            })
             print()
         } catch let error as CortexError {
             throw ValidationError(error.description)

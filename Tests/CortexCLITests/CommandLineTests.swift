@@ -157,6 +157,27 @@ import CortexText
         expectFailure(["tokenize", "--tokenizer", tokenizer, directory + "/missing.txt"], mentions: [directory + "/missing.txt"])
     }
 
+    @Test func generateContinuesAPromptWithAGPT2Checkpoint() throws {
+        // The 4-layer random GPT-2 fixture (vocabulary 300) with a BPE tokenizer of 300 tokens.
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("CortexModelsTests/Fixtures/gpt2-4layer").path
+        let model = directory + "/gpt2"
+        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+        for file in ["config.json", "model.safetensors"] { try FileManager.default.copyItem(atPath: fixture + "/" + file, toPath: model + "/" + file) }
+        let corpus = try String(contentsOfFile: writeCorpus() + "/input.txt", encoding: .utf8)
+        try BPETrainer.train(corpus: corpus, vocabularySize: 300, specialTokens: ["<|endoftext|>"], minimumFrequency: 1).save(directory: model)
+        var command = try CortexCommand.parseAsRoot(["generate", "--model", model, "--prompt", "First Citizen", "--max-new-tokens", "6",
+                                                     "--temperature", "0", "--json"])
+        try command.run()
+        var sampled = try CortexCommand.parseAsRoot(["generate", "--model", model, "--prompt", "All:", "--max-new-tokens", "4",
+                                                     "--top-k", "20", "--top-p", "0.9", "--repetition-penalty", "1.2", "--stop", "e"])
+        try sampled.run()
+        expectFailure(["generate", "--model", model, "--prompt", "x", "--top-p", "1.5"], mentions: ["top-p", "1.5"])
+        expectFailure(["generate", "--model", model, "--prompt", "x", "--temperature=-2"], mentions: ["temperature", "-2"])
+        expectFailure(["generate", "--model", model, "--prompt", String(repeating: "Speak, speak. ", count: 40)], mentions: ["the context holds 64"])
+        expectFailure(["generate", "--model", directory + "/no-such-model", "--prompt", "x"], mentions: ["no-such-model"])
+    }
+
     /// An IDX file of `count` random 28x28 byte images.
     func writeImages(count: Int) throws -> String {
         var bytes: [UInt8] = [0, 0, 8, 3]
