@@ -39,7 +39,7 @@ struct RecipeResult {
 
 enum Recipes {
     static let names = ["xor", "linear-regression", "mnist-mlp", "mnist-cnn", "fashion-cnn", "cifar-cnn", "transformer-classifier",
-                        "lstm-lm", "char-gpt"]
+                        "lstm-lm", "char-gpt", "gpt2-finetune"]
 
     static func defaultEpochs(_ recipe: String) -> Int { recipe == "linear-regression" ? 10 : 3 }
     static func defaultOptimizer(_ recipe: String) -> String {

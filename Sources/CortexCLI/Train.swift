@@ -32,7 +32,12 @@ struct Train: ParsableCommand {
                                     optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed,
                                     dataDirectory: dataDirectory, output: output, resume: resume, json: json)
         do {
-            let result = recipe == "char-gpt" ? try CharGPTRecipe.run(options, language.charGPT) : try Recipes.run(recipe, options)
+            let result: RecipeResult
+            switch recipe {
+            case "char-gpt": result = try CharGPTRecipe.run(options, language.charGPT)
+            case "gpt2-finetune": result = try GPT2FineTuneRecipe.run(options, language)
+            default: result = try Recipes.run(recipe, options)
+            }
             if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
         } catch let error as CortexError {
             throw ValidationError(error.description)
@@ -68,6 +73,11 @@ struct LanguageModelOptions: ParsableArguments {
     @Option(help: "Training steps at most.") var iterations = CharGPTOptions().iterations
     @Option(help: "Wall-clock minutes at most.") var minutes = CharGPTOptions().minutes
     @Option(name: .customLong("eval-interval"), help: "Steps between validation losses.") var evaluationInterval = CharGPTOptions().evaluationInterval
+    @Option(help: "gpt2-finetune: the pretrained checkpoint directory or Hugging Face model name.") var model: String?
+    @Option(help: "gpt2-finetune: tokenizer directory (default: the model's).") var tokenizer: String?
+    @Option(help: "gpt2-finetune: the text file to train on.") var text: String?
+    @Flag(name: .customLong("freeze-embeddings"), help: "gpt2-finetune: keep the token and position embeddings fixed.") var freezeEmbeddings = false
+    @Option(name: .customLong("freeze-blocks"), help: "gpt2-finetune: keep the first N transformer blocks fixed.") var freezeBlocks = 0
 
     func validate() throws {
         for (name, value) in [("--layers", layers), ("--heads", heads), ("--width", width), ("--context", context),
@@ -76,6 +86,7 @@ struct LanguageModelOptions: ParsableArguments {
         }
         guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
         guard minutes > 0 else { throw ValidationError("--minutes must be positive, got \(minutes)") }
+        guard freezeBlocks >= 0 else { throw ValidationError("--freeze-blocks must be 0 or more, got \(freezeBlocks)") }
     }
 
     var charGPT: CharGPTOptions {

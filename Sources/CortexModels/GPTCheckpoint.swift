@@ -114,7 +114,10 @@ extension GPTConfiguration {
             "layer_norm_epsilon": Double(layerNormEpsilon), "initializer_range": 0.02, "tie_word_embeddings": true,
             "scale_attn_weights": true, "use_cache": true,
         ]
-        if vocabularySize > 50256 { (object["bos_token_id"], object["eos_token_id"]) = (50256, 50256) }
+        // GPT-2's end-of-text token where the vocabulary has it; none otherwise (transformers
+        // would assume 50256).
+        let endOfText: Any = vocabularySize > 50256 ? 50256 : NSNull()
+        (object["bos_token_id"], object["eos_token_id"]) = (endOfText, endOfText)
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     }
 }

@@ -157,8 +157,8 @@ import CortexText
         expectFailure(["tokenize", "--tokenizer", tokenizer, directory + "/missing.txt"], mentions: [directory + "/missing.txt"])
     }
 
-    @Test func generateContinuesAPromptWithAGPT2Checkpoint() throws {
-        // The 4-layer random GPT-2 fixture (vocabulary 300) with a BPE tokenizer of 300 tokens.
+    /// The 4-layer random GPT-2 fixture (vocabulary 300) with a BPE tokenizer of 300 tokens.
+    func makeGPT2Directory() throws -> String {
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("CortexModelsTests/Fixtures/gpt2-4layer").path
         let model = directory + "/gpt2"
@@ -166,6 +166,28 @@ import CortexText
         for file in ["config.json", "model.safetensors"] { try FileManager.default.copyItem(atPath: fixture + "/" + file, toPath: model + "/" + file) }
         let corpus = try String(contentsOfFile: writeCorpus() + "/input.txt", encoding: .utf8)
         try BPETrainer.train(corpus: corpus, vocabularySize: 300, specialTokens: ["<|endoftext|>"], minimumFrequency: 1).save(directory: model)
+        return model
+    }
+
+    @Test func fineTuningKeepsFrozenWeightsAndSavesAHuggingFaceCheckpoint() throws {
+        let model = try makeGPT2Directory()
+        var command = try CortexCommand.parseAsRoot(["train", "gpt2-finetune", "--model", model, "--text", directory + "/tinyshakespeare/input.txt",
+                                                     "--iterations", "3", "--batch-size", "2", "--context", "16", "--freeze-embeddings",
+                                                     "--freeze-blocks", "1", "--lr", "1e-2", "--out", directory + "/tuned", "--json"])
+        try command.run()
+        let original = try GPT.load(directory: model), tuned = try GPT.load(directory: directory + "/tuned")
+        let before = Dictionary(uniqueKeysWithValues: original.namedParameters()), after = Dictionary(uniqueKeysWithValues: tuned.namedParameters())
+        for key in ["transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.attn.c_attn.weight"] {
+            #expect(try before[key]!.toFloatArray() == after[key]!.toFloatArray(), "\(key) is frozen")
+        }
+        #expect(try before["transformer.h.1.attn.c_attn.weight"]!.toFloatArray() != after["transformer.h.1.attn.c_attn.weight"]!.toFloatArray())
+        #expect(FileManager.default.fileExists(atPath: directory + "/tuned/vocab.json") && FileManager.default.fileExists(atPath: directory + "/tuned/merges.txt"))
+        expectFailure(["train", "gpt2-finetune", "--model", model], mentions: ["--text"])
+        expectFailure(["train", "gpt2-finetune", "--model", model, "--text", directory + "/missing.txt"], mentions: [directory + "/missing.txt"])
+    }
+
+    @Test func generateContinuesAPromptWithAGPT2Checkpoint() throws {
+        let model = try makeGPT2Directory()
         var command = try CortexCommand.parseAsRoot(["generate", "--model", model, "--prompt", "First Citizen", "--max-new-tokens", "6",
                                                      "--temperature", "0", "--json"])
         try command.run()
