@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "CortexData", dependencies: ["CortexCore", "CZlib"]),
         .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData"]),
         .target(name: "CortexText", dependencies: ["CortexCore"]),
-        .target(name: "CortexModels", dependencies: ["CortexCore", "CortexNN"]),
+        .target(name: "CortexModels", dependencies: ["CortexCore", "CortexNN", "CortexText"]),
         .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText"]),
         .target(
             name: "CortexCLI",

@@ -75,8 +75,11 @@ public final class GPT: Module {
 
     /// Logits for `ids` (B, T) that continue the sequences held in `cache`, whose keys and values
     /// grow by T; only the new positions are computed.
-    public func callAsFunction(_ ids: Tensor, cache: KeyValueCache) throws -> Tensor {
-        let hidden = try transformer(ids, cache: cache)
+    ///
+    /// `padding` (B × T, true for padding) marks left-padded positions of a batch of prompts:
+    /// they take no position and no query attends to them, now or in later steps.
+    public func callAsFunction(_ ids: Tensor, cache: KeyValueCache, padding: [[Bool]]? = nil) throws -> Tensor {
+        let hidden = try transformer(ids, cache: cache, padding: padding)
         return try hidden.matmul(transformer.wte.weight.mT)
     }
 
@@ -111,7 +114,7 @@ public final class GPTBody: Module {
         super.init()
     }
 
-    func callAsFunction(_ ids: Tensor, cache: KeyValueCache?) throws -> Tensor {
+    func callAsFunction(_ ids: Tensor, cache: KeyValueCache?, padding: [[Bool]]? = nil) throws -> Tensor {
         let past = cache?.length ?? 0
         guard ids.rank == 2, ids.shape[1] >= 1, past + ids.shape[1] <= wpe.weight.shape[0] else {
             throw CortexError.shapeMismatch(operation: "GPT", shapes: [ids.shape],
@@ -120,10 +123,45 @@ public final class GPTBody: Module {
         if let cache, cache.batch != ids.shape[0] {
             throw CortexError.shapeMismatch(operation: "GPT", shapes: [ids.shape], reason: "(the cache holds \(cache.batch) sequences)")
         }
-        let positions = try Tensor.arange(Double(past), Double(past + ids.shape[1]), dtype: .int64)
+        let (batch, steps) = (ids.shape[0], ids.shape[1])
+        if let padding, padding.count != batch || padding.contains(where: { $0.count != steps }) {
+            throw CortexError.shapeMismatch(operation: "GPT", shapes: [ids.shape], reason: "(padding must mark every id of (B, T))")
+        }
+        var positions = try Tensor.arange(Double(past), Double(past + steps), dtype: .int64)
+        var allowed: Tensor?
+        if let cache, padding != nil || cache.hasPadding {
+            // Per-sequence positions that skip padding, and a mask hiding padded keys.
+            let newPadding = padding ?? Array(repeating: Array(repeating: false, count: steps), count: batch)
+            var positionIds: [Int] = []
+            for sequence in 0..<batch {
+                for step in 0..<steps {
+                    positionIds.append(newPadding[sequence][step] ? 0 : cache.nextPosition[sequence])
+                    if !newPadding[sequence][step] { cache.nextPosition[sequence] += 1 }
+                }
+            }
+            positions = try Tensor(integers: positionIds, shape: [batch, steps])
+            cache.padding = zip(cache.padding, newPadding).map { $0 + $1 }
+            let keys = past + steps
+            var values: [Bool] = []
+            values.reserveCapacity(batch * steps * keys)
+            for sequence in 0..<batch {
+                for query in 0..<steps {
+                    // A padding query sees itself only, so no row of the softmax is empty (its
+                    // output is never used).
+                    let isPadding = newPadding[sequence][query]
+                    for key in 0..<keys {
+                        values.append(isPadding ? key == past + query : key <= past + query && !cache.padding[sequence][key])
+                    }
+                }
+            }
+            allowed = try Tensor(booleans: values, shape: [batch, 1, steps, keys])
+        } else if let cache {
+            for sequence in 0..<batch { cache.nextPosition[sequence] += steps }
+            cache.padding = cache.padding.map { $0 + Array(repeating: false, count: steps) }
+        }
         var x = try drop(wte(ids) + wpe(positions))
-        for (index, block) in h.enumerated() { x = try block(x, cache: cache, layer: index) }
-        cache?.length = past + ids.shape[1]
+        for (index, block) in h.enumerated() { x = try block(x, cache: cache, layer: index, allowed: allowed) }
+        cache?.length = past + steps
         return try lnF(x)
     }
 }
@@ -143,8 +181,8 @@ public final class GPTBlock: Module {
         [("ln_1", firstNorm), ("attn", attention), ("ln_2", secondNorm), ("mlp", feedForward)]
     }
 
-    func callAsFunction(_ x: Tensor, cache: KeyValueCache?, layer: Int) throws -> Tensor {
-        let y = try x + attention(firstNorm(x), cache: cache, layer: layer)
+    func callAsFunction(_ x: Tensor, cache: KeyValueCache?, layer: Int, allowed: Tensor? = nil) throws -> Tensor {
+        let y = try x + attention(firstNorm(x), cache: cache, layer: layer, allowed: allowed)
         return try y + feedForward(secondNorm(y))
     }
 }
@@ -167,7 +205,7 @@ public final class GPTAttention: Module {
         super.init()
     }
 
-    func callAsFunction(_ x: Tensor, cache: KeyValueCache?, layer: Int) throws -> Tensor {
+    func callAsFunction(_ x: Tensor, cache: KeyValueCache?, layer: Int, allowed: Tensor? = nil) throws -> Tensor {
         let (batch, steps, size) = (x.shape[0], x.shape[1], x.shape[2])
         let d = size / heads
         let qkv = try cAttn(x)
@@ -180,8 +218,9 @@ public final class GPTAttention: Module {
             (keys, values) = try cache.append(layer: layer, keys: keys, values: values)
             offset = cache.length
         }
-        let attended = try Attention.scaledDotProduct(query: headsOf(0), key: keys, value: values, causal: true, causalOffset: offset,
-                                                      dropout: isTraining ? dropout : 0)
+        // `allowed` (padded batches) already holds the causal rule.
+        let attended = try Attention.scaledDotProduct(query: headsOf(0), key: keys, value: values, allowed: allowed, causal: allowed == nil,
+                                                      causalOffset: offset, dropout: isTraining ? dropout : 0)
         return try residualDropout(cProj(attended.permute([0, 2, 1, 3]).reshape([batch, steps, size])))
     }
 }
@@ -208,10 +247,16 @@ public final class KeyValueCache: @unchecked Sendable {
     public let batch: Int
     /// Positions held.
     public internal(set) var length = 0
+    /// Which held positions are padding, per sequence, and each sequence's next position id.
+    var padding: [[Bool]]
+    var nextPosition: [Int]
+    var hasPadding: Bool { padding.contains { $0.contains(true) } }
     private let keys: [Tensor], values: [Tensor]
 
     public init(layers: Int, batch: Int, heads: Int, length: Int, headSize: Int) throws {
         self.batch = batch
+        padding = Array(repeating: [], count: batch)
+        nextPosition = Array(repeating: 0, count: batch)
         keys = try (0..<layers).map { _ in try Tensor.zeros([batch, heads, length, headSize]) }
         values = try (0..<layers).map { _ in try Tensor.zeros([batch, heads, length, headSize]) }
     }

@@ -106,3 +106,54 @@ extension GPT {
         return tokens
     }
 }
+
+extension GPT {
+    /// Continues several prompts at once: they are left-padded to one length (padding takes no
+    /// position and is never attended to), and each gets up to `maxNewTokens` new tokens,
+    /// fewer when one of `stopTokens` ends it (the stop token is kept). Returns the new tokens
+    /// of each prompt, as `generate(prompt:)` would for it alone.
+    public func generate(prompts: [[Int]], maxNewTokens: Int, sampling: SamplingOptions = SamplingOptions(),
+                         stopTokens: Set<Int> = [], generator: RandomGenerator = .default) throws -> [[Int]] {
+        guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else {
+            throw CortexError.invalidArgument(operation: "GPT.generate", reason: "every prompt needs at least one token")
+        }
+        try sampling.validate()
+        let longest = prompts.map(\.count).max()!
+        guard longest + maxNewTokens <= configuration.contextLength else {
+            throw CortexError.invalidArgument(operation: "GPT.generate",
+                                              reason: "\(longest) prompt tokens + \(maxNewTokens) new ones exceed the context of \(configuration.contextLength)")
+        }
+        if let outside = prompts.joined().first(where: { $0 < 0 || $0 >= configuration.vocabularySize }) {
+            throw CortexError.indexOutOfRange(operation: "GPT.generate", index: outside, bound: configuration.vocabularySize)
+        }
+        let wasTraining = isTraining
+        eval()
+        defer { train(wasTraining) }
+        var produced = Array(repeating: [Int](), count: prompts.count)
+        var finished = Array(repeating: false, count: prompts.count)
+        try withNoGrad {
+            let cache = try makeCache(batch: prompts.count)
+            var ids = prompts.flatMap { Array(repeating: 0, count: longest - $0.count) + $0 }
+            var padding: [[Bool]]? = prompts.map { Array(repeating: true, count: longest - $0.count) + Array(repeating: false, count: $0.count) }
+            var steps = longest
+            for _ in 0..<maxNewTokens where finished.contains(false) {
+                let logits = try self(Tensor(integers: ids, shape: [prompts.count, steps]), cache: cache, padding: padding)
+                let last = try logits.select(axis: 1, index: steps - 1).toFloatArray()
+                let vocabulary = configuration.vocabularySize
+                ids = []
+                for sequence in prompts.indices {
+                    let next = sampling.draw(Array(last[(sequence * vocabulary)..<((sequence + 1) * vocabulary)]),
+                                             previous: prompts[sequence] + produced[sequence], generator: generator)
+                    ids.append(next)
+                    if !finished[sequence] {
+                        produced[sequence].append(next)
+                        finished[sequence] = stopTokens.contains(next)
+                    }
+                }
+                padding = nil
+                steps = 1
+            }
+        }
+        return produced
+    }
+}

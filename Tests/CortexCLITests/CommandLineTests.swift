@@ -186,6 +186,15 @@ import CortexText
         expectFailure(["train", "gpt2-finetune", "--model", model, "--text", directory + "/missing.txt"], mentions: [directory + "/missing.txt"])
     }
 
+    @Test func textGeneratorAPI() throws {
+        let generator = try TextGenerator.load(try makeGPT2Directory())
+        var streamed = ""
+        let text = try generator("First Citizen", maxNewTokens: 8, sampling: SamplingOptions(temperature: 0), onText: { streamed += $0 })
+        #expect(text.hasPrefix("First Citizen") && text == "First Citizen" + streamed)
+        let several = try generator(["First Citizen", "All"], maxNewTokens: 8, sampling: SamplingOptions(temperature: 0))
+        #expect(several[0] == text && several[1].hasPrefix("All"))
+    }
+
     @Test func generateContinuesAPromptWithAGPT2Checkpoint() throws {
         let model = try makeGPT2Directory()
         var command = try CortexCommand.parseAsRoot(["generate", "--model", model, "--prompt", "First Citizen", "--max-new-tokens", "6",

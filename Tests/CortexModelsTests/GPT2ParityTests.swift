@@ -50,6 +50,28 @@ import CortexTestSupport
         }
     }
 
+    /// Prompts of different lengths generated as one left-padded batch give exactly what each
+    /// gives alone (padding takes no position and is never attended to).
+    @Test func paddedBatchesGenerateAsSinglePrompts() throws {
+        let (directory, reference) = GPT2ParityTests.fixture("gpt2-4layer")
+        let model = try GPT.load(directory: directory)
+        let ids = try reference.tensor("ids").toIntArray()
+        let prompts = [Array(ids[0..<7]), Array(ids[12..<15]), [ids[20]]]
+        let batch = try model.generate(prompts: prompts, maxNewTokens: 12, sampling: SamplingOptions(temperature: 0))
+        for (prompt, continuation) in zip(prompts, batch) {
+            let alone = try model.generate(prompt: prompt, maxNewTokens: 12, sampling: SamplingOptions(temperature: 0))
+            #expect(continuation == Array(alone.dropFirst(prompt.count)))
+        }
+        let stop = batch[1][2]
+        let stopped = try model.generate(prompts: prompts, maxNewTokens: 12, sampling: SamplingOptions(temperature: 0), stopTokens: [stop])
+        #expect(stopped[1] == Array(batch[1].prefix(through: batch[1].firstIndex(of: stop)!)))
+        #expect(throws: CortexError.self) { try model.generate(prompts: prompts, maxNewTokens: 60) }
+        #expect(throws: CortexError.self) { try model.generate(prompts: [[0], []], maxNewTokens: 2) }
+        #expect(throws: CortexError.self) { try model.generate(prompt: [400], maxNewTokens: 2) }
+        #expect(throws: CortexError.self) { try model.generate(prompt: [1], maxNewTokens: 2, sampling: SamplingOptions(topP: 0)) }
+        #expect(throws: CortexError.self) { try model.generate(prompt: [1], maxNewTokens: 2, sampling: SamplingOptions(repetitionPenalty: -1)) }
+    }
+
     @Test(arguments: names)
     func lossGradientsAndAdamWStepsMatch(_ name: String) throws {
         let (directory, reference) = GPT2ParityTests.fixture(name)
