@@ -151,7 +151,10 @@ extension CPUBackend {
         // A few rows (decoding one token): no packing; every worker takes a share of the columns
         // of every batch.
         if M <= 4 && aColumn == 1 && (bColumn == 1 || bRow == 1) && K > 0 {
-            let chunk = bColumn == 1 ? (M == 1 ? 256 : 64) : 16
+            // Column pieces in 16s, two per worker and batch: equal shares of a memory-bound stream
+            // (fixed 256-column pieces gave one worker two of 768 columns and the other one).
+            let perPiece = (N + 2 * CPUParallelism.threadCount - 1) / (2 * CPUParallelism.threadCount)
+            let chunk = max(16, (perPiece + 15) / 16 * 16)
             let chunks = (N + chunk - 1) / chunk
             CPUParallelism.forEachRange(batchCount * chunks, grain: max(1, (1 << 15) / max(M * K * chunk, 1))) { range in
                 let (aBase, bBase, cBase) = pointers.value
