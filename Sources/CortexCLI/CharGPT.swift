@@ -47,17 +47,7 @@ enum CharGPTRecipe {
             return rate / 10 + (rate - rate / 10) * Float(0.5 * (1 + Foundation.cos(Double.pi * min(progress, 1))))
         }
         func validationLoss() throws -> Float {
-            model.eval()
-            defer { model.train() }
-            let evaluation = RandomGenerator(seed: 1234)
-            return try withNoGrad {
-                var total: Float = 0
-                for _ in 0..<gpt.evaluationBatches {
-                    let (x, y) = try validation.randomBatch(batchSize: options.batchSize, length: gpt.context, generator: evaluation)
-                    total += try model.loss(x, targets: y).item()
-                }
-                return total / Float(gpt.evaluationBatches)
-            }
+            try model.evaluationLoss(on: validation, batches: gpt.evaluationBatches, batchSize: options.batchSize, length: gpt.context)
         }
         if !options.json {
             print("char-gpt: \(gpt.layers) layers, \(gpt.heads) heads, width \(gpt.width), context \(gpt.context), "

@@ -39,17 +39,7 @@ enum GPT2FineTuneRecipe {
         let optimizer = AdamW(trainable, learningRate: rate, weightDecay: 0.01)
         let generator = RandomGenerator(seed: options.seed)
         func validationLoss() throws -> Float {
-            model.eval()
-            defer { model.train() }
-            let evaluation = RandomGenerator(seed: 99)
-            return try withNoGrad {
-                var total: Float = 0
-                for _ in 0..<8 {
-                    let (x, y) = try validation.randomBatch(batchSize: options.batchSize, length: length, generator: evaluation)
-                    total += try model.loss(x, targets: y).item()
-                }
-                return total / 8
-            }
+            try model.evaluationLoss(on: validation, batches: 8, batchSize: options.batchSize, length: length, seed: 99)
         }
         let before = try validationLoss()
         if !options.json {

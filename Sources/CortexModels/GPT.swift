@@ -1,5 +1,6 @@
 import CortexCore
 import CortexNN
+import CortexText
 import Foundation
 
 /// The shape of a GPT decoder, with Hugging Face's GPT-2 config names in its JSON form.
@@ -93,6 +94,23 @@ public final class GPT: Module {
     public func loss(_ ids: Tensor, targets: Tensor) throws -> Tensor {
         let logits = try self(ids)
         return try Loss.crossEntropy(logits.reshape([-1, configuration.vocabularySize]), targets: targets.reshape([-1]))
+    }
+
+    /// The mean loss over `batches` windows drawn from `tokens` by a generator seeded with
+    /// `seed` (the same windows every call), in evaluation mode and without gradients.
+    public func evaluationLoss(on tokens: TokenSequence, batches: Int, batchSize: Int, length: Int, seed: UInt64 = 1234) throws -> Float {
+        let wasTraining = isTraining
+        eval()
+        defer { train(wasTraining) }
+        let generator = RandomGenerator(seed: seed)
+        return try withNoGrad {
+            var total: Float = 0
+            for _ in 0..<batches {
+                let (x, y) = try tokens.randomBatch(batchSize: batchSize, length: min(length, configuration.contextLength), generator: generator)
+                total += try loss(x, targets: y).item()
+            }
+            return total / Float(max(batches, 1))
+        }
     }
 }
 
