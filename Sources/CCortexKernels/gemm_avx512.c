@@ -234,6 +234,12 @@ void cortex_avx512_sgemm_small_m(long m, long n, long k, const float *a, long a_
             }
             const float *row = b + j;
             for (long p = 0; p < k; p++, row += b_row_stride) {
+                // Rows lie a whole matrix width apart, on other pages: the hardware prefetcher
+                // does not follow, so fetch the row 6 ahead (kept within the matrix).
+                if (p + 6 < k) {
+                    const char *ahead = (const char *)(row + 6 * b_row_stride);
+                    for (long line = 0; line < width * 4; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+                }
                 __m512 scalar = _mm512_set1_ps(a[p]);
 #pragma clang loop unroll(full)
                 for (int q = 0; q < 16; q++) acc[q] = _mm512_fmadd_ps(scalar, _mm512_maskz_loadu_ps(masks[q], row + 16 * q), acc[q]);
