@@ -209,6 +209,16 @@ import CortexText
         expectFailure(["generate", "--model", directory + "/no-such-model", "--prompt", "x"], mentions: ["no-such-model"])
     }
 
+    @Test func downloadRefusesFilesThatFailTheirChecksum() throws {
+        // A mirror holding files of the right names but the wrong contents.
+        let mirror = directory + "/mirror"
+        try FileManager.default.createDirectory(atPath: mirror, withIntermediateDirectories: true)
+        for file in RemoteDataset.mnist.files { try "not mnist".write(toFile: mirror + "/" + file.fileName, atomically: true, encoding: .utf8) }
+        expectFailure(["download", "mnist", "--data-dir", directory + "/data", "--mirror", "file://" + mirror],
+                      mentions: ["SHA-256 mismatch", RemoteDataset.mnist.files[0].sha256, "train-images-idx3-ubyte.gz"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/data/mnist").isEmpty)
+    }
+
     /// An IDX file of `count` random 28x28 byte images.
     func writeImages(count: Int) throws -> String {
         var bytes: [UInt8] = [0, 0, 8, 3]
