@@ -275,8 +275,10 @@ public final class KeyValueCache: @unchecked Sendable {
         self.batch = batch
         padding = Array(repeating: [], count: batch)
         nextPosition = Array(repeating: 0, count: batch)
-        keys = try (0..<layers).map { _ in try Tensor.zeros([batch, heads, length, headSize]) }
-        values = try (0..<layers).map { _ in try Tensor.zeros([batch, heads, length, headSize]) }
+        // Unwritten until used: only positions below `length` are ever read, and pages never
+        // touched cost no memory.
+        keys = try (0..<layers).map { _ in try Tensor.empty([batch, heads, length, headSize]) }
+        values = try (0..<layers).map { _ in try Tensor.empty([batch, heads, length, headSize]) }
     }
 
     /// Writes the new positions' keys and values (B, heads, T, d) after the held ones and
