@@ -13,9 +13,7 @@ enum GPT2FineTuneRecipe {
         guard let modelName = language.model, let textPath = language.text else {
             throw CortexError.invalidArgument(operation: "cortex train gpt2-finetune", reason: "--model and --text are required")
         }
-        var isDirectory: ObjCBool = false
-        let directory = FileManager.default.fileExists(atPath: modelName, isDirectory: &isDirectory) && isDirectory.boolValue
-            ? modelName : try GPT.cachedDirectory(name: modelName)
+        let directory = try GPT.checkpointDirectory(modelName)
         let model = try GPT.load(directory: directory)
         let tokenizer = try ByteLevelBPETokenizer.load(directory: language.tokenizer ?? directory)
         guard let text = try? String(contentsOfFile: textPath, encoding: .utf8) else {

@@ -35,7 +35,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         do {
-            let directory = try resolvedDirectory()
+            let directory = try GPT.checkpointDirectory(model)
             let network = try GPT.load(directory: directory)
             let bpe = try ByteLevelBPETokenizer.load(directory: tokenizer ?? directory)
             let promptIds = try bpe.encode(prompt)
@@ -72,11 +72,5 @@ struct Generate: ParsableCommand {
         } catch let error as CortexError {
             throw ValidationError(error.description)
         }
-    }
-
-    func resolvedDirectory() throws -> String {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue { return model }
-        return try GPT.cachedDirectory(name: model)
     }
 }

@@ -57,11 +57,17 @@ extension GPT {
 
     /// Loads `nameOrDirectory`: a checkpoint directory, or a model name in the Hugging Face cache.
     public static func load(_ nameOrDirectory: String) throws -> GPT {
+        try load(directory: checkpointDirectory(nameOrDirectory))
+    }
+
+    /// `nameOrDirectory` itself when it is a directory, else the model's directory in the
+    /// Hugging Face cache.
+    public static func checkpointDirectory(_ nameOrDirectory: String) throws -> String {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: nameOrDirectory, isDirectory: &isDirectory), isDirectory.boolValue {
-            return try load(directory: nameOrDirectory)
+            return nameOrDirectory
         }
-        return try load(directory: cachedDirectory(name: nameOrDirectory))
+        return try cachedDirectory(name: nameOrDirectory)
     }
 
     /// Writes a Hugging Face-compatible checkpoint: model.safetensors (the tied lm_head left

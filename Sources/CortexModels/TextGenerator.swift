@@ -22,9 +22,7 @@ public final class TextGenerator: @unchecked Sendable {
     /// Loads a checkpoint directory (config.json, model.safetensors, tokenizer files) or a
     /// model name from the Hugging Face cache.
     public static func load(_ nameOrDirectory: String) throws -> TextGenerator {
-        var isDirectory: ObjCBool = false
-        let directory = FileManager.default.fileExists(atPath: nameOrDirectory, isDirectory: &isDirectory) && isDirectory.boolValue
-            ? nameOrDirectory : try GPT.cachedDirectory(name: nameOrDirectory)
+        let directory = try GPT.checkpointDirectory(nameOrDirectory)
         return TextGenerator(model: try GPT.load(directory: directory), tokenizer: try ByteLevelBPETokenizer.load(directory: directory))
     }
 

@@ -138,17 +138,6 @@ extension CPUBackend {
         }
     }
 
-    /// The output columns `lower..<upper` whose input column (ox * stride - padding + offset)
-    /// falls inside `0..<size`: im2col copies just those and zero-fills the rest, col2im adds them.
-    @inline(__always)
-    static func validRange(count: Int, size: Int, stride: Int, padding: Int, offset: Int) -> Range<Int> {
-        // ox * stride >= padding - offset  and  ox * stride < size + padding - offset
-        func ceilDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
-        let lower = max(0, ceilDivide(padding - offset, stride))
-        let upper = min(count, ceilDivide(size + padding - offset, stride))
-        return lower..<max(lower, upper)
-    }
-
     public func im2col(_ x: Storage, _ xLayout: Layout, geometry g: ConvolutionGeometry, into out: Storage, _ outLayout: Layout) throws {
         let (source, keepAlive) = contiguousElements(x, xLayout)
         let input = UncheckedSendable(source.assumingMemoryBound(to: Float.self)), output = UncheckedSendable(out.floats() + outLayout.offset)

@@ -186,8 +186,9 @@ extension CPUBackend {
                 Double(rows * columns) / Double(((rows + 11) / 12 * 12) * ((columns + 31) / 32 * 32))
             }
             let transpose = filled(N, M) > 1.25 * filled(M, N)
-            let partials = UnsafeMutablePointer<Float>.allocate(capacity: (transpose ? workers : workers - 1) * M * N)
-            defer { partials.deallocate() }
+            let partialStorage = Storage.host(dtype: .float32, count: (transpose ? workers : workers - 1) * M * N)
+            defer { withExtendedLifetime(partialStorage) {} }
+            let partials = partialStorage.floats()
             let sendable = UncheckedSendable(partials)
             CPUParallelism.forEachRange(workers, grain: 1) { range in
                 for worker in range {
