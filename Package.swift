@@ -52,7 +52,7 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CortexTextTests",
-            dependencies: ["CortexText", "CortexCore"],
+            dependencies: ["CortexText", "CortexCore", "CortexTestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CortexTrainTests",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Testing
+import CortexTestSupport
 import CortexCore
 import CortexData
 import CortexModels
@@ -10,11 +11,7 @@ import CortexText
 /// The `cortex` commands, parsed and run in-process: bad options are refused with a message
 /// naming the value, and `predict` agrees with the model it loads.
 @Suite struct CommandLineTests {
-    let directory: String = {
-        let path = NSTemporaryDirectory() + "cortex-cli-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }()
+    let directory: String = temporaryDirectory("cortex-cli")
 
     /// The message ArgumentParser would print for `arguments`, or nil when they parse and run.
     func failure(_ arguments: [String]) -> String? {

@@ -1,13 +1,10 @@
 import Foundation
 import Testing
+import CortexTestSupport
 @testable import CortexCore
 
 @Suite struct SafetensorsTests {
-    let directory: String = {
-        let path = NSTemporaryDirectory() + "cortex-safetensors-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }()
+    let directory: String = temporaryDirectory("cortex-safetensors")
 
     /// Writes a file from a JSON header and a data section.
     func file(_ name: String, header: String, data: [UInt8] = [], headerLength: UInt64? = nil) throws -> String {

@@ -1,15 +1,12 @@
 import Foundation
 import Testing
+import CortexTestSupport
 import CortexCore
 import CortexData
 import CortexNN
 
 @Suite struct DataTests {
-    let directory: String = {
-        let path = NSTemporaryDirectory() + "cortex-data-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }()
+    let directory: String = temporaryDirectory("cortex-data")
 
     func write(_ bytes: [UInt8], _ name: String) throws -> String {
         let path = directory + "/" + name
@@ -150,11 +147,7 @@ import CortexNN
 }
 
 @Suite struct TableAndCIFARTests {
-    let directory: String = {
-        let path = NSTemporaryDirectory() + "cortex-tables-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }()
+    let directory: String = temporaryDirectory("cortex-tables")
 
     func write(_ text: String, _ name: String) throws -> String {
         let path = directory + "/" + name

@@ -1,16 +1,13 @@
 import Foundation
 import Testing
+import CortexTestSupport
 import CortexCore
 import CortexData
 
 /// SHA-256, tar extraction and the downloader's verify/extract path, on local files
 /// (`file://` URLs go through the same code as downloads, minus curl).
 @Suite struct DownloadTests {
-    let directory: String = {
-        let path = NSTemporaryDirectory() + "cortex-download-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }()
+    let directory: String = temporaryDirectory("cortex-download")
 
     func shell(_ command: String) throws -> String {
         let process = Process(), pipe = Pipe()

@@ -102,8 +102,7 @@ import CortexTestSupport
 
     @Test func mismatchedCheckpointsNameEveryProblem() throws {
         let (directory, _) = GPT2ParityTests.fixture("gpt2-4layer")
-        let folder = NSTemporaryDirectory() + "cortex-gpt2-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = temporaryDirectory("cortex-gpt2")
         // A config that disagrees with the tensors: 3 layers of width 32.
         var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/config.json"))) as! [String: Any]
         config["n_layer"] = 3

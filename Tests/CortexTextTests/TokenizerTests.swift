@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CortexTestSupport
 import CortexCore
 import CortexText
 
@@ -73,8 +74,7 @@ struct GPT2Fixture: Decodable {
             "added_tokens": [["id": 50256, "content": "<|endoftext|>", "special": true]],
             "model": ["type": "BPE", "vocab": vocabulary, "merges": merges.map { $0.count == 2 ? $0 as Any : $0[0] as Any }],
         ]
-        let folder = NSTemporaryDirectory() + "cortex-tokenizer-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = temporaryDirectory("cortex-tokenizer")
         try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: folder + "/tokenizer.json"))
         let huggingFace = try ByteLevelBPETokenizer.load(directory: folder)
         for sample in GPT2Fixture.shared.samples {
@@ -84,8 +84,7 @@ struct GPT2Fixture: Decodable {
     }
 
     @Test func damagedFilesAreTypedErrors() throws {
-        let folder = NSTemporaryDirectory() + "cortex-tokenizer-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = temporaryDirectory("cortex-tokenizer")
         func expectError(_ fragment: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
             do { try body(); Issue.record("expected \(fragment)", sourceLocation: sourceLocation) } catch let error as CortexError {
                 #expect(error.description.contains(fragment), "\(error)", sourceLocation: sourceLocation)

@@ -1,16 +1,13 @@
 import Foundation
 import Testing
+import CortexTestSupport
 import CortexCore
 import CortexData
 import CortexNN
 import CortexTrain
 
 @Suite(.serialized) struct TrainerTests {
-    let directory: String = {
-        let path = NSTemporaryDirectory() + "cortex-trainer-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }()
+    let directory: String = temporaryDirectory("cortex-trainer")
 
     /// A synthetic 3-class problem: the class is the argmax of three fixed projections.
     static func syntheticData(seed: UInt64) throws -> TensorDataset {
