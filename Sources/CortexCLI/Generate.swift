@@ -22,6 +22,7 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("stop"), help: "Stop when the text produced contains this string (repeatable).") var stopStrings: [String] = []
     @Option(help: "Seed for sampling.") var seed: UInt64 = 0
     @Flag(help: "Print one JSON object: prompt_tokens, tokens (the new ids) and text.") var json = false
+    @Flag(help: "With --json, add logprobs: each new token's log-probability under the model's raw logits.") var logprobs = false
 
     var sampling: SamplingOptions {
         SamplingOptions(temperature: temperature, topK: topK == 0 ? nil : topK, topP: topP >= 1 ? nil : topP, repetitionPenalty: repetitionPenalty)
@@ -44,6 +45,7 @@ struct Generate: ParsableCommand {
                                                   reason: "the prompt has \(promptIds.count) tokens; the context holds \(network.configuration.contextLength)")
             }
             var produced: [Int] = []
+            var stepLogits: [[Float]] = []
             let endOfText = bpe.specialTokens["<|endoftext|>"].map { Set([$0]) } ?? []
             if !json {
                 print(prompt, terminator: "")
@@ -60,10 +62,17 @@ struct Generate: ParsableCommand {
                                          if !json, let piece = try? bpe.decodeBytes([token]) {
                                              FileHandle.standardOutput.write(Data(piece))
                                          }
-                                     })
+                                     },
+                                     onLogits: { logits in if logprobs { stepLogits.append(logits) } })
             let text = try bpe.decode(produced)
             if json {
-                let object: [String: Any] = ["prompt_tokens": promptIds, "tokens": produced, "text": text]
+                var object: [String: Any] = ["prompt_tokens": promptIds, "tokens": produced, "text": text]
+                if logprobs {
+                    object["logprobs"] = zip(stepLogits, produced).map { logits, token in
+                        let maximum = Double(logits.max()!)
+                        return Double(logits[token]) - maximum - Foundation.log(logits.reduce(0) { $0 + Foundation.exp(Double($1) - maximum) })
+                    }
+                }
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {

@@ -56,7 +56,7 @@ public final class TransposedLinear: Module, Layer {
 /// let model = GPT(GPTConfiguration(vocabularySize: 65, contextLength: 128, embeddingSize: 128, layers: 4, heads: 4))
 /// let logits = try model(ids)            // (B, T) int64 -> (B, T, 65)
 /// ```
-public final class GPT: Module {
+public final class GPT: Module, CausalLanguageModel {
     public let configuration: GPTConfiguration
     public let transformer: GPTBody
 
@@ -82,6 +82,16 @@ public final class GPT: Module {
     public func callAsFunction(_ ids: Tensor, cache: KeyValueCache, padding: [[Bool]]? = nil) throws -> Tensor {
         let hidden = try transformer(ids, cache: cache, padding: padding)
         return try hidden.matmul(transformer.wte.weight.mT)
+    }
+
+    public var vocabularySize: Int { configuration.vocabularySize }
+    public var contextLength: Int { configuration.contextLength }
+
+    /// Logits (B, vocabulary) of the last position only: the output projection, the largest
+    /// product of a decoding step, skips the others.
+    public func nextTokenLogits(_ ids: Tensor, cache: KeyValueCache, padding: [[Bool]]?) throws -> Tensor {
+        let hidden = try transformer(ids, cache: cache, padding: padding)
+        return try hidden.select(axis: 1, index: ids.shape[1] - 1).matmul(transformer.wte.weight.mT)
     }
 
     /// An empty cache for `batch` sequences of up to the context length.
@@ -138,48 +148,13 @@ public final class GPTBody: Module {
             throw CortexError.shapeMismatch(operation: "GPT", shapes: [ids.shape],
                                             reason: "(ids must be (B, T) with \(past) cached + T positions at most the context length \(wpe.weight.shape[0]))")
         }
-        if let cache, cache.batch != ids.shape[0] {
-            throw CortexError.shapeMismatch(operation: "GPT", shapes: [ids.shape], reason: "(the cache holds \(cache.batch) sequences)")
-        }
-        let (batch, steps) = (ids.shape[0], ids.shape[1])
-        if let padding, padding.count != batch || padding.contains(where: { $0.count != steps }) {
-            throw CortexError.shapeMismatch(operation: "GPT", shapes: [ids.shape], reason: "(padding must mark every id of (B, T))")
-        }
+        let steps = ids.shape[1]
         var positions = try Tensor.arange(Double(past), Double(past + steps), dtype: .int64)
         var allowed: Tensor?
-        if let cache, padding != nil || cache.hasPadding {
-            // Per-sequence positions that skip padding, and a mask hiding padded keys.
-            let newPadding = padding ?? Array(repeating: Array(repeating: false, count: steps), count: batch)
-            var positionIds: [Int] = []
-            for sequence in 0..<batch {
-                for step in 0..<steps {
-                    positionIds.append(newPadding[sequence][step] ? 0 : cache.nextPosition[sequence])
-                    if !newPadding[sequence][step] { cache.nextPosition[sequence] += 1 }
-                }
-            }
-            positions = try Tensor(integers: positionIds, shape: [batch, steps])
-            cache.padding = zip(cache.padding, newPadding).map { $0 + $1 }
-            let keys = past + steps
-            var values: [Bool] = []
-            values.reserveCapacity(batch * steps * keys)
-            for sequence in 0..<batch {
-                for query in 0..<steps {
-                    // A padding query sees itself only, so no row of the softmax is empty (its
-                    // output is never used).
-                    let isPadding = newPadding[sequence][query]
-                    for key in 0..<keys {
-                        values.append(isPadding ? key == past + query : key <= past + query && !cache.padding[sequence][key])
-                    }
-                }
-            }
-            allowed = try Tensor(booleans: values, shape: [batch, 1, steps, keys])
-        } else if let cache {
-            for sequence in 0..<batch { cache.nextPosition[sequence] += steps }
-            cache.padding = cache.padding.map { $0 + Array(repeating: false, count: steps) }
-        }
+        if let cache { (positions, allowed) = try cache.advance(ids: ids, padding: padding) }
         var x = try drop(wte(ids) + wpe(positions))
         for (index, block) in h.enumerated() { x = try block(x, cache: cache, layer: index, allowed: allowed) }
-        cache?.length = past + steps
+        cache?.commit(steps: steps)
         return try lnF(x)
     }
 }
@@ -256,41 +231,6 @@ public final class GPTMLP: Module {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor { try dropout(cProj(cFc(x).gelu(approximate: .tanh))) }
-}
-
-/// Keys and values of past positions for incremental decoding: per layer a preallocated
-/// (B, heads, context, head size) buffer, written in place, read as a view of its first
-/// `length` positions (no copy per step).
-public final class KeyValueCache: @unchecked Sendable {
-    public let batch: Int
-    /// Positions held.
-    public internal(set) var length = 0
-    /// Which held positions are padding, per sequence, and each sequence's next position id.
-    var padding: [[Bool]]
-    var nextPosition: [Int]
-    var hasPadding: Bool { padding.contains { $0.contains(true) } }
-    private let keys: [Tensor], values: [Tensor]
-
-    public init(layers: Int, batch: Int, heads: Int, length: Int, headSize: Int) throws {
-        self.batch = batch
-        padding = Array(repeating: [], count: batch)
-        nextPosition = Array(repeating: 0, count: batch)
-        // Unwritten until used: only positions below `length` are ever read, and pages never
-        // touched cost no memory.
-        keys = try (0..<layers).map { _ in try Tensor.empty([batch, heads, length, headSize]) }
-        values = try (0..<layers).map { _ in try Tensor.empty([batch, heads, length, headSize]) }
-    }
-
-    /// Writes the new positions' keys and values (B, heads, T, d) after the held ones and
-    /// returns all of them.
-    func append(layer: Int, keys newKeys: Tensor, values newValues: Tensor) throws -> (keys: Tensor, values: Tensor) {
-        let end = length + newKeys.shape[2]
-        try withNoGrad {
-            try keys[layer].slice(axis: 2, start: length, end: end).copy(from: newKeys.detach())
-            try values[layer].slice(axis: 2, start: length, end: end).copy(from: newValues.detach())
-        }
-        return (try keys[layer].slice(axis: 2, start: 0, end: end), try values[layer].slice(axis: 2, start: 0, end: end))
-    }
 }
 
 /// N(0, standardDeviation) written straight into the tensor, or unwritten memory.

@@ -11,12 +11,15 @@ import Foundation
 /// let several = try generator(["Once upon a time", "The weather"], maxNewTokens: 20)
 /// ```
 public final class TextGenerator: @unchecked Sendable {
-    public let model: GPT
+    public let model: any CausalLanguageModel
     public let tokenizer: ByteLevelBPETokenizer
+    /// Tokens that end a continuation (kept in it): by default the tokenizer's end-of-text.
+    public let stopTokens: Set<Int>
 
-    public init(model: GPT, tokenizer: ByteLevelBPETokenizer) {
+    public init(model: any CausalLanguageModel, tokenizer: ByteLevelBPETokenizer, stopTokens: Set<Int>? = nil) {
         self.model = model
         self.tokenizer = tokenizer
+        self.stopTokens = stopTokens ?? tokenizer.specialTokens["<|endoftext|>"].map { [$0] } ?? []
     }
 
     /// Loads a checkpoint directory (config.json, model.safetensors, tokenizer files) or a
@@ -26,8 +29,6 @@ public final class TextGenerator: @unchecked Sendable {
         return TextGenerator(model: try GPT.load(directory: directory), tokenizer: try ByteLevelBPETokenizer.load(directory: directory))
     }
 
-    var endOfText: Set<Int> { tokenizer.specialTokens["<|endoftext|>"].map { [$0] } ?? [] }
-
     /// The prompt followed by its continuation (as the pipeline's `generated_text`); `onText`
     /// receives the new text as it is produced; generation ends early at end-of-text or when
     /// the new text contains one of `stop`.
@@ -36,7 +37,7 @@ public final class TextGenerator: @unchecked Sendable {
         let promptIds = try tokenizer.encode(prompt)
         var produced: [Int] = []
         var emitted = 0
-        _ = try model.generate(prompt: promptIds, maxNewTokens: maxNewTokens, sampling: sampling, stopTokens: endOfText,
+        _ = try model.generate(prompt: promptIds, maxNewTokens: maxNewTokens, sampling: sampling, stopTokens: stopTokens,
                                generator: RandomGenerator(seed: seed),
                                shouldStop: { _ in
                                    guard !stop.isEmpty, let text = try? self.tokenizer.decode(produced) else { return false }
@@ -57,7 +58,7 @@ public final class TextGenerator: @unchecked Sendable {
     public func callAsFunction(_ prompts: [String], maxNewTokens: Int = 50, sampling: SamplingOptions = SamplingOptions(),
                                seed: UInt64 = 0) throws -> [String] {
         let continuations = try model.generate(prompts: prompts.map { try tokenizer.encode($0) }, maxNewTokens: maxNewTokens,
-                                               sampling: sampling, stopTokens: endOfText, generator: RandomGenerator(seed: seed))
+                                               sampling: sampling, stopTokens: stopTokens, generator: RandomGenerator(seed: seed))
         return try zip(prompts, continuations).map { $0 + (try tokenizer.decode($1)) }
     }
 }
