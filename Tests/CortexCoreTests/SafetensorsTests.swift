@@ -159,4 +159,20 @@ import CortexTestSupport
         }
         #expect(rejected > 100)
     }
+
+    /// Seeded mutations (MutationFuzzer) of a valid file either parse, and then every tensor
+    /// reads back, or throw a CortexError. CORTEX_FUZZ_SECONDS makes it a long run.
+    @Test func mutatedFilesNeverCrash() throws {
+        let path = directory + "/fuzz-seed.safetensors"
+        try Safetensors.save(["a": Tensor.ones([3, 2]), "b": Tensor(integers: [1, 2, 3]), "c": Tensor.ones([2]).to(.bfloat16),
+                              "d": Tensor.zeros([0, 4]), "e": Tensor.ones([2, 2]).to(.float16)],
+                             metadata: ["format": "pt"], to: path)
+        let valid = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let outcome = try MutationFuzzer(original: valid, seed: 2027).run(trials: 3000) { bytes in
+            let file = try Safetensors.parse(mapping: MappedFile(copying: bytes), path: "mutant.safetensors")
+            for name in file.names { _ = try file.tensor(name).toFloatArray() }
+        }
+        #expect(outcome.rejected > outcome.trials / 4)
+        #expect(outcome.accepted > 0)
+    }
 }

@@ -133,6 +133,25 @@ void cortex_avx512_sgemm_small_m(long m, long n, long k, const float *a, long a_
 void cortex_avx512_sgemm(long m, long n, long k, const float *a, long a_row_stride, long a_column_stride,
                          const float *b, long b_row_stride, long b_column_stride, float *c, long ldc);
 
+/// Block formats of quantised weights, numbered as ggml's types (GGUF's tensor type ids).
+typedef enum {
+    CORTEX_QUANT_F32 = 0, CORTEX_QUANT_F16 = 1, CORTEX_QUANT_Q4_0 = 2, CORTEX_QUANT_Q4_1 = 3, CORTEX_QUANT_Q8_0 = 8,
+    CORTEX_QUANT_Q4_K = 12, CORTEX_QUANT_Q6_K = 14, CORTEX_QUANT_BF16 = 30,
+} cortex_quant_type;
+
+/// Values per block and bytes per block of a format (0 for formats not supported).
+long cortex_quant_block_size(int type);
+long cortex_quant_type_size(int type);
+
+/// Dequantises n values (a whole number of blocks) starting at `source` into y.
+void cortex_quant_dequantize(int type, const void *source, float *y, long n);
+
+/// y[i * y_stride + r] = sum over k < n of W[r][k] * x[i * x_stride + k], for r < rows and
+/// i < m: W's rows are n values each, row_bytes apart, in `type` blocks (n a whole number of
+/// blocks). Single-threaded; callers split the rows.
+void cortex_quant_matvec(int type, const void *weights, long row_bytes, long rows, long n, const float *x, long x_stride,
+                         long m, float *y, long y_stride);
+
 /// Lets tests switch the hand-written AVX-512 rows off (1 = allowed, the default) so the
 /// portable kernels can be compared with them on the same machine.
 void cortex_allow_avx512(int allowed);

@@ -4,6 +4,16 @@ import Foundation
 public final class MappedFile: @unchecked Sendable {
     public let pointer: UnsafeMutableRawPointer
     public let byteCount: Int
+    private var allocated = false
+
+    /// Bytes held in memory as if they were a mapped file (parsers' tests and fuzzing).
+    public init(copying bytes: [UInt8]) {
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+        bytes.withUnsafeBytes { if let base = $0.baseAddress { pointer.copyMemory(from: base, byteCount: bytes.count) } }
+        self.pointer = pointer
+        byteCount = bytes.count
+        allocated = true
+    }
 
     public init(path: String) throws {
         let descriptor = open(path, O_RDONLY)
@@ -15,6 +25,7 @@ public final class MappedFile: @unchecked Sendable {
         byteCount = Int(status.st_size)
         if byteCount == 0 {
             pointer = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
+            allocated = true
             return
         }
         guard let address = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE, descriptor, 0),
@@ -25,7 +36,7 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
-        if byteCount == 0 { pointer.deallocate() } else { munmap(pointer, byteCount) }
+        if allocated { pointer.deallocate() } else { munmap(pointer, byteCount) }
     }
 }
 

@@ -1,0 +1,250 @@
+// Block-quantised weights in ggml's formats (the layouts GGUF files store): dequantisation of
+// whole blocks, and matrix-vector products computed straight from the blocks.
+//
+// Each format packs a row of n values into n / block_size blocks of type_size bytes:
+//   Q8_0 (32 values, 34 bytes): float16 d, 32 int8 q              x = d * q
+//   Q4_0 (32, 18): float16 d, 16 bytes of nibbles                 x = d * (q - 8)
+//   Q4_1 (32, 20): float16 d, float16 m, 16 bytes of nibbles      x = d * q + m
+//   (value j < 16 is byte j's low nibble, value j + 16 its high nibble)
+//   Q4_K (256, 144): float16 d, dmin, 12 bytes of 6-bit scales and mins for 8 sub-blocks of
+//       32, 128 bytes of nibbles                                  x = d * sc * q - dmin * m
+//   Q6_K (256, 210): 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 int8 scales,
+//       float16 d                                                 x = d * sc * (q - 32)
+// The arithmetic follows ggml's reference dequantisation (and gguf-py's), so a product here
+// equals the dense product with the dequantised weights up to summation order.
+#include "cortex_kernels_internal.h"
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff, bits;
+    if (exponent == 0) {
+        if (mantissa == 0) {
+            bits = sign;
+        } else {  // subnormal: normalise
+            exponent = 127 - 15 + 1;
+            while (!(mantissa & 0x400)) { mantissa <<= 1; exponent--; }
+            bits = sign | (exponent << 23) | ((mantissa & 0x3ff) << 13);
+        }
+    } else if (exponent == 31) {
+        bits = sign | 0x7f800000 | (mantissa << 13);
+    } else {
+        bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+    }
+    float value;
+    memcpy(&value, &bits, 4);
+    return value;
+}
+
+static inline uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+long cortex_quant_block_size(int type) {
+    switch (type) {
+    case CORTEX_QUANT_F32: case CORTEX_QUANT_F16: case CORTEX_QUANT_BF16: return 1;
+    case CORTEX_QUANT_Q8_0: case CORTEX_QUANT_Q4_0: case CORTEX_QUANT_Q4_1: return 32;
+    case CORTEX_QUANT_Q4_K: case CORTEX_QUANT_Q6_K: return 256;
+    default: return 0;
+    }
+}
+
+long cortex_quant_type_size(int type) {
+    switch (type) {
+    case CORTEX_QUANT_F32: return 4;
+    case CORTEX_QUANT_F16: case CORTEX_QUANT_BF16: return 2;
+    case CORTEX_QUANT_Q8_0: return 34;
+    case CORTEX_QUANT_Q4_0: return 18;
+    case CORTEX_QUANT_Q4_1: return 20;
+    case CORTEX_QUANT_Q4_K: return 144;
+    case CORTEX_QUANT_Q6_K: return 210;
+    default: return 0;
+    }
+}
+
+static void scale_min_k4(int j, const uint8_t *q, uint8_t *scale, uint8_t *minimum) {
+    if (j < 4) {
+        *scale = q[j] & 63;
+        *minimum = q[j + 4] & 63;
+    } else {
+        *scale = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *minimum = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// n values (a whole number of blocks) from src into y.
+CLONES void cortex_quant_dequantize(int type, const void *source, float *y, long n) {
+    const uint8_t *src = source;
+    switch (type) {
+    case CORTEX_QUANT_F32:
+        memcpy(y, src, (size_t)n * 4);
+        return;
+    case CORTEX_QUANT_F16:
+        for (long i = 0; i < n; i++) y[i] = half_to_float(load_u16(src + 2 * i));
+        return;
+    case CORTEX_QUANT_BF16:
+        for (long i = 0; i < n; i++) {
+            uint32_t bits = (uint32_t)load_u16(src + 2 * i) << 16;
+            memcpy(y + i, &bits, 4);
+        }
+        return;
+    case CORTEX_QUANT_Q8_0:
+        for (long b = 0; b < n / 32; b++, src += 34, y += 32) {
+            float d = half_to_float(load_u16(src));
+            const int8_t *q = (const int8_t *)(src + 2);
+            for (int j = 0; j < 32; j++) y[j] = d * (float)q[j];
+        }
+        return;
+    case CORTEX_QUANT_Q4_0:
+        for (long b = 0; b < n / 32; b++, src += 18, y += 32) {
+            float d = half_to_float(load_u16(src));
+            const uint8_t *q = src + 2;
+            for (int j = 0; j < 16; j++) {
+                y[j] = d * (float)((q[j] & 0xF) - 8);
+                y[j + 16] = d * (float)((q[j] >> 4) - 8);
+            }
+        }
+        return;
+    case CORTEX_QUANT_Q4_1:
+        for (long b = 0; b < n / 32; b++, src += 20, y += 32) {
+            float d = half_to_float(load_u16(src)), m = half_to_float(load_u16(src + 2));
+            const uint8_t *q = src + 4;
+            for (int j = 0; j < 16; j++) {
+                y[j] = d * (float)(q[j] & 0xF) + m;
+                y[j + 16] = d * (float)(q[j] >> 4) + m;
+            }
+        }
+        return;
+    case CORTEX_QUANT_Q4_K:
+        for (long b = 0; b < n / 256; b++, src += 144) {
+            float d = half_to_float(load_u16(src)), dmin = half_to_float(load_u16(src + 2));
+            const uint8_t *scales = src + 4, *q = src + 16;
+            for (int j = 0; j < 8; j += 2, q += 32) {
+                uint8_t scale, minimum;
+                scale_min_k4(j, scales, &scale, &minimum);
+                float d1 = d * scale, m1 = dmin * minimum;
+                scale_min_k4(j + 1, scales, &scale, &minimum);
+                float d2 = d * scale, m2 = dmin * minimum;
+                for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0xF) - m1;
+                for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
+            }
+        }
+        return;
+    case CORTEX_QUANT_Q6_K:
+        for (long b = 0; b < n / 256; b++, src += 210) {
+            const uint8_t *ql = src, *qh = src + 128;
+            const int8_t *scales = (const int8_t *)(src + 192);
+            float d = half_to_float(load_u16(src + 208));
+            for (int half = 0; half < 2; half++, ql += 64, qh += 32, scales += 8, y += 128) {
+                for (int l = 0; l < 32; l++) {
+                    int is = l / 16;
+                    int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                    int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                    int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                    int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    y[l] = (d * scales[is]) * (float)q1;
+                    y[l + 32] = (d * scales[is + 2]) * (float)q2;
+                    y[l + 64] = (d * scales[is + 4]) * (float)q3;
+                    y[l + 96] = (d * scales[is + 6]) * (float)q4;
+                }
+            }
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,f16c"))), apply_to = function)
+
+// Dot products of one Q4_0/Q4_1/Q8_0/F16/F32 row with m vectors, 16 lanes at a time, each
+// weight dequantised as the reference does and then multiplied (no integer shortcuts).
+static void avx512_dot_row(int type, const uint8_t *w, long n, const float *x, long x_stride, long m, float *out) {
+    for (long i = 0; i < m; i++) {
+        const float *v = x + i * x_stride;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        const uint8_t *p = w;
+        switch (type) {
+        case CORTEX_QUANT_Q4_1:
+            for (long b = 0; b < n / 32; b++, p += 20, v += 32) {
+                __m512 d = _mm512_set1_ps(half_to_float(load_u16(p))), mm = _mm512_set1_ps(half_to_float(load_u16(p + 2)));
+                __m128i bytes = _mm_loadu_si128((const __m128i *)(p + 4));
+                __m128i low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F)), high = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
+                __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(low)), q1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(high));
+                acc0 = _mm512_fmadd_ps(_mm512_add_ps(_mm512_mul_ps(d, q0), mm), _mm512_loadu_ps(v), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_add_ps(_mm512_mul_ps(d, q1), mm), _mm512_loadu_ps(v + 16), acc1);
+            }
+            break;
+        case CORTEX_QUANT_Q4_0:
+            for (long b = 0; b < n / 32; b++, p += 18, v += 32) {
+                __m512 d = _mm512_set1_ps(half_to_float(load_u16(p)));
+                __m128i bytes = _mm_loadu_si128((const __m128i *)(p + 2));
+                __m128i low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F)), high = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
+                __m512i eight = _mm512_set1_epi32(8);
+                __m512 q0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(low), eight));
+                __m512 q1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(high), eight));
+                acc0 = _mm512_fmadd_ps(_mm512_mul_ps(d, q0), _mm512_loadu_ps(v), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_mul_ps(d, q1), _mm512_loadu_ps(v + 16), acc1);
+            }
+            break;
+        case CORTEX_QUANT_Q8_0:
+            for (long b = 0; b < n / 32; b++, p += 34, v += 32) {
+                __m512 d = _mm512_set1_ps(half_to_float(load_u16(p)));
+                __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2))));
+                __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18))));
+                acc0 = _mm512_fmadd_ps(_mm512_mul_ps(d, q0), _mm512_loadu_ps(v), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_mul_ps(d, q1), _mm512_loadu_ps(v + 16), acc1);
+            }
+            break;
+        case CORTEX_QUANT_F16:
+            for (long k = 0; k < n / 32; k++, p += 64, v += 32) {
+                acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)), _mm512_loadu_ps(v), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32))), _mm512_loadu_ps(v + 16), acc1);
+            }
+            break;
+        case CORTEX_QUANT_F32:
+            for (long k = 0; k < n / 32; k++, p += 128, v += 32) {
+                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)p), _mm512_loadu_ps(v), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)(p + 64)), _mm512_loadu_ps(v + 16), acc1);
+            }
+            break;
+        }
+        out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    }
+}
+
+#pragma clang attribute pop
+
+// Any format: dequantise 256 values at a time into a small buffer, then dot.
+CLONES static void generic_dot_row(int type, const uint8_t *w, long n, const float *x, long x_stride, long m, float *out) {
+    float chunk[256];
+    long block = cortex_quant_block_size(type), bytes = cortex_quant_type_size(type);
+    long step = 256 / block * bytes;
+    for (long i = 0; i < m; i++) out[i] = 0;
+    for (long start = 0; start < n; start += 256, w += step) {
+        long count = n - start < 256 ? n - start : 256;
+        cortex_quant_dequantize(type, w, chunk, count);
+        for (long i = 0; i < m; i++) {
+            const float *v = x + i * x_stride + start;
+            float sum = 0;
+            for (long k = 0; k < count; k++) sum += chunk[k] * v[k];
+            out[i] += sum;
+        }
+    }
+}
+
+void cortex_quant_matvec(int type, const void *weights, long row_bytes, long rows, long n, const float *x, long x_stride,
+                         long m, float *y, long y_stride) {
+    const uint8_t *w = weights;
+    int fast = cortex_has_avx512() && n % 32 == 0
+        && (type == CORTEX_QUANT_Q4_1 || type == CORTEX_QUANT_Q4_0 || type == CORTEX_QUANT_Q8_0 || type == CORTEX_QUANT_F16
+            || type == CORTEX_QUANT_F32);
+    float out[16];
+    for (long r = 0; r < rows; r++, w += row_bytes) {
+        for (long start = 0; start < m; start += 16) {
+            long count = m - start < 16 ? m - start : 16;
+            if (fast) avx512_dot_row(type, w, n, x + start * x_stride, x_stride, count, out);
+            else generic_dot_row(type, w, n, x + start * x_stride, x_stride, count, out);
+            for (long i = 0; i < count; i++) y[(start + i) * y_stride + r] = out[i];
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import CCortexKernels
+
+/// Block formats of quantised weights, with ggml's names and type ids (what GGUF files store).
+public enum QuantizationFormat: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, q4K = 12, q6K = 14, bf16 = 30
+
+    /// Values per block and bytes per block.
+    public var blockSize: Int { cortex_quant_block_size(rawValue) }
+    public var blockBytes: Int { cortex_quant_type_size(rawValue) }
+
+    public var description: String {
+        switch self {
+        case .f32: "F32"
+        case .f16: "F16"
+        case .bf16: "BF16"
+        case .q8_0: "Q8_0"
+        case .q4_0: "Q4_0"
+        case .q4_1: "Q4_1"
+        case .q4K: "Q4_K"
+        case .q6K: "Q6_K"
+        }
+    }
+
+    static var allNames: String { allCases.map(\.description).joined(separator: ", ") }
+}
+
+/// A (rows, columns) weight matrix kept in its quantised blocks, row after row, usually viewing
+/// a memory-mapped GGUF file. Products compute from the blocks (no dequantised copy of the
+/// whole matrix is ever made): a few input rows take a matrix-vector kernel that dequantises
+/// each block in registers; more take tiles of dequantised rows through the GEMM.
+///
+/// ```swift
+/// let weight = try file.matrix("blk.0.ffn_up.weight")    // (1536, 576), Q4_1
+/// let hidden = try weight.product(x)                      // x (..., 576) -> (..., 1536), as x Wᵀ
+/// ```
+public struct QuantizedMatrix: @unchecked Sendable {
+    public let format: QuantizationFormat
+    public let rows: Int, columns: Int
+    /// Bytes of one row's blocks.
+    public let rowBytes: Int
+    let bytes: UnsafeRawPointer
+    let owner: AnyObject
+
+    /// Views `rows` rows of `columns` values in `format` blocks at `bytes`, kept alive by `owner`.
+    public init(format: QuantizationFormat, rows: Int, columns: Int, bytes: UnsafeRawPointer, owner: AnyObject) throws {
+        guard rows >= 0, columns >= 0, columns % format.blockSize == 0 else {
+            throw CortexError.invalidArgument(operation: "QuantizedMatrix",
+                                              reason: "rows of \(columns) values are not a whole number of \(format) blocks of \(format.blockSize)")
+        }
+        self.format = format
+        self.rows = rows
+        self.columns = columns
+        rowBytes = columns / format.blockSize * format.blockBytes
+        self.bytes = bytes
+        self.owner = owner
+    }
+
+    public var shape: [Int] { [rows, columns] }
+    /// Bytes the blocks take.
+    public var byteCount: Int { rows * rowBytes }
+
+    /// The whole matrix as float32 (for checks and small tensors such as norms).
+    public func dequantized() throws -> Tensor { try dequantizedRows(0..<rows) }
+
+    /// Rows `range` as a (count, columns) float32 tensor.
+    public func dequantizedRows(_ range: Range<Int>) throws -> Tensor {
+        guard range.lowerBound >= 0, range.upperBound <= rows else {
+            throw CortexError.indexOutOfRange(operation: "QuantizedMatrix.dequantizedRows", index: range.upperBound, bound: rows + 1)
+        }
+        let output = try Tensor.empty([range.count, columns])
+        try dequantize(range, into: output)
+        return output
+    }
+
+    private func dequantize(_ range: Range<Int>, into output: Tensor) throws {
+        let destination = UncheckedSendable(output.storage.pointer.assumingMemoryBound(to: Float.self) + output.layout.offset)
+        let source = UncheckedSendable(bytes)
+        let (format, columns, rowBytes, first) = (format, columns, rowBytes, range.lowerBound)
+        CPUParallelism.forEachRange(range.count, grain: max(1, 16_384 / max(columns, 1))) { part in
+            cortex_quant_dequantize(format.rawValue, source.value + (first + part.lowerBound) * rowBytes,
+                                    destination.value + part.lowerBound * columns, part.count * columns)
+        }
+    }
+
+    /// The rows named by `ids` (an embedding lookup), as a float32 tensor of shape ids.shape + [columns].
+    public func gatherRows(_ ids: Tensor) throws -> Tensor {
+        let indices = try ids.toIntArray()
+        if let outside = indices.first(where: { $0 < 0 || $0 >= rows }) {
+            throw CortexError.indexOutOfRange(operation: "QuantizedMatrix.gatherRows", index: outside, bound: rows)
+        }
+        let output = try Tensor.empty(ids.shape + [columns])
+        let destination = output.storage.pointer.assumingMemoryBound(to: Float.self)
+        for (position, row) in indices.enumerated() {
+            cortex_quant_dequantize(format.rawValue, bytes + row * rowBytes, destination + position * columns, columns)
+        }
+        return output
+    }
+
+    /// x Wᵀ for x (..., columns): (..., rows), float32. Not differentiable (inference weights).
+    public func product(_ x: Tensor) throws -> Tensor {
+        guard x.rank >= 1, x.shape.last == columns else {
+            throw CortexError.shapeMismatch(operation: "QuantizedMatrix.product", shapes: [x.shape, shape],
+                                            reason: "(the input's last dimension must be the matrix's \(columns) columns)")
+        }
+        let input = try x.detach().to(.float32).contiguous()
+        let count = input.count / max(columns, 1)
+        let output = try Tensor.empty(Array(x.shape.dropLast()) + [rows])
+        if count == 0 || rows == 0 { return output }
+        if count <= QuantizedMatrix.vectorRows {
+            let source = UncheckedSendable(bytes)
+            let xs = UncheckedSendable(UnsafePointer(input.storage.pointer.assumingMemoryBound(to: Float.self) + input.layout.offset))
+            let ys = UncheckedSendable(output.storage.pointer.assumingMemoryBound(to: Float.self))
+            let (format, columns, rowBytes, rows) = (format, columns, rowBytes, rows)
+            CPUParallelism.forEachRange(rows, grain: max(1, 32_768 / max(columns, 1))) { part in
+                cortex_quant_matvec(format.rawValue, source.value + part.lowerBound * rowBytes, rowBytes, part.count, columns,
+                                    xs.value, columns, count, ys.value + part.lowerBound, rows)
+            }
+            return output
+        }
+        // Tiles of rows dequantised into one reused buffer (about 4 MB), each through the GEMM.
+        let tileRows = min(rows, max(64, (1 << 20) / max(columns, 1)))
+        let tile = try Tensor.empty([tileRows, columns])
+        let flatInput = try input.reshape([count, columns]), flatOutput = try output.reshape([count, rows])
+        for start in stride(from: 0, to: rows, by: tileRows) {
+            let end = min(start + tileRows, rows)
+            let piece = end - start == tileRows ? tile : try tile.slice(axis: 0, start: 0, end: end - start)
+            try dequantize(start..<end, into: piece)
+            try flatOutput.slice(axis: 1, start: start, end: end).copy(from: flatInput.matmul(piece.mT))
+        }
+        return output
+    }
+
+    /// Input rows up to which products take the matrix-vector kernel (decoding a few tokens).
+    static let vectorRows = 8
+}
