@@ -28,8 +28,8 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
 
     public var vocabularySize: Int { tokenBytes.count }
 
-    /// Builds a tokenizer from its vocabulary and merges; every byte must have a token, and each
-    /// merge's parts and result must be in the vocabulary.
+    /// Builds a tokenizer from its vocabulary and merges; each merge's parts and result must be
+    /// in the vocabulary.
     public init(vocabulary: [String: Int], merges: [(String, String)], specialTokens: [String: Int] = [:], source: String = "tokenizer") throws {
         self.vocabulary = vocabulary
         self.merges = merges
@@ -44,12 +44,11 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         }
         for (token, id) in specials where id >= 0 { bytes[id] = Array(token.utf8) }
         tokenBytes = bytes
-        byteIds = try (0..<256).map { byte -> Int32 in
-            let symbol = String(ByteLevelBPETokenizer.byteToScalar[byte])
-            guard let id = vocabulary[symbol] else {
-                throw CortexError.invalidFile(path: source, reason: "the vocabulary has no token for byte \(byte) (\(symbol.debugDescription))")
-            }
-            return Int32(id)
+        // A byte without a token (some vocabularies leave out rare control bytes) is dropped
+        // from the text after merging, as Hugging Face's BPE does without an unknown token.
+        byteIds = (0..<256).map { byte -> Int32 in vocabulary[String(ByteLevelBPETokenizer.byteToScalar[byte])].map(Int32.init) ?? -1 }
+        guard byteIds.contains(where: { $0 >= 0 }) else {
+            throw CortexError.invalidFile(path: source, reason: "the vocabulary has no byte tokens (not a byte-level BPE vocabulary)")
         }
         var table: [UInt64: (rank: Int32, id: Int32)] = [:]
         table.reserveCapacity(merges.count)
@@ -119,7 +118,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             var best: (rank: Int32, id: Int32) = (.max, -1)
             var bestLeft: Int32 = -1, bestRight: Int32 = -1
             for index in 0..<(word.count - 1) {
-                if let merge = mergeTable[UInt64(UInt32(word[index])) << 32 | UInt64(UInt32(word[index + 1]))], merge.rank < best.rank {
+                if let merge = mergeTable[UInt64(UInt32(bitPattern: word[index])) << 32 | UInt64(UInt32(bitPattern: word[index + 1]))], merge.rank < best.rank {
                     best = merge
                     bestLeft = word[index]
                     bestRight = word[index + 1]
@@ -140,6 +139,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             }
             word = merged
         }
+        word.removeAll { $0 < 0 }
         cacheLock.lock()
         if cache.count >= ByteLevelBPETokenizer.cacheLimit { cache.removeAll(keepingCapacity: true) }
         cache[piece] = word

@@ -20,6 +20,19 @@ public final class Linear: Module, Layer {
         super.init()
     }
 
+    /// A layer over given (loaded) tensors: weight (outFeatures, inFeatures), bias (outFeatures).
+    public init(weight: Tensor, bias: Tensor? = nil) throws {
+        guard weight.rank == 2, bias.map({ $0.shape == [weight.shape[0]] }) ?? true else {
+            throw CortexError.shapeMismatch(operation: "Linear", shapes: [weight.shape, bias?.shape ?? []],
+                                            reason: "(weight must be (out, in) and bias (out))")
+        }
+        outFeatures = weight.shape[0]
+        inFeatures = weight.shape[1]
+        self.weight = weight
+        self.bias = bias
+        super.init()
+    }
+
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
         guard input.shape.last == inFeatures else {
             throw CortexError.shapeMismatch(operation: "Linear", shapes: [input.shape, weight.shape],

@@ -1,0 +1,304 @@
+import CortexCore
+import CortexNN
+import Foundation
+
+/// The shape of a Llama-family decoder, with Hugging Face's `LlamaConfig` names in its JSON form.
+public struct LlamaConfiguration: Codable, Sendable, Equatable {
+    public var vocabularySize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var layers: Int
+    public var heads: Int
+    public var keyValueHeads: Int
+    public var headSize: Int
+    public var contextLength: Int
+    public var rmsNormEpsilon: Float
+    public var ropeTheta: Double
+    public var ropeScaling: RotaryEmbedding.Scaling?
+    public var tieWordEmbeddings: Bool
+
+    public init(vocabularySize: Int, hiddenSize: Int, intermediateSize: Int, layers: Int, heads: Int, keyValueHeads: Int? = nil,
+                headSize: Int? = nil, contextLength: Int, rmsNormEpsilon: Float = 1e-6, ropeTheta: Double = 10_000,
+                ropeScaling: RotaryEmbedding.Scaling? = nil, tieWordEmbeddings: Bool = false) {
+        self.vocabularySize = vocabularySize
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.layers = layers
+        self.heads = heads
+        self.keyValueHeads = keyValueHeads ?? heads
+        self.headSize = headSize ?? hiddenSize / max(heads, 1)
+        self.contextLength = contextLength
+        self.rmsNormEpsilon = rmsNormEpsilon
+        self.ropeTheta = ropeTheta
+        self.ropeScaling = ropeScaling
+        self.tieWordEmbeddings = tieWordEmbeddings
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case vocabularySize = "vocab_size", hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
+        case layers = "num_hidden_layers", heads = "num_attention_heads", keyValueHeads = "num_key_value_heads", headSize = "head_dim"
+        case contextLength = "max_position_embeddings", rmsNormEpsilon = "rms_norm_eps", ropeTheta = "rope_theta"
+        case ropeScaling = "rope_scaling", tieWordEmbeddings = "tie_word_embeddings", ropeParameters = "rope_parameters"
+    }
+
+    enum ScalingKeys: String, CodingKey {
+        case type, ropeType = "rope_type", factor, lowFrequencyFactor = "low_freq_factor", highFrequencyFactor = "high_freq_factor"
+        case originalContextLength = "original_max_position_embeddings", ropeTheta = "rope_theta"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let heads = try container.decode(Int.self, forKey: .heads)
+        let hiddenSize = try container.decode(Int.self, forKey: .hiddenSize)
+        var theta = try container.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? 10_000
+        var scaling: RotaryEmbedding.Scaling?
+        // transformers 4 writes rope_scaling; transformers 5 writes rope_parameters (theta inside).
+        for key in [CodingKeys.ropeScaling, .ropeParameters] where container.contains(key) {
+            if try container.decodeNil(forKey: key) { continue }
+            let parameters = try container.nestedContainer(keyedBy: ScalingKeys.self, forKey: key)
+            if let value = try parameters.decodeIfPresent(Double.self, forKey: .ropeTheta) { theta = value }
+            let type = try parameters.decodeIfPresent(String.self, forKey: .ropeType) ?? parameters.decodeIfPresent(String.self, forKey: .type) ?? "default"
+            switch type {
+            case "default": break
+            case "linear": scaling = .linear(factor: try parameters.decode(Double.self, forKey: .factor))
+            case "llama3":
+                scaling = .llama3(factor: try parameters.decode(Double.self, forKey: .factor),
+                                  lowFrequencyFactor: try parameters.decode(Double.self, forKey: .lowFrequencyFactor),
+                                  highFrequencyFactor: try parameters.decode(Double.self, forKey: .highFrequencyFactor),
+                                  originalContextLength: try parameters.decode(Int.self, forKey: .originalContextLength))
+            default:
+                throw CortexError.invalidArgument(operation: "LlamaConfiguration", reason: "rope scaling \"\(type)\" is not supported (linear, llama3 are)")
+            }
+        }
+        self.init(vocabularySize: try container.decode(Int.self, forKey: .vocabularySize), hiddenSize: hiddenSize,
+                  intermediateSize: try container.decode(Int.self, forKey: .intermediateSize),
+                  layers: try container.decode(Int.self, forKey: .layers), heads: heads,
+                  keyValueHeads: try container.decodeIfPresent(Int.self, forKey: .keyValueHeads),
+                  headSize: try container.decodeIfPresent(Int.self, forKey: .headSize),
+                  contextLength: try container.decode(Int.self, forKey: .contextLength),
+                  rmsNormEpsilon: try container.decodeIfPresent(Float.self, forKey: .rmsNormEpsilon) ?? 1e-6, ropeTheta: theta,
+                  ropeScaling: scaling, tieWordEmbeddings: try container.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(vocabularySize, forKey: .vocabularySize)
+        try container.encode(hiddenSize, forKey: .hiddenSize)
+        try container.encode(intermediateSize, forKey: .intermediateSize)
+        try container.encode(layers, forKey: .layers)
+        try container.encode(heads, forKey: .heads)
+        try container.encode(keyValueHeads, forKey: .keyValueHeads)
+        try container.encode(headSize, forKey: .headSize)
+        try container.encode(contextLength, forKey: .contextLength)
+        try container.encode(rmsNormEpsilon, forKey: .rmsNormEpsilon)
+        try container.encode(ropeTheta, forKey: .ropeTheta)
+        try container.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
+        var scaling = container.nestedContainer(keyedBy: ScalingKeys.self, forKey: .ropeScaling)
+        switch ropeScaling {
+        case let .linear(factor)?:
+            try scaling.encode("linear", forKey: .ropeType)
+            try scaling.encode(factor, forKey: .factor)
+        case let .llama3(factor, low, high, original)?:
+            try scaling.encode("llama3", forKey: .ropeType)
+            try scaling.encode(factor, forKey: .factor)
+            try scaling.encode(low, forKey: .lowFrequencyFactor)
+            try scaling.encode(high, forKey: .highFrequencyFactor)
+            try scaling.encode(original, forKey: .originalContextLength)
+        case nil:
+            try scaling.encode("default", forKey: .ropeType)
+        }
+    }
+
+    /// Throws unless the sizes fit together.
+    func validate(source: String) throws {
+        guard vocabularySize > 0, hiddenSize > 0, intermediateSize > 0, layers > 0, heads > 0, keyValueHeads > 0, headSize > 0,
+              headSize % 2 == 0, heads % keyValueHeads == 0, contextLength > 0, rmsNormEpsilon >= 0, ropeTheta > 0 else {
+            throw CortexError.invalidFile(path: source, reason: "inconsistent Llama configuration \(self)")
+        }
+    }
+}
+
+/// A Llama-family decoder (Llama 2/3, SmolLM, Mistral-style): RMSNorm pre-norm blocks of
+/// rotary grouped-query attention and a SwiGLU MLP, with Hugging Face's parameter names
+/// (`model.layers.0.self_attn.q_proj.weight`, ...). Its projections are dense (`Linear`,
+/// trainable) or quantised blocks from a GGUF file (`QuantizedLinear`, inference).
+///
+/// ```swift
+/// let model = try Llama.load(gguf: "SmolLM2-135M-Instruct.Q4_1.gguf")
+/// let next = try model.generate(prompt: ids, maxNewTokens: 32, sampling: SamplingOptions(temperature: 0))
+/// ```
+public final class Llama: Module, CausalLanguageModel {
+    public let configuration: LlamaConfiguration
+    public let model: LlamaBody
+    /// The output projection; nil when tied to the token embedding.
+    public let lmHead: (Module & Layer)?
+
+    init(configuration: LlamaConfiguration, model: LlamaBody, lmHead: (Module & Layer)?) {
+        self.configuration = configuration
+        self.model = model
+        self.lmHead = lmHead
+        super.init()
+    }
+
+    /// A randomly initialised dense model (normal(0, 0.02) projections and embeddings, as
+    /// transformers initialises Llama).
+    public convenience init(_ configuration: LlamaConfiguration, generator: RandomGenerator = .default) throws {
+        try configuration.validate(source: "LlamaConfiguration")
+        func dense(_ inFeatures: Int, _ outFeatures: Int) throws -> Linear {
+            let layer = Linear(inFeatures, outFeatures, bias: false, generator: generator)
+            layer.weight = try Tensor.randn([outFeatures, inFeatures], standardDeviation: 0.02, generator: generator)
+            return layer
+        }
+        let c = configuration
+        let rope = try RotaryEmbedding(dimension: c.headSize, maximumPositions: c.contextLength, theta: c.ropeTheta, scaling: c.ropeScaling)
+        let layers = try (0..<c.layers).map { _ in
+            LlamaDecoderLayer(
+                selfAttn: LlamaAttention(qProj: try dense(c.hiddenSize, c.heads * c.headSize), kProj: try dense(c.hiddenSize, c.keyValueHeads * c.headSize),
+                                         vProj: try dense(c.hiddenSize, c.keyValueHeads * c.headSize), oProj: try dense(c.heads * c.headSize, c.hiddenSize),
+                                         configuration: c, rope: rope),
+                mlp: LlamaMLP(gateProj: try dense(c.hiddenSize, c.intermediateSize), upProj: try dense(c.hiddenSize, c.intermediateSize),
+                              downProj: try dense(c.intermediateSize, c.hiddenSize)),
+                inputLayernorm: RMSNorm(c.hiddenSize, epsilon: c.rmsNormEpsilon), postAttentionLayernorm: RMSNorm(c.hiddenSize, epsilon: c.rmsNormEpsilon))
+        }
+        let embedding = Embedding(weight: try Tensor.randn([c.vocabularySize, c.hiddenSize], standardDeviation: 0.02, generator: generator))
+        self.init(configuration: c, model: LlamaBody(embedTokens: embedding, layers: layers, norm: RMSNorm(c.hiddenSize, epsilon: c.rmsNormEpsilon)),
+                  lmHead: c.tieWordEmbeddings ? nil : try dense(c.hiddenSize, c.vocabularySize))
+    }
+
+    public var vocabularySize: Int { configuration.vocabularySize }
+    public var contextLength: Int { configuration.contextLength }
+
+    /// Logits (B, T, vocabulary) for ids (B, T).
+    public func callAsFunction(_ ids: Tensor) throws -> Tensor {
+        try project(model(ids, cache: nil, padding: nil))
+    }
+
+    public func nextTokenLogits(_ ids: Tensor, cache: KeyValueCache, padding: [[Bool]]?) throws -> Tensor {
+        let hidden = try model(ids, cache: cache, padding: padding)
+        return try project(hidden.select(axis: 1, index: ids.shape[1] - 1))
+    }
+
+    func project(_ hidden: Tensor) throws -> Tensor {
+        if let lmHead { return try lmHead(hidden) }
+        switch model.embedTokens {
+        case let embedding as Embedding: return try hidden.matmul(embedding.weight.mT)
+        case let embedding as QuantizedEmbedding: return try embedding.matrix.product(hidden)
+        default: throw CortexError.invalidArgument(operation: "Llama", reason: "a tied output needs an Embedding or QuantizedEmbedding")
+        }
+    }
+
+    public func makeCache(batch: Int = 1) throws -> KeyValueCache {
+        try KeyValueCache(layers: configuration.layers, batch: batch, heads: configuration.keyValueHeads, length: configuration.contextLength,
+                          headSize: configuration.headSize)
+    }
+
+    /// Mean cross-entropy of predicting `targets` (B, T) from `ids` (B, T).
+    public func loss(_ ids: Tensor, targets: Tensor) throws -> Tensor {
+        try Loss.crossEntropy(self(ids).reshape([-1, configuration.vocabularySize]), targets: targets.reshape([-1]))
+    }
+}
+
+public final class LlamaBody: Module {
+    public let embedTokens: Module & Layer
+    public let layers: [LlamaDecoderLayer]
+    public let norm: RMSNorm
+
+    init(embedTokens: Module & Layer, layers: [LlamaDecoderLayer], norm: RMSNorm) {
+        self.embedTokens = embedTokens
+        self.layers = layers
+        self.norm = norm
+        super.init()
+    }
+
+    func callAsFunction(_ ids: Tensor, cache: KeyValueCache?, padding: [[Bool]]?) throws -> Tensor {
+        let contextLength = layers.first?.selfAttn.rope.maximumPositions ?? 0
+        guard ids.rank == 2, ids.shape[1] >= 1, (cache?.length ?? 0) + ids.shape[1] <= contextLength else {
+            throw CortexError.shapeMismatch(operation: "Llama", shapes: [ids.shape],
+                                            reason: "(ids must be (B, T) with \(cache?.length ?? 0) cached + T positions at most the context length \(contextLength))")
+        }
+        var positions = try Tensor.arange(0, Double(ids.shape[1]), dtype: .int64)
+        var allowed: Tensor?
+        if let cache { (positions, allowed) = try cache.advance(ids: ids, padding: padding) }
+        var x = try embedTokens(ids)
+        for (index, layer) in layers.enumerated() {
+            x = try layer(x, positions: positions, cache: cache, layer: index, allowed: allowed)
+        }
+        cache?.commit(steps: ids.shape[1])
+        return try norm(x)
+    }
+}
+
+public final class LlamaDecoderLayer: Module {
+    public let selfAttn: LlamaAttention
+    public let mlp: LlamaMLP
+    public let inputLayernorm: RMSNorm, postAttentionLayernorm: RMSNorm
+
+    init(selfAttn: LlamaAttention, mlp: LlamaMLP, inputLayernorm: RMSNorm, postAttentionLayernorm: RMSNorm) {
+        self.selfAttn = selfAttn
+        self.mlp = mlp
+        self.inputLayernorm = inputLayernorm
+        self.postAttentionLayernorm = postAttentionLayernorm
+        super.init()
+    }
+
+    func callAsFunction(_ x: Tensor, positions: Tensor, cache: KeyValueCache?, layer: Int, allowed: Tensor?) throws -> Tensor {
+        let y = try x + selfAttn(inputLayernorm(x), positions: positions, cache: cache, layer: layer, allowed: allowed)
+        return try y + mlp(postAttentionLayernorm(y))
+    }
+}
+
+/// Rotary grouped-query attention: `heads` query heads share `keyValueHeads` key/value heads
+/// in groups (query head i reads key/value head i / (heads / keyValueHeads)).
+public final class LlamaAttention: Module {
+    public let qProj: Module & Layer, kProj: Module & Layer, vProj: Module & Layer, oProj: Module & Layer
+    let heads: Int, keyValueHeads: Int, headSize: Int
+    let rope: RotaryEmbedding
+
+    init(qProj: Module & Layer, kProj: Module & Layer, vProj: Module & Layer, oProj: Module & Layer, configuration: LlamaConfiguration,
+         rope: RotaryEmbedding) {
+        self.qProj = qProj
+        self.kProj = kProj
+        self.vProj = vProj
+        self.oProj = oProj
+        heads = configuration.heads
+        keyValueHeads = configuration.keyValueHeads
+        headSize = configuration.headSize
+        self.rope = rope
+        super.init()
+    }
+
+    func callAsFunction(_ x: Tensor, positions: Tensor, cache: KeyValueCache?, layer: Int, allowed: Tensor?) throws -> Tensor {
+        let (batch, steps) = (x.shape[0], x.shape[1])
+        func split(_ projected: Tensor, _ count: Int) throws -> Tensor {
+            try projected.reshape([batch, steps, count, headSize]).permute([0, 2, 1, 3])
+        }
+        let query = try rope(split(qProj(x), heads), positions: positions)
+        var keys = try rope(split(kProj(x), keyValueHeads), positions: positions)
+        var values = try split(vProj(x), keyValueHeads)
+        var offset = 0
+        if let cache {
+            offset = cache.length
+            (keys, values) = try cache.append(layer: layer, keys: keys, values: values)
+        }
+        // Each key/value head serves a group of query heads: (B, kv, group, T, d) against (B, kv, 1, S, d).
+        let group = heads / keyValueHeads
+        let grouped = try query.reshape([batch, keyValueHeads, group, steps, headSize])
+        let attended = try Attention.scaledDotProduct(query: grouped, key: keys.unsqueeze(2), value: values.unsqueeze(2),
+                                                      allowed: allowed?.unsqueeze(2), causal: allowed == nil, causalOffset: offset)
+        return try oProj(attended.reshape([batch, heads, steps, headSize]).permute([0, 2, 1, 3]).reshape([batch, steps, heads * headSize]))
+    }
+}
+
+/// SwiGLU: down(silu(gate(x)) * up(x)).
+public final class LlamaMLP: Module {
+    public let gateProj: Module & Layer, upProj: Module & Layer, downProj: Module & Layer
+
+    init(gateProj: Module & Layer, upProj: Module & Layer, downProj: Module & Layer) {
+        self.gateProj = gateProj
+        self.upProj = upProj
+        self.downProj = downProj
+        super.init()
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try downProj(gateProj(x).silu() * upProj(x)) }
+}

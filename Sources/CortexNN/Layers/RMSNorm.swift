@@ -1,0 +1,33 @@
+import CortexCore
+
+/// Root-mean-square normalisation over the last axis, as `nn.RMSNorm` and Llama's
+/// `LlamaRMSNorm`: y = x / sqrt(mean(x²) + eps) * weight (no centring, no bias).
+///
+/// ```swift
+/// let norm = RMSNorm(576, epsilon: 1e-5)
+/// let y = try norm(x)     // (..., 576)
+/// ```
+public final class RMSNorm: Module, Layer {
+    @Parameter public var weight: Tensor
+    public let epsilon: Float
+
+    public init(_ size: Int, epsilon: Float = 1e-6) {
+        weight = try! Tensor.ones([size])
+        self.epsilon = epsilon
+        super.init()
+    }
+
+    /// A norm with a given (loaded) weight.
+    public init(weight: Tensor, epsilon: Float) {
+        self.weight = weight
+        self.epsilon = epsilon
+        super.init()
+    }
+
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        guard input.shape.last == weight.shape.first, weight.rank == 1 else {
+            throw CortexError.shapeMismatch(operation: "RMSNorm", shapes: [input.shape, weight.shape], reason: "(input must end with the weight's size)")
+        }
+        return try input * (input.square().mean(axes: [-1], keepDimensions: true) + epsilon).rsqrt() * weight
+    }
+}

@@ -1,0 +1,103 @@
+import CortexCore
+import Foundation
+
+/// Rotary position embeddings (RoFormer; Llama): each pair of a head's features is rotated
+/// by position × frequency, with frequencies 1 / theta^(2i/d), optionally rescaled for longer
+/// contexts.
+///
+/// Two pairings exist in the wild: Hugging Face's Llama pairs feature i with i + d/2
+/// (`halves`); llama.cpp and GGUF files, whose query and key rows are permuted to match, pair
+/// neighbours 2i and 2i + 1 (`interleaved`). Both give the same attention.
+///
+/// ```swift
+/// let rope = try RotaryEmbedding(dimension: 64, maximumPositions: 2048, theta: 10_000)
+/// let rotated = try rope(queries, positions: Tensor.arange(0, 7, dtype: .int64))   // (B, heads, 7, 64)
+/// ```
+public struct RotaryEmbedding: Sendable {
+    public enum Pairing: Sendable { case halves, interleaved }
+
+    /// Frequency rescaling for contexts longer than training's.
+    public enum Scaling: Sendable, Equatable {
+        /// Positions divided by `factor` (all frequencies divided).
+        case linear(factor: Double)
+        /// Llama 3's: low frequencies divided by `factor`, high ones kept, a smooth ramp between.
+        case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalContextLength: Int)
+    }
+
+    public let dimension: Int
+    public let pairing: Pairing
+    public let inverseFrequencies: [Float]
+    let cosines: Tensor, sines: Tensor
+
+    /// `frequencyFactors` (llama.cpp's `rope_freqs`) divide the frequencies one by one.
+    public init(dimension: Int, maximumPositions: Int, theta: Double, scaling: Scaling? = nil, frequencyFactors: [Float]? = nil,
+                pairing: Pairing = .halves) throws {
+        guard dimension > 0, dimension % 2 == 0, maximumPositions > 0, theta > 0 else {
+            throw CortexError.invalidArgument(operation: "RotaryEmbedding",
+                                              reason: "dimension \(dimension) must be even and positive, positions \(maximumPositions) and theta \(theta) positive")
+        }
+        if let frequencyFactors, frequencyFactors.count != dimension / 2 {
+            throw CortexError.invalidArgument(operation: "RotaryEmbedding", reason: "\(frequencyFactors.count) frequency factors for \(dimension / 2) frequencies")
+        }
+        self.dimension = dimension
+        self.pairing = pairing
+        // float32 arithmetic, as transformers computes them.
+        var frequencies = stride(from: 0, to: dimension, by: 2).map { 1 / Float(Foundation.pow(Float(theta), Float($0) / Float(dimension))) }
+        switch scaling {
+        case let .linear(factor)?:
+            frequencies = frequencies.map { $0 / Float(factor) }
+        case let .llama3(factor, low, high, original)?:
+            let lowWavelength = Double(original) / low, highWavelength = Double(original) / high
+            frequencies = frequencies.map { frequency in
+                let wavelength = 2 * Double.pi / Double(frequency)
+                if wavelength < highWavelength { return frequency }
+                if wavelength > lowWavelength { return frequency / Float(factor) }
+                let smooth = Float((Double(original) / wavelength - low) / (high - low))
+                return (1 - smooth) * frequency / Float(factor) + smooth * frequency
+            }
+        case nil:
+            break
+        }
+        if let frequencyFactors { frequencies = zip(frequencies, frequencyFactors).map { $0 / $1 } }
+        inverseFrequencies = frequencies
+        var cosines = [Float](), sines = [Float]()
+        cosines.reserveCapacity(maximumPositions * dimension / 2)
+        sines.reserveCapacity(maximumPositions * dimension / 2)
+        for position in 0..<maximumPositions {
+            for frequency in frequencies {
+                let angle = Double(Float(position) * frequency)
+                cosines.append(Float(Foundation.cos(angle)))
+                sines.append(Float(Foundation.sin(angle)))
+            }
+        }
+        self.cosines = try Tensor(cosines, shape: [maximumPositions, dimension / 2])
+        self.sines = try Tensor(sines, shape: [maximumPositions, dimension / 2])
+    }
+
+    public var maximumPositions: Int { cosines.shape[0] }
+
+    /// `x` (B, heads, T, dimension) rotated for `positions`, (T) shared by the batch or (B, T).
+    public func callAsFunction(_ x: Tensor, positions: Tensor) throws -> Tensor {
+        guard x.rank == 4, x.shape[3] == dimension, positions.rank == 1 || positions.rank == 2,
+              positions.shape.last == x.shape[2], positions.rank == 1 || positions.shape[0] == x.shape[0] else {
+            throw CortexError.shapeMismatch(operation: "RotaryEmbedding", shapes: [x.shape, positions.shape],
+                                            reason: "(x must be (B, heads, T, \(dimension)) and positions (T) or (B, T))")
+        }
+        let flat = try positions.reshape([-1])
+        var tableShape = positions.shape + [dimension / 2]
+        if positions.rank == 2 { tableShape.insert(1, at: 1) }
+        let cosine = try cosines.indexSelect(axis: 0, indices: flat).reshape(tableShape)
+        let sine = try sines.indexSelect(axis: 0, indices: flat).reshape(tableShape)
+        let half = dimension / 2
+        switch pairing {
+        case .halves:
+            let first = try x.slice(axis: 3, start: 0, end: half), second = try x.slice(axis: 3, start: half, end: dimension)
+            return try Tensor.cat([first * cosine - second * sine, second * cosine + first * sine], axis: 3)
+        case .interleaved:
+            let pairs = try x.reshape(Array(x.shape.dropLast()) + [half, 2])
+            let first = try pairs.select(axis: 4, index: 0), second = try pairs.select(axis: 4, index: 1)
+            return try Tensor.cat([(first * cosine - second * sine).unsqueeze(4), (first * sine + second * cosine).unsqueeze(4)], axis: 4)
+                .reshape(x.shape)
+        }
+    }
+}
