@@ -4,16 +4,23 @@ import CortexModels
 import CortexText
 import Foundation
 
-/// `cortex generate`: continues a prompt with a GPT-2 checkpoint (a Hugging Face directory or a
-/// model name in the Hugging Face cache), streaming the text as it is produced.
+/// `cortex generate`: continues a prompt, or answers it as a chat message (`--chat`), with a
+/// GPT-2 or Llama-family model (a checkpoint directory, a GGUF file, or a model name in the
+/// Hugging Face cache), streaming the text as it is produced.
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Continue a prompt with a GPT-2 checkpoint.",
-        discussion: "--model is a directory with config.json, model.safetensors and the tokenizer files, or a model name in the Hugging Face cache (HF_HOME).")
+        abstract: "Continue a prompt (or answer it with --chat) with a GPT-2 or Llama-family model.",
+        discussion: """
+            --model is a .gguf file (Llama family, e.g. SmolLM2-135M-Instruct.Q4_1.gguf), a directory with config.json, \
+            model.safetensors and tokenizer files (GPT-2, Llama, Mistral), a model name in the Hugging Face cache (HF_HOME), \
+            or smollm2 (the fetched SmolLM2-135M-Instruct).
+            """)
 
-    @Option(help: "Checkpoint directory or Hugging Face model name.") var model: String
+    @Option(help: "GGUF file, checkpoint directory, or model name.") var model: String
     @Option(help: "Tokenizer directory (default: the model's).") var tokenizer: String?
-    @Option(help: "Text to continue.") var prompt: String
+    @Option(help: "Text to continue, or with --chat the user's message.") var prompt: String
+    @Flag(help: "Wrap the prompt in the model's chat template and stop at the end of the assistant's turn.") var chat = false
+    @Option(help: "With --chat, a system message (default: the template's own).") var system: String?
     @Option(name: .customLong("max-new-tokens"), help: "Tokens to generate at most.") var maxNewTokens = 50
     @Option(help: "Sampling temperature; 0 is greedy.") var temperature: Float = 1
     @Option(name: .customLong("top-k"), help: "Sample among the k most likely tokens (0: all).") var topK = 50
@@ -36,39 +43,35 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         do {
-            let directory = try GPT.checkpointDirectory(model)
-            let network = try GPT.load(directory: directory)
-            let bpe = try ByteLevelBPETokenizer.load(directory: tokenizer ?? directory)
-            let promptIds = try bpe.encode(prompt)
-            guard promptIds.count < network.configuration.contextLength else {
-                throw CortexError.invalidArgument(operation: "cortex generate",
-                                                  reason: "the prompt has \(promptIds.count) tokens; the context holds \(network.configuration.contextLength)")
+            var generator = try TextGenerator.load(model)
+            if let tokenizer {
+                generator = TextGenerator(model: generator.model, tokenizer: try ByteLevelBPETokenizer.load(directory: tokenizer),
+                                          chatTemplate: generator.chatTemplate)
             }
-            var produced: [Int] = []
-            var stepLogits: [[Float]] = []
-            let endOfText = bpe.specialTokens["<|endoftext|>"].map { Set([$0]) } ?? []
-            if !json {
+            let text = chat ? try generator.chatPrompt(prompt, system: system) : prompt
+            let promptIds = try generator.tokenizer.encode(text)
+            if let outside = promptIds.first(where: { $0 >= generator.model.vocabularySize }) {
+                throw CortexError.invalidArgument(operation: "cortex generate",
+                                                  reason: "token \(outside) of the tokenizer is outside the model's vocabulary of \(generator.model.vocabularySize)")
+            }
+            if !json && !chat {
                 print(prompt, terminator: "")
                 fflush(nil)
             }
-            _ = try network.generate(prompt: promptIds, maxNewTokens: maxNewTokens, sampling: sampling, stopTokens: endOfText,
-                                     generator: RandomGenerator(seed: seed),
-                                     shouldStop: { _ in
-                                         guard !stopStrings.isEmpty, let text = try? bpe.decode(produced) else { return false }
-                                         return stopStrings.contains { text.contains($0) }
-                                     },
-                                     onToken: { token in
-                                         produced.append(token)
-                                         if !json, let piece = try? bpe.decodeBytes([token]) {
-                                             FileHandle.standardOutput.write(Data(piece))
-                                         }
-                                     },
-                                     onLogits: { logits in if logprobs { stepLogits.append(logits) } })
-            let text = try bpe.decode(produced)
+            var stepLogits: [[Float]] = []
+            let (tokens, produced) = try generator.continuation(
+                of: promptIds, maxNewTokens: maxNewTokens, sampling: sampling, stop: stopStrings, seed: seed,
+                onText: { piece in
+                    if !json {
+                        print(piece, terminator: "")
+                        fflush(nil)
+                    }
+                },
+                onLogits: { logits in if logprobs { stepLogits.append(logits) } })
             if json {
-                var object: [String: Any] = ["prompt_tokens": promptIds, "tokens": produced, "text": text]
+                var object: [String: Any] = ["prompt_tokens": promptIds, "tokens": tokens, "text": produced]
                 if logprobs {
-                    object["logprobs"] = zip(stepLogits, produced).map { logits, token in
+                    object["logprobs"] = zip(stepLogits, tokens).map { logits, token in
                         let maximum = Double(logits.max()!)
                         return Double(logits[token]) - maximum - Foundation.log(logits.reduce(0) { $0 + Foundation.exp(Double($1) - maximum) })
                     }

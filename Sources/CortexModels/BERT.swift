@@ -1,0 +1,209 @@
+import CortexCore
+import CortexNN
+import Foundation
+
+/// The shape of a BERT encoder, with Hugging Face's `BertConfig` names in its JSON form.
+public struct BERTConfiguration: Codable, Sendable, Equatable {
+    public var vocabularySize: Int
+    public var hiddenSize: Int
+    public var layers: Int
+    public var heads: Int
+    public var intermediateSize: Int
+    public var maximumPositions: Int
+    public var typeVocabularySize: Int
+    public var layerNormEpsilon: Float
+    public var hiddenActivation: String
+
+    enum CodingKeys: String, CodingKey {
+        case vocabularySize = "vocab_size", hiddenSize = "hidden_size", layers = "num_hidden_layers", heads = "num_attention_heads"
+        case intermediateSize = "intermediate_size", maximumPositions = "max_position_embeddings", typeVocabularySize = "type_vocab_size"
+        case layerNormEpsilon = "layer_norm_eps", hiddenActivation = "hidden_act"
+    }
+
+    public init(vocabularySize: Int, hiddenSize: Int, layers: Int, heads: Int, intermediateSize: Int, maximumPositions: Int = 512,
+                typeVocabularySize: Int = 2, layerNormEpsilon: Float = 1e-12, hiddenActivation: String = "gelu") {
+        self.vocabularySize = vocabularySize
+        self.hiddenSize = hiddenSize
+        self.layers = layers
+        self.heads = heads
+        self.intermediateSize = intermediateSize
+        self.maximumPositions = maximumPositions
+        self.typeVocabularySize = typeVocabularySize
+        self.layerNormEpsilon = layerNormEpsilon
+        self.hiddenActivation = hiddenActivation
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(vocabularySize: try c.decode(Int.self, forKey: .vocabularySize), hiddenSize: try c.decode(Int.self, forKey: .hiddenSize),
+                  layers: try c.decode(Int.self, forKey: .layers), heads: try c.decode(Int.self, forKey: .heads),
+                  intermediateSize: try c.decode(Int.self, forKey: .intermediateSize),
+                  maximumPositions: try c.decodeIfPresent(Int.self, forKey: .maximumPositions) ?? 512,
+                  typeVocabularySize: try c.decodeIfPresent(Int.self, forKey: .typeVocabularySize) ?? 2,
+                  layerNormEpsilon: try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-12,
+                  hiddenActivation: try c.decodeIfPresent(String.self, forKey: .hiddenActivation) ?? "gelu")
+    }
+}
+
+/// BERT's encoder (word + position + token-type embeddings, post-norm Transformer layers with
+/// GELU), loading Hugging Face `BertModel` checkpoints by their parameter names
+/// (`embeddings.word_embeddings.weight`, `encoder.layer.0.attention.self.query.weight`, ...).
+///
+/// ```swift
+/// let bert = try BERT.load(directory: "all-MiniLM-L6-v2")
+/// let hidden = try bert(ids, attentionMask: mask)     // (B, L) -> (B, L, 384)
+/// ```
+public final class BERT: Module {
+    public let configuration: BERTConfiguration
+    let wordEmbeddings: Embedding, positionEmbeddings: Embedding, tokenTypeEmbeddings: Embedding
+    let embeddingNorm: LayerNorm
+    let layers: [BERTLayer]
+
+    init(configuration: BERTConfiguration, wordEmbeddings: Embedding, positionEmbeddings: Embedding, tokenTypeEmbeddings: Embedding,
+         embeddingNorm: LayerNorm, layers: [BERTLayer]) {
+        self.configuration = configuration
+        self.wordEmbeddings = wordEmbeddings
+        self.positionEmbeddings = positionEmbeddings
+        self.tokenTypeEmbeddings = tokenTypeEmbeddings
+        self.embeddingNorm = embeddingNorm
+        self.layers = layers
+        super.init()
+    }
+
+    override public func namedChildren() -> [(String, Module)] {
+        [("embeddings.word_embeddings", wordEmbeddings), ("embeddings.position_embeddings", positionEmbeddings),
+         ("embeddings.token_type_embeddings", tokenTypeEmbeddings), ("embeddings.LayerNorm", embeddingNorm)]
+            + layers.enumerated().map { ("encoder.layer.\($0)", $1) }
+    }
+
+    /// Hidden states (B, L, hidden) for ids (B, L); `attentionMask` (B × L, true for real
+    /// tokens) keeps padding out of every attention; token types are 0 unless given.
+    public func callAsFunction(_ ids: Tensor, attentionMask: [[Bool]]? = nil, tokenTypes: Tensor? = nil) throws -> Tensor {
+        guard ids.rank == 2, ids.shape[1] <= configuration.maximumPositions else {
+            throw CortexError.shapeMismatch(operation: "BERT", shapes: [ids.shape],
+                                            reason: "(ids must be (B, L) with L at most \(configuration.maximumPositions) positions)")
+        }
+        let (batch, length) = (ids.shape[0], ids.shape[1])
+        var allowed: Tensor?
+        if let attentionMask {
+            guard attentionMask.count == batch, attentionMask.allSatisfy({ $0.count == length }) else {
+                throw CortexError.shapeMismatch(operation: "BERT", shapes: [ids.shape], reason: "(the attention mask must cover every id)")
+            }
+            if attentionMask.contains(where: { $0.contains(false) }) {
+                allowed = try Tensor(booleans: attentionMask.flatMap { $0 }, shape: [batch, 1, 1, length])
+            }
+        }
+        let positions = try Tensor.arange(0, Double(length), dtype: .int64)
+        let types = try tokenTypes ?? Tensor.zeros([batch, length], dtype: .int64)
+        var x = try embeddingNorm(wordEmbeddings(ids) + positionEmbeddings(positions) + tokenTypeEmbeddings(types))
+        for layer in layers { x = try layer(x, allowed: allowed) }
+        return x
+    }
+
+    /// Loads config.json and model.safetensors (a `BertModel`, with or without the `bert.`
+    /// prefix); missing and mis-shaped tensors are named together in one error.
+    public static func load(directory: String) throws -> BERT {
+        let configPath = (directory as NSString).appendingPathComponent("config.json")
+        let configuration: BERTConfiguration
+        do {
+            configuration = try JSONDecoder().decode(BERTConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: configPath)))
+        } catch {
+            throw CortexError.invalidFile(path: configPath, reason: "not a BERT config.json: \(error)")
+        }
+        let c = configuration
+        guard c.hiddenSize > 0, c.heads > 0, c.hiddenSize % c.heads == 0, c.layers > 0, c.intermediateSize > 0 else {
+            throw CortexError.invalidFile(path: configPath, reason: "inconsistent BERT configuration \(c)")
+        }
+        guard ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"].contains(c.hiddenActivation) else {
+            throw CortexError.invalidFile(path: configPath, reason: "hidden_act \(c.hiddenActivation) is not supported (gelu, gelu_new, relu)")
+        }
+        let weightsPath = (directory as NSString).appendingPathComponent("model.safetensors")
+        let file = try Safetensors.load(weightsPath)
+        var problems: [String] = []
+        func tensor(_ name: String, _ shape: [Int]) -> Tensor {
+            guard let found = file.tensors[name] ?? file.tensors["bert." + name] else {
+                problems.append("\(name) is missing")
+                return try! Tensor.zeros(shape)
+            }
+            guard found.shape == shape, let converted = try? found.to(.float32) else {
+                problems.append("\(name) is \(found.shape), expected \(shape)")
+                return try! Tensor.zeros(shape)
+            }
+            return converted
+        }
+        func linear(_ name: String, _ inFeatures: Int, _ outFeatures: Int) -> Linear {
+            try! Linear(weight: tensor(name + ".weight", [outFeatures, inFeatures]), bias: tensor(name + ".bias", [outFeatures]))
+        }
+        func norm(_ name: String) -> LayerNorm {
+            let layer = LayerNorm([c.hiddenSize], epsilon: c.layerNormEpsilon)
+            layer.weight = tensor(name + ".weight", [c.hiddenSize])
+            layer.bias = tensor(name + ".bias", [c.hiddenSize])
+            return layer
+        }
+        let layers = (0..<c.layers).map { i -> BERTLayer in
+            let prefix = "encoder.layer.\(i)."
+            return BERTLayer(query: linear(prefix + "attention.self.query", c.hiddenSize, c.hiddenSize),
+                             key: linear(prefix + "attention.self.key", c.hiddenSize, c.hiddenSize),
+                             value: linear(prefix + "attention.self.value", c.hiddenSize, c.hiddenSize),
+                             attentionOutput: linear(prefix + "attention.output.dense", c.hiddenSize, c.hiddenSize),
+                             attentionNorm: norm(prefix + "attention.output.LayerNorm"),
+                             intermediate: linear(prefix + "intermediate.dense", c.hiddenSize, c.intermediateSize),
+                             output: linear(prefix + "output.dense", c.intermediateSize, c.hiddenSize),
+                             outputNorm: norm(prefix + "output.LayerNorm"), heads: c.heads, activation: c.hiddenActivation)
+        }
+        let model = BERT(configuration: c,
+                         wordEmbeddings: Embedding(weight: tensor("embeddings.word_embeddings.weight", [c.vocabularySize, c.hiddenSize])),
+                         positionEmbeddings: Embedding(weight: tensor("embeddings.position_embeddings.weight", [c.maximumPositions, c.hiddenSize])),
+                         tokenTypeEmbeddings: Embedding(weight: tensor("embeddings.token_type_embeddings.weight", [c.typeVocabularySize, c.hiddenSize])),
+                         embeddingNorm: norm("embeddings.LayerNorm"), layers: layers)
+        guard problems.isEmpty else {
+            throw CortexError.invalidFile(path: weightsPath, reason: "does not hold the BERT config.json describes: " + problems.joined(separator: "; "))
+        }
+        model.eval()
+        return model
+    }
+}
+
+/// One post-norm encoder layer: LayerNorm(x + attention(x)), then LayerNorm(y + MLP(y)).
+public final class BERTLayer: Module {
+    let query: Linear, key: Linear, value: Linear, attentionOutput: Linear, attentionNorm: LayerNorm
+    let intermediate: Linear, output: Linear, outputNorm: LayerNorm
+    let heads: Int, activation: String
+
+    init(query: Linear, key: Linear, value: Linear, attentionOutput: Linear, attentionNorm: LayerNorm, intermediate: Linear, output: Linear,
+         outputNorm: LayerNorm, heads: Int, activation: String) {
+        self.query = query
+        self.key = key
+        self.value = value
+        self.attentionOutput = attentionOutput
+        self.attentionNorm = attentionNorm
+        self.intermediate = intermediate
+        self.output = output
+        self.outputNorm = outputNorm
+        self.heads = heads
+        self.activation = activation
+        super.init()
+    }
+
+    override public func namedChildren() -> [(String, Module)] {
+        [("attention.self.query", query), ("attention.self.key", key), ("attention.self.value", value),
+         ("attention.output.dense", attentionOutput), ("attention.output.LayerNorm", attentionNorm),
+         ("intermediate.dense", intermediate), ("output.dense", output), ("output.LayerNorm", outputNorm)]
+    }
+
+    func callAsFunction(_ x: Tensor, allowed: Tensor?) throws -> Tensor {
+        let (batch, length, size) = (x.shape[0], x.shape[1], x.shape[2])
+        func split(_ projected: Tensor) throws -> Tensor {
+            try projected.reshape([batch, length, heads, size / heads]).permute([0, 2, 1, 3])
+        }
+        let attended = try Attention.scaledDotProduct(query: split(query(x)), key: split(key(x)), value: split(value(x)), allowed: allowed)
+        let y = try attentionNorm(x + attentionOutput(attended.permute([0, 2, 1, 3]).reshape([batch, length, size])))
+        let hidden = try intermediate(y)
+        let activated = switch activation {
+        case "relu": try hidden.relu()
+        case "gelu": try hidden.gelu()
+        default: try hidden.gelu(approximate: .tanh)
+        }
+        return try outputNorm(y + output(activated))
+    }
+}
