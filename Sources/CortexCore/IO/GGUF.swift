@@ -22,7 +22,7 @@ public enum GGUF {
     public static let maximumDimensions = 4
 
     /// One metadata value.
-    public indirect enum Value: Sendable, Equatable, CustomStringConvertible {
+    public enum Value: Sendable, Equatable, CustomStringConvertible {
         case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32), float32(Float)
         case bool(Bool), string(String), array([Value]), uint64(UInt64), int64(Int64), float64(Double)
 

