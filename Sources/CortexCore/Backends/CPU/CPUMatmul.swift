@@ -138,6 +138,18 @@ extension CPUBackend {
         let batchCount = batches.count
         let (aRow, aColumn) = (aLayout.strides[aLayout.rank - 2], aLayout.strides[aLayout.rank - 1])
         let (bRow, bColumn) = (bLayout.strides[bLayout.rank - 2], bLayout.strides[bLayout.rank - 1])
+        // A shared right operand (a Linear's weight against (B, T, C) activations) and left
+        // matrices whose rows stack with one stride: one tall product, B packed once instead of
+        // once per batch.
+        if batchCount > 1 && batches.rightStrides.allSatisfy({ $0 == 0 }) {
+            let folded = CoalescedIteration(shape: batches.shape + [M], strides: [batches.leftStrides + [aRow]])
+            if folded.shape.count == 1 {
+                packedMatmul(a, Layout(shape: [batchCount * M, K], strides: [folded.strides[0][0], aColumn], offset: aLayout.offset),
+                             b, Layout(shape: [K, N], strides: [bRow, bColumn], offset: bLayout.offset),
+                             outputShape: [batchCount * M, N], into: out)
+                return
+            }
+        }
         let pointers = UncheckedSendable((a.floats() + aLayout.offset, b.floats() + bLayout.offset, out.floats()))
         // Rows [rows] x columns [columns] of batch `batch`'s product.
         func block(_ batch: Int, rows: Range<Int>, columns: Range<Int>) {
