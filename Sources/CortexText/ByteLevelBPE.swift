@@ -13,26 +13,33 @@ import Foundation
 public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     /// Token text (in byte-to-unicode form) to id.
     public let vocabulary: [String: Int]
-    /// Merge rules in rank order.
-    public let merges: [(String, String)]
+    /// Merge rules in rank order (rebuilt from the ids; the tokenizer keeps 8 bytes per rule).
+    public var merges: [(String, String)] {
+        var tokens = [String](repeating: "", count: vocabularySize)
+        for (token, id) in vocabulary where id >= 0 && id < tokens.count { tokens[id] = token }
+        return mergeOrder.map { (tokens[Int($0.left)], tokens[Int($0.right)]) }
+    }
     /// Special tokens (matched verbatim in text) to id.
     public let specialTokens: [String: Int]
 
     private let byteIds: [Int32]
     private let mergeTable: [UInt64: (rank: Int32, id: Int32)]
-    private let tokenBytes: [[UInt8]?]
+    private let mergeOrder: [(left: Int32, right: Int32)]
+    /// Every token's bytes end to end; token i is tokenStorage[tokenStarts[i]..<tokenStarts[i + 1]],
+    /// and a negative start marks an id with no token.
+    private let tokenStorage: [UInt8]
+    private let tokenStarts: [Int32]
     private let specialsByLength: [(text: [Unicode.Scalar], id: Int)]
     private var cache: [String: [Int32]] = [:]
     private let cacheLock = NSLock()
     private static let cacheLimit = 200_000
 
-    public var vocabularySize: Int { tokenBytes.count }
+    public var vocabularySize: Int { tokenStarts.count - 1 }
 
     /// Builds a tokenizer from its vocabulary and merges; each merge's parts and result must be
     /// in the vocabulary.
     public init(vocabulary: [String: Int], merges: [(String, String)], specialTokens: [String: Int] = [:], source: String = "tokenizer") throws {
         self.vocabulary = vocabulary
-        self.merges = merges
         var specials = specialTokens
         for (token, id) in vocabulary where token.hasPrefix("<|") && token.hasSuffix("|>") && specials[token] == nil { specials[token] = id }
         self.specialTokens = specials
@@ -43,7 +50,15 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             bytes[id] = ByteLevelBPETokenizer.bytes(ofToken: token)
         }
         for (token, id) in specials where id >= 0 { bytes[id] = Array(token.utf8) }
-        tokenBytes = bytes
+        var storage: [UInt8] = [], starts: [Int32] = []
+        starts.reserveCapacity(size + 1)
+        for token in bytes {
+            starts.append(token == nil ? -1 : Int32(storage.count))
+            storage += token ?? []
+        }
+        starts.append(Int32(storage.count))
+        tokenStorage = storage
+        tokenStarts = starts
         // A byte without a token (some vocabularies leave out rare control bytes) is dropped
         // from the text after merging, as Hugging Face's BPE does without an unknown token.
         byteIds = (0..<256).map { byte -> Int32 in vocabulary[String(ByteLevelBPETokenizer.byteToScalar[byte])].map(Int32.init) ?? -1 }
@@ -51,15 +66,19 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             throw CortexError.invalidFile(path: source, reason: "the vocabulary has no byte tokens (not a byte-level BPE vocabulary)")
         }
         var table: [UInt64: (rank: Int32, id: Int32)] = [:]
+        var order: [(left: Int32, right: Int32)] = []
         table.reserveCapacity(merges.count)
+        order.reserveCapacity(merges.count)
         for (rank, (left, right)) in merges.enumerated() {
             guard let leftId = vocabulary[left], let rightId = vocabulary[right], let merged = vocabulary[left + right] else {
                 throw CortexError.invalidFile(path: source, reason: "merge \(rank + 1) \"\(left) \(right)\" uses or makes a token outside the vocabulary")
             }
             let key = UInt64(UInt32(leftId)) << 32 | UInt64(UInt32(rightId))
             if table[key] == nil { table[key] = (Int32(rank), Int32(merged)) }
+            order.append((Int32(leftId), Int32(rightId)))
         }
         mergeTable = table
+        mergeOrder = order
         specialsByLength = specials.map { (Array($0.key.unicodeScalars), $0.value) }.sorted { $0.text.count > $1.text.count }
     }
 
@@ -159,10 +178,13 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(ids.count * 4)
         for id in ids {
-            guard id >= 0, id < tokenBytes.count, let token = tokenBytes[id] else {
-                throw CortexError.indexOutOfRange(operation: "ByteLevelBPETokenizer.decode", index: id, bound: tokenBytes.count)
+            guard id >= 0, id < vocabularySize, tokenStarts[id] >= 0 else {
+                throw CortexError.indexOutOfRange(operation: "ByteLevelBPETokenizer.decode", index: id, bound: vocabularySize)
             }
-            bytes += token
+            // The next present token's start ends this one.
+            var end = id + 1
+            while tokenStarts[end] < 0 { end += 1 }
+            bytes += tokenStorage[Int(tokenStarts[id])..<Int(tokenStarts[end])]
         }
         return bytes
     }

@@ -117,14 +117,23 @@ public struct QuantizedMatrix: @unchecked Sendable {
             }
             return output
         }
-        // Tiles of rows dequantised into one reused buffer (about 2 MB), each
-        // through the GEMM.
-        let tileRows = min(rows, max(64, (1 << 19) / max(columns, 1)))
-        let tile = try Tensor.empty([tileRows, columns])
+        // Tiles of rows dequantised into a buffer of one fixed size (just under 2 MiB, so no
+        // huge page), whatever the matrix: the allocator hands the same block back to every
+        // product, each tile going through the GEMM.
+        let scratchFloats = (1 << 19) - 4096
+        guard columns <= scratchFloats / 16 else {
+            // Very long rows: dequantise row tiles of whatever fits 16 rows.
+            return try flatProduct(input, count: count, output: output, tileRows: 16)
+        }
+        return try flatProduct(input, count: count, output: output, tileRows: min(rows, scratchFloats / columns), scratch: scratchFloats)
+    }
+
+    private func flatProduct(_ input: Tensor, count: Int, output: Tensor, tileRows: Int, scratch: Int? = nil) throws -> Tensor {
+        let buffer = try Tensor.empty([scratch ?? tileRows * columns])
         let flatInput = try input.reshape([count, columns]), flatOutput = try output.reshape([count, rows])
         for start in stride(from: 0, to: rows, by: tileRows) {
             let end = min(start + tileRows, rows)
-            let piece = end - start == tileRows ? tile : try tile.slice(axis: 0, start: 0, end: end - start)
+            let piece = try buffer.slice(axis: 0, start: 0, end: (end - start) * columns).reshape([end - start, columns])
             try dequantize(start..<end, into: piece)
             try flatOutput.slice(axis: 1, start: start, end: end).copy(from: flatInput.matmul(piece.mT))
         }

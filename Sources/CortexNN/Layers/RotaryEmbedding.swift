@@ -27,7 +27,43 @@ public struct RotaryEmbedding: Sendable {
     public let dimension: Int
     public let pairing: Pairing
     public let inverseFrequencies: [Float]
-    let cosines: Tensor, sines: Tensor
+    public let maximumPositions: Int
+    let table: Table
+
+    /// cos and sin of position × frequency, (positions, dimension / 2), made for the positions
+    /// used so far (doubling), not for the whole context: an 8,192-position model decoding 100
+    /// tokens keeps 2% of the table.
+    final class Table: @unchecked Sendable {
+        let frequencies: [Float], limit: Int
+        private var built: (cosines: Tensor, sines: Tensor)?
+        private let lock = NSLock()
+
+        init(frequencies: [Float], limit: Int) {
+            self.frequencies = frequencies
+            self.limit = limit
+        }
+
+        func rows(covering positions: Int) throws -> (cosines: Tensor, sines: Tensor) {
+            lock.lock()
+            defer { lock.unlock() }
+            if let built, built.cosines.shape[0] >= positions { return built }
+            let count = min(limit, max(positions, 2 * (built?.cosines.shape[0] ?? 128)))
+            var cosines = [Float](), sines = [Float]()
+            cosines.reserveCapacity(count * frequencies.count)
+            sines.reserveCapacity(count * frequencies.count)
+            for position in 0..<count {
+                for frequency in frequencies {
+                    // float32 angles, as transformers computes them.
+                    let angle = Double(Float(position) * frequency)
+                    cosines.append(Float(Foundation.cos(angle)))
+                    sines.append(Float(Foundation.sin(angle)))
+                }
+            }
+            let table = (try Tensor(cosines, shape: [count, frequencies.count]), try Tensor(sines, shape: [count, frequencies.count]))
+            built = table
+            return table
+        }
+    }
 
     /// `frequencyFactors` (llama.cpp's `rope_freqs`) divide the frequencies one by one.
     public init(dimension: Int, maximumPositions: Int, theta: Double, scaling: Scaling? = nil, frequencyFactors: [Float]? = nil,
@@ -60,21 +96,9 @@ public struct RotaryEmbedding: Sendable {
         }
         if let frequencyFactors { frequencies = zip(frequencies, frequencyFactors).map { $0 / $1 } }
         inverseFrequencies = frequencies
-        var cosines = [Float](), sines = [Float]()
-        cosines.reserveCapacity(maximumPositions * dimension / 2)
-        sines.reserveCapacity(maximumPositions * dimension / 2)
-        for position in 0..<maximumPositions {
-            for frequency in frequencies {
-                let angle = Double(Float(position) * frequency)
-                cosines.append(Float(Foundation.cos(angle)))
-                sines.append(Float(Foundation.sin(angle)))
-            }
-        }
-        self.cosines = try Tensor(cosines, shape: [maximumPositions, dimension / 2])
-        self.sines = try Tensor(sines, shape: [maximumPositions, dimension / 2])
+        self.maximumPositions = maximumPositions
+        table = Table(frequencies: frequencies, limit: maximumPositions)
     }
-
-    public var maximumPositions: Int { cosines.shape[0] }
 
     /// `x` (B, heads, T, dimension) rotated for `positions`, (T) shared by the batch or (B, T).
     public func callAsFunction(_ x: Tensor, positions: Tensor) throws -> Tensor {
@@ -84,6 +108,11 @@ public struct RotaryEmbedding: Sendable {
                                             reason: "(x must be (B, heads, T, \(dimension)) and positions (T) or (B, T))")
         }
         let flat = try positions.reshape([-1])
+        let largest = try flat.toIntArray().max() ?? 0
+        guard largest < maximumPositions else {
+            throw CortexError.indexOutOfRange(operation: "RotaryEmbedding", index: largest, bound: maximumPositions)
+        }
+        let (cosines, sines) = try table.rows(covering: largest + 1)
         var tableShape = positions.shape + [dimension / 2]
         if positions.rank == 2 { tableShape.insert(1, at: 1) }
         let cosine = try cosines.indexSelect(axis: 0, indices: flat).reshape(tableShape)
