@@ -159,36 +159,31 @@ CLONES void cortex_quant_dequantize(int type, const void *source, float *y, long
 // Dot products of one Q4_0/Q4_1/Q8_0/F16/F32 row with m vectors, 16 lanes at a time, each
 // weight dequantised as the reference does and then multiplied (no integer shortcuts).
 static void avx512_dot_row(int type, const uint8_t *w, long n, const float *x, long x_stride, long m, float *out) {
+    const __m512 levels = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 centred_levels = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    const long block_bytes = type == CORTEX_QUANT_Q4_1 ? 20 : 18;
     for (long i = 0; i < m; i++) {
         const float *v = x + i * x_stride;
         __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
         const uint8_t *p = w;
         switch (type) {
         case CORTEX_QUANT_Q4_1:
-            for (long b = 0; b < n / 32; b++, p += 20, v += 32) {
-                __m512 d = _mm512_set1_ps(half_to_float(load_u16(p))), mm = _mm512_set1_ps(half_to_float(load_u16(p + 2)));
-                __m128i bytes = _mm_loadu_si128((const __m128i *)(p + 4));
-                __m128i low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F)), high = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
-                __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(low)), q1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(high));
-                acc0 = _mm512_fmadd_ps(_mm512_add_ps(_mm512_mul_ps(d, q0), mm), _mm512_loadu_ps(v), acc0);
-                acc1 = _mm512_fmadd_ps(_mm512_add_ps(_mm512_mul_ps(d, q1), mm), _mm512_loadu_ps(v + 16), acc1);
-            }
-            break;
         case CORTEX_QUANT_Q4_0:
-            for (long b = 0; b < n / 32; b++, p += 18, v += 32) {
-                __m512 d = _mm512_set1_ps(half_to_float(load_u16(p)));
-                __m128i bytes = _mm_loadu_si128((const __m128i *)(p + 2));
+            // The 16 values a block's nibbles can stand for (d * q + m, or d * (q - 8)), made once
+            // per block as the reference dequantises them, then looked up per weight.
+            for (long b = 0; b < n / 32; b++, p += block_bytes, v += 32) {
+                __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(p)));
+                __m512 table = type == CORTEX_QUANT_Q4_1 ? _mm512_add_ps(_mm512_mul_ps(d, levels), _mm512_set1_ps(_cvtsh_ss(load_u16(p + 2))))
+                                                         : _mm512_mul_ps(d, centred_levels);
+                __m128i bytes = _mm_loadu_si128((const __m128i *)(p + block_bytes - 16));
                 __m128i low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F)), high = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
-                __m512i eight = _mm512_set1_epi32(8);
-                __m512 q0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(low), eight));
-                __m512 q1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(high), eight));
-                acc0 = _mm512_fmadd_ps(_mm512_mul_ps(d, q0), _mm512_loadu_ps(v), acc0);
-                acc1 = _mm512_fmadd_ps(_mm512_mul_ps(d, q1), _mm512_loadu_ps(v + 16), acc1);
+                acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_cvtepu8_epi32(low), table), _mm512_loadu_ps(v), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_cvtepu8_epi32(high), table), _mm512_loadu_ps(v + 16), acc1);
             }
             break;
         case CORTEX_QUANT_Q8_0:
             for (long b = 0; b < n / 32; b++, p += 34, v += 32) {
-                __m512 d = _mm512_set1_ps(half_to_float(load_u16(p)));
+                __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(p)));
                 __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2))));
                 __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18))));
                 acc0 = _mm512_fmadd_ps(_mm512_mul_ps(d, q0), _mm512_loadu_ps(v), acc0);
