@@ -229,4 +229,28 @@ import CortexText
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return path
     }
+
+    /// `cortex embed`, `similarity` and `generate --chat` on the fetched pretrained models (the
+    /// outputs themselves are checked against transformers in CortexModelsTests); bad input is
+    /// refused by name.
+    @Test func pretrainedModelCommands() throws {
+        expectFailure(["embed", "--model", directory + "/no-such-model", "a sentence"], mentions: ["no-such-model"])
+        expectFailure(["embed", "--model", "x", "--batch-size", "0", "a"], mentions: ["--batch-size", "0"])
+        expectFailure(["generate", "--model", directory + "/missing.gguf", "--prompt", "Hi"], mentions: ["missing.gguf"])
+        if PretrainedModels.miniLM != nil {
+            #expect(failure(["embed", "--model", "all-minilm-l6-v2", "--json", "A cat.", "Un chat."]) == nil)
+            #expect(failure(["similarity", "--model", "all-minilm-l6-v2", "A cat.", "A dog.", "Stocks fell."]) == nil)
+            expectFailure(["similarity", "--model", "all-minilm-l6-v2", "alone"], mentions: ["at least two"])
+        } else {
+            print("skipping MiniLM commands: " + PretrainedModels.missing("all-MiniLM-L6-v2"))
+        }
+        if let gguf = PretrainedModels.smolLM2 {
+            #expect(failure(["generate", "--model", gguf, "--chat", "--prompt", "Say hi.", "--max-new-tokens", "4", "--temperature", "0"]) == nil)
+            #expect(failure(["generate", "--model", "smollm2", "--prompt", "Hi", "--max-new-tokens", "3", "--top-p", "0.9", "--json"]) == nil)
+            let reply = try TextGenerator.load(gguf: gguf).reply(to: "What is the capital of France?", maxNewTokens: 12)
+            #expect(reply.contains("Paris"), "\(reply)")
+        } else {
+            print("skipping SmolLM2 commands: " + PretrainedModels.missing("SmolLM2-135M-Instruct.Q4_1.gguf"))
+        }
+    }
 }

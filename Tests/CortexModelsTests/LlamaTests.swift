@@ -92,9 +92,10 @@ import CortexTestSupport
         #expect(try tokenizer.encode(chat) == reference.chat.ids)
     }
 
-    /// Logits within 2e-3 of transformers' (which runs the same dequantised weights in float32:
-    /// only summation order differs, over 30 layers), greedy continuations token for token, and
-    /// the chat answer names Paris.
+    /// Logits within 5e-4 of transformers' (which runs the same dequantised weights in float32:
+    /// only the order of float32 sums differs, blocked dot products against PyTorch's GEMM, over
+    /// 30 layers; measured 4e-5), greedy continuations token for token, and the chat answer
+    /// names Paris.
     @Test func smolLM2MatchesTransformers() throws {
         guard let (file, reference) = try LlamaTests.smolLM2() else { return }
         let model = try Llama.load(gguf: file)
@@ -106,7 +107,7 @@ import CortexTestSupport
             let chosen = try last.reshape([-1]).indexSelect(axis: 0, indices: logits.tensor("prompt\(number).logit_ids"))
             let expected = try logits.tensor("prompt\(number).logits")
             largest = max(largest, try (chosen - expected).abs().max().item())
-            #expect(try closenessFailure(chosen, expected, rtol: 0, atol: 2e-3) == nil, "\(item.prompt)")
+            #expect(try closenessFailure(chosen, expected, rtol: 0, atol: 5e-4) == nil, "\(item.prompt)")
             let generated = try model.generate(prompt: item.ids, maxNewTokens: 32, sampling: SamplingOptions(temperature: 0), stopTokens: [2])
             #expect(Array(generated.dropFirst(item.ids.count)) == item.greedy, "\(item.prompt)")
         }
