@@ -11,12 +11,21 @@ import Foundation
 /// try tokenizer.encode("Hello world")     // [15496, 995]
 /// ```
 public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
-    /// Token text (in byte-to-unicode form) to id.
-    public let vocabulary: [String: Int]
+    /// Token text (in byte-to-unicode form) to id, rebuilt from the stored bytes on each use
+    /// (the tokenizer itself keeps only the bytes: a 50,000-token dictionary of strings would
+    /// be megabytes that encoding never reads).
+    public var vocabulary: [String: Int] {
+        var entries: [String: Int] = [:]
+        entries.reserveCapacity(vocabularySize)
+        for id in 0..<vocabularySize where tokenStarts[id] >= 0 && !specialOnly.contains(id) {
+            entries[oddTokens[id] ?? String(String.UnicodeScalarView(tokenBytes(id).map { ByteLevelBPETokenizer.byteToScalar[Int($0)] }))] = id
+        }
+        return entries
+    }
     /// Merge rules in rank order (rebuilt from the ids; the tokenizer keeps 8 bytes per rule).
     public var merges: [(String, String)] {
         var tokens = [String](repeating: "", count: vocabularySize)
-        for (token, id) in vocabulary where id >= 0 && id < tokens.count { tokens[id] = token }
+        for (token, id) in vocabulary { tokens[id] = token }
         return mergeOrder.map { (tokens[Int($0.left)], tokens[Int($0.right)]) }
     }
     /// Special tokens (matched verbatim in text) to id.
@@ -29,6 +38,9 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     /// and a negative start marks an id with no token.
     private let tokenStorage: [UInt8]
     private let tokenStarts: [Int32]
+    /// Vocabulary entries not in byte-to-unicode form, and special tokens outside the vocabulary.
+    private let oddTokens: [Int: String]
+    private let specialOnly: Set<Int>
     private let specialsByLength: [(text: [Unicode.Scalar], id: Int)]
     private var cache: [String: [Int32]] = [:]
     private let cacheLock = NSLock()
@@ -39,17 +51,24 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     /// Builds a tokenizer from its vocabulary and merges; each merge's parts and result must be
     /// in the vocabulary.
     public init(vocabulary: [String: Int], merges: [(String, String)], specialTokens: [String: Int] = [:], source: String = "tokenizer") throws {
-        self.vocabulary = vocabulary
         var specials = specialTokens
         for (token, id) in vocabulary where token.hasPrefix("<|") && token.hasSuffix("|>") && specials[token] == nil { specials[token] = id }
         self.specialTokens = specials
         let size = max((vocabulary.values.max() ?? -1), (specials.values.max() ?? -1)) + 1
         var bytes = [[UInt8]?](repeating: nil, count: size)
+        var odd: [Int: String] = [:]
         for (token, id) in vocabulary {
             guard id >= 0 else { throw CortexError.invalidFile(path: source, reason: "token \(token.debugDescription) has negative id \(id)") }
             bytes[id] = ByteLevelBPETokenizer.bytes(ofToken: token)
+            if bytes[id] == nil { odd[id] = token }
         }
-        for (token, id) in specials where id >= 0 { bytes[id] = Array(token.utf8) }
+        var specialOnly = Set<Int>()
+        for (token, id) in specials where id >= 0 {
+            if vocabulary[token] != id { specialOnly.insert(id) } else if odd[id] != nil { odd[id] = token }
+            bytes[id] = Array(token.utf8)
+        }
+        oddTokens = odd
+        self.specialOnly = specialOnly
         var storage: [UInt8] = [], starts: [Int32] = []
         starts.reserveCapacity(size + 1)
         for token in bytes {
@@ -181,12 +200,16 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             guard id >= 0, id < vocabularySize, tokenStarts[id] >= 0 else {
                 throw CortexError.indexOutOfRange(operation: "ByteLevelBPETokenizer.decode", index: id, bound: vocabularySize)
             }
-            // The next present token's start ends this one.
-            var end = id + 1
-            while tokenStarts[end] < 0 { end += 1 }
-            bytes += tokenStorage[Int(tokenStarts[id])..<Int(tokenStarts[end])]
+            bytes += tokenBytes(id)
         }
         return bytes
+    }
+
+    /// The stored bytes of a present token: the next present token's start ends them.
+    private func tokenBytes(_ id: Int) -> ArraySlice<UInt8> {
+        var end = id + 1
+        while tokenStarts[end] < 0 { end += 1 }
+        return tokenStorage[Int(tokenStarts[id])..<Int(tokenStarts[end])]
     }
 
     // MARK: The byte-to-unicode table
