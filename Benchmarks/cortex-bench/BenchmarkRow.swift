@@ -103,3 +103,11 @@ enum PyTorchReference {
         return (figures, "PyTorch \(version) measured in this run with \(python) (2 threads).")
     }
 }
+
+/// Peak resident memory of this process in bytes (VmHWM from /proc/self/status), NaN where unreadable.
+func peakResidentBytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
+    return kilobytes * 1024
+}

@@ -44,12 +44,4 @@ struct GPT2Suite: ParsableCommand {
             "GPT-2 124M architecture, random float32 weights (\(String(format: "%.0f", weightBytes / 1e6)) MB), 16-token prompt, 64 new tokens, greedy; "
             + "\(CPUParallelism.threadCount) threads. Tokens/s counts the 63 tokens after the first."])
     }
-
-    /// VmHWM from /proc/self/status.
-    func peakResidentBytes() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
-        return kilobytes * 1024
-    }
 }
