@@ -1,7 +1,6 @@
 import CCUDA
 import CortexCore
 import Foundation
-import Synchronization
 
 /// The CUDA driver, loaded with dlopen the first time it is asked for (libcuda.so.1, or the
 /// path in CORTEX_CUDA_DRIVER): device queries, the primary context, memory, streams, modules
@@ -17,30 +16,17 @@ public final class CUDADriver: @unchecked Sendable {
     public let version: Int
 
     /// Library names tried in order (CORTEX_CUDA_DRIVER first where set).
-    public static var candidates: [String] {
-        var names = ["libcuda.so.1", "libcuda.so"]
-        if let path = ProcessInfo.processInfo.environment["CORTEX_CUDA_DRIVER"], !path.isEmpty { names.insert(path, at: 0) }
-        return names
-    }
+    public static var candidates: [String] { RuntimeLibrary.candidates(["libcuda.so.1", "libcuda.so"], environment: "CORTEX_CUDA_DRIVER") }
 
-    private static let loaded = Mutex<Result<CUDADriver, CortexError>?>(nil)
+    private static let loaded = LoadedOnce<CUDADriver>(device: "cuda")
 
     /// The process's driver, loaded and initialised once; the failure is remembered too.
-    public static func shared() throws -> CUDADriver {
-        try loaded.withLock { state in
-            if state == nil { state = Result { try CUDADriver(candidates: candidates) }.mapError { $0 as? CortexError ?? .deviceUnavailable(device: "cuda", reason: "\($0)") } }
-            return try state!.get()
-        }
-    }
+    public static func shared() throws -> CUDADriver { try loaded.get { try CUDADriver(candidates: candidates) } }
 
     /// Loads the first of `candidates` that has the driver API and initialises it.
     public init(candidates: [String]) throws {
-        var error = [CChar](repeating: 0, count: 2048)
         var table = cortex_cuda_driver()
-        let status = withCStrings(candidates) { cortex_cuda_load_driver($0, &table, &error, error.count) }
-        guard status == 0 else {
-            throw CortexError.deviceUnavailable(device: "cuda", reason: "no CUDA driver could be loaded (\(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))")
-        }
+        try RuntimeLibrary.load(&table, candidates: candidates, device: "cuda", what: "the CUDA driver", cortex_cuda_load_driver)
         self.table = table
         var version: Int32 = 0
         try Self.check(table.cuInit(0), "cuInit", table: table)
@@ -171,12 +157,4 @@ public final class CUDADriver: @unchecked Sendable {
         }
         try check(result, "cuLaunchKernel")
     }
-}
-
-/// Calls `body` with a NULL-terminated C array of `strings`.
-func withCStrings<Result>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> Result) -> Result {
-    let copies = strings.map { strdup($0) }
-    defer { copies.forEach { Foundation.free($0) } }
-    let pointers = copies.map { UnsafePointer($0) } + [nil]
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

@@ -20,26 +20,17 @@ public final class NVRTCCompiler: @unchecked Sendable {
         var names = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]
         let fetched = (PretrainedDirectory.root as NSString).appendingPathComponent("nvidia/cuda_nvrtc/lib/libnvrtc.so.12")
         if FileManager.default.fileExists(atPath: fetched) { names.append(fetched) }
-        if let path = ProcessInfo.processInfo.environment["CORTEX_NVRTC"], !path.isEmpty { names.insert(path, at: 0) }
-        return names
+        return RuntimeLibrary.candidates(names, environment: "CORTEX_NVRTC")
     }
 
-    private static let loaded = Mutex<Result<NVRTCCompiler, CortexError>?>(nil)
+    private static let loaded = LoadedOnce<NVRTCCompiler>(device: "nvrtc")
 
-    public static func shared() throws -> NVRTCCompiler {
-        try loaded.withLock { state in
-            if state == nil { state = Result { try NVRTCCompiler(candidates: candidates) }.mapError { $0 as? CortexError ?? .deviceUnavailable(device: "nvrtc", reason: "\($0)") } }
-            return try state!.get()
-        }
-    }
+    /// The process's compiler, loaded once; the failure is remembered too.
+    public static func shared() throws -> NVRTCCompiler { try loaded.get { try NVRTCCompiler(candidates: candidates) } }
 
     public init(candidates: [String]) throws {
-        var error = [CChar](repeating: 0, count: 2048)
         var table = cortex_nvrtc()
-        let status = withCStrings(candidates) { cortex_cuda_load_nvrtc($0, &table, &error, error.count) }
-        guard status == 0 else {
-            throw CortexError.deviceUnavailable(device: "nvrtc", reason: "NVRTC could not be loaded (\(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))")
-        }
+        try RuntimeLibrary.load(&table, candidates: candidates, device: "nvrtc", what: "NVRTC", cortex_cuda_load_nvrtc)
         self.table = table
         var major: Int32 = 0, minor: Int32 = 0
         _ = table.nvrtcVersion(&major, &minor)

@@ -14,7 +14,7 @@ import CortexTestSupport
             _ = try CUDADriver(candidates: ["/nonexistent/libcuda.so.1"])
             Issue.record("a driver loaded from a path that does not exist")
         } catch let error as CortexError {
-            #expect(error.description.contains("no CUDA driver could be loaded"))
+            #expect(error.description.contains("the CUDA driver could not be loaded"))
             #expect(error.description.contains("/nonexistent/libcuda.so.1"))
         }
         // A library without the driver API is named with the symbol it lacks.
