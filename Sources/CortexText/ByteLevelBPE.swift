@@ -1,7 +1,8 @@
 import CortexCore
 import Foundation
 
-/// Byte-level byte-pair encoding as GPT-2 defines it: text is split by ``GPT2PreTokenizer``,
+/// Byte-level byte-pair encoding as GPT-2 defines it: text is split by ``GPT2PreTokenizer``
+/// (or the pre-tokenization the tokenizer declares: Llama 3's pattern, isolated digits),
 /// each piece's UTF-8 bytes start as one token each (bytes written as the printable characters
 /// of GPT-2's byte-to-unicode table), and merges apply in rank order. Special tokens such as
 /// `<|endoftext|>` are matched in the text first, as Hugging Face's tokenizers do.
@@ -30,6 +31,8 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     }
     /// Special tokens (matched verbatim in text) to id.
     public let specialTokens: [String: Int]
+    /// How text is split before merging (GPT-2's pattern unless the tokenizer declares another).
+    public let preTokenization: PreTokenization
 
     private let byteIds: [Int32]
     private let mergeTable: [UInt64: (rank: Int32, id: Int32)]
@@ -50,7 +53,9 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
 
     /// Builds a tokenizer from its vocabulary and merges; each merge's parts and result must be
     /// in the vocabulary.
-    public init(vocabulary: [String: Int], merges: [(String, String)], specialTokens: [String: Int] = [:], source: String = "tokenizer") throws {
+    public init(vocabulary: [String: Int], merges: [(String, String)], specialTokens: [String: Int] = [:],
+                preTokenization: PreTokenization = .gpt2, source: String = "tokenizer") throws {
+        self.preTokenization = preTokenization
         var specials = specialTokens
         for (token, id) in vocabulary where token.hasPrefix("<|") && token.hasSuffix("|>") && specials[token] == nil { specials[token] = id }
         self.specialTokens = specials
@@ -111,7 +116,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         ids.reserveCapacity(text.utf8.count / 3)
         forEachSegment(text, splitSpecialTokens: splitSpecialTokens) { segment, special in
             if let special { ids.append(special); return }
-            GPT2PreTokenizer.forEachPiece(String(segment)) { piece in
+            preTokenization.forEachPiece(String(segment)) { piece in
                 for id in encodePiece(String(piece)) { ids.append(Int(id)) }
             }
         }

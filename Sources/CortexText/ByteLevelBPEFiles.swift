@@ -64,7 +64,34 @@ extension ByteLevelBPETokenizer {
         for case let token as [String: Any] in root["added_tokens"] as? [Any] ?? [] {
             if let content = token["content"] as? String, let id = token["id"] as? Int { specials[content] = id }
         }
-        return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials, source: path)
+        return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials,
+                                         preTokenization: try declaredPreTokenization(root["pre_tokenizer"], path: path), source: path)
+    }
+
+    /// The pre-tokenization a tokenizer.json declares: ByteLevel with its regex (GPT-2's
+    /// pattern), Split with Llama 3's pattern, optionally after Digits(individual_digits).
+    static func declaredPreTokenization(_ object: Any?, path: String) throws -> PreTokenization {
+        guard let object = object as? [String: Any] else { return .gpt2 }
+        var result = PreTokenization.gpt2
+        var parts = [object]
+        if object["type"] as? String == "Sequence" { parts = object["pretokenizers"] as? [[String: Any]] ?? [] }
+        for part in parts {
+            switch part["type"] as? String {
+            case "ByteLevel":
+                break
+            case "Digits":
+                result.isolateDigits = part["individual_digits"] as? Bool ?? false
+            case "Split":
+                let pattern = (part["pattern"] as? [String: Any])?["Regex"] as? String ?? ""
+                if pattern == Llama3PreTokenizer.pattern { result.pattern = .llama3 }
+                else if pattern != GPT2PreTokenizer.pattern {
+                    throw CortexError.invalidFile(path: path, reason: "pre-tokenizer pattern \(pattern.debugDescription) is not GPT-2's or Llama 3's")
+                }
+            case let other:
+                throw CortexError.invalidFile(path: path, reason: "pre-tokenizer \(other ?? "?") is not supported (ByteLevel, Split, Digits are)")
+            }
+        }
+        return result
     }
 
     /// Writes `vocab.json` and `merges.txt` (Hugging Face's form) into `directory`, atomically.

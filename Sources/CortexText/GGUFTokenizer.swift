@@ -34,7 +34,12 @@ extension ByteLevelBPETokenizer {
                 vocabulary[token] = id
             }
         }
-        return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials, source: file.path)
+        // tokenizer.ggml.pre names the pattern (llama.cpp's names): Llama 3's for "llama-bpe",
+        // GPT-2's for "gpt-2", "smollm", "default" and files that say nothing.
+        let pre = file.metadata["tokenizer.ggml.pre"]?.string ?? "default"
+        let preTokenization: PreTokenization = ["llama-bpe", "llama3", "smaug-bpe"].contains(pre) ? .llama3 : .gpt2
+        return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials, preTokenization: preTokenization,
+                                         source: file.path)
     }
 }
 

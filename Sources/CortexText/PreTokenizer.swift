@@ -8,6 +8,9 @@
 public enum GPT2PreTokenizer {
     enum Kind: UInt8 { case letter, number, space, other }
 
+    /// The pattern as tokenizer.json files spell it.
+    public static let pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
+
     /// The pieces of `text`, in order; concatenated they give `text` back.
     public static func split(_ text: String) -> [Substring.UnicodeScalarView] {
         var pieces: [Substring.UnicodeScalarView] = []
@@ -96,5 +99,130 @@ public enum GPT2PreTokenizer {
         if (65...90).contains(value) || (97...122).contains(value) { return .letter }
         if (48...57).contains(value) { return .number }
         return .other
+    }
+}
+
+/// Llama 3's pre-tokenizer (also Llama 3.1/3.2 and many byte-level BPE models since): the
+/// pattern `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+/// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`, as a one-pass scanner. Unlike GPT-2's,
+/// a letter run takes one leading symbol ("(word"), numbers go in threes, and line breaks
+/// stay with the whitespace before them.
+public enum Llama3PreTokenizer {
+    /// The pattern as tokenizer.json files spell it.
+    public static let pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    public static func split(_ text: String) -> [Substring.UnicodeScalarView] {
+        var pieces: [Substring.UnicodeScalarView] = []
+        forEachPiece(text) { pieces.append($0) }
+        return pieces
+    }
+
+    public static func forEachPiece(_ text: String, _ body: (Substring.UnicodeScalarView) -> Void) {
+        let scalars = text.unicodeScalars
+        let end = scalars.endIndex
+        var index = scalars.startIndex
+        func kind(_ position: String.UnicodeScalarView.Index) -> GPT2PreTokenizer.Kind { GPT2PreTokenizer.classify(scalars[position]) }
+        func isLineBreak(_ position: String.UnicodeScalarView.Index) -> Bool { scalars[position] == "\n" || scalars[position] == "\r" }
+        func after(_ position: String.UnicodeScalarView.Index) -> String.UnicodeScalarView.Index { scalars.index(after: position) }
+        func run(from start: String.UnicodeScalarView.Index, while test: (String.UnicodeScalarView.Index) -> Bool) -> String.UnicodeScalarView.Index {
+            var position = start
+            while position < end && test(position) { position = after(position) }
+            return position
+        }
+        func emit(_ stop: String.UnicodeScalarView.Index) {
+            body(scalars[index..<stop])
+            index = stop
+        }
+        while index < end {
+            // (?i:'s|'t|'re|'ve|'m|'ll|'d)
+            if scalars[index] == "'" {
+                let first = after(index)
+                if first < end {
+                    let a = Character(scalars[first]).lowercased()
+                    let second = after(first)
+                    if second < end, ["re", "ve", "ll"].contains(a + Character(scalars[second]).lowercased()) { emit(after(second)); continue }
+                    if ["s", "t", "m", "d"].contains(a) { emit(second); continue }
+                }
+            }
+            let head = kind(index)
+            // [^\r\n\p{L}\p{N}]?\p{L}+
+            if head == .letter { emit(run(from: index) { kind($0) == .letter }); continue }
+            if head != .number && !isLineBreak(index) {
+                let next = after(index)
+                if next < end && kind(next) == .letter { emit(run(from: next) { kind($0) == .letter }); continue }
+            }
+            // \p{N}{1,3}
+            if head == .number {
+                var stop = index, taken = 0
+                while stop < end && taken < 3 && kind(stop) == .number { stop = after(stop); taken += 1 }
+                emit(stop)
+                continue
+            }
+            // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+            var symbols = index
+            if scalars[index] == " " && after(index) < end && kind(after(index)) == .other { symbols = after(index) }
+            if kind(symbols) == .other {
+                let stop = run(from: run(from: symbols) { kind($0) == .other }, while: isLineBreak)
+                emit(stop)
+                continue
+            }
+            // Whitespace: \s*[\r\n]+ (through the run's last line break), else \s+(?!\S), else \s+.
+            let whitespaceEnd = run(from: index) { kind($0) == .space }
+            var lastBreak: String.UnicodeScalarView.Index?
+            var position = index
+            while position < whitespaceEnd {
+                if isLineBreak(position) { lastBreak = position }
+                position = after(position)
+            }
+            if let lastBreak { emit(after(lastBreak)); continue }
+            if whitespaceEnd < end && after(index) < whitespaceEnd {
+                emit(scalars.index(before: whitespaceEnd))
+            } else {
+                emit(whitespaceEnd)
+            }
+        }
+    }
+}
+
+/// How a byte-level BPE tokenizer splits text before merging.
+public struct PreTokenization: Sendable, Equatable {
+    public enum Pattern: Sendable, Equatable { case gpt2, llama3 }
+    public var pattern: Pattern
+    /// Every digit its own piece first (Hugging Face's Digits(individual_digits: true)).
+    public var isolateDigits: Bool
+
+    public init(pattern: Pattern = .gpt2, isolateDigits: Bool = false) {
+        self.pattern = pattern
+        self.isolateDigits = isolateDigits
+    }
+
+    public static let gpt2 = PreTokenization()
+    public static let llama3 = PreTokenization(pattern: .llama3)
+
+    /// Calls `body` with each piece of `text`.
+    public func forEachPiece(_ text: String, _ body: (Substring.UnicodeScalarView) -> Void) {
+        func split(_ part: String) {
+            switch pattern {
+            case .gpt2: GPT2PreTokenizer.forEachPiece(part, body)
+            case .llama3: Llama3PreTokenizer.forEachPiece(part, body)
+            }
+        }
+        guard isolateDigits else { return split(text) }
+        var pending = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if GPT2PreTokenizer.classify(scalar) == .number {
+                if !pending.isEmpty { split(String(pending)); pending = String.UnicodeScalarView() }
+                split(String(scalar))
+            } else {
+                pending.append(scalar)
+            }
+        }
+        if !pending.isEmpty { split(String(pending)) }
+    }
+
+    /// The pieces of `text`.
+    public func split(_ text: String) -> [String] {
+        var pieces: [String] = []
+        forEachPiece(text) { pieces.append(String($0)) }
+        return pieces
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import CortexTestSupport
 import CortexCore
-import CortexText
+@testable import CortexText
 
 /// Where the shared data lives: $CORTEX_DATA_DIR, else ../shared/data beside the package.
 func sharedData(_ name: String) -> String? {
@@ -160,5 +160,35 @@ struct GPT2Fixture: Decodable {
         let path = NSTemporaryDirectory() + "cortex-characters-\(UUID().uuidString).json"
         try tokenizer.save(to: path)
         #expect(try CharacterTokenizer.load(from: path) == tokenizer)
+    }
+}
+
+/// Pre-tokenizers against Hugging Face tokenizers (Tools/make_pretokenizer_fixtures.py):
+/// Llama 3's pattern, and GPT-2's after isolating digits (SmolLM's tokenizer.json).
+@Suite struct PreTokenizerTests {
+    struct Case: Decodable { let text: String; let llama3: [String]; let digits_gpt2: [String] }
+
+    @Test func piecesMatchHuggingFace() throws {
+        let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("pretokenizers.json")
+        let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: url))
+        for item in cases {
+            #expect(PreTokenization.llama3.split(item.text) == item.llama3, "\(item.text.debugDescription)")
+            #expect(PreTokenization(pattern: .gpt2, isolateDigits: true).split(item.text) == item.digits_gpt2, "\(item.text.debugDescription)")
+            #expect(Llama3PreTokenizer.split(item.text).map(String.init).joined() == item.text)
+        }
+    }
+
+    @Test func tokenizerJSONDeclaresItsPreTokenization() throws {
+        func parse(_ json: String) throws -> PreTokenization {
+            try ByteLevelBPETokenizer.declaredPreTokenization(try JSONSerialization.jsonObject(with: Data(json.utf8)), path: "tokenizer.json")
+        }
+        #expect(try parse(#"{"type": "ByteLevel", "use_regex": true}"#) == .gpt2)
+        #expect(try parse(#"{"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true}, {"type": "ByteLevel"}]}"#)
+                == PreTokenization(pattern: .gpt2, isolateDigits: true))
+        let llama3 = try JSONSerialization.data(withJSONObject: ["type": "Sequence", "pretokenizers": [
+            ["type": "Split", "pattern": ["Regex": Llama3PreTokenizer.pattern], "behavior": "Isolated"], ["type": "ByteLevel", "use_regex": false]]])
+        #expect(try parse(String(decoding: llama3, as: UTF8.self)) == .llama3)
+        #expect(throws: CortexError.self) { try parse(#"{"type": "Split", "pattern": {"Regex": "\\w+"}}"#) }
+        #expect(throws: CortexError.self) { try parse(#"{"type": "Metaspace"}"#) }
     }
 }
