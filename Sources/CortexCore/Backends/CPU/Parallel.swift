@@ -32,8 +32,12 @@ public enum CPUParallelism {
         let ran = WorkerPool.shared.run(parts: workers) { worker in
             body((count * worker / workers)..<(count * (worker + 1) / workers))
         }
-        // The pool is busy with another region (nested, or another thread's): run here.
-        if !ran { body(0..<count) }
+        // The pool is busy with another region (nested, or another thread's): run the same
+        // ranges here, one after another, so results (partial sums) never depend on whether
+        // the pool was free.
+        if !ran {
+            for worker in 0..<workers { body((count * worker / workers)..<(count * (worker + 1) / workers)) }
+        }
     }
 }
 
