@@ -190,6 +190,58 @@ static void avx512_dot_row(int type, const uint8_t *w, long n, const float *x, l
                 acc1 = _mm512_fmadd_ps(_mm512_mul_ps(d, q1), _mm512_loadu_ps(v + 16), acc1);
             }
             break;
+        case CORTEX_QUANT_Q4_K:
+            // Per 256-value block: 8 sub-blocks of 32 with 6-bit scales and minimums; sub-block
+            // 2j takes the low nibbles of 32 bytes, 2j + 1 their high nibbles. Each sub-block's
+            // 16 levels (d * sc * q - dmin * m) are made once and looked up.
+            for (long b = 0; b < n / 256; b++, p += 144, v += 256) {
+                const float d = _cvtsh_ss(load_u16(p)), dmin = _cvtsh_ss(load_u16(p + 2));
+                const uint8_t *q = p + 16;
+                for (int j = 0; j < 8; j += 2, q += 32) {
+                    uint8_t scale, minimum;
+                    scale_min_k4(j, p + 4, &scale, &minimum);
+                    __m512 low_table = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(d * scale), levels), _mm512_set1_ps(dmin * minimum));
+                    scale_min_k4(j + 1, p + 4, &scale, &minimum);
+                    __m512 high_table = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(d * scale), levels), _mm512_set1_ps(dmin * minimum));
+                    for (int half = 0; half < 2; half++) {
+                        __m128i bytes = _mm_loadu_si128((const __m128i *)(q + 16 * half));
+                        __m128i low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F)), high = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
+                        const float *lanes = v + 32 * j + 16 * half;
+                        acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_cvtepu8_epi32(low), low_table), _mm512_loadu_ps(lanes), acc0);
+                        acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_cvtepu8_epi32(high), high_table), _mm512_loadu_ps(lanes + 32), acc1);
+                    }
+                }
+            }
+            break;
+        case CORTEX_QUANT_Q6_K:
+            // Per 256-value block, two halves of 128: 6-bit values from a low nibble (ql) and two
+            // high bits (qh), minus 32, times d * the int8 scale of each 16 values.
+            for (long b = 0; b < n / 256; b++, p += 210, v += 256) {
+                const float d = _cvtsh_ss(load_u16(p + 208));
+                const int8_t *scales = (const int8_t *)(p + 192);
+                for (int half = 0; half < 2; half++) {
+                    const uint8_t *ql = p + 64 * half, *qh = p + 128 + 32 * half;
+                    const float *base = v + 128 * half;
+                    for (int l = 0; l < 32; l += 16) {
+                        const int8_t *sc = scales + 8 * half + l / 16;
+                        __m128i low_a = _mm_loadu_si128((const __m128i *)(ql + l)), low_b = _mm_loadu_si128((const __m128i *)(ql + l + 32));
+                        __m128i high = _mm_loadu_si128((const __m128i *)(qh + l)), nibble = _mm_set1_epi8(0x0F), pair = _mm_set1_epi8(0x03);
+                        __m128i values[4] = {
+                            _mm_or_si128(_mm_and_si128(low_a, nibble), _mm_slli_epi16(_mm_and_si128(high, pair), 4)),
+                            _mm_or_si128(_mm_and_si128(low_b, nibble), _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(high, 2), pair), 4)),
+                            _mm_or_si128(_mm_and_si128(_mm_srli_epi16(low_a, 4), nibble), _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(high, 4), pair), 4)),
+                            _mm_or_si128(_mm_and_si128(_mm_srli_epi16(low_b, 4), nibble), _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(high, 6), pair), 4)),
+                        };
+                        for (int part = 0; part < 4; part++) {
+                            __m512 q = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(values[part]), _mm512_set1_epi32(32)));
+                            __m512 weights = _mm512_mul_ps(_mm512_set1_ps(d * sc[2 * part]), q);
+                            if (part % 2 == 0) acc0 = _mm512_fmadd_ps(weights, _mm512_loadu_ps(base + l + 32 * part), acc0);
+                            else acc1 = _mm512_fmadd_ps(weights, _mm512_loadu_ps(base + l + 32 * part), acc1);
+                        }
+                    }
+                }
+            }
+            break;
         case CORTEX_QUANT_F16:
             for (long k = 0; k < n / 32; k++, p += 64, v += 32) {
                 acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)), _mm512_loadu_ps(v), acc0);
@@ -239,7 +291,7 @@ void cortex_quant_matvec(int type, const void *weights, long row_bytes, long row
     const uint8_t *w = weights;
     int fast = cortex_has_avx512() && n % 32 == 0
         && (type == CORTEX_QUANT_Q4_1 || type == CORTEX_QUANT_Q4_0 || type == CORTEX_QUANT_Q8_0 || type == CORTEX_QUANT_F16
-            || type == CORTEX_QUANT_F32);
+            || type == CORTEX_QUANT_F32 || type == CORTEX_QUANT_Q4_K || type == CORTEX_QUANT_Q6_K);
     float out[16];
     for (long r = 0; r < rows; r++, w += row_bytes) {
         for (long start = 0; start < m; start += 16) {
