@@ -141,7 +141,8 @@ public final class CUDADriver: @unchecked Sendable {
                        arguments: [any BitwiseCopyable]) throws {
         // Each value copied out of its existential box into memory of its own size.
         func place<Value: BitwiseCopyable>(_ value: Value) -> UnsafeMutableRawPointer {
-            let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(MemoryLayout<Value>.size, 8), alignment: 8)
+            let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(MemoryLayout<Value>.stride, 8), alignment: 8)
+            pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(MemoryLayout<Value>.stride, 8))
             pointer.storeBytes(of: value, as: Value.self)
             return pointer
         }

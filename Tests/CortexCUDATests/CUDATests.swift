@@ -103,3 +103,25 @@ import CortexTestSupport
         #expect(throws: CortexError.self) { try allocator.allocate(bytes: -1) }
     }
 }
+
+/// The strides the kernels receive index the same elements as the CPU's layouts.
+@Suite struct CUDAStridesTests {
+    @Test func offsetsFollowBroadcastingAndViews() throws {
+        // a: a transposed (3, 4) view of a (4, 3) matrix; b: a row of 4 broadcast over rows.
+        let a = Layout(shape: [3, 4], strides: [1, 3]), b = Layout(contiguous: [4])
+        let strides = try CUDAStrides(shape: [3, 4], a: a, b: b)
+        #expect(MemoryLayout<CUDAStrides>.size == 8 * 24 + 4 && MemoryLayout<CUDAStrides>.alignment == 8)
+        for index in 0..<12 {
+            let (row, column) = index.quotientAndRemainder(dividingBy: 4)
+            #expect(strides.offsets(index) == (row * 1 + column * 3, column) as (Int, Int))
+        }
+        // Size-1 axes broadcast with stride 0; missing leading axes too.
+        let scalarRows = try CUDAStrides(shape: [2, 3, 5], a: Layout(contiguous: [2, 1, 5]), b: Layout(contiguous: [5]))
+        #expect(scalarRows.offsets(7) == (2, 2))        // element (0, 1, 2)
+        #expect(scalarRows.offsets(22) == (7, 2))       // element (1, 1, 2)
+        #expect(throws: CortexError.self) { try CUDAStrides(shape: [3], a: Layout(contiguous: [4])) }
+        #expect(throws: CortexError.self) { try CUDAStrides(shape: Array(repeating: 1, count: 9), a: Layout(contiguous: [1])) }
+        #expect(CUDALaunch.grid(elements: 1, multiprocessors: 132) == 1)
+        #expect(CUDALaunch.grid(elements: 1 << 30, multiprocessors: 132) == 32 * 132)
+    }
+}
