@@ -1,3 +1,21 @@
+/// A pre-tokenizer defined by a regular expression (as tokenizer.json spells it), run as a
+/// hand-written scanner over Unicode scalars.
+public protocol PatternPreTokenizer {
+    /// The pattern as tokenizer.json files spell it.
+    static var pattern: String { get }
+    /// Calls `body` with each piece of `text`, in order; concatenated they give `text` back.
+    static func forEachPiece(_ text: String, _ body: (Substring.UnicodeScalarView) -> Void)
+}
+
+extension PatternPreTokenizer {
+    /// The pieces of `text`, in order.
+    public static func split(_ text: String) -> [Substring.UnicodeScalarView] {
+        var pieces: [Substring.UnicodeScalarView] = []
+        forEachPiece(text) { pieces.append($0) }
+        return pieces
+    }
+}
+
 /// GPT-2's pre-tokenizer: the text split as OpenAI's pattern
 /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+` splits it,
 /// written as a scanner over Unicode scalars (no regular-expression engine, one pass).
@@ -5,18 +23,10 @@
 /// ```swift
 /// GPT2PreTokenizer.split("I'm here  now")   // ["I", "'m", " here", " ", " now"]
 /// ```
-public enum GPT2PreTokenizer {
+public enum GPT2PreTokenizer: PatternPreTokenizer {
     enum Kind: UInt8 { case letter, number, space, other }
 
-    /// The pattern as tokenizer.json files spell it.
     public static let pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
-
-    /// The pieces of `text`, in order; concatenated they give `text` back.
-    public static func split(_ text: String) -> [Substring.UnicodeScalarView] {
-        var pieces: [Substring.UnicodeScalarView] = []
-        forEachPiece(text) { pieces.append($0) }
-        return pieces
-    }
 
     /// Calls `body` with each piece of `text`.
     public static func forEachPiece(_ text: String, _ body: (Substring.UnicodeScalarView) -> Void) {
@@ -107,14 +117,8 @@ public enum GPT2PreTokenizer {
 /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`, as a one-pass scanner. Unlike GPT-2's,
 /// a letter run takes one leading symbol ("(word"), numbers go in threes, and line breaks
 /// stay with the whitespace before them.
-public enum Llama3PreTokenizer {
-    /// The pattern as tokenizer.json files spell it.
+public enum Llama3PreTokenizer: PatternPreTokenizer {
     public static let pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
-    public static func split(_ text: String) -> [Substring.UnicodeScalarView] {
-        var pieces: [Substring.UnicodeScalarView] = []
-        forEachPiece(text) { pieces.append($0) }
-        return pieces
-    }
 
     public static func forEachPiece(_ text: String, _ body: (Substring.UnicodeScalarView) -> Void) {
         let scalars = text.unicodeScalars
