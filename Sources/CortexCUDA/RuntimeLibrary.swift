@@ -42,9 +42,9 @@ final class LoadedOnce<Value: Sendable>: Sendable {
 }
 
 /// Calls `body` with a NULL-terminated C array of `strings`.
-func withCStrings<Result>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> Result) -> Result {
+func withCStrings<Result>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) throws -> Result) rethrows -> Result {
     let copies = strings.map { strdup($0) }
     defer { copies.forEach { Foundation.free($0) } }
     let pointers = copies.map { UnsafePointer($0) } + [nil]
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    return try pointers.withUnsafeBufferPointer { try body($0.baseAddress!) }
 }

@@ -125,3 +125,21 @@ import CortexTestSupport
         #expect(CUDALaunch.grid(elements: 1 << 30, multiprocessors: 132) == 32 * 132)
     }
 }
+
+@Suite struct CUBLASTests {
+    @Test func missingLibraryAndGemmMapping() throws {
+        do {
+            _ = try CUBLAS(lt: ["/nonexistent/libcublasLt.so.13"], candidates: ["/nonexistent/libcublas.so.13"])
+            Issue.record("cuBLAS loaded from paths that do not exist")
+        } catch let error as CortexError {
+            #expect(error.description.contains("cuBLAS could not be loaded") && error.description.contains("libcublasLt.so.13"))
+        }
+        // Row-major (2 x 3) = (2 x 4)(4 x 3): cuBLAS computes the (3 x 2) column-major transpose.
+        let plain = CUBLAS.rowMajorGemm(m: 2, n: 3, k: 4, aTransposed: false, bTransposed: false)
+        #expect(plain.m == 3 && plain.n == 2 && plain.k == 4 && plain.leadingFirst == 3 && plain.leadingSecond == 4 && plain.leadingOutput == 3)
+        #expect(plain.transposeFirst == 0 && plain.transposeSecond == 0)
+        // B stored as a row-major (3 x 4) weight used transposed (a Linear layer).
+        let linear = CUBLAS.rowMajorGemm(m: 2, n: 3, k: 4, aTransposed: false, bTransposed: true)
+        #expect(linear.transposeFirst == 1 && linear.leadingFirst == 4)
+    }
+}
