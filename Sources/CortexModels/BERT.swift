@@ -53,7 +53,7 @@ public struct BERTConfiguration: Codable, Sendable, Equatable {
 /// let bert = try BERT.load(directory: "all-MiniLM-L6-v2")
 /// let hidden = try bert(ids, attentionMask: mask)     // (B, L) -> (B, L, 384)
 /// ```
-public final class BERT: Module {
+public final class BERT: Module, @unchecked Sendable {
     public let configuration: BERTConfiguration
     let wordEmbeddings: Embedding, positionEmbeddings: Embedding, tokenTypeEmbeddings: Embedding
     let embeddingNorm: LayerNorm
@@ -165,7 +165,7 @@ public final class BERT: Module {
 }
 
 /// One post-norm encoder layer: LayerNorm(x + attention(x)), then LayerNorm(y + MLP(y)).
-public final class BERTLayer: Module {
+public final class BERTLayer: Module, @unchecked Sendable {
     let query: Linear, key: Linear, value: Linear, attentionOutput: Linear, attentionNorm: LayerNorm
     let intermediate: Linear, output: Linear, outputNorm: LayerNorm
     let heads: Int, activation: String

@@ -31,7 +31,7 @@ public struct GPTConfiguration: Codable, Sendable, Equatable {
 }
 
 /// A linear layer storing its weight as (in, out), as Hugging Face's GPT-2 `Conv1D` does.
-public final class TransposedLinear: Module, Layer {
+public final class TransposedLinear: Module, Layer, @unchecked Sendable {
     @Parameter public var weight: Tensor
     @Parameter public var bias: Tensor
 
@@ -56,7 +56,7 @@ public final class TransposedLinear: Module, Layer {
 /// let model = GPT(GPTConfiguration(vocabularySize: 65, contextLength: 128, embeddingSize: 128, layers: 4, heads: 4))
 /// let logits = try model(ids)            // (B, T) int64 -> (B, T, 65)
 /// ```
-public final class GPT: Module, CausalLanguageModel {
+public final class GPT: Module, CausalLanguageModel, @unchecked Sendable {
     public let configuration: GPTConfiguration
     public let transformer: GPTBody
 
@@ -124,7 +124,7 @@ public final class GPT: Module, CausalLanguageModel {
     }
 }
 
-public final class GPTBody: Module {
+public final class GPTBody: Module, @unchecked Sendable {
     public let wte: Embedding, wpe: Embedding
     let drop: Dropout
     public let h: [GPTBlock]
@@ -159,7 +159,7 @@ public final class GPTBody: Module {
     }
 }
 
-public final class GPTBlock: Module {
+public final class GPTBlock: Module, @unchecked Sendable {
     let firstNorm: LayerNorm, attention: GPTAttention, secondNorm: LayerNorm, feedForward: GPTMLP
 
     init(_ configuration: GPTConfiguration, initialize: Bool, generator: RandomGenerator) {
@@ -180,7 +180,7 @@ public final class GPTBlock: Module {
     }
 }
 
-public final class GPTAttention: Module {
+public final class GPTAttention: Module, @unchecked Sendable {
     let cAttn: TransposedLinear, cProj: TransposedLinear
     let attentionDropout: Dropout, residualDropout: Dropout
     let heads: Int, dropout: Float
@@ -218,7 +218,7 @@ public final class GPTAttention: Module {
     }
 }
 
-public final class GPTMLP: Module {
+public final class GPTMLP: Module, @unchecked Sendable {
     let cFc: TransposedLinear, cProj: TransposedLinear, dropout: Dropout
 
     init(_ configuration: GPTConfiguration, initialize: Bool, generator: RandomGenerator) {

@@ -127,7 +127,7 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
 /// let model = try Llama.load(gguf: "SmolLM2-135M-Instruct.Q4_1.gguf")
 /// let next = try model.generate(prompt: ids, maxNewTokens: 32, sampling: SamplingOptions(temperature: 0))
 /// ```
-public final class Llama: Module, CausalLanguageModel {
+public final class Llama: Module, CausalLanguageModel, @unchecked Sendable {
     public let configuration: LlamaConfiguration
     public let model: LlamaBody
     /// The output projection; nil when tied to the token embedding.
@@ -198,7 +198,7 @@ public final class Llama: Module, CausalLanguageModel {
     }
 }
 
-public final class LlamaBody: Module {
+public final class LlamaBody: Module, @unchecked Sendable {
     public let embedTokens: Module & Layer
     public let layers: [LlamaDecoderLayer]
     public let norm: RMSNorm
@@ -228,7 +228,7 @@ public final class LlamaBody: Module {
     }
 }
 
-public final class LlamaDecoderLayer: Module {
+public final class LlamaDecoderLayer: Module, @unchecked Sendable {
     public let selfAttn: LlamaAttention
     public let mlp: LlamaMLP
     public let inputLayernorm: RMSNorm, postAttentionLayernorm: RMSNorm
@@ -249,7 +249,7 @@ public final class LlamaDecoderLayer: Module {
 
 /// Rotary grouped-query attention: `heads` query heads share `keyValueHeads` key/value heads
 /// in groups (query head i reads key/value head i / (heads / keyValueHeads)).
-public final class LlamaAttention: Module {
+public final class LlamaAttention: Module, @unchecked Sendable {
     public let qProj: Module & Layer, kProj: Module & Layer, vProj: Module & Layer, oProj: Module & Layer
     let heads: Int, keyValueHeads: Int, headSize: Int
     let rope: RotaryEmbedding
@@ -290,7 +290,7 @@ public final class LlamaAttention: Module {
 }
 
 /// SwiGLU: down(silu(gate(x)) * up(x)).
-public final class LlamaMLP: Module {
+public final class LlamaMLP: Module, @unchecked Sendable {
     public let gateProj: Module & Layer, upProj: Module & Layer, downProj: Module & Layer
 
     init(gateProj: Module & Layer, upProj: Module & Layer, downProj: Module & Layer) {

@@ -8,7 +8,7 @@ import CortexNN
 /// let model = LSTMLanguageModel(vocabularySize: 10_000, embeddingSize: 128, hiddenSize: 256)
 /// let logits = try model(ids)      // (B, T) -> (B, T, 10000)
 /// ```
-public final class LSTMLanguageModel: Module {
+public final class LSTMLanguageModel: Module, @unchecked Sendable {
     public let encoder: Embedding
     public let rnn: LSTM
     public let decoder: Linear
@@ -43,7 +43,7 @@ public final class LSTMLanguageModel: Module {
 /// let classifier = TransformerClassifier(features: 28, classes: 10)   // MNIST rows as a sequence
 /// let logits = try classifier(images.reshape([-1, 28, 28]))
 /// ```
-public final class TransformerClassifier: Module, Layer {
+public final class TransformerClassifier: Module, Layer, @unchecked Sendable {
     public let embed: Linear
     public let positions: SinusoidalPositionalEncoding
     public let encoder: TransformerEncoder

@@ -46,7 +46,7 @@ let layerCases: [String: @Sendable () -> Module & Layer] = [
     "adaptive_avg_pool_2d_divisible": { AdaptiveAvgPool2d(2) },
 ]
 
-final class EmbeddingLayer: Module, Layer {
+final class EmbeddingLayer: Module, Layer, @unchecked Sendable {
     let embedding = Embedding(7, 4)
     func callAsFunction(_ ids: Tensor) throws -> Tensor { try embedding(ids) }
     override func namedChildren() -> [(String, Module)] { [] }

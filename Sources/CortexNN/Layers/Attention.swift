@@ -69,7 +69,7 @@ public enum Attention {
 /// let attention = MultiheadAttention(512, heads: 8, batchFirst: true)
 /// let (y, weights) = try attention(x, x, x, keyPaddingMask: padding)
 /// ```
-public final class MultiheadAttention: Module {
+public final class MultiheadAttention: Module, @unchecked Sendable {
     @Parameter public var inProjWeight: Tensor
     @Parameter public var inProjBias: Tensor?
     public let outProj: Linear

@@ -4,7 +4,7 @@ import CortexCore
 /// input, as `nn.BatchNorm1d/2d`: in training, normalise with the batch's biased variance and
 /// update the running statistics (unbiased variance, `momentum`); in evaluation, use them.
 /// Buffers are named `running_mean`, `running_var` and `num_batches_tracked` as in PyTorch.
-public class BatchNorm: Module, Layer {
+public class BatchNorm: Module, Layer, @unchecked Sendable {
     @Parameter public var weight: Tensor?
     @Parameter public var bias: Tensor?
     @Buffer public var runningMean: Tensor?
@@ -68,7 +68,7 @@ public class BatchNorm: Module, Layer {
 }
 
 /// Batch normalisation of (N, C) or (N, C, L), as `nn.BatchNorm1d`.
-public final class BatchNorm1d: BatchNorm {
+public final class BatchNorm1d: BatchNorm, @unchecked Sendable {
     public init(_ numFeatures: Int, epsilon: Float = 1e-5, momentum: Float? = 0.1, affine: Bool = true,
                 trackRunningStatistics: Bool = true) {
         super.init(numFeatures, epsilon: epsilon, momentum: momentum, affine: affine,
@@ -77,7 +77,7 @@ public final class BatchNorm1d: BatchNorm {
 }
 
 /// Batch normalisation of (N, C, H, W), as `nn.BatchNorm2d`.
-public final class BatchNorm2d: BatchNorm {
+public final class BatchNorm2d: BatchNorm, @unchecked Sendable {
     public init(_ numFeatures: Int, epsilon: Float = 1e-5, momentum: Float? = 0.1, affine: Bool = true,
                 trackRunningStatistics: Bool = true) {
         super.init(numFeatures, epsilon: epsilon, momentum: momentum, affine: affine,

@@ -3,7 +3,7 @@ import CortexCore
 /// 1-D convolution over (N, C, L), as `nn.Conv1d` (stride, padding, dilation, groups); the
 /// weight is (outChannels, inChannels / max(groups, 1), kernelSize). Runs as a 2-D convolution of
 /// height 1.
-public final class Conv1d: Module, Layer {
+public final class Conv1d: Module, Layer, @unchecked Sendable {
     @Parameter public var weight: Tensor
     @Parameter public var bias: Tensor?
     public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int, dilation: Int, groups: Int

@@ -8,7 +8,7 @@ import CortexCore
 /// let conv = Conv2d(1, 32, kernelSize: (3, 3), padding: (1, 1))
 /// let features = try conv(images)       // (N, 32, H, W)
 /// ```
-public final class Conv2d: Module, Layer {
+public final class Conv2d: Module, Layer, @unchecked Sendable {
     @Parameter public var weight: Tensor
     @Parameter public var bias: Tensor?
     public let inChannels: Int, outChannels: Int, groups: Int

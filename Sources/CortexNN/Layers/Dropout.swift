@@ -2,7 +2,7 @@ import CortexCore
 
 /// Zeroes each element with probability `probability` while training and scales the rest by
 /// 1 / (1 - probability), as `nn.Dropout`; the identity in evaluation mode.
-public final class Dropout: Module, Layer {
+public final class Dropout: Module, Layer, @unchecked Sendable {
     public let probability: Float
     let generator: RandomGenerator
 

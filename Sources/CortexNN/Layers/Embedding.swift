@@ -2,7 +2,7 @@ import CortexCore
 
 /// A (numEmbeddings, embeddingDimension) table looked up by integer ids, initialised N(0, 1)
 /// as `nn.Embedding`; the output has shape `ids.shape + [embeddingDimension]`.
-public final class Embedding: Module, Layer {
+public final class Embedding: Module, Layer, @unchecked Sendable {
     @Parameter public var weight: Tensor
 
     public init(_ numEmbeddings: Int, _ embeddingDimension: Int, generator: RandomGenerator = .default) {

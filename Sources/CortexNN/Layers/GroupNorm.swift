@@ -2,7 +2,7 @@ import CortexCore
 
 /// Group normalisation, as `nn.GroupNorm`: channels split into `groups`, each normalised over
 /// its channels and spatial positions per sample, then scaled and shifted per channel.
-public final class GroupNorm: Module, Layer {
+public final class GroupNorm: Module, Layer, @unchecked Sendable {
     @Parameter public var weight: Tensor?
     @Parameter public var bias: Tensor?
     public let groups: Int, channels: Int

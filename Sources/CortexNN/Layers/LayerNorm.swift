@@ -2,7 +2,7 @@ import CortexCore
 
 /// Normalises over the trailing `normalizedShape` axes, then scales and shifts elementwise, as
 /// `nn.LayerNorm`: y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance.
-public final class LayerNorm: Module, Layer {
+public final class LayerNorm: Module, Layer, @unchecked Sendable {
     @Parameter public var weight: Tensor?
     @Parameter public var bias: Tensor?
     public let normalizedShape: [Int]

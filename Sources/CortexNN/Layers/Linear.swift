@@ -7,7 +7,7 @@ import CortexCore
 /// let layer = Linear(784, 128)
 /// let y = try layer(Tensor.randn([64, 784]))   // (64, 128)
 /// ```
-public final class Linear: Module, Layer {
+public final class Linear: Module, Layer, @unchecked Sendable {
     @Parameter public var weight: Tensor
     @Parameter public var bias: Tensor?
     public let inFeatures: Int, outFeatures: Int

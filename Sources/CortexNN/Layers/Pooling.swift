@@ -21,7 +21,7 @@ func averagePoolingWindows(_ input: Tensor, kernel: (Int, Int), stride: (Int, In
 
 /// Max pooling over (N, C, H, W), as `nn.MaxPool2d` (stride defaults to the kernel size;
 /// padding counts as -inf). The gradient goes to the first maximum of each window.
-public final class MaxPool2d: Module, Layer {
+public final class MaxPool2d: Module, Layer, @unchecked Sendable {
     public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int)
 
     public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)) {
@@ -46,7 +46,7 @@ public final class MaxPool2d: Module, Layer {
 
 /// Average pooling over (N, C, H, W), as `nn.AvgPool2d` with `count_include_pad=True`
 /// (zero padding counts toward the average).
-public final class AvgPool2d: Module, Layer {
+public final class AvgPool2d: Module, Layer, @unchecked Sendable {
     public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
 
     public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
@@ -68,7 +68,7 @@ public final class AvgPool2d: Module, Layer {
 
 /// Average pooling to a fixed output size, as `nn.AdaptiveAvgPool2d`: output cell (i, j)
 /// averages rows floor(i H / oh) ..< ceil((i + 1) H / oh) and likewise for columns.
-public final class AdaptiveAvgPool2d: Module, Layer {
+public final class AdaptiveAvgPool2d: Module, Layer, @unchecked Sendable {
     public let outputSize: (Int, Int)
 
     public init(outputSize: (Int, Int)) {

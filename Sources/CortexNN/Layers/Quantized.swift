@@ -6,7 +6,7 @@ import CortexCore
 /// let projection = QuantizedLinear(try file.matrix("blk.0.attn_q.weight"))
 /// let q = try projection(x)       // (..., 576) -> (..., 576)
 /// ```
-public final class QuantizedLinear: Module, Layer {
+public final class QuantizedLinear: Module, Layer, @unchecked Sendable {
     public let matrix: QuantizedMatrix
 
     public init(_ matrix: QuantizedMatrix) {
@@ -22,7 +22,7 @@ public final class QuantizedLinear: Module, Layer {
 
 /// A token embedding looked up from quantised rows; `logits` reuses it as a tied output
 /// projection.
-public final class QuantizedEmbedding: Module, Layer {
+public final class QuantizedEmbedding: Module, Layer, @unchecked Sendable {
     public let matrix: QuantizedMatrix
 
     public init(_ matrix: QuantizedMatrix) {

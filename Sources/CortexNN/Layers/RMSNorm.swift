@@ -7,7 +7,7 @@ import CortexCore
 /// let norm = RMSNorm(576, epsilon: 1e-5)
 /// let y = try norm(x)     // (..., 576)
 /// ```
-public final class RMSNorm: Module, Layer {
+public final class RMSNorm: Module, Layer, @unchecked Sendable {
     @Parameter public var weight: Tensor
     public let epsilon: Float
 

@@ -8,7 +8,7 @@ import CortexCore
 ///
 /// Each layer's input projection is one matrix product over all time steps; the steps then
 /// add the hidden projection and apply the gates.
-public class RecurrentNetwork: Module {
+public class RecurrentNetwork: Module, @unchecked Sendable {
     public enum Cell: Sendable, Equatable {
         case tanh, relu, lstm, gru
 
@@ -180,7 +180,7 @@ public class RecurrentNetwork: Module {
 /// let rnn = RNN(10, 20, layers: 2)
 /// let (output, hidden) = try rnn(x)          // x: (T, N, 10) -> (T, N, 20), (2, N, 20)
 /// ```
-public final class RNN: RecurrentNetwork {
+public final class RNN: RecurrentNetwork, @unchecked Sendable {
     public init(_ inputSize: Int, _ hiddenSize: Int, layers: Int = 1, nonlinearity: Cell = .tanh, bias: Bool = true,
                 batchFirst: Bool = false, dropout: Float = 0, bidirectional: Bool = false, generator: RandomGenerator = .default) {
         precondition(nonlinearity == .tanh || nonlinearity == .relu, "an RNN's nonlinearity is .tanh or .relu")
@@ -200,7 +200,7 @@ public final class RNN: RecurrentNetwork {
 /// let lstm = LSTM(128, 256, batchFirst: true)
 /// let (output, hidden, cell) = try lstm(embedded)    // (N, T, 128) -> (N, T, 256)
 /// ```
-public final class LSTM: RecurrentNetwork {
+public final class LSTM: RecurrentNetwork, @unchecked Sendable {
     public init(_ inputSize: Int, _ hiddenSize: Int, layers: Int = 1, bias: Bool = true, batchFirst: Bool = false,
                 dropout: Float = 0, bidirectional: Bool = false, generator: RandomGenerator = .default) {
         super.init(cell: .lstm, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias, batchFirst: batchFirst,
@@ -220,7 +220,7 @@ public final class LSTM: RecurrentNetwork {
 /// let gru = GRU(32, 64, bidirectional: true)
 /// let (output, hidden) = try gru(x, lengths: [7, 5, 2])
 /// ```
-public final class GRU: RecurrentNetwork {
+public final class GRU: RecurrentNetwork, @unchecked Sendable {
     public init(_ inputSize: Int, _ hiddenSize: Int, layers: Int = 1, bias: Bool = true, batchFirst: Bool = false,
                 dropout: Float = 0, bidirectional: Bool = false, generator: RandomGenerator = .default) {
         super.init(cell: .gru, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias, batchFirst: batchFirst,

@@ -5,7 +5,7 @@ import CortexCore
 /// ```swift
 /// let model = Sequential(Linear(784, 128), ReLU(), Linear(128, 10))
 /// ```
-public final class Sequential: Module, Layer {
+public final class Sequential: Module, Layer, @unchecked Sendable {
     public let layers: [Module & Layer]
 
     public init(_ layers: [Module & Layer]) {

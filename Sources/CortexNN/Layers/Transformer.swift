@@ -17,7 +17,7 @@ public enum TransformerActivation: Sendable {
 /// let layer = TransformerEncoderLayer(512, heads: 8, feedforward: 2048, batchFirst: true)
 /// let y = try layer(x, keyPaddingMask: padding)
 /// ```
-public final class TransformerEncoderLayer: Module {
+public final class TransformerEncoderLayer: Module, @unchecked Sendable {
     public let selfAttn: MultiheadAttention
     public let linear1: Linear, dropout: Dropout, linear2: Linear
     public let norm1: LayerNorm, norm2: LayerNorm
@@ -58,7 +58,7 @@ public final class TransformerEncoderLayer: Module {
 
 /// One decoder layer as `nn.TransformerDecoderLayer`: masked self-attention, attention over the
 /// encoder's memory, and a feed-forward block, each with residual and layer norm.
-public final class TransformerDecoderLayer: Module {
+public final class TransformerDecoderLayer: Module, @unchecked Sendable {
     public let selfAttn: MultiheadAttention, multiheadAttn: MultiheadAttention
     public let linear1: Linear, dropout: Dropout, linear2: Linear
     public let norm1: LayerNorm, norm2: LayerNorm, norm3: LayerNorm
@@ -108,7 +108,7 @@ public final class TransformerDecoderLayer: Module {
 }
 
 /// A stack of encoder layers with an optional final layer norm, as `nn.TransformerEncoder`.
-public final class TransformerEncoder: Module {
+public final class TransformerEncoder: Module, @unchecked Sendable {
     public let layers: [TransformerEncoderLayer]
     public let norm: LayerNorm?
 
@@ -126,7 +126,7 @@ public final class TransformerEncoder: Module {
 }
 
 /// A stack of decoder layers with an optional final layer norm, as `nn.TransformerDecoder`.
-public final class TransformerDecoder: Module {
+public final class TransformerDecoder: Module, @unchecked Sendable {
     public let layers: [TransformerDecoderLayer]
     public let norm: LayerNorm?
 
@@ -156,7 +156,7 @@ public final class TransformerDecoder: Module {
 /// let model = Transformer(dModel: 512, heads: 8, encoderLayers: 6, decoderLayers: 6, batchFirst: true)
 /// let y = try model(source, target, targetMask: nil, targetCausal: true)
 /// ```
-public final class Transformer: Module {
+public final class Transformer: Module, @unchecked Sendable {
     public let encoder: TransformerEncoder
     public let decoder: TransformerDecoder
 
@@ -191,7 +191,7 @@ public final class Transformer: Module {
 
 /// Fixed sinusoidal position encodings (Vaswani et al.): sin on even features, cos on odd ones,
 /// added to (N, T, d) inputs (or (T, N, d) when not batch-first).
-public final class SinusoidalPositionalEncoding: Module, Layer {
+public final class SinusoidalPositionalEncoding: Module, Layer, @unchecked Sendable {
     public let table: Tensor
     public let batchFirst: Bool
 
@@ -221,7 +221,7 @@ public final class SinusoidalPositionalEncoding: Module, Layer {
 }
 
 /// Learned position embeddings (GPT-2's `wpe`): an ``Embedding`` of positions 0..<T added to (N, T, d).
-public final class LearnedPositionalEmbedding: Module, Layer {
+public final class LearnedPositionalEmbedding: Module, Layer, @unchecked Sendable {
     public let embedding: Embedding
 
     public init(maximumLength: Int, _ dModel: Int, generator: RandomGenerator = .default) {

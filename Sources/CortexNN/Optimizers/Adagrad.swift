@@ -2,7 +2,7 @@ import CortexCore
 
 /// Adagrad, as `torch.optim.Adagrad`: learning rate divided by the root of the summed squared
 /// gradients, with learning-rate decay and L2 weight decay.
-public final class Adagrad: GroupedOptimizer<Adagrad.Options> {
+public final class Adagrad: GroupedOptimizer<Adagrad.Options>, @unchecked Sendable {
     public struct Options: OptimizerOptions {
         public var learningRate: Float
         public var learningRateDecay: Float = 0

@@ -6,7 +6,7 @@ import Foundation
 /// ```swift
 /// let optimizer = Adam(model.parameters(), learningRate: 1e-3)
 /// ```
-public final class Adam: GroupedOptimizer<Adam.Options> {
+public final class Adam: GroupedOptimizer<Adam.Options>, @unchecked Sendable {
     public struct Options: OptimizerOptions {
         public var learningRate: Float
         public var beta1: Float = 0.9
@@ -88,7 +88,7 @@ public final class Adam: GroupedOptimizer<Adam.Options> {
 }
 
 /// AdamW: Adam with decoupled weight decay (default 0.01), as `torch.optim.AdamW`.
-public final class AdamW: GroupedOptimizer<Adam.Options> {
+public final class AdamW: GroupedOptimizer<Adam.Options>, @unchecked Sendable {
     public convenience init(_ parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                             epsilon: Float = 1e-8, weightDecay: Float = 0.01, amsgrad: Bool = false) {
         self.init(groups: [ParameterGroup(parameters, AdamW.options(learningRate: learningRate, beta1: beta1, beta2: beta2,

@@ -2,7 +2,7 @@ import CortexCore
 
 /// RMSprop, as `torch.optim.RMSprop`: squared-gradient running average with `alpha`, optional
 /// centring, momentum and L2 weight decay.
-public final class RMSprop: GroupedOptimizer<RMSprop.Options> {
+public final class RMSprop: GroupedOptimizer<RMSprop.Options>, @unchecked Sendable {
     public struct Options: OptimizerOptions {
         public var learningRate: Float
         public var alpha: Float = 0.99

@@ -7,7 +7,7 @@ import CortexCore
 /// let optimizer = SGD(model.parameters(), learningRate: 0.1, momentum: 0.9)
 /// try loss.backward(); try optimizer.step(); optimizer.zeroGrad()
 /// ```
-public final class SGD: GroupedOptimizer<SGD.Options> {
+public final class SGD: GroupedOptimizer<SGD.Options>, @unchecked Sendable {
     public struct Options: OptimizerOptions {
         public var learningRate: Float
         public var momentum: Float = 0
