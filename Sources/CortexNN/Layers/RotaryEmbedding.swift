@@ -100,12 +100,19 @@ public struct RotaryEmbedding: Sendable {
         table = Table(frequencies: frequencies, limit: maximumPositions)
     }
 
-    /// `x` (B, heads, T, dimension) rotated for `positions`, (T) shared by the batch or (B, T).
-    public func callAsFunction(_ x: Tensor, positions: Tensor) throws -> Tensor {
-        guard x.rank == 4, x.shape[3] == dimension, positions.rank == 1 || positions.rank == 2,
-              positions.shape.last == x.shape[2], positions.rank == 1 || positions.shape[0] == x.shape[0] else {
-            throw CortexError.shapeMismatch(operation: "RotaryEmbedding", shapes: [x.shape, positions.shape],
-                                            reason: "(x must be (B, heads, T, \(dimension)) and positions (T) or (B, T))")
+    /// The cos and sin of every position's angles, shaped to broadcast against (B, heads, T,
+    /// dimension / 2): made once per forward pass and applied to the queries and keys of
+    /// every layer.
+    public struct Angles: Sendable {
+        public let cosine: Tensor, sine: Tensor
+        /// Positions per sequence.
+        public var steps: Int { cosine.shape[cosine.rank - 2] }
+    }
+
+    /// The angles of `positions`, (T) shared by the batch or (B, T).
+    public func angles(_ positions: Tensor) throws -> Angles {
+        guard positions.rank == 1 || positions.rank == 2 else {
+            throw CortexError.shapeMismatch(operation: "RotaryEmbedding", shapes: [positions.shape], reason: "(positions must be (T) or (B, T))")
         }
         let flat = try positions.reshape([-1])
         let largest = try flat.toIntArray().max() ?? 0
@@ -115,8 +122,22 @@ public struct RotaryEmbedding: Sendable {
         let (cosines, sines) = try table.rows(covering: largest + 1)
         var tableShape = positions.shape + [dimension / 2]
         if positions.rank == 2 { tableShape.insert(1, at: 1) }
-        let cosine = try cosines.indexSelect(axis: 0, indices: flat).reshape(tableShape)
-        let sine = try sines.indexSelect(axis: 0, indices: flat).reshape(tableShape)
+        return Angles(cosine: try cosines.indexSelect(axis: 0, indices: flat).reshape(tableShape),
+                      sine: try sines.indexSelect(axis: 0, indices: flat).reshape(tableShape))
+    }
+
+    /// `x` (B, heads, T, dimension) rotated for `positions`, (T) shared by the batch or (B, T).
+    public func callAsFunction(_ x: Tensor, positions: Tensor) throws -> Tensor {
+        try self(x, angles: angles(positions))
+    }
+
+    /// `x` (B, heads, T, dimension) rotated by angles made with `angles(_:)`.
+    public func callAsFunction(_ x: Tensor, angles: Angles) throws -> Tensor {
+        let (cosine, sine) = (angles.cosine, angles.sine)
+        guard x.rank == 4, x.shape[3] == dimension, x.shape[2] == angles.steps, cosine.rank == 2 || cosine.shape[0] == x.shape[0] else {
+            throw CortexError.shapeMismatch(operation: "RotaryEmbedding", shapes: [x.shape, cosine.shape],
+                                            reason: "(x must be (B, heads, T, \(dimension)) with T and B those of the positions)")
+        }
         let half = dimension / 2
         switch pairing {
         case .halves:
