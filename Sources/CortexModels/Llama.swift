@@ -140,29 +140,15 @@ public final class Llama: Module, CausalLanguageModel, @unchecked Sendable {
         super.init()
     }
 
-    /// A randomly initialised dense model (normal(0, 0.02) projections and embeddings, as
-    /// transformers initialises Llama).
+    /// A randomly initialised dense model (normal(0, 0.02) projections and embeddings, norms
+    /// of ones, as transformers initialises Llama), trainable.
     public convenience init(_ configuration: LlamaConfiguration, generator: RandomGenerator = .default) throws {
-        try configuration.validate(source: "LlamaConfiguration")
-        func dense(_ inFeatures: Int, _ outFeatures: Int) throws -> Linear {
-            let layer = Linear(inFeatures, outFeatures, bias: false, generator: generator)
-            layer.weight = try Tensor.randn([outFeatures, inFeatures], standardDeviation: 0.02, generator: generator)
-            return layer
-        }
-        let c = configuration
-        let rope = try RotaryEmbedding(dimension: c.headSize, maximumPositions: c.contextLength, theta: c.ropeTheta, scaling: c.ropeScaling)
-        let layers = try (0..<c.layers).map { _ in
-            LlamaDecoderLayer(
-                selfAttn: LlamaAttention(qProj: try dense(c.hiddenSize, c.heads * c.headSize), kProj: try dense(c.hiddenSize, c.keyValueHeads * c.headSize),
-                                         vProj: try dense(c.hiddenSize, c.keyValueHeads * c.headSize), oProj: try dense(c.heads * c.headSize, c.hiddenSize),
-                                         configuration: c, rope: rope),
-                mlp: LlamaMLP(gateProj: try dense(c.hiddenSize, c.intermediateSize), upProj: try dense(c.hiddenSize, c.intermediateSize),
-                              downProj: try dense(c.intermediateSize, c.hiddenSize)),
-                inputLayernorm: RMSNorm(c.hiddenSize, epsilon: c.rmsNormEpsilon), postAttentionLayernorm: RMSNorm(c.hiddenSize, epsilon: c.rmsNormEpsilon))
-        }
-        let embedding = Embedding(weight: try Tensor.randn([c.vocabularySize, c.hiddenSize], standardDeviation: 0.02, generator: generator))
-        self.init(configuration: c, model: LlamaBody(embedTokens: embedding, layers: layers, norm: RMSNorm(c.hiddenSize, epsilon: c.rmsNormEpsilon)),
-                  lmHead: c.tieWordEmbeddings ? nil : try dense(c.hiddenSize, c.vocabularySize))
+        let built = try Llama.assemble(
+            configuration, source: "LlamaConfiguration", pairing: .halves,
+            matrix: { _, shape in try Linear(weight: Tensor.randn(shape, standardDeviation: 0.02, generator: generator)) },
+            embedding: { shape in Embedding(weight: try Tensor.randn(shape, standardDeviation: 0.02, generator: generator)) },
+            vector: { _, size in try Tensor.ones([size]) })
+        self.init(configuration: configuration, model: built.model, lmHead: built.lmHead)
     }
 
     public var vocabularySize: Int { configuration.vocabularySize }
@@ -211,7 +197,8 @@ public final class LlamaBody: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ ids: Tensor, cache: KeyValueCache?, padding: [[Bool]]?) throws -> Tensor {
-        let contextLength = layers.first?.selfAttn.rope.maximumPositions ?? 0
+        guard let rope = layers.first?.selfAttn.rope else { throw CortexError.invalidArgument(operation: "Llama", reason: "the model has no layers") }
+        let contextLength = rope.maximumPositions
         guard ids.rank == 2, ids.shape[1] >= 1, (cache?.length ?? 0) + ids.shape[1] <= contextLength else {
             throw CortexError.shapeMismatch(operation: "Llama", shapes: [ids.shape],
                                             reason: "(ids must be (B, T) with \(cache?.length ?? 0) cached + T positions at most the context length \(contextLength))")
@@ -219,9 +206,11 @@ public final class LlamaBody: Module, @unchecked Sendable {
         var positions = try Tensor.arange(0, Double(ids.shape[1]), dtype: .int64)
         var allowed: Tensor?
         if let cache { (positions, allowed) = try cache.advance(ids: ids, padding: padding) }
+        // One set of rotary angles serves the queries and keys of every layer.
+        let angles = try rope.angles(positions)
         var x = try embedTokens(ids)
         for (index, layer) in layers.enumerated() {
-            x = try layer(x, positions: positions, cache: cache, layer: index, allowed: allowed)
+            x = try layer(x, angles: angles, cache: cache, layer: index, allowed: allowed)
         }
         cache?.commit(steps: ids.shape[1])
         return try norm(x)
@@ -241,8 +230,8 @@ public final class LlamaDecoderLayer: Module, @unchecked Sendable {
         super.init()
     }
 
-    func callAsFunction(_ x: Tensor, positions: Tensor, cache: KeyValueCache?, layer: Int, allowed: Tensor?) throws -> Tensor {
-        let y = try x + selfAttn(inputLayernorm(x), positions: positions, cache: cache, layer: layer, allowed: allowed)
+    func callAsFunction(_ x: Tensor, angles: RotaryEmbedding.Angles, cache: KeyValueCache?, layer: Int, allowed: Tensor?) throws -> Tensor {
+        let y = try x + selfAttn(inputLayernorm(x), angles: angles, cache: cache, layer: layer, allowed: allowed)
         return try y + mlp(postAttentionLayernorm(y))
     }
 }
@@ -267,13 +256,13 @@ public final class LlamaAttention: Module, @unchecked Sendable {
         super.init()
     }
 
-    func callAsFunction(_ x: Tensor, positions: Tensor, cache: KeyValueCache?, layer: Int, allowed: Tensor?) throws -> Tensor {
+    func callAsFunction(_ x: Tensor, angles: RotaryEmbedding.Angles, cache: KeyValueCache?, layer: Int, allowed: Tensor?) throws -> Tensor {
         let (batch, steps) = (x.shape[0], x.shape[1])
         func split(_ projected: Tensor, _ count: Int) throws -> Tensor {
             try projected.reshape([batch, steps, count, headSize]).permute([0, 2, 1, 3])
         }
-        let query = try rope(split(qProj(x), heads), positions: positions)
-        var keys = try rope(split(kProj(x), keyValueHeads), positions: positions)
+        let query = try rope(split(qProj(x), heads), angles: angles)
+        var keys = try rope(split(kProj(x), keyValueHeads), angles: angles)
         var values = try split(vProj(x), keyValueHeads)
         var offset = 0
         if let cache {
