@@ -119,17 +119,11 @@ public struct QuantizedMatrix: @unchecked Sendable {
         }
         // Tiles of rows dequantised into a buffer of one fixed size (just under 2 MiB, so no
         // huge page), whatever the matrix: the allocator hands the same block back to every
-        // product, each tile going through the GEMM.
+        // product, each tile going through the GEMM. Rows too long for 16 of them to fit get a
+        // buffer of 16 rows.
         let scratchFloats = (1 << 19) - 4096
-        guard columns <= scratchFloats / 16 else {
-            // Very long rows: dequantise row tiles of whatever fits 16 rows.
-            return try flatProduct(input, count: count, output: output, tileRows: 16)
-        }
-        return try flatProduct(input, count: count, output: output, tileRows: min(rows, scratchFloats / columns), scratch: scratchFloats)
-    }
-
-    private func flatProduct(_ input: Tensor, count: Int, output: Tensor, tileRows: Int, scratch: Int? = nil) throws -> Tensor {
-        let buffer = try Tensor.empty([scratch ?? tileRows * columns])
+        let tileRows = min(rows, max(16, scratchFloats / columns))
+        let buffer = try Tensor.empty([max(scratchFloats, tileRows * columns)])
         let flatInput = try input.reshape([count, columns]), flatOutput = try output.reshape([count, rows])
         for start in stride(from: 0, to: rows, by: tileRows) {
             let end = min(start + tileRows, rows)
