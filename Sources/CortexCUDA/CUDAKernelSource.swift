@@ -22,6 +22,8 @@ public struct CUDAKernelSource: Sendable, Hashable {
 
     static let prelude = """
         #define CORTEX_INFINITY __int_as_float(0x7f800000)
+        // i over [0, n), each thread of the grid taking every (grid size)-th element.
+        #define CORTEX_GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
         struct cortex_strides {
             long long shape[8];
             long long a[8];
@@ -52,7 +54,7 @@ public struct CUDAKernelSource: Sendable, Hashable {
         let kernel = "cortex_unary_\(name)"
         return CUDAKernelSource(name: kernel, source: prelude + """
             extern "C" __global__ void \(kernel)(const float *__restrict__ input, float *__restrict__ output, long long n, float p0, float p1) {
-                for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+                CORTEX_GRID_STRIDE(i, n) {
                     const float x = input[i];
                     output[i] = \(expression);
                 }
@@ -106,7 +108,7 @@ public struct CUDAKernelSource: Sendable, Hashable {
         return CUDAKernelSource(name: kernel, source: prelude + """
             extern "C" __global__ void \(kernel)(const float *__restrict__ left, const float *__restrict__ right, float *__restrict__ output,
                                                  long long n, cortex_strides strides, float p0, float p1) {
-                for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+                CORTEX_GRID_STRIDE(i, n) {
                     long long ia, ib;
                     cortex_offsets(strides, i, ia, ib);
                     const float a = left[ia], b = right[ib];
@@ -157,7 +159,7 @@ public struct CUDAKernelSource: Sendable, Hashable {
     public static let stridedCopy = CUDAKernelSource(name: "cortex_strided_copy", source: prelude + """
         extern "C" __global__ void cortex_strided_copy(const unsigned int *__restrict__ input, unsigned int *__restrict__ output,
                                                        long long n, cortex_strides strides) {
-            for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+            CORTEX_GRID_STRIDE(i, n) {
                 long long ia, ib;
                 cortex_offsets(strides, i, ia, ib);
                 output[ib] = input[ia];
@@ -166,9 +168,9 @@ public struct CUDAKernelSource: Sendable, Hashable {
         """)
 
     /// output[i] = value.
-    public static let fill = CUDAKernelSource(name: "cortex_fill", source: """
+    public static let fill = CUDAKernelSource(name: "cortex_fill", source: prelude + """
         extern "C" __global__ void cortex_fill(float *__restrict__ output, long long n, float value) {
-            for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) output[i] = value;
+            CORTEX_GRID_STRIDE(i, n) output[i] = value;
         }
         """)
 
@@ -275,12 +277,12 @@ public struct CUDAKernelSource: Sendable, Hashable {
 
     /// torch.optim.AdamW's step (decoupled weight decay, bias corrections passed in), one
     /// pass over parameter, gradient and both moments.
-    public static let adamW = CUDAKernelSource(name: "cortex_adamw", source: """
+    public static let adamW = CUDAKernelSource(name: "cortex_adamw", source: prelude + """
         extern "C" __global__ void cortex_adamw(float *__restrict__ parameter, const float *__restrict__ gradient,
                                                 float *__restrict__ first, float *__restrict__ second, long long n,
                                                 float learning_rate, float beta1, float beta2, float epsilon, float weight_decay,
                                                 float bias_correction1, float bias_correction2_sqrt) {
-            for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+            CORTEX_GRID_STRIDE(i, n) {
                 float p = parameter[i] * (1.0f - learning_rate * weight_decay);
                 const float g = gradient[i];
                 const float m = beta1 * first[i] + (1.0f - beta1) * g;
