@@ -10,20 +10,11 @@ import CortexTestSupport
 /// allocator's bookkeeping over a fake device.
 @Suite struct CUDATests {
     @Test func missingDriverIsAClearError() throws {
-        do {
+        expectCortexError(["the CUDA driver could not be loaded", "/nonexistent/libcuda.so.1"]) {
             _ = try CUDADriver(candidates: ["/nonexistent/libcuda.so.1"])
-            Issue.record("a driver loaded from a path that does not exist")
-        } catch let error as CortexError {
-            #expect(error.description.contains("the CUDA driver could not be loaded"))
-            #expect(error.description.contains("/nonexistent/libcuda.so.1"))
         }
         // A library without the driver API is named with the symbol it lacks.
-        do {
-            _ = try CUDADriver(candidates: ["libm.so.6"])
-            Issue.record("libm loaded as a CUDA driver")
-        } catch let error as CortexError {
-            #expect(error.description.contains("lacks cuInit"))
-        }
+        expectCortexError(["lacks cuInit"]) { _ = try CUDADriver(candidates: ["libm.so.6"]) }
         do {
             let driver = try CUDADriver.shared()
             let count = try driver.deviceCount()
@@ -54,12 +45,7 @@ import CortexTestSupport
         // A second request is served from the cache; a broken kernel reports NVRTC's log.
         #expect(try compiler.compile(kernels[0], architecture: "sm_90") == compiler.compile(kernels[0], architecture: "sm_90"))
         let broken = CUDAKernelSource(name: "broken", source: "extern \"C\" __global__ void broken(float *x) { x[0] = undefined_name; }")
-        do {
-            _ = try compiler.compile(broken, architecture: "sm_90")
-            Issue.record("a kernel with an undefined name compiled")
-        } catch let error as CortexError {
-            #expect(error.description.contains("undefined_name"))
-        }
+        expectCortexError(["undefined_name"]) { _ = try compiler.compile(broken, architecture: "sm_90") }
     }
 
     /// A device that hands out increasing addresses and can be told to run out of memory.
@@ -128,11 +114,8 @@ import CortexTestSupport
 
 @Suite struct CUBLASTests {
     @Test func missingLibraryAndGemmMapping() throws {
-        do {
+        expectCortexError(["cuBLAS could not be loaded", "libcublasLt.so.13"]) {
             _ = try CUBLAS(lt: ["/nonexistent/libcublasLt.so.13"], candidates: ["/nonexistent/libcublas.so.13"])
-            Issue.record("cuBLAS loaded from paths that do not exist")
-        } catch let error as CortexError {
-            #expect(error.description.contains("cuBLAS could not be loaded") && error.description.contains("libcublasLt.so.13"))
         }
         // Row-major (2 x 3) = (2 x 4)(4 x 3): cuBLAS computes the (3 x 2) column-major transpose.
         let plain = CUBLAS.rowMajorGemm(m: 2, n: 3, k: 4, aTransposed: false, bTransposed: false)

@@ -1,22 +1,14 @@
 import Foundation
 import Testing
 @testable import CortexCore
+import CortexTestSupport
 
 /// Bad input gives a typed `CortexError` naming the offending shapes, axes, indices, dtypes
 /// or paths; never a crash.
 @Suite struct ErrorTests {
     /// Runs `body`, expecting a CortexError whose message contains every fragment.
     func expectError(_ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
-        do {
-            try body()
-            Issue.record("expected an error mentioning \(fragments)", sourceLocation: sourceLocation)
-        } catch let error as CortexError {
-            for fragment in fragments {
-                #expect(error.description.contains(fragment), "\"\(error)\" lacks \"\(fragment)\"", sourceLocation: sourceLocation)
-            }
-        } catch {
-            Issue.record("expected a CortexError, got \(error)", sourceLocation: sourceLocation)
-        }
+        expectCortexError(fragments, sourceLocation: sourceLocation, body)
     }
 
     @Test func shapeMismatch() throws {

@@ -78,16 +78,7 @@ import CortexTestSupport
     }
 
     func expectInvalid(_ bytes: [UInt8], _ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) {
-        do {
-            _ = try GGUF.parse(mapping: MappedFile(copying: bytes), path: "bad.gguf")
-            Issue.record("expected the file to be refused (\(fragments))", sourceLocation: sourceLocation)
-        } catch let error as CortexError {
-            for fragment in fragments {
-                #expect(error.description.contains(fragment), "\(error.description) lacks \(fragment)", sourceLocation: sourceLocation)
-            }
-        } catch {
-            Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
-        }
+        expectCortexError(fragments, sourceLocation: sourceLocation) { _ = try GGUF.parse(mapping: MappedFile(copying: bytes), path: "bad.gguf") }
     }
 
     /// A GGUF file built field by field, for the malformed cases.

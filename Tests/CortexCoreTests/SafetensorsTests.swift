@@ -18,16 +18,7 @@ import CortexTestSupport
     }
 
     func expectInvalid(_ path: String, _ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) {
-        do {
-            _ = try Safetensors.load(path)
-            Issue.record("expected \(path) to be rejected", sourceLocation: sourceLocation)
-        } catch let error as CortexError {
-            for fragment in fragments + [path] {
-                #expect(error.description.contains(fragment), "\"\(error)\" lacks \"\(fragment)\"", sourceLocation: sourceLocation)
-            }
-        } catch {
-            Issue.record("expected CortexError, got \(error)", sourceLocation: sourceLocation)
-        }
+        expectCortexError(fragments + [path], sourceLocation: sourceLocation) { _ = try Safetensors.load(path) }
     }
 
     @Test func roundTripsEveryDType() throws {

@@ -38,12 +38,7 @@ import CortexNN
     @Test func corruptIDXFilesAreTypedErrors() throws {
         func expectInvalid(_ bytes: [UInt8], _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
             let path = try write(bytes, "bad-\(UUID().uuidString)")
-            do {
-                _ = try IDX.read(path)
-                Issue.record("expected \(fragment)", sourceLocation: sourceLocation)
-            } catch let error as CortexError {
-                #expect(error.description.contains(fragment) && error.description.contains(path), "\(error)", sourceLocation: sourceLocation)
-            }
+            expectCortexError([fragment, path], sourceLocation: sourceLocation) { _ = try IDX.read(path) }
         }
         try expectInvalid([0, 0], "truncated")
         try expectInvalid([1, 0, 8, 1, 0, 0, 0, 1, 0], "bad magic")

@@ -97,12 +97,7 @@ import CortexData
 
     @Test func hostileOrDamagedArchivesAreTypedErrors() throws {
         func expectInvalid(_ path: String, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
-            do {
-                try TarArchive.extract(path, into: directory + "/out")
-                Issue.record("expected \(fragment)", sourceLocation: sourceLocation)
-            } catch let error as CortexError {
-                #expect(error.description.contains(fragment) && error.description.contains(path), "\(error)", sourceLocation: sourceLocation)
-            } catch { Issue.record("untyped \(error)", sourceLocation: sourceLocation) }
+            expectCortexError([fragment, path], sourceLocation: sourceLocation) { try TarArchive.extract(path, into: directory + "/out") }
         }
         try shell("mkdir -p t && printf 'x' > t/file && tar -cf escape.tar -P --transform 's,^t/file,../escape,' t/file")
         expectInvalid(directory + "/escape.tar", "outside the destination")

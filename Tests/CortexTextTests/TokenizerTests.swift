@@ -86,9 +86,7 @@ struct GPT2Fixture: Decodable {
     @Test func damagedFilesAreTypedErrors() throws {
         let folder = temporaryDirectory("cortex-tokenizer")
         func expectError(_ fragment: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
-            do { try body(); Issue.record("expected \(fragment)", sourceLocation: sourceLocation) } catch let error as CortexError {
-                #expect(error.description.contains(fragment), "\(error)", sourceLocation: sourceLocation)
-            } catch { Issue.record("untyped \(error)", sourceLocation: sourceLocation) }
+            expectCortexError([fragment], sourceLocation: sourceLocation, body)
         }
         let byteTokens = (0..<256).map { String(ByteLevelBPETokenizer.byteToScalar[$0]) }
         var vocabulary = Dictionary(uniqueKeysWithValues: byteTokens.enumerated().map { ($1, $0) })
