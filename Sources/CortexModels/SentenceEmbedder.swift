@@ -84,7 +84,7 @@ public final class SentenceEmbedder: @unchecked Sendable {
     func pool(_ hidden: Tensor, mask: [[Bool]]) throws -> Tensor {
         let (batch, length) = (hidden.shape[0], hidden.shape[1])
         let weights = try Tensor(mask.flatMap { $0.map { $0 ? Float(1) : 0 } }, shape: [batch, length, 1])
-        var pooled: Tensor
+        let pooled: Tensor
         switch pooling {
         case .cls:
             pooled = try hidden.select(axis: 1, index: 0)
@@ -95,15 +95,16 @@ public final class SentenceEmbedder: @unchecked Sendable {
             let counts = try weights.sum(axes: [1]).clamp(min: 1e-9)
             pooled = try (hidden * weights).sum(axes: [1]) / (pooling == .mean ? counts : counts.sqrt())
         }
-        if normalize {
-            pooled = try pooled / pooled.square().sum(axes: [1], keepDimensions: true).sqrt().clamp(min: 1e-12)
-        }
-        return pooled
+        return normalize ? try SentenceEmbedder.unitRows(pooled) : pooled
     }
 
     /// Cosine similarities (N, M) between the rows of `a` (N, D) and `b` (M, D).
     public static func cosineSimilarity(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-        func unit(_ x: Tensor) throws -> Tensor { try x / x.square().sum(axes: [1], keepDimensions: true).sqrt().clamp(min: 1e-12) }
-        return try unit(a).matmul(unit(b).mT)
+        try unitRows(a).matmul(unitRows(b).mT)
+    }
+
+    /// Each row of `x` (N, D) divided by its L2 norm (at least 1e-12), as F.normalize.
+    static func unitRows(_ x: Tensor) throws -> Tensor {
+        try x / x.square().sum(axes: [1], keepDimensions: true).sqrt().clamp(min: 1e-12)
     }
 }
