@@ -50,17 +50,15 @@ public final class TextGenerator: @unchecked Sendable {
         case "gpt2":
             return TextGenerator(model: try GPT.load(directory: directory), tokenizer: try ByteLevelBPETokenizer.load(directory: directory))
         case "llama", "mistral":
-            let tokenizer = try ByteLevelBPETokenizer.load(directory: directory)
-            var stops = Set<Int>()
-            if let eos = config["eos_token_id"] as? Int { stops.insert(eos) }
-            if let eos = config["eos_token_id"] as? [Int] { stops.formUnion(eos) }
-            var template: ChatTemplate?
+            let endOfSequence = (config["eos_token_id"] as? [Int]) ?? (config["eos_token_id"] as? Int).map { [$0] } ?? []
+            var jinja: String?
             let tokenizerConfig = (directory as NSString).appendingPathComponent("tokenizer_config.json")
             if let data = FileManager.default.contents(atPath: tokenizerConfig),
-               let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let jinja = object["chat_template"] as? String {
-                template = try? ChatTemplate(jinja: jinja)
+               let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
+                jinja = object["chat_template"] as? String
             }
-            return TextGenerator(model: try Llama.load(directory: directory), tokenizer: tokenizer, stopTokens: stops, chatTemplate: template)
+            return chatModel(try Llama.load(directory: directory), tokenizer: try ByteLevelBPETokenizer.load(directory: directory),
+                             endOfSequence: endOfSequence, template: jinja)
         default:
             throw CortexError.invalidFile(path: configPath, reason: "model_type \"\(modelType)\" is not one Cortex generates with (gpt2, llama, mistral)")
         }
@@ -71,16 +69,22 @@ public final class TextGenerator: @unchecked Sendable {
     public static func load(gguf path: String) throws -> TextGenerator {
         let generator = try {
             let file = try GGUF.load(path)
-            let tokenizer = try ByteLevelBPETokenizer.load(gguf: file)
-            var stops = Set<Int>()
-            if let eos = file.metadata["tokenizer.ggml.eos_token_id"]?.integer { stops.insert(eos) }
-            let template = file.metadata["tokenizer.chat_template"]?.string.flatMap { try? ChatTemplate(jinja: $0) }
-            if let template, let end = tokenizer.specialTokens[template.endOfTurn] { stops.insert(end) }
-            return TextGenerator(model: try Llama.load(gguf: file), tokenizer: tokenizer, stopTokens: stops, chatTemplate: template)
+            return chatModel(try Llama.load(gguf: file), tokenizer: try ByteLevelBPETokenizer.load(gguf: file),
+                             endOfSequence: file.metadata["tokenizer.ggml.eos_token_id"]?.integer.map { [$0] } ?? [],
+                             template: file.metadata["tokenizer.chat_template"]?.string)
         }()
         // The metadata (some 150,000 small strings) is gone now; hand its heap pages back.
         cortex_release_free_memory()
         return generator
+    }
+
+    /// A Llama-family generator: it stops at the end-of-sequence tokens and at the end of an
+    /// assistant turn of its chat template (where the template is one Cortex recognises).
+    static func chatModel(_ model: Llama, tokenizer: ByteLevelBPETokenizer, endOfSequence: [Int], template jinja: String?) -> TextGenerator {
+        let template = jinja.flatMap { try? ChatTemplate(jinja: $0) }
+        var stops = Set(endOfSequence)
+        if let template, let end = tokenizer.specialTokens[template.endOfTurn] { stops.insert(end) }
+        return TextGenerator(model: model, tokenizer: tokenizer, stopTokens: stops, chatTemplate: template)
     }
 
     /// The prompt followed by its continuation (as the pipeline's `generated_text`); `onText`
