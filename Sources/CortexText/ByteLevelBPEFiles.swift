@@ -31,11 +31,10 @@ extension ByteLevelBPETokenizer {
         for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let text = line.hasSuffix("\r") ? line.dropLast() : line
             if text.isEmpty || (number == 0 && text.hasPrefix("#version")) { continue }
-            let parts = text.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            guard let rule = mergeRule(text), !rule.0.isEmpty, !rule.1.isEmpty else {
                 throw CortexError.invalidFile(path: mergesPath, reason: "line \(number + 1) is not two tokens separated by one space: \(String(text).debugDescription)")
             }
-            merges.append((String(parts[0]), String(parts[1])))
+            merges.append(rule)
         }
         return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, source: mergesPath)
     }
@@ -53,8 +52,7 @@ extension ByteLevelBPETokenizer {
         guard let rawMerges = model["merges"] as? [Any] else { throw CortexError.invalidFile(path: path, reason: "model has no \"merges\" array") }
         let merges = try rawMerges.enumerated().map { index, entry -> (String, String) in
             if let text = entry as? String {
-                let parts = text.split(separator: " ", omittingEmptySubsequences: false)
-                if parts.count == 2 { return (String(parts[0]), String(parts[1])) }
+                if let rule = mergeRule(Substring(text)) { return rule }
             } else if let pair = entry as? [String], pair.count == 2 {
                 return (pair[0], pair[1])
             }
@@ -92,6 +90,13 @@ extension ByteLevelBPETokenizer {
             }
         }
         return result
+    }
+
+    /// A merge rule written "left right" (merges.txt, tokenizer.json, GGUF metadata), or nil
+    /// unless the text is exactly two parts around one space.
+    static func mergeRule(_ text: Substring) -> (String, String)? {
+        let parts = text.split(separator: " ", omittingEmptySubsequences: false)
+        return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
     }
 
     /// Writes `vocab.json` and `merges.txt` (Hugging Face's form) into `directory`, atomically.

@@ -16,9 +16,10 @@ extension ByteLevelBPETokenizer {
         }
         let tokens = try file.strings("tokenizer.ggml.tokens")
         let merges = try file.strings("tokenizer.ggml.merges").enumerated().map { index, merge -> (String, String) in
-            let parts = merge.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2 else { throw CortexError.invalidFile(path: file.path, reason: "merge \(index + 1) \"\(merge)\" is not \"a b\"") }
-            return (String(parts[0]), String(parts[1]))
+            guard let rule = mergeRule(Substring(merge)) else {
+                throw CortexError.invalidFile(path: file.path, reason: "merge \(index + 1) \"\(merge)\" is not \"a b\"")
+            }
+            return rule
         }
         // Token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
         let types = file.metadata["tokenizer.ggml.token_type"] == nil ? [] : try file.integers("tokenizer.ggml.token_type")
