@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "CortexTrain", targets: ["CortexTrain"]),
         .library(name: "CortexText", targets: ["CortexText"]),
         .library(name: "CortexCUDA", targets: ["CortexCUDA"]),
+        .library(name: "CortexDistributed", targets: ["CortexDistributed"]),
         .executable(name: "cortex", targets: ["cortex"]),
         .executable(name: "cortex-bench", targets: ["cortex-bench"]),
     ],
@@ -24,17 +25,20 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "CortexNN", dependencies: ["CortexCore"]),
         .target(name: "CortexData", dependencies: ["CortexCore", "CZlib"]),
-        .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData"]),
+        // Open MPI from Debian (libopenmpi-dev): mpi.h and libmpi, found through pkg-config.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "CortexDistributed", dependencies: ["CortexCore", "CortexNN", "CMPI"]),
+        .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexDistributed"]),
         .target(name: "CortexText", dependencies: ["CortexCore"]),
         // CUDA is loaded with dlopen at run time: nothing of it is needed to build or test.
         .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "CortexCUDA", dependencies: ["CortexCore", "CCUDA"]),
         .target(name: "CortexModels", dependencies: ["CortexCore", "CortexNN", "CortexText"]),
-        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText"]),
+        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText", "CortexDistributed"]),
         .target(
             name: "CortexCLI",
             dependencies: [
-                "CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText",
+                "CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText", "CortexDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "cortex", dependencies: ["CortexCLI"]),
@@ -42,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "cortex-bench",
             dependencies: [
-                "CortexCore", "CortexNN", "CortexModels", "CortexText", "CBLAS", "CCortexKernels",
+                "CortexCore", "CortexNN", "CortexModels", "CortexText", "CortexData", "CortexDistributed", "CBLAS", "CCortexKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/cortex-bench"),
@@ -61,6 +65,9 @@ let package = Package(
             name: "CortexTextTests",
             dependencies: ["CortexText", "CortexCore", "CortexTestSupport"],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "CortexDistributedTests",
+            dependencies: ["CortexDistributed", "CortexCore", "CortexNN", "CortexData", "CortexTestSupport"]),
         .testTarget(
             name: "CortexTrainTests",
             dependencies: ["CortexTrain", "CortexData", "CortexNN", "CortexCore", "CortexTestSupport"]),

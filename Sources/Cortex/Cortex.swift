@@ -4,3 +4,4 @@
 @_exported import CortexTrain
 @_exported import CortexModels
 @_exported import CortexText
+@_exported import CortexDistributed

@@ -16,6 +16,13 @@ struct RecipeOptions {
     var output: String?
     var resume: String?
     var json: Bool
+    /// Stop after this many optimizer steps (image recipes; nil: run every epoch).
+    var maximumSteps: Int? = nil
+    /// The ranks sharing the run (one without mpirun).
+    var parallel: DataParallelRun = .single
+
+    /// Whether this rank prints progress (rank 0, without --json).
+    var reports: Bool { !json && parallel.isLeader }
 }
 
 /// What a recipe reports at the end (printed as one JSON object with `--json`).
@@ -101,7 +108,7 @@ enum Recipes {
         }
         let outputs = try withNoGrad { try model(x) }.toFloatArray()
         let correct = zip(outputs, [0, 1, 1, 0] as [Float]).filter { ($0 > 0.5 ? 1 : 0) == $1 }.count
-        if !options.json {
+        if options.reports {
             for (input, output) in zip([[0, 0], [0, 1], [1, 0], [1, 1]], outputs) { print("xor\(input) = \(String(format: "%.4f", output))") }
         }
         try save(model, options)
@@ -119,11 +126,11 @@ enum Recipes {
         let loader = DataLoader(try TensorDataset(inputs: x, targets: y), batchSize: options.batchSize, shuffle: true, seed: options.seed)
         let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.mse($0, $1) })
         trainer.classification = false
-        trainer.progress = ProgressReporter(enabled: !options.json)
+        trainer.progress = ProgressReporter(enabled: options.reports)
         try trainer.fit(train: loader, epochs: options.epochs)
         let learned = try model.weight.toFloatArray() + model.bias!.toFloatArray()
         let errors = zip(learned, truth + [intercept]).map { Swift.abs($0 - $1) }
-        if !options.json { print("learned \(learned), true \(truth + [intercept])") }
+        if options.reports { print("learned \(learned), true \(truth + [intercept])") }
         try save(model, options)
         return RecipeResult(fields: [("coefficients", learned.map(Double.init)), ("max_error", Double(errors.max() ?? 0)),
                                      ("final_loss", trainer.history.last?.trainLoss ?? .nan)])
@@ -141,14 +148,25 @@ enum Recipes {
         // Cosine decay over the run's epochs (per epoch, restored with the checkpoint on resume).
         let schedule = try CosineAnnealing(optimizer, maximumSteps: options.epochs, minimumLearningRate: 0)
         let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.crossEntropy($0, targets: $1) }, scheduler: schedule)
-        trainer.progress = ProgressReporter(enabled: !options.json)
+        trainer.progress = ProgressReporter(enabled: options.reports)
+        trainer.maximumSteps = options.maximumSteps
+        // Across ranks: the same model on every rank (checked, then broadcast from rank 0), each
+        // rank a strided share of every epoch's shuffle and of the test set.
+        let parallel = options.parallel
+        let localBatch = try parallel.localBatchSize(options.batchSize)
+        let trainSampler = try parallel.trainingSampler(count: train.count, seed: options.seed)
+        let testSampler = try parallel.evaluationSampler(count: test.count)
+        trainer.processGroup = parallel.group
+        trainer.dataParallel = try parallel.wrap(model)
         if let resume = options.resume { try trainer.loadCheckpoint(from: resume) }
-        let testLoader = DataLoader(test, batchSize: 1000)
-        try trainer.fit(train: DataLoader(train, batchSize: options.batchSize, shuffle: true, seed: options.seed, transform: transform),
+        // A checkpoint after every epoch, so a run that dies can resume from the last one.
+        if let output = options.output { trainer.callbacks.append(EpochCheckpoint(directory: output)) }
+        let testLoader = DataLoader(test, batchSize: 1000, sampler: testSampler)
+        try trainer.fit(train: DataLoader(train, batchSize: localBatch, shuffle: true, seed: options.seed, sampler: trainSampler, transform: transform),
                         validation: testLoader, epochs: options.epochs)
         if let output = options.output {
             try trainer.saveCheckpoint(to: output)
-            if !options.json { print("checkpoint and training curves written to \(output)") }
+            if options.reports { print("checkpoint and training curves written to \(output)") }
         }
         let last = trainer.history.last
         return RecipeResult(fields: [("test_accuracy", last?.validationAccuracy ?? .nan), ("test_loss", last?.validationLoss ?? .nan),
@@ -157,7 +175,7 @@ enum Recipes {
     }
 
     static func save(_ model: Module, _ options: RecipeOptions) throws {
-        guard let output = options.output else { return }
+        guard let output = options.output, options.parallel.isLeader else { return }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         try model.save(to: output + "/model.safetensors")
     }

@@ -1,11 +1,18 @@
 import ArgumentParser
 import CortexCore
+import CortexDistributed
 import Foundation
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train one of the built-in recipes.",
-        discussion: "Recipes: \(Recipes.names.joined(separator: ", ")). Data is found with --data-dir, CORTEX_DATA_DIR or ../shared/data.")
+        discussion: """
+            Recipes: \(Recipes.names.joined(separator: ", ")). Data is found with --data-dir, CORTEX_DATA_DIR or ../shared/data.
+
+            Started by mpirun (`mpirun -np 2 cortex train mnist-cnn`), the recipe trains data-parallel across the ranks with \
+            no extra flag: --batch-size stays the global batch, each rank trains on its share, and rank 0 alone prints and \
+            writes the checkpoint.
+            """)
 
     @Argument(help: "The recipe to train.") var recipe: String
     @Option(help: "Epochs to train, in total when resuming (the recipe's default when omitted).") var epochs: Int?
@@ -16,7 +23,8 @@ struct Train: ParsableCommand {
     @Option(help: "Seed for initialisation, shuffling and dropout.") var seed: UInt64 = 0
     @Option(name: .customLong("data-dir"), help: "Directory holding the dataset's files.") var dataDirectory: String?
     @Option(name: .customLong("out"), help: "Directory for the checkpoint and training curves.") var output: String?
-    @Option(help: "Checkpoint directory to continue training from.") var resume: String?
+    @Option(help: "Checkpoint directory to continue training from (any number of ranks may resume it).") var resume: String?
+    @Option(name: .customLong("max-steps"), help: "Image recipes: stop after this many optimizer steps.") var maximumSteps: Int?
     @Flag(help: "Print one JSON object with the final metrics as the last line.") var json = false
     @OptionGroup(title: "Language models (char-gpt)") var language: LanguageModelOptions
 
@@ -24,13 +32,18 @@ struct Train: ParsableCommand {
         if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
         try language.validate()
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        if let maximumSteps, maximumSteps <= 0 { throw ValidationError("--max-steps must be positive, got \(maximumSteps)") }
     }
 
     func run() throws {
-        let options = RecipeOptions(epochs: epochs ?? Recipes.defaultEpochs(recipe), batchSize: batchSize ?? (recipe == "char-gpt" ? 32 : 64),
+        let group: any ProcessGroup
+        do { group = try ProcessGroups.fromEnvironment() } catch let error as CortexError { throw ValidationError(error.description) }
+        var options = RecipeOptions(epochs: epochs ?? Recipes.defaultEpochs(recipe), batchSize: batchSize ?? (recipe == "char-gpt" ? 32 : 64),
                                     learningRate: learningRate,
                                     optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed,
                                     dataDirectory: dataDirectory, output: output, resume: resume, json: json)
+        options.maximumSteps = maximumSteps
+        options.parallel = DataParallelRun(group: group)
         do {
             let result: RecipeResult
             switch recipe {
@@ -38,10 +51,28 @@ struct Train: ParsableCommand {
             case "gpt2-finetune": result = try GPT2FineTuneRecipe.run(options, language)
             default: result = try Recipes.run(recipe, options)
             }
-            if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
+            guard group.rank == 0 else { return }
+            var fields = result.fields
+            if group.size > 1 { fields.append(("ranks", group.size)) }
+            let printed = RecipeResult(fields: fields)
+            if json { print(printed.json) } else { print(printed.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
+        } catch let failure as CollectiveFailure {
+            guard group.size > 1 else { throw ValidationError(failure.error.description) }
+            // Every rank met it: each says so, and the job ends without anyone waiting.
+            Train.report("rank \(group.rank) of \(group.size): error: \(failure.error.description)")
+            (group as? MPIProcessGroup)?.finalize()
+            Foundation.exit(1)
+        } catch {
+            let message = (error as? CortexError)?.description ?? "\(error)"
+            guard group.size > 1 else { throw ValidationError(message) }
+            // Only this rank may have seen it: end every rank now rather than leave them waiting.
+            Train.report("rank \(group.rank) of \(group.size): error: \(message); aborting all ranks")
+            group.abort(code: 1)
         }
+    }
+
+    static func report(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
     }
 }
 

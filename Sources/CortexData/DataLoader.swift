@@ -18,29 +18,42 @@ public struct DataLoader: Sendable {
     public let seed: UInt64
     /// Applied to each batch on the background thread (augmentation, normalisation).
     public let transform: (@Sendable (Batch, RandomGenerator) throws -> Batch)?
+    /// This rank's share of each epoch in data-parallel training (it then decides the order;
+    /// `shuffle` and `seed` are the sampler's).
+    public let sampler: DistributedSampler?
 
     public init(_ dataset: any Dataset, batchSize: Int, shuffle: Bool = false, dropLast: Bool = false, seed: UInt64 = 0,
-                transform: (@Sendable (Batch, RandomGenerator) throws -> Batch)? = nil) {
+                sampler: DistributedSampler? = nil, transform: (@Sendable (Batch, RandomGenerator) throws -> Batch)? = nil) {
         self.dataset = dataset
         self.batchSize = batchSize
-        self.shuffle = shuffle
+        self.shuffle = sampler?.shuffle ?? shuffle
         self.dropLast = dropLast
-        self.seed = seed
+        self.seed = sampler?.seed ?? seed
+        self.sampler = sampler
         self.transform = transform
     }
+
+    /// Examples read per epoch (this rank's share with a sampler).
+    public var exampleCount: Int { sampler?.samplesPerRank ?? dataset.count }
 
     /// Batches per epoch.
     public var batchCount: Int {
         guard batchSize > 0 else { return 0 }
-        return dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize
+        return dropLast ? exampleCount / batchSize : (exampleCount + batchSize - 1) / batchSize
     }
 
     /// The example order of `epoch`: shuffled from (seed, epoch) alone, so resuming at any epoch
     /// reproduces it exactly.
     public func order(epoch: Int) -> [Int] {
-        guard shuffle else { return Array(0..<dataset.count) }
+        if let sampler { return sampler.indices(epoch: epoch) }
+        return DataLoader.order(count: dataset.count, shuffle: shuffle, seed: seed, epoch: epoch)
+    }
+
+    /// The order of `count` examples in `epoch`: identity, or a shuffle drawn from (seed, epoch).
+    public static func order(count: Int, shuffle: Bool, seed: UInt64, epoch: Int) -> [Int] {
+        guard shuffle else { return Array(0..<count) }
         let generator = RandomGenerator(seed: seed &+ UInt64(truncatingIfNeeded: epoch) &* 0x9E37_79B9_7F4A_7C15)
-        return Splits.permutation(dataset.count, generator: generator)
+        return Splits.permutation(count, generator: generator)
     }
 
     /// The batches of one epoch, each prepared one step ahead on a background thread.

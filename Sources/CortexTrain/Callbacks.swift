@@ -37,6 +37,19 @@ public final class BestCheckpoint: TrainingCallback {
     }
 }
 
+/// Saves a checkpoint into `directory` after every epoch (the whole directory replaced at once),
+/// so a run that dies loses at most the epoch in progress and `--resume` continues from it.
+public final class EpochCheckpoint: TrainingCallback {
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    public func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool {
+        try trainer.saveCheckpoint(to: directory)
+        return true
+    }
+}
+
 /// Writes every epoch record as a CSV row (rewritten atomically each epoch).
 public final class CSVLogger: TrainingCallback {
     public let path: String
@@ -44,6 +57,7 @@ public final class CSVLogger: TrainingCallback {
     public init(path: String) { self.path = path }
 
     public func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool {
+        guard trainer.isLeader else { return true }
         func cell(_ value: Double?) -> String { value.map { String(format: "%.6g", $0) } ?? "" }
         var lines = ["epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,samples_per_second,learning_rate"]
         for row in trainer.history {

@@ -1,5 +1,6 @@
 import CortexCore
 import CortexData
+import CortexDistributed
 import CortexNN
 import Foundation
 
@@ -49,6 +50,23 @@ public final class Trainer: @unchecked Sendable {
     /// Generators whose state a checkpoint saves and restores (dropout's, augmentation's),
     /// so a resumed run draws the same numbers as an uninterrupted one.
     public var generators: [RandomGenerator] = [.default]
+    /// The ranks training together. With more than one, set ``dataParallel`` and give `fit`
+    /// loaders with a ``DistributedSampler``: loss and accuracy are then summed over all ranks
+    /// (every rank reports global figures), and only rank 0 prints progress and writes
+    /// checkpoints.
+    public var processGroup: any ProcessGroup = SingleProcessGroup()
+    /// The data-parallel wrapper whose forward pass (buffer broadcast) and gradient averaging
+    /// the training steps use.
+    public var dataParallel: DistributedDataParallel? {
+        didSet { if let dataParallel { processGroup = dataParallel.group } }
+    }
+    /// Stops an epoch after this many optimizer steps in total (nil: no limit); for short runs
+    /// and equivalence checks.
+    public var maximumSteps: Int?
+    /// Optimizer steps taken so far in this process.
+    public private(set) var stepsTaken = 0
+    /// Whether this rank prints and writes files (rank 0).
+    public var isLeader: Bool { processGroup.rank == 0 }
 
     public init(model: Module & Layer, optimizer: Optimizer, loss: @escaping (Tensor, Tensor) throws -> Tensor,
                 scheduler: LearningRateScheduler? = nil) {
@@ -69,9 +87,11 @@ public final class Trainer: @unchecked Sendable {
             let started = Date()
             var lossSum = 0.0, correct = 0, seen = 0, step = 0
             let batches = try train.epoch(epoch)
+            var stopped = false
             try batches.forEachBatch { batch in
+                if let maximumSteps, stepsTaken >= maximumSteps { stopped = true; return }
                 optimizer.zeroGrad()
-                let output = try model(batch.inputs)
+                let output = try dataParallel.map { try $0(batch.inputs) } ?? model(batch.inputs)
                 let loss = try lossFunction(output, batch.targets)
                 try loss.backward()
                 try optimizer.step()
@@ -80,11 +100,16 @@ public final class Trainer: @unchecked Sendable {
                 if classification { correct += try correctCount(output, batch.targets) }
                 seen += batch.count
                 step += 1
-                progress.step(epoch: epoch + 1, of: epochs, step: step, of: batches.count, loss: lossSum / Double(seen),
+                stepsTaken += 1
+                if isLeader { progress.step(epoch: epoch + 1, of: epochs, step: step, of: batches.count, loss: lossSum / Double(seen),
                               accuracy: classification ? Double(correct) / Double(seen) : nil,
-                              seen: seen, elapsed: Date().timeIntervalSince(started))
+                              seen: seen, elapsed: Date().timeIntervalSince(started)) }
             }
             let seconds = max(Date().timeIntervalSince(started), 1e-9)
+            if processGroup.size > 1 {
+                let totals = try processGroup.allReduce([lossSum, Double(correct), Double(seen)], operation: .sum)
+                (lossSum, correct, seen) = (totals[0], Int(totals[1].rounded()), Int(totals[2].rounded()))
+            }
             var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(seen, 1)),
                                      trainAccuracy: classification ? Double(correct) / Double(max(seen, 1)) : nil,
                                      samplesPerSecond: Double(seen) / seconds, learningRate: Double(optimizer.learningRates.first ?? 0))
@@ -93,18 +118,22 @@ public final class Trainer: @unchecked Sendable {
                 record.validationLoss = evaluation.loss
                 record.validationAccuracy = evaluation.accuracy
             }
+            if stopped && seen == 0 { break }
             scheduler?.step()
             history.append(record)
             ran.append(record)
-            progress.epochEnded(record)
+            if isLeader { progress.epochEnded(record) }
             var keepGoing = true
             for callback in callbacks { keepGoing = try callback.epochEnded(record, trainer: self) && keepGoing }
-            if !keepGoing { break }
+            if !keepGoing || stopped { break }
         }
         return ran
     }
 
-    /// Mean loss (and accuracy for classification) over `loader`, in evaluation mode without gradients.
+    /// Mean loss (and accuracy for classification) over `loader`, in evaluation mode without
+    /// gradients. Across several ranks, each evaluates its share (a loader with an unpadded
+    /// ``DistributedSampler``) and the loss and accuracy are over all shares; `predictions` and
+    /// `targets` then hold this rank's share.
     public func evaluate(_ loader: DataLoader) throws -> Evaluation {
         let wasTraining = model.isTraining
         model.eval()
@@ -122,7 +151,11 @@ public final class Trainer: @unchecked Sendable {
                 }
             }
         }
-        let correct = zip(predictions, targets).filter { $0 == $1 }.count
+        var correct = zip(predictions, targets).filter { $0 == $1 }.count
+        if processGroup.size > 1 {
+            let totals = try processGroup.allReduce([lossSum, Double(correct), Double(seen)], operation: .sum)
+            (lossSum, correct, seen) = (totals[0], Int(totals[1].rounded()), Int(totals[2].rounded()))
+        }
         return Evaluation(loss: lossSum / Double(max(seen, 1)), accuracy: classification ? Double(correct) / Double(max(seen, 1)) : nil,
                           predictions: predictions, targets: targets)
     }
@@ -140,24 +173,29 @@ public final class Trainer: @unchecked Sendable {
         var schedulerState: [String: String]?
     }
 
-    /// Writes model, optimizer, schedule, RNG state and history into `directory` (each file
-    /// atomically), plus loss and accuracy curves as SVG files beside them.
+    /// Writes model, optimizer, schedule, RNG state and history into `directory`, plus loss and
+    /// accuracy curves as SVG files beside them. The whole directory is replaced at once
+    /// (written beside it, then swapped in): a process killed while saving leaves the previous
+    /// checkpoint whole. Only rank 0 writes; the other ranks return at once.
     public func saveCheckpoint(to directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try model.save(to: directory + "/model.safetensors")
-        let (tensors, metadata) = try optimizer.stateDict()
-        try Safetensors.save(tensors, metadata: metadata, to: directory + "/optimizer.safetensors")
-        let state = TrainerState(history: history, randomStates: generators.map(\.stateWords), schedulerState: scheduler?.state)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let json = try encoder.encode(state)
-        try AtomicFile.write(to: directory + "/trainer.json") { handle in try json.withUnsafeBytes { try handle.write($0) } }
-        try TrainingCurves.write(history: history, to: directory)
+        guard isLeader else { return }
+        try AtomicDirectory.write(to: directory) { staging in
+            try model.save(to: staging + "/model.safetensors")
+            let (tensors, metadata) = try optimizer.stateDict()
+            try Safetensors.save(tensors, metadata: metadata, to: staging + "/optimizer.safetensors")
+            let state = TrainerState(history: history, randomStates: generators.map(\.stateWords), schedulerState: scheduler?.state)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let json = try encoder.encode(state)
+            try AtomicFile.write(to: staging + "/trainer.json") { handle in try json.withUnsafeBytes { try handle.write($0) } }
+            try TrainingCurves.write(history: history, to: staging)
+        }
     }
 
     /// Restores a checkpoint written by ``saveCheckpoint(to:)``; training then continues exactly
     /// where it stopped.
     public func loadCheckpoint(from directory: String) throws {
+        try? AtomicDirectory.recover(directory)
         let trainerPath = directory + "/trainer.json"
         guard let data = FileManager.default.contents(atPath: trainerPath) else {
             throw CortexError.io(path: trainerPath, reason: "no checkpoint here")

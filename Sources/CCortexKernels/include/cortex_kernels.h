@@ -107,6 +107,10 @@ int cortex_pin_current_thread(int ordinal, int avoided);
 /// The CPU the calling thread is running on (sched_getcpu), or -1.
 int cortex_current_cpu(void);
 
+/// Atomically swaps two existing paths (renameat2 with RENAME_EXCHANGE). Returns 0, or -1 with
+/// errno set (EINVAL or ENOSYS where the file system or kernel cannot exchange).
+int cortex_exchange_paths(const char *first, const char *second);
+
 /// True where Cortex's own AVX-512 kernels run (checked once; see cortex_allow_avx512).
 int cortex_has_avx512(void);
 

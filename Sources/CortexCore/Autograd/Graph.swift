@@ -5,6 +5,12 @@ import Synchronization
 /// leaf) and, for leaves and tensors that retain it, the accumulated gradient.
 final class AutogradMeta: @unchecked Sendable {
     let gradientFunction: GradientNode?
+    /// Creation order: an op's output is always made after its inputs, so walking the graph in
+    /// decreasing sequence runs each op's backward after every op that consumed its output
+    /// (PyTorch's engine orders its ready queue the same way).
+    let sequence: UInt64
+    private static let counter = Atomic<UInt64>(0)
+    private var hooks: [(id: Int, hook: () throws -> Void)] = []
     /// False while the tensor is frozen (`requiresGrad = false` on a leaf that had it): the
     /// meta, and the gradient it holds, survive so unfreezing resumes where it was.
     let recording = Atomic<Bool>(true)
@@ -14,6 +20,23 @@ final class AutogradMeta: @unchecked Sendable {
 
     init(gradientFunction: GradientNode?) {
         self.gradientFunction = gradientFunction
+        self.sequence = AutogradMeta.counter.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+
+    func addHook(id: Int, _ hook: @escaping () throws -> Void) {
+        lock.lock(); hooks.append((id, hook)); lock.unlock()
+    }
+
+    func removeHook(id: Int) {
+        lock.lock(); hooks.removeAll { $0.id == id }; lock.unlock()
+    }
+
+    /// Runs the post-accumulate hooks (the gradient is final for this pass).
+    func runHooks() throws {
+        lock.lock()
+        let current = hooks.map(\.hook)
+        lock.unlock()
+        for hook in current { try hook() }
     }
 
     var gradient: Tensor? {
@@ -98,6 +121,31 @@ extension Tensor {
     /// Replaces (or with `nil` clears) the accumulated gradient, as optimizers' `zero_grad`.
     public func setGrad(_ gradient: Tensor?) { autograd?.gradient = gradient }
 
+    /// Registers `hook` to run each time backward has finished accumulating this leaf's gradient
+    /// (PyTorch's `register_post_accumulate_grad_hook`): the gradient in `.grad` is final for
+    /// this backward pass when it runs, while backward goes on with the rest of the graph.
+    /// Distributed data parallelism starts its gradient all-reduce from such hooks.
+    ///
+    /// ```swift
+    /// let handle = try weight.registerPostAccumulateGradHook { tensor in print(tensor.grad!.shape) }
+    /// try loss.backward()
+    /// handle.remove()
+    /// ```
+    @discardableResult
+    public func registerPostAccumulateGradHook(_ hook: @escaping (Tensor) throws -> Void) throws -> GradientHookHandle {
+        guard let autograd, requiresGrad, isLeaf else {
+            throw CortexError.autograd("registerPostAccumulateGradHook needs a leaf tensor that requires gradients")
+        }
+        let id = GradientHookHandle.nextIdentifier()
+        let (storage, layout) = (storage, layout)
+        // The hook holds the meta weakly: a tensor's hooks must not keep it alive.
+        autograd.addHook(id: id) { [weak autograd] in
+            guard let autograd else { return }
+            try hook(Tensor(storage: storage, layout: layout, autograd: autograd))
+        }
+        return GradientHookHandle(meta: autograd, id: id)
+    }
+
     /// Makes a non-leaf tensor keep its gradient after backward.
     public func retainGrad() { autograd?.retainsGradient = true }
 
@@ -156,45 +204,131 @@ extension Tensor {
     }
 }
 
+/// Removes a hook registered with ``Tensor/registerPostAccumulateGradHook(_:)``.
+public final class GradientHookHandle: @unchecked Sendable {
+    private weak var meta: AutogradMeta?
+    private let id: Int
+    private static let counter = Atomic<Int>(0)
+
+    init(meta: AutogradMeta, id: Int) {
+        self.meta = meta
+        self.id = id
+    }
+
+    static func nextIdentifier() -> Int { counter.wrappingAdd(1, ordering: .relaxed).newValue }
+
+    public func remove() { meta?.removeHook(id: id) }
+}
+
+/// Work queued for the end of the backward pass that is running (PyTorch's
+/// `Variable._execution_engine.queue_callback`): gradient hooks use it to finish what they
+/// started (data parallelism waits for its last all-reduce) before `backward()` returns.
+public enum BackwardPass {
+    final class Context {
+        var callbacks: [() throws -> Void] = []
+    }
+    nonisolated(unsafe) private static var key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static var current: Context? {
+        get { pthread_getspecific(key).map { Unmanaged<Context>.fromOpaque($0).takeUnretainedValue() } }
+    }
+
+    static func withContext<T>(_ body: () throws -> T) throws -> T {
+        let context = Context()
+        let previous = pthread_getspecific(key)
+        pthread_setspecific(key, Unmanaged.passUnretained(context).toOpaque())
+        defer { pthread_setspecific(key, previous) }
+        let result = try body()
+        // Callbacks may queue more callbacks; run until none is left.
+        while !context.callbacks.isEmpty {
+            let callbacks = context.callbacks
+            context.callbacks = []
+            for callback in callbacks { try callback() }
+        }
+        return result
+    }
+
+    /// Identifies the backward pass running on this thread (nil outside one): hooks use it to
+    /// tell one pass from the next.
+    public static var currentIdentifier: ObjectIdentifier? { current.map(ObjectIdentifier.init) }
+
+    /// Queues `callback` to run once the current backward pass has walked the whole graph,
+    /// before `backward()` returns. Throws outside a backward pass (outside a hook).
+    public static func queueCallback(_ callback: @escaping () throws -> Void) throws {
+        guard let context = current else {
+            throw CortexError.autograd("BackwardPass.queueCallback called outside a backward pass")
+        }
+        context.callbacks.append(callback)
+    }
+}
+
 enum Autograd {
     static func run(root: AutogradMeta, gradient: Tensor) throws {
-        // Post-order walk gives inputs before the ops that consume them; reversed, each
-        // tensor's gradient is complete before its producer's backward runs.
-        var order: [AutogradMeta] = []
-        var visited = Set<ObjectIdentifier>()
-        var stack: [(AutogradMeta, Bool)] = [(root, false)]
-        while let (meta, expanded) = stack.popLast() {
-            if expanded { order.append(meta); continue }
-            guard visited.insert(ObjectIdentifier(meta)).inserted else { continue }
-            stack.append((meta, true))
+        try BackwardPass.withContext { try walk(root: root, gradient: gradient) }
+    }
+
+    private static func walk(root: AutogradMeta, gradient: Tensor) throws {
+        // Every meta reachable from the root, and for each how many graph edges point at it.
+        var metas: [AutogradMeta] = []
+        var consumers: [ObjectIdentifier: Int] = [:]
+        var stack: [AutogradMeta] = [root]
+        consumers[ObjectIdentifier(root)] = 0
+        while let meta = stack.popLast() {
+            metas.append(meta)
             for input in meta.gradientFunction?.inputs ?? [] {
-                if let input, !visited.contains(ObjectIdentifier(input)) { stack.append((input, false)) }
+                guard let input else { continue }
+                let key = ObjectIdentifier(input)
+                if let count = consumers[key] {
+                    consumers[key] = count + 1
+                } else {
+                    consumers[key] = 1
+                    stack.append(input)
+                }
             }
         }
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): gradient]
-        for meta in order.reversed() {
-            guard let incoming = pending.removeValue(forKey: ObjectIdentifier(meta)) else { continue }
-            guard let node = meta.gradientFunction else {
-                try meta.accumulate(incoming)
-                continue
+        // A leaf's gradient is final once every op consuming it has run: accumulate it then,
+        // and run its hooks, while backward continues with the rest of the graph.
+        func finishLeaf(_ meta: AutogradMeta) throws {
+            guard let incoming = pending.removeValue(forKey: ObjectIdentifier(meta)) else { return }
+            try meta.accumulate(incoming)
+            try meta.runHooks()
+        }
+        if root.gradientFunction == nil { try finishLeaf(root); return }
+        // Decreasing creation order is a topological order from outputs to inputs.
+        let operations = metas.filter { $0.gradientFunction != nil }.sorted { $0.sequence > $1.sequence }
+        for meta in operations {
+            let node = meta.gradientFunction!
+            let incoming = pending.removeValue(forKey: ObjectIdentifier(meta))
+            var inputGradients: [Tensor?] = []
+            if let incoming {
+                if meta.retainsGradient { try meta.accumulate(incoming) }
+                guard let backward = node.takeBackward() else {
+                    throw CortexError.autograd("backward through \(node.name) a second time: its graph was freed by the first backward")
+                }
+                inputGradients = try backward(incoming)
             }
-            if meta.retainsGradient { try meta.accumulate(incoming) }
-            guard let backward = node.takeBackward() else {
-                throw CortexError.autograd("backward through \(node.name) a second time: its graph was freed by the first backward")
-            }
-            let inputGradients = try backward(incoming)
             for (index, input) in node.inputs.enumerated() {
-                guard let input, index < inputGradients.count, let inputGradient = inputGradients[index] else { continue }
-                guard inputGradient.shape == node.inputShapes[index] else {
-                    throw CortexError.shapeMismatch(operation: "\(node.name) backward", shapes: [inputGradient.shape, node.inputShapes[index]],
-                                                    reason: "(gradient and input) differ")
-                }
+                guard let input else { continue }
                 let key = ObjectIdentifier(input)
-                if let existing = pending[key] {
-                    pending[key] = try existing + inputGradient
-                } else {
-                    pending[key] = inputGradient
+                if index < inputGradients.count, let inputGradient = inputGradients[index] {
+                    guard inputGradient.shape == node.inputShapes[index] else {
+                        throw CortexError.shapeMismatch(operation: "\(node.name) backward", shapes: [inputGradient.shape, node.inputShapes[index]],
+                                                        reason: "(gradient and input) differ")
+                    }
+                    if let existing = pending[key] {
+                        pending[key] = try existing + inputGradient
+                    } else {
+                        pending[key] = inputGradient
+                    }
                 }
+                let remaining = consumers[key]! - 1
+                consumers[key] = remaining
+                if remaining == 0 && input.gradientFunction == nil { try finishLeaf(input) }
             }
         }
     }

@@ -19,6 +19,8 @@ public enum CortexError: Error, Equatable, CustomStringConvertible, Sendable {
     case autograd(String)
     case io(path: String, reason: String)
     case invalidFile(path: String, reason: String)
+    /// A collective operation across processes failed: `call` names it (`MPI_Allreduce`).
+    case communication(call: String, reason: String)
 
     public var description: String {
         switch self {
@@ -43,6 +45,8 @@ public enum CortexError: Error, Equatable, CustomStringConvertible, Sendable {
             return "I/O error at \(path): \(reason)"
         case let .invalidFile(path, reason):
             return "invalid file \(path): \(reason)"
+        case let .communication(call, reason):
+            return "communication failed in \(call): \(reason)"
         }
     }
 }

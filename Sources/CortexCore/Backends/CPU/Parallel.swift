@@ -6,12 +6,16 @@ import CBLAS
 /// OpenBLAS keeps its own threads for sgemm; Cortex never calls multi-threaded BLAS from inside
 /// a parallel region, so the two pools take turns instead of oversubscribing the cores.
 public enum CPUParallelism {
-    /// Worker count, from CORTEX_NUM_THREADS or the number of active cores.
+    /// Worker count, from CORTEX_NUM_THREADS or the number of active cores, shared out among
+    /// the ranks an MPI launcher started on this machine (OMPI_COMM_WORLD_LOCAL_SIZE), so two
+    /// ranks on two cores take one core each instead of oversubscribing both.
     nonisolated(unsafe) public private(set) static var threadCount: Int = {
-        if let text = ProcessInfo.processInfo.environment["CORTEX_NUM_THREADS"], let value = Int(text), value > 0 {
+        let environment = ProcessInfo.processInfo.environment
+        if let text = environment["CORTEX_NUM_THREADS"], let value = Int(text), value > 0 {
             return value
         }
-        return max(ProcessInfo.processInfo.activeProcessorCount, 1)
+        let localRanks = max(environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? 1, 1)
+        return max(ProcessInfo.processInfo.activeProcessorCount / localRanks, 1)
     }()
 
     /// Sets the workers used by Cortex kernels and by OpenBLAS.
