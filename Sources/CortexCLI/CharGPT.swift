@@ -31,13 +31,18 @@ enum CharGPTRecipe {
                                              layers: gpt.layers, heads: gpt.heads, dropout: gpt.dropout)
         let generator = RandomGenerator(seed: options.seed)
         let model = GPT(configuration, generator: generator)
+        let parallel = options.parallel
+        _ = try parallel.localBatchSize(options.batchSize)
+        let dataParallel = try parallel.wrap(model)
         // Weight decay on matrices only, as nanoGPT.
         let parameters = model.parameters()
         let rate = options.learningRate ?? gpt.learningRate
-        let optimizer = AdamW(groups: [
-            ParameterGroup(parameters.filter { $0.rank >= 2 }, AdamW.options(learningRate: rate, beta2: 0.99, weightDecay: 0.1)),
-            ParameterGroup(parameters.filter { $0.rank < 2 }, AdamW.options(learningRate: rate, beta2: 0.99, weightDecay: 0)),
-        ])
+        let optimizer: Optimizer = options.optimizer == "adamw"
+            ? AdamW(groups: [
+                ParameterGroup(parameters.filter { $0.rank >= 2 }, AdamW.options(learningRate: rate, beta2: 0.99, weightDecay: 0.1)),
+                ParameterGroup(parameters.filter { $0.rank < 2 }, AdamW.options(learningRate: rate, beta2: 0.99, weightDecay: 0)),
+            ])
+            : try Recipes.makeOptimizer(options, parameters, defaultRate: rate)
         // The schedule spans `steps`: --iterations, or fewer when the first steps show that
         // --minutes will not fit them (so the learning rate has decayed when time runs out).
         var steps = gpt.iterations
@@ -49,17 +54,18 @@ enum CharGPTRecipe {
         func validationLoss() throws -> Float {
             try model.evaluationLoss(on: validation, batches: gpt.evaluationBatches, batchSize: options.batchSize, length: gpt.context)
         }
-        if !options.json {
+        if options.reports {
             print("char-gpt: \(gpt.layers) layers, \(gpt.heads) heads, width \(gpt.width), context \(gpt.context), "
                   + "\(model.parameterCount()) parameters, vocabulary \(tokenizer.vocabularySize); batch \(options.batchSize), "
-                  + "up to \(steps) steps or \(gpt.minutes) minutes")
+                  + "up to \(steps) steps or \(gpt.minutes) minutes" + (parallel.isDistributed ? " on \(parallel.size) ranks" : ""))
         }
         var curve: [(step: Int, seconds: Double, train: Float, validation: Float)] = []
         let start = Date()
         var runningLoss: Float = 0, runningCount = 0, step = 0
-        while step < steps && Date().timeIntervalSince(start) < gpt.minutes * 60 {
-            optimizer.learningRates = [learningRate(step), learningRate(step)]
-            let (x, y) = try train.randomBatch(batchSize: options.batchSize, length: gpt.context, generator: generator)
+        // The ranks stop together: any rank's clock running out stops all.
+        while try step < steps && !parallel.any(Date().timeIntervalSince(start) >= gpt.minutes * 60) {
+            optimizer.learningRates = optimizer.learningRates.map { _ in learningRate(step) }
+            let (x, y) = try parallel.randomBatch(train, global: options.batchSize, length: gpt.context, generator: generator)
             optimizer.zeroGrad()
             let loss = try model.loss(x, targets: y)
             try loss.backward()
@@ -69,37 +75,44 @@ enum CharGPTRecipe {
             runningCount += 1
             step += 1
             if step == 20 {
-                let perStep = Date().timeIntervalSince(start) / 20
+                let perStep = try parallel.maximum(Date().timeIntervalSince(start) / 20)
                 let evaluations = Double(steps / gpt.evaluationInterval) * Double(gpt.evaluationBatches) * perStep / 3
                 let affordable = Int((gpt.minutes * 60 - evaluations) / perStep * 0.97)
                 if affordable < steps {
                     steps = max(affordable, 21)
-                    if !options.json { print(String(format: "%.3f s per step: the schedule spans %d steps to fit %.1f minutes", perStep, steps, gpt.minutes)) }
+                    if options.reports { print(String(format: "%.3f s per step: the schedule spans %d steps to fit %.1f minutes", perStep, steps, gpt.minutes)) }
                 }
             }
             if step % gpt.evaluationInterval == 0 || step == steps {
-                let point = (step, Date().timeIntervalSince(start), runningLoss / Float(runningCount), try validationLoss())
+                let point = (step, Date().timeIntervalSince(start), Float(try parallel.mean(Double(runningLoss / Float(runningCount)))), try validationLoss())
                 curve.append(point)
                 runningLoss = 0
                 runningCount = 0
-                if !options.json {
+                if options.reports {
                     print(String(format: "step %5d  %6.1fs  train %.4f  validation %.4f  lr %.2e", point.0, point.1, point.2, point.3,
                                  learningRate(step)))
                     fflush(nil)
                 }
             }
         }
-        if curve.last?.step != step { curve.append((step, Date().timeIntervalSince(start), runningCount > 0 ? runningLoss / Float(runningCount) : .nan, try validationLoss())) }
+        if curve.last?.step != step {
+            let train = Float(try parallel.mean(Double(runningCount > 0 ? runningLoss / Float(runningCount) : .nan)))
+            curve.append((step, Date().timeIntervalSince(start), train, try validationLoss()))
+        }
         let seconds = Date().timeIntervalSince(start)
-        let sample = try tokenizer.decode(model.generate(prompt: tokenizer.encode("\n"), maxNewTokens: 300,
-                                                         sampling: SamplingOptions(temperature: 0.8, topK: 40), generator: RandomGenerator(seed: options.seed)))
-        if !options.json { print("sample:\n\(sample)") }
-        if let output = options.output {
+        if let dataParallel, options.reports {
+            print(String(format: "%d ranks: %.1f s of %.1f waiting for gradient all-reduces", parallel.size, dataParallel.communicationWaitSeconds, seconds))
+        }
+        // The sample and the files come from rank 0 (every rank holds the same model).
+        let sample = parallel.isLeader ? try tokenizer.decode(model.generate(prompt: tokenizer.encode("\n"), maxNewTokens: 300,
+                                                                             sampling: SamplingOptions(temperature: 0.8, topK: 40), generator: RandomGenerator(seed: options.seed))) : ""
+        if options.reports { print("sample:\n\(sample)") }
+        if let output = options.output, parallel.isLeader {
             try model.saveCheckpoint(directory: output)  // Hugging Face GPT-2 form: model.safetensors + config.json
             try tokenizer.save(to: output + "/characters.json")
             let csv = "step,seconds,train_loss,validation_loss\n" + curve.map { "\($0.step),\(String(format: "%.1f", $0.seconds)),\($0.train),\($0.validation)\n" }.joined()
             try AtomicFile.write(to: output + "/loss.csv") { handle in try Array(csv.utf8).withUnsafeBytes { try handle.write($0) } }
-            if !options.json { print("checkpoint, config, characters and loss curve written to \(output)") }
+            if options.reports { print("checkpoint, config, characters and loss curve written to \(output)") }
         }
         let tokensPerSecond = Double(step * options.batchSize * gpt.context) / seconds
         return RecipeResult(fields: [("validation_loss", Double(curve.last?.validation ?? .nan)), ("train_loss", Double(curve.last?.train ?? .nan)),

@@ -8,5 +8,6 @@ public struct CortexCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cortex",
         abstract: "Build, train and run neural networks with Cortex.",
-        subcommands: [Quickstart.self, Train.self, Evaluate.self, Predict.self, Download.self, Tokenize.self, Sample.self, Generate.self, Embed.self, Similarity.self])
+        subcommands: [Quickstart.self, Train.self, Evaluate.self, Predict.self, Download.self, Tokenize.self, Sample.self, Generate.self, Embed.self,
+                      Similarity.self, DistributedCheck.self])
 }

@@ -30,7 +30,7 @@ struct DataParallelRun {
     }
 
     /// The wrapper that averages gradients, or nil in a single process.
-    func wrap(_ model: Module & Layer) throws -> DistributedDataParallel? {
+    func wrap(_ model: Module) throws -> DistributedDataParallel? {
         guard isDistributed else { return nil }
         do { return try DistributedDataParallel(model, group: group) } catch let error as CortexError { throw CollectiveFailure(error) }
     }

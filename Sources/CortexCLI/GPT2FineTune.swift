@@ -35,35 +35,39 @@ enum GPT2FineTuneRecipe {
         let trainable = model.parameters().filter(\.requiresGrad)
         let rate = options.learningRate ?? 1e-4
         let optimizer = AdamW(trainable, learningRate: rate, weightDecay: 0.01)
+        let parallel = options.parallel
+        _ = try parallel.localBatchSize(options.batchSize)
+        _ = try parallel.wrap(model)
         let generator = RandomGenerator(seed: options.seed)
         func validationLoss() throws -> Float {
             try model.evaluationLoss(on: validation, batches: 8, batchSize: options.batchSize, length: length, seed: 99)
         }
         let before = try validationLoss()
-        if !options.json {
+        if options.reports {
             print("gpt2-finetune: \(model.parameterCount()) parameters (\(model.parameterCount(trainableOnly: true)) trainable), "
                   + "\(train.count) training tokens, windows of \(length), validation loss \(String(format: "%.4f", before))")
         }
         let start = Date()
         var step = 0
-        while step < language.iterations && Date().timeIntervalSince(start) < language.minutes * 60 {
-            let (x, y) = try train.randomBatch(batchSize: options.batchSize, length: length, generator: generator)
+        while try step < language.iterations && !parallel.any(Date().timeIntervalSince(start) >= language.minutes * 60) {
+            let (x, y) = try parallel.randomBatch(train, global: options.batchSize, length: length, generator: generator)
             optimizer.zeroGrad()
             let loss = try model.loss(x, targets: y)
             try loss.backward()
             try GradientClipping.clipNorm(trainable, maxNorm: 1)
             try optimizer.step()
             step += 1
-            if !options.json && step % language.evaluationInterval == 0 {
-                print(String(format: "step %d  train loss %.4f  validation loss %.4f", step, try loss.item(), try validationLoss()))
+            if step % language.evaluationInterval == 0 {
+                let (train, validation) = (try parallel.mean(Double(try loss.item())), try validationLoss())
+                if options.reports { print(String(format: "step %d  train loss %.4f  validation loss %.4f", step, train, validation)) }
                 fflush(nil)
             }
         }
         let after = try validationLoss()
-        if let output = options.output {
+        if let output = options.output, parallel.isLeader {
             try model.saveCheckpoint(directory: output)
             try tokenizer.save(directory: output)
-            if !options.json { print("fine-tuned checkpoint (Hugging Face layout) written to \(output)") }
+            if options.reports { print("fine-tuned checkpoint (Hugging Face layout) written to \(output)") }
         }
         return RecipeResult(fields: [("validation_loss_before", Double(before)), ("validation_loss", Double(after)), ("steps", step),
                                      ("seconds", Date().timeIntervalSince(start))])

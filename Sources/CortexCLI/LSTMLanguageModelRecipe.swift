@@ -21,6 +21,9 @@ enum LSTMLanguageModelRecipe {
         let generator = RandomGenerator(seed: options.seed)
         let model = LSTMLanguageModel(vocabularySize: words.vocabularySize, embeddingSize: 128, hiddenSize: 256, generator: generator)
         let optimizer = try Recipes.makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 1 : 3e-3)
+        let parallel = options.parallel
+        _ = try parallel.localBatchSize(options.batchSize)
+        let dataParallel = try parallel.wrap(model)
         let stepsPerEpoch = max(train.count / (options.batchSize * window), 1)
         let steps = stepsPerEpoch * options.epochs
         let rate = optimizer.learningRates[0]
@@ -41,16 +44,16 @@ enum LSTMLanguageModelRecipe {
             let loss = Float(total / Double(max(windows, 1)))
             return (loss, Foundation.exp(Double(loss)))
         }
-        if !options.json {
+        if options.reports {
             print("lstm-lm: vocabulary \(words.vocabularySize), \(model.parameterCount()) parameters, \(train.count) training words, "
-                  + "\(steps) steps of \(options.batchSize) x \(window)")
+                  + "\(steps) steps of \(options.batchSize) x \(window)" + (parallel.isDistributed ? " on \(parallel.size) ranks" : ""))
         }
         let start = Date()
         var runningLoss: Float = 0, runningCount = 0
         var last: (loss: Float, perplexity: Double) = (.nan, .nan)
         for step in 0..<steps {
             optimizer.learningRates = [rate * Float(0.5 * (1 + Foundation.cos(Double.pi * Double(step) / Double(steps))))]
-            let (x, y) = try train.randomBatch(batchSize: options.batchSize, length: window, generator: generator)
+            let (x, y) = try parallel.randomBatch(train, global: options.batchSize, length: window, generator: generator)
             optimizer.zeroGrad()
             let loss = try model.loss(x, targets: y)
             try loss.backward()
@@ -60,7 +63,8 @@ enum LSTMLanguageModelRecipe {
             runningCount += 1
             if (step + 1) % stepsPerEpoch == 0 || step + 1 == steps {
                 last = try perplexity(validation)
-                if !options.json {
+                runningLoss = Float(try parallel.mean(Double(runningLoss)))
+                if options.reports {
                     print(String(format: "epoch %d  %6.1fs  train loss %.4f  validation loss %.4f  perplexity %.1f",
                                  (step + 1) / stepsPerEpoch, Date().timeIntervalSince(start), runningLoss / Float(runningCount), last.loss, last.perplexity))
                     fflush(nil)
@@ -69,7 +73,10 @@ enum LSTMLanguageModelRecipe {
                 runningCount = 0
             }
         }
-        if let output = options.output {
+        if let dataParallel, options.reports {
+            print(String(format: "%d ranks: %.1f s waiting for gradient all-reduces", parallel.size, dataParallel.communicationWaitSeconds))
+        }
+        if let output = options.output, parallel.isLeader {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
             try model.save(to: output + "/model.safetensors")
             let vocabulary = try JSONSerialization.data(withJSONObject: words.words)

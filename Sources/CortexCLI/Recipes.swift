@@ -18,6 +18,8 @@ struct RecipeOptions {
     var json: Bool
     /// Stop after this many optimizer steps (image recipes; nil: run every epoch).
     var maximumSteps: Int? = nil
+    /// Image recipes: at most this many batches per epoch (Lightning's `limit_train_batches`).
+    var batchesPerEpoch: Int? = nil
     /// The ranks sharing the run (one without mpirun).
     var parallel: DataParallelRun = .single
 
@@ -50,7 +52,8 @@ enum Recipes {
 
     static func defaultEpochs(_ recipe: String) -> Int { recipe == "linear-regression" ? 10 : 3 }
     static func defaultOptimizer(_ recipe: String) -> String {
-        recipe.hasSuffix("-cnn") || recipe == "transformer-classifier" || recipe == "lstm-lm" ? "adam" : "sgd"
+        if recipe == "char-gpt" || recipe == "gpt2-finetune" { return "adamw" }
+        return recipe.hasSuffix("-cnn") || recipe == "transformer-classifier" || recipe == "lstm-lm" ? "adam" : "sgd"
     }
 
     static func run(_ name: String, _ options: RecipeOptions) throws -> RecipeResult {
@@ -150,6 +153,7 @@ enum Recipes {
         let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.crossEntropy($0, targets: $1) }, scheduler: schedule)
         trainer.progress = ProgressReporter(enabled: options.reports)
         trainer.maximumSteps = options.maximumSteps
+        trainer.batchesPerEpoch = options.batchesPerEpoch
         // Across ranks: the same model on every rank (checked, then broadcast from rank 0), each
         // rank a strided share of every epoch's shuffle and of the test set.
         let parallel = options.parallel

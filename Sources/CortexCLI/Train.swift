@@ -18,13 +18,14 @@ struct Train: ParsableCommand {
     @Option(help: "Epochs to train, in total when resuming (the recipe's default when omitted).") var epochs: Int?
     @Option(name: .customLong("batch-size"), help: "Examples per batch (default 64; 32 windows for char-gpt).") var batchSize: Int?
     @Option(name: .customLong("lr"), help: "Learning rate (the recipe's default when omitted).") var learningRate: Float?
-    @Option(help: "sgd (with momentum 0.9), adam, adamw, rmsprop or adagrad (the recipe's default when omitted: adam for the CNNs, sgd otherwise).")
+    @Option(help: "sgd (with momentum 0.9), adam, adamw, rmsprop or adagrad (the recipe's default when omitted: adam for the CNNs and lstm-lm, adamw for char-gpt and gpt2-finetune, sgd otherwise).")
     var optimizer: String?
     @Option(help: "Seed for initialisation, shuffling and dropout.") var seed: UInt64 = 0
     @Option(name: .customLong("data-dir"), help: "Directory holding the dataset's files.") var dataDirectory: String?
     @Option(name: .customLong("out"), help: "Directory for the checkpoint and training curves.") var output: String?
     @Option(help: "Checkpoint directory to continue training from (any number of ranks may resume it).") var resume: String?
     @Option(name: .customLong("max-steps"), help: "Image recipes: stop after this many optimizer steps.") var maximumSteps: Int?
+    @Option(name: .customLong("limit-train-batches"), help: "Image recipes: at most this many (global) batches per epoch.") var batchesPerEpoch: Int?
     @Flag(help: "Print one JSON object with the final metrics as the last line.") var json = false
     @OptionGroup(title: "Language models (char-gpt)") var language: LanguageModelOptions
 
@@ -33,6 +34,7 @@ struct Train: ParsableCommand {
         try language.validate()
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         if let maximumSteps, maximumSteps <= 0 { throw ValidationError("--max-steps must be positive, got \(maximumSteps)") }
+        if let batchesPerEpoch, batchesPerEpoch <= 0 { throw ValidationError("--limit-train-batches must be positive, got \(batchesPerEpoch)") }
     }
 
     func run() throws {
@@ -43,6 +45,7 @@ struct Train: ParsableCommand {
                                     optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed,
                                     dataDirectory: dataDirectory, output: output, resume: resume, json: json)
         options.maximumSteps = maximumSteps
+        options.batchesPerEpoch = batchesPerEpoch
         options.parallel = DataParallelRun(group: group)
         do {
             let result: RecipeResult

@@ -77,6 +77,11 @@ public struct BatchSequence: Sequence, Sendable {
 
     public var count: Int { batches.count }
 
+    /// The first `maximumLength` batches only.
+    public func prefix(_ maximumLength: Int) -> BatchSequence {
+        BatchSequence(dataset: dataset, batches: Array(batches.prefix(Swift.max(maximumLength, 0))), transform: transform, generator: generator)
+    }
+
     public func makeIterator() -> Iterator { Iterator(sequence: self) }
 
     /// Runs `body` on each batch in order, rethrowing the first read or transform error.

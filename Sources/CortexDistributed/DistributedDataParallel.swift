@@ -27,7 +27,10 @@ import Foundation
 /// try optimizer.step()
 /// ```
 public final class DistributedDataParallel: Layer, @unchecked Sendable {
-    public let module: Module & Layer
+    /// The wrapped model. Models called their own way (a language model's `loss(_:targets:)`)
+    /// train through it directly; call ``synchronizeBuffers()`` before their forward pass if
+    /// they hold buffers.
+    public let module: Module
     public let group: any ProcessGroup
     public let bucketCapacityBytes: Int
     public var broadcastBuffers: Bool
@@ -66,7 +69,7 @@ public final class DistributedDataParallel: Layer, @unchecked Sendable {
 
     /// Wraps `module` for data-parallel training over `group`. Fails on every rank, naming the
     /// differences, when the ranks' models disagree.
-    public init(_ module: Module & Layer, group: any ProcessGroup, bucketCapacityMB: Double = 25, broadcastBuffers: Bool = true) throws {
+    public init(_ module: Module, group: any ProcessGroup, bucketCapacityMB: Double = 25, broadcastBuffers: Bool = true) throws {
         guard bucketCapacityMB > 0 else {
             throw CortexError.invalidArgument(operation: "DistributedDataParallel", reason: "bucketCapacityMB \(bucketCapacityMB) must be positive")
         }
@@ -118,17 +121,24 @@ public final class DistributedDataParallel: Layer, @unchecked Sendable {
 
     // MARK: Forward
 
+    /// The wrapped module's output, after ``synchronizeBuffers()``; the module must be a ``Layer``.
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
-        if group.size > 1 && broadcastBuffers && module.isTraining {
-            let buffers = module.namedBuffers()
-            if !buffers.isEmpty {
-                let started = Date()
-                let works = try buffers.map { try group.startBroadcast($0.1, root: 0) }
-                for work in works { try work.wait() }
-                bufferBroadcastSeconds += Date().timeIntervalSince(started)
-            }
+        guard let layer = module as? Layer else {
+            throw CortexError.invalidArgument(operation: "DistributedDataParallel", reason: "\(type(of: module)) is not a Layer: call its own forward on `module`")
         }
-        return try module(input)
+        try synchronizeBuffers()
+        return try layer(input)
+    }
+
+    /// Copies rank 0's buffers to every rank (in training mode, with `broadcastBuffers`).
+    public func synchronizeBuffers() throws {
+        guard group.size > 1 && broadcastBuffers && module.isTraining else { return }
+        let buffers = module.namedBuffers()
+        guard !buffers.isEmpty else { return }
+        let started = Date()
+        let works = try buffers.map { try group.startBroadcast($0.1, root: 0) }
+        for work in works { try work.wait() }
+        bufferBroadcastSeconds += Date().timeIntervalSince(started)
     }
 
     /// Runs `body` (forward and backward passes) without averaging gradients, which accumulate

@@ -63,6 +63,8 @@ public final class Trainer: @unchecked Sendable {
     /// Stops an epoch after this many optimizer steps in total (nil: no limit); for short runs
     /// and equivalence checks.
     public var maximumSteps: Int?
+    /// At most this many batches per epoch (nil: all), as Lightning's `limit_train_batches`.
+    public var batchesPerEpoch: Int?
     /// Optimizer steps taken so far in this process.
     public private(set) var stepsTaken = 0
     /// Whether this rank prints and writes files (rank 0).
@@ -86,10 +88,14 @@ public final class Trainer: @unchecked Sendable {
             model.train()
             let started = Date()
             var lossSum = 0.0, correct = 0, seen = 0, step = 0
-            let batches = try train.epoch(epoch)
+            var batches = try train.epoch(epoch)
+            if let batchesPerEpoch { batches = batches.prefix(batchesPerEpoch) }
             var stopped = false
+            if let maximumSteps, batches.count >= maximumSteps - stepsTaken {
+                batches = batches.prefix(maximumSteps - stepsTaken)
+                stopped = true
+            }
             try batches.forEachBatch { batch in
-                if let maximumSteps, stepsTaken >= maximumSteps { stopped = true; return }
                 optimizer.zeroGrad()
                 let output = try dataParallel.map { try $0(batch.inputs) } ?? model(batch.inputs)
                 let loss = try lossFunction(output, batch.targets)
