@@ -1,0 +1,203 @@
+import CortexCore
+import CortexData
+import CortexTestSupport
+import Foundation
+import Testing
+
+/// Real mpirun jobs of the `cortex` binary built beside the tests: collectives and the wrapper
+/// on 2 ranks, data-parallel training equal to one process, a rank killed mid-epoch, and bad
+/// input refused on every rank. Skipped, with the reason, where mpirun or the data are absent.
+@Suite(.serialized) struct MPITests {
+    /// Parameters after 2 ranks x 32 and after 1 process x 64 on the same samples: only the
+    /// order of sums differs, so they agree within rtol 1e-5, plus an absolute 1e-7 with SGD.
+    /// Adam divides each gradient by its own running magnitude, so where a gradient is near
+    /// zero (pixels at MNIST's border that are almost never inked), the rounding of its sum moves
+    /// a whole step of the learning rate: AdamW gets an absolute 2e-6 (a thousandth of one step
+    /// of lr 2e-3), and the test prints how many elements needed it.
+    static let relativeTolerance: Float = 1e-5
+    static func absoluteTolerance(_ optimizer: String) -> Float { optimizer == "sgd" ? 1e-7 : 2e-6 }
+
+    struct Tools {
+        let mpirun: [String]
+        let cortex: String
+    }
+
+    static func tools(_ test: String) -> Tools? {
+        guard let mpirun = Launcher.mpirun(2) else {
+            print("skipping \(test): mpirun not found (bash Tools/setup-debian.sh installs openmpi-bin)")
+            return nil
+        }
+        guard let cortex = Launcher.builtProduct("cortex") else {
+            print("skipping \(test): the cortex executable is not built beside the tests")
+            return nil
+        }
+        return Tools(mpirun: mpirun, cortex: cortex)
+    }
+
+    /// CORTEX_DATA_DIR for a dataset's parent, or nil (with a message) where it is absent.
+    static func dataRoot(_ dataset: String, _ test: String) -> String? {
+        guard let directory = try? DataDirectory.locate(dataset) else {
+            print("skipping \(test): no \(dataset) directory (set CORTEX_DATA_DIR or provide ../shared/data/\(dataset))")
+            return nil
+        }
+        return URL(fileURLWithPath: directory).standardizedFileURL.deletingLastPathComponent().path
+    }
+
+    static func expectSameParameters(_ first: String, _ second: String, optimizer: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let a = try Safetensors.load(first).tensors, b = try Safetensors.load(second).tensors
+        #expect(a.keys.sorted() == b.keys.sorted(), sourceLocation: sourceLocation)
+        let absolute = absoluteTolerance(optimizer)
+        var worst: Float = 0, worstName = "", beyondRelative = 0, elements = 0, largestRelative: Float = 0
+        for (name, tensor) in a {
+            guard let other = b[name] else { continue }
+            for (x, y) in zip(try tensor.toFloatArray(), try other.toFloatArray()) {
+                elements += 1
+                let difference = Swift.abs(x - y)
+                let excess = difference / (relativeTolerance * Swift.abs(y) + absolute)
+                if excess > worst { worst = excess; worstName = name }
+                if difference > relativeTolerance * Swift.abs(y) + 1e-7 { beyondRelative += 1 }
+                if Swift.abs(y) > 1e-3 { largestRelative = Swift.max(largestRelative, difference / Swift.abs(y)) }
+            }
+        }
+        #expect(worst <= 1, "\(worstName) differs by \(worst)x the tolerance", sourceLocation: sourceLocation)
+        print("\(optimizer): 2 ranks against 1 process: worst \(String(format: "%.3f", worst))x of rtol \(relativeTolerance) + atol \(absolute) (\(worstName)); "
+              + "\(beyondRelative) of \(elements) elements beyond rtol 1e-5 + atol 1e-7; largest relative difference \(largestRelative) (|value| > 1e-3)")
+    }
+
+    @Test func collectivesAndDataParallelContractsOnTwoRanks() throws {
+        guard let tools = MPITests.tools("collectivesAndDataParallelContractsOnTwoRanks") else { return }
+        let result = try Launcher.run(tools.mpirun + [tools.cortex, "distributed-check"], timeout: 120)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.components(separatedBy: "\nok ").count + (result.output.hasPrefix("ok ") ? 1 : 0) >= 10, "\(result.output)")
+        #expect(!result.output.contains("FAIL"), "\(result.output)")
+    }
+
+    /// 20 SGD and 20 AdamW steps of the MLP on real MNIST: 2 ranks x 32 = 1 process x 64.
+    @Test(arguments: ["sgd", "adamw"]) func mlpOnTwoRanksEqualsOneProcess(optimizer: String) throws {
+        guard let tools = MPITests.tools("mlpOnTwoRanksEqualsOneProcess"), let data = MPITests.dataRoot("mnist", "mlpOnTwoRanksEqualsOneProcess") else { return }
+        let directory = temporaryDirectory("cortex-mpi-mlp")
+        let arguments = ["train", "mnist-mlp", "--max-steps", "20", "--batch-size", "64", "--optimizer", optimizer, "--json"]
+        let parallel = try Launcher.run(tools.mpirun + [tools.cortex] + arguments + ["--out", directory + "/two"], environment: ["CORTEX_DATA_DIR": data])
+        #expect(parallel.status == 0, "\(parallel.output)")
+        #expect(parallel.output.contains("\"ranks\": 2"), "\(parallel.output)")
+        let single = try Launcher.run([tools.cortex] + arguments + ["--out", directory + "/one"], environment: ["CORTEX_DATA_DIR": data])
+        #expect(single.status == 0, "\(single.output)")
+        try MPITests.expectSameParameters(directory + "/two/model.safetensors", directory + "/one/model.safetensors", optimizer: optimizer)
+    }
+
+    /// 20 SGD and 20 AdamW steps of a small char-gpt on tiny Shakespeare.
+    @Test(arguments: ["sgd", "adamw"]) func charGPTOnTwoRanksEqualsOneProcess(optimizer: String) throws {
+        guard let tools = MPITests.tools("charGPTOnTwoRanksEqualsOneProcess"),
+              let data = MPITests.dataRoot("tinyshakespeare", "charGPTOnTwoRanksEqualsOneProcess") else { return }
+        let directory = temporaryDirectory("cortex-mpi-chargpt")
+        let arguments = ["train", "char-gpt", "--layers", "2", "--heads", "2", "--width", "32", "--context", "32", "--iterations", "20",
+                         "--eval-interval", "20", "--batch-size", "64", "--optimizer", optimizer, "--lr", "3e-3", "--json"]
+        let parallel = try Launcher.run(tools.mpirun + [tools.cortex] + arguments + ["--out", directory + "/two"], environment: ["CORTEX_DATA_DIR": data])
+        #expect(parallel.status == 0, "\(parallel.output)")
+        let single = try Launcher.run([tools.cortex] + arguments + ["--out", directory + "/one"], environment: ["CORTEX_DATA_DIR": data])
+        #expect(single.status == 0, "\(single.output)")
+        try MPITests.expectSameParameters(directory + "/two/model.safetensors", directory + "/one/model.safetensors", optimizer: optimizer)
+    }
+
+    /// A rank killed with SIGKILL mid-epoch ends the job, nonzero, within 60 s; the checkpoint
+    /// of the last finished epoch loads, and training resumes from it on 2 ranks and on 1.
+    @Test func aKilledRankEndsTheJobAndTheCheckpointResumes() throws {
+        guard let tools = MPITests.tools("aKilledRankEndsTheJobAndTheCheckpointResumes"),
+              let data = MPITests.dataRoot("mnist", "aKilledRankEndsTheJobAndTheCheckpointResumes") else { return }
+        let directory = temporaryDirectory("cortex-mpi-fault")
+        let checkpoint = directory + "/run"
+        let started = Date()
+        let (job, log) = try Launcher.start(tools.mpirun + [tools.cortex, "train", "mnist-mlp", "--epochs", "1000", "--limit-train-batches", "40",
+                                                            "--out", checkpoint], environment: ["CORTEX_DATA_DIR": data])
+        // Wait for the first epoch's checkpoint, then for the job to be inside a later epoch.
+        while !FileManager.default.fileExists(atPath: checkpoint + "/trainer.json") && job.isRunning && Date().timeIntervalSince(started) < 240 {
+            usleep(100_000)
+        }
+        usleep(700_000)
+        guard job.isRunning, let victim = MPITests.rankProcess(1, marker: checkpoint) else {
+            let result = Launcher.finish(job, log: log, started: started, timeout: 1)
+            Issue.record("the job should still be training: \(result.output)")
+            return
+        }
+        let killed = Date()
+        kill(victim, SIGKILL)
+        let result = Launcher.finish(job, log: log, started: killed, timeout: 90)
+        #expect(!result.timedOut && result.seconds <= 60, "mpirun took \(result.seconds) s after the kill")
+        #expect(result.status != 0)
+        #expect(result.output.contains("rank 1"), "\(result.output)")
+        print("a killed rank ended the job in \(String(format: "%.1f", result.seconds)) s with status \(result.status)")
+        // The checkpoint is whole and resumes, on 2 ranks and on 1, for one more epoch each.
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: checkpoint + "/trainer.json"))) as? [String: Any]
+        let epochs = (state?["history"] as? [Any])?.count ?? 0
+        #expect(epochs >= 1)
+        let resumed = try Launcher.run(tools.mpirun + [tools.cortex, "train", "mnist-mlp", "--resume", checkpoint, "--epochs", String(epochs + 1),
+                                                       "--limit-train-batches", "5", "--out", directory + "/two", "--json"],
+                                       environment: ["CORTEX_DATA_DIR": data])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(resumed.output.contains("\"epochs\": \(epochs + 1)"), "\(resumed.output)")
+        let alone = try Launcher.run([tools.cortex, "train", "mnist-mlp", "--resume", checkpoint, "--epochs", String(epochs + 1),
+                                      "--limit-train-batches", "5", "--json"], environment: ["CORTEX_DATA_DIR": data])
+        #expect(alone.status == 0, "\(alone.output)")
+    }
+
+    /// Ranks that build different models (here by MPMD arguments) all report it, and exit.
+    @Test func mismatchedModelsAreReportedByEveryRank() throws {
+        guard let tools = MPITests.tools("mismatchedModelsAreReportedByEveryRank"),
+              let data = MPITests.dataRoot("tinyshakespeare", "mismatchedModelsAreReportedByEveryRank") else { return }
+        let common = ["train", "char-gpt", "--layers", "1", "--heads", "2", "--context", "16", "--iterations", "2", "--json"]
+        var arguments = Array(tools.mpirun.dropLast(2))
+        arguments += ["-np", "1", tools.cortex] + common + ["--width", "32", ":", "-np", "1", tools.cortex] + common + ["--width", "64"]
+        let result = try Launcher.run(arguments, environment: ["CORTEX_DATA_DIR": data], timeout: 90)
+        #expect(!result.timedOut && result.status != 0, "\(result.output)")
+        for rank in 0..<2 {
+            #expect(result.output.contains("rank \(rank) of 2: error: invalid argument to DistributedDataParallel: the ranks' models differ"), "\(result.output)")
+        }
+        #expect(result.output.contains("rank 1 has 16 parameters and buffers (55296 elements), rank 0 has 16 (15360)"), "\(result.output)")
+        #expect(result.output.contains("rank 0 has transformer.wte.weight [65, 32] float32 parameter, rank 1 has transformer.wte.weight [65, 64] float32 parameter"),
+                "\(result.output)")
+    }
+
+    /// More ranks than examples, and a global batch that does not divide, are refused with the
+    /// numbers on every rank.
+    @Test func badShapesOfTheJobAreRefusedOnEveryRank() throws {
+        guard let tools = MPITests.tools("badShapesOfTheJobAreRefusedOnEveryRank") else { return }
+        let data = temporaryDirectory("cortex-mpi-tiny")
+        try MPITests.writeTinyMNIST(into: data + "/mnist")
+        let tooFew = try Launcher.run(tools.mpirun + [tools.cortex, "train", "mnist-mlp", "--data-dir", data + "/mnist"], timeout: 90)
+        #expect(!tooFew.timedOut && tooFew.status != 0)
+        for rank in 0..<2 {
+            #expect(tooFew.output.contains("rank \(rank) of 2: error: invalid argument to DistributedSampler: 1 examples cannot be shared among 2 ranks"),
+                    "\(tooFew.output)")
+        }
+        let uneven = try Launcher.run(tools.mpirun + [tools.cortex, "train", "mnist-mlp", "--data-dir", data + "/mnist", "--batch-size", "65"], timeout: 90)
+        #expect(!uneven.timedOut && uneven.status != 0)
+        for rank in 0..<2 {
+            #expect(uneven.output.contains("rank \(rank) of 2: error: invalid argument to cortex train: --batch-size 65 does not divide among 2 ranks: use a multiple of 2 (64 or 66)"),
+                    "\(uneven.output)")
+        }
+    }
+
+    /// The process of rank `rank` whose command line mentions `marker`.
+    static func rankProcess(_ rank: Int, marker: String) -> pid_t? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        for entry in entries {
+            guard let pid = Int32(entry),
+                  let command = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+                  String(decoding: command, as: UTF8.self).contains(marker),
+                  let environment = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+            let variables = environment.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if variables.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
+        }
+        return nil
+    }
+
+    /// IDX files holding one training and one test image.
+    static func writeTinyMNIST(into directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        func bigEndian(_ values: [UInt32]) -> [UInt8] { values.flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } } }
+        for prefix in ["train", "t10k"] {
+            try Data(bigEndian([0x803, 1, 28, 28]) + [UInt8](repeating: 7, count: 784)).write(to: URL(fileURLWithPath: "\(directory)/\(prefix)-images-idx3-ubyte"))
+            try Data(bigEndian([0x801, 1]) + [3]).write(to: URL(fileURLWithPath: "\(directory)/\(prefix)-labels-idx1-ubyte"))
+        }
+    }
+}
