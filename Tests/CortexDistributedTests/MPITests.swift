@@ -177,6 +177,39 @@ import Testing
         }
     }
 
+    /// Two "hosts": network namespaces joined by a veth pair (Tools/netns-cluster.sh), one rank
+    /// on each, Open MPI's TCP transport between them. The collectives pass, the MLP trains to
+    /// the parameters of one process, and the gradients crossed the veth interface.
+    @Test func twoRanksOnTwoHostsOverTCP() throws {
+        guard let tools = MPITests.tools("twoRanksOnTwoHostsOverTCP"), let data = MPITests.dataRoot("mnist", "twoRanksOnTwoHostsOverTCP") else { return }
+        let script = Launcher.packageRoot() + "/Tools/netns-cluster.sh"
+        let name = "cortex\(getpid() % 100_000)"
+        let up = try Launcher.run([script, "up", name], timeout: 30)
+        guard up.status == 0 else {
+            print("skipping twoRanksOnTwoHostsOverTCP: cannot make network namespaces here (root and iproute2 needed): \(up.output)")
+            _ = try? Launcher.run([script, "down", name], timeout: 30)
+            return
+        }
+        defer { _ = try? Launcher.run([script, "down", name], timeout: 30) }
+        let environment = ["CORTEX_DATA_DIR": data, "CORTEX_NUM_THREADS": "1"]
+        let forwarded = ["-x", "CORTEX_DATA_DIR", "-x", "CORTEX_NUM_THREADS", "-np", "2"]
+        let check = try Launcher.run([script, "run", name] + forwarded + [tools.cortex, "distributed-check"], environment: environment, timeout: 120)
+        #expect(check.status == 0 && !check.output.contains("FAIL"), "\(check.output)")
+        let before = Int(try Launcher.run([script, "bytes", name], timeout: 10).output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let directory = temporaryDirectory("cortex-netns-mlp")
+        let arguments = ["train", "mnist-mlp", "--max-steps", "20", "--batch-size", "64", "--optimizer", "sgd", "--json"]
+        let parallel = try Launcher.run([script, "run", name] + forwarded + [tools.cortex] + arguments + ["--out", directory + "/two"],
+                                        environment: environment, timeout: 300)
+        #expect(parallel.status == 0, "\(parallel.output)")
+        let after = Int(try Launcher.run([script, "bytes", name], timeout: 10).output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        // 20 all-reduces of 101,770 float32 gradients: each rank receives at least half of them.
+        #expect(after - before >= 20 * 101_770 * 4 / 2, "only \(after - before) bytes crossed the veth link")
+        print("2 hosts: \(after - before) bytes received over the veth link during 20 steps")
+        let single = try Launcher.run([tools.cortex] + arguments + ["--out", directory + "/one"], environment: ["CORTEX_DATA_DIR": data])
+        #expect(single.status == 0, "\(single.output)")
+        try MPITests.expectSameParameters(directory + "/two/model.safetensors", directory + "/one/model.safetensors", optimizer: "sgd")
+    }
+
     /// The process of rank `rank` whose command line mentions `marker`.
     static func rankProcess(_ rank: Int, marker: String) -> pid_t? {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
