@@ -195,14 +195,23 @@ def pretrained(repetitions):
     return figures
 
 
+def distributed(repetitions):
+    """torch.distributed (gloo) and DDP on 2 ranks, run as separate processes by reference_distributed.py."""
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_distributed.py")
+    output = subprocess.run([sys.executable, script], capture_output=True, text=True, check=True).stdout
+    return {row["name"]: row["value"] for row in (json.loads(line) for line in output.splitlines() if line.startswith("{"))}
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("suite", choices=["core", "train", "text", "gpt2", "pretrained"])
+    parser.add_argument("suite", choices=["core", "train", "text", "gpt2", "pretrained", "distributed"])
     parser.add_argument("--repetitions", type=int, default=15)
     arguments = parser.parse_args()
     torch.set_num_threads(2)
     print(json.dumps({"torch": torch.__version__}))
-    for name, value in {"core": core, "train": train, "text": text, "gpt2": gpt2, "pretrained": pretrained}[arguments.suite](arguments.repetitions).items():
+    for name, value in {"core": core, "train": train, "text": text, "gpt2": gpt2, "pretrained": pretrained, "distributed": distributed}[arguments.suite](arguments.repetitions).items():
         print(json.dumps({"name": name, "value": value}))
 
 

@@ -19,12 +19,14 @@ struct DistributedSuite: ParsableCommand {
     @Option(help: "Internal: run one measurement as a rank of an mpirun job (allreduce or train).") var worker: String?
     @Option(help: "Worker: the model (mnist-cnn or char-gpt).") var model = "mnist-cnn"
     @Option(help: "Worker: training steps timed.") var steps = 20
+    @Option(help: "Worker: the global batch (default 64 images for mnist-cnn, 32 windows for char-gpt).") var globalBatch: Int?
     @Option(help: "All-reduce sizes in MB.") var sizes = "1,4,16,64,256"
     @Flag(help: "Skip the veth rows.") var noVeth = false
+    @Flag(help: "Worker: train without exchanging gradients (each rank alone: the ceiling of data parallelism).") var independent = false
 
     func run() throws {
         if let worker {
-            try DistributedWorker.run(worker, model: model, steps: steps, sizes: sizeList)
+            try DistributedWorker.run(worker, model: model, steps: steps, sizes: sizeList, globalBatch: globalBatch, independent: independent)
             return
         }
         guard let mpirun = onPath("mpirun") else { throw ValidationError("mpirun not found: bash Tools/setup-debian.sh installs openmpi-bin") }
@@ -86,17 +88,19 @@ struct DistributedSuite: ParsableCommand {
             let oneByOne = try job(two.dropLast(2) + ["-np", "1"], ["CORTEX_NUM_THREADS": "1"], arguments)
             let oneByTwo = try job(two.dropLast(2) + ["-np", "1", "--bind-to", "none"], ["CORTEX_NUM_THREADS": "2"], arguments)
             let twoByOne = try job(two, ["CORTEX_NUM_THREADS": "1"], arguments)
+            let ceiling = try job(two, ["CORTEX_NUM_THREADS": "1"], arguments + ["--independent"])
             let (a, b, c) = (oneByOne["samples_per_second"] ?? .nan, oneByTwo["samples_per_second"] ?? .nan, twoByOne["samples_per_second"] ?? .nan)
             let key = model.replacingOccurrences(of: "-", with: "_")
-            for (layout, value) in [("1rank_1thread", a), ("1rank_2threads", b), ("2ranks_1thread", c)] {
+            let alone = ceiling["samples_per_second"] ?? .nan
+            for (layout, value) in [("1rank_1thread", a), ("1rank_2threads", b), ("2ranks_1thread", c), ("2ranks_no_exchange", alone)] {
                 let name = "\(key)_\(layout)"
                 rows.append(BenchmarkRow(name: name, cortex: value, reference: reference.figures[name], unit: "samples/s"))
             }
             let wait = (twoByOne["communication_share"] ?? .nan) * 100
             rows.append(BenchmarkRow(name: "\(key)_2ranks_comm_wait", cortex: wait, reference: reference.figures["\(key)_2ranks_comm_wait"], unit: "% of step",
                                      higherIsBetter: false))
-            notes.append(String(format: "%@: 2 ranks x 1 thread = %.2fx of 1 rank x 1 thread (target 1.8x), %.2fx of 1 rank x 2 threads (target 1.0x)",
-                                model, c / a, c / b))
+            notes.append(String(format: "%@: 2 ranks x 1 thread = %.2fx of 1 rank x 1 thread (target 1.8x), %.2fx of 1 rank x 2 threads (target 1.0x); "
+                                + "2 ranks exchanging nothing (the machine's ceiling) = %.2fx of 1 rank x 1 thread", model, c / a, c / b, alone / a))
         }
         notes.append("busbw = algbw x 2(n-1)/n (nccl-tests), n = 2 ranks; the median of repeated all-reduces of float32 buffers. Training: global batch 64 (mnist-cnn, Adam) "
                      + "and 32 windows of 128 characters (char-gpt 4 layers x 192, AdamW) on synthetic data, the slowest rank's time.")
@@ -124,7 +128,7 @@ struct DistributedSuite: ParsableCommand {
 
 /// One rank's side of a measurement; rank 0 prints `{"name": ..., "value": ...}` lines.
 enum DistributedWorker {
-    static func run(_ kind: String, model: String, steps: Int, sizes: [Int]) throws {
+    static func run(_ kind: String, model: String, steps: Int, sizes: [Int], globalBatch: Int?, independent: Bool) throws {
         let group = try ProcessGroups.fromEnvironment()
         func report(_ name: String, _ value: Double) {
             if group.rank == 0 { print("{\"name\": \"\(name)\", \"value\": \(value.isFinite ? String(value) : "null")}") }
@@ -148,14 +152,15 @@ enum DistributedWorker {
                 report("busbw_\(size)", algorithmBandwidth * 2 * Double(group.size - 1) / Double(group.size))
             }
         case "train":
-            try train(model: model, steps: steps, group: group, report: report)
+            try train(model: model, steps: steps, group: group, globalBatch: globalBatch, independent: independent, report: report)
         default:
             throw ValidationError("unknown worker \(kind) (allreduce, train)")
         }
         (group as? MPIProcessGroup)?.finalize()
     }
 
-    static func train(model name: String, steps: Int, group: any ProcessGroup, report: (String, Double) -> Void) throws {
+    static func train(model name: String, steps: Int, group: any ProcessGroup, globalBatch requested: Int?, independent: Bool,
+                      report: (String, Double) -> Void) throws {
         let generator = RandomGenerator(seed: 0)
         let data = RandomGenerator(seed: UInt64(1 + group.rank))
         let module: Module
@@ -165,22 +170,22 @@ enum DistributedWorker {
         var parallel: DistributedDataParallel?
         switch name {
         case "mnist-cnn":
-            globalBatch = 64
+            globalBatch = requested ?? 64
             let local = globalBatch / group.size
             let cnn = Classifiers.mnistCNN(generator: generator)
             module = cnn
             optimizer = Adam(cnn.parameters(), learningRate: 1e-3)
-            parallel = group.size > 1 ? try DistributedDataParallel(cnn, group: group) : nil
+            parallel = group.size > 1 && !independent ? try DistributedDataParallel(cnn, group: group) : nil
             let images = try Tensor.rand([local, 1, 28, 28], generator: data)
             let labels = try Tensor(integers: (0..<local).map { ($0 + group.rank) % 10 })
             step = { try Loss.crossEntropy(parallel.map { try $0(images) } ?? cnn(images), targets: labels) }
         case "char-gpt":
-            globalBatch = 32
+            globalBatch = requested ?? 32
             let local = globalBatch / group.size, context = 128
             let gpt = GPT(GPTConfiguration(vocabularySize: 65, contextLength: context, embeddingSize: 192, layers: 4, heads: 4, dropout: 0), generator: generator)
             module = gpt
             optimizer = AdamW(gpt.parameters(), learningRate: 1e-3)
-            parallel = group.size > 1 ? try DistributedDataParallel(gpt, group: group) : nil
+            parallel = group.size > 1 && !independent ? try DistributedDataParallel(gpt, group: group) : nil
             let tokens = (0..<(local * (context + 1))).map { _ in data.integer(below: 65) }
             var inputs: [Int] = [], targets: [Int] = []
             for row in 0..<local {
