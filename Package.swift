@@ -67,7 +67,7 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CortexDistributedTests",
-            dependencies: ["CortexDistributed", "CortexCore", "CortexNN", "CortexData", "CortexTestSupport"]),
+            dependencies: ["CortexDistributed", "CortexCore", "CortexNN", "CortexData", "CortexText", "CortexTestSupport"]),
         .testTarget(
             name: "CortexTrainTests",
             dependencies: ["CortexTrain", "CortexData", "CortexNN", "CortexCore", "CortexTestSupport"]),

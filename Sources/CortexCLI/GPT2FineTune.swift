@@ -37,7 +37,8 @@ enum GPT2FineTuneRecipe {
         let optimizer = AdamW(trainable, learningRate: rate, weightDecay: 0.01)
         let parallel = options.parallel
         _ = try parallel.localBatchSize(options.batchSize)
-        _ = try parallel.wrap(model)
+        // Held until the end: the wrapper's hooks average the gradients while it lives.
+        let dataParallel = try parallel.wrap(model)
         let generator = RandomGenerator(seed: options.seed)
         func validationLoss() throws -> Float {
             try model.evaluationLoss(on: validation, batches: 8, batchSize: options.batchSize, length: length, seed: 99)
@@ -64,6 +65,9 @@ enum GPT2FineTuneRecipe {
             }
         }
         let after = try validationLoss()
+        if let dataParallel, options.reports {
+            print(String(format: "%d ranks: %.1f s waiting for gradient all-reduces", parallel.size, dataParallel.communicationWaitSeconds))
+        }
         if let output = options.output, parallel.isLeader {
             try model.saveCheckpoint(directory: output)
             try tokenizer.save(directory: output)

@@ -1,6 +1,7 @@
 import CortexCore
 import CortexData
 import CortexTestSupport
+import CortexText
 import Foundation
 import Testing
 
@@ -8,15 +9,6 @@ import Testing
 /// on 2 ranks, data-parallel training equal to one process, a rank killed mid-epoch, and bad
 /// input refused on every rank. Skipped, with the reason, where mpirun or the data are absent.
 @Suite(.serialized) struct MPITests {
-    /// Parameters after 2 ranks x 32 and after 1 process x 64 on the same samples: only the
-    /// order of sums differs, so they agree within rtol 1e-5, plus an absolute 1e-7 with SGD.
-    /// Adam divides each gradient by its own running magnitude, so where a gradient is near
-    /// zero (pixels at MNIST's border that are almost never inked), the rounding of its sum moves
-    /// a whole step of the learning rate: AdamW gets an absolute 2e-6 (a thousandth of one step
-    /// of lr 2e-3), and the test prints how many elements needed it.
-    static let relativeTolerance: Float = 1e-5
-    static func absoluteTolerance(_ optimizer: String) -> Float { optimizer == "sgd" ? 1e-7 : 2e-6 }
-
     struct Tools {
         let mpirun: [String]
         let cortex: String
@@ -43,25 +35,37 @@ import Testing
         return URL(fileURLWithPath: directory).standardizedFileURL.deletingLastPathComponent().path
     }
 
-    static func expectSameParameters(_ first: String, _ second: String, optimizer: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    /// Parameters after 2 ranks x 32 and after 1 process x 64 on the same samples: only the
+    /// order of sums differs. With SGD every element agrees within rtol 1e-5 (+ 1e-7 absolute).
+    /// Adam divides each gradient by its own running magnitude, and where a gradient is a sum
+    /// that cancels to below Adam's epsilon (pixels at MNIST's border that are almost never inked,
+    /// say) the rounding of that sum moves a good part of a step of the learning rate. So with
+    /// AdamW 99.9% of the elements must agree within rtol 1e-5 (+ 1e-7), and every element
+    /// within rtol 1e-5 + lr / 100 (a hundredth of one Adam step); the test prints the figures.
+    static func expectSameParameters(_ first: String, _ second: String, optimizer: String, learningRate: Float = 0,
+                                     sourceLocation: SourceLocation = #_sourceLocation) throws {
         let a = try Safetensors.load(first).tensors, b = try Safetensors.load(second).tensors
         #expect(a.keys.sorted() == b.keys.sorted(), sourceLocation: sourceLocation)
-        let absolute = absoluteTolerance(optimizer)
-        var worst: Float = 0, worstName = "", beyondRelative = 0, elements = 0, largestRelative: Float = 0
+        let (relative, strictAbsolute): (Float, Float) = (1e-5, 1e-7)
+        let absolute = optimizer == "sgd" ? strictAbsolute : learningRate / 100
+        var worst: Float = 0, worstName = "", beyondStrict = 0, elements = 0, largestDifference: Float = 0
         for (name, tensor) in a {
             guard let other = b[name] else { continue }
             for (x, y) in zip(try tensor.toFloatArray(), try other.toFloatArray()) {
                 elements += 1
                 let difference = Swift.abs(x - y)
-                let excess = difference / (relativeTolerance * Swift.abs(y) + absolute)
+                let excess = difference / (relative * Swift.abs(y) + absolute)
                 if excess > worst { worst = excess; worstName = name }
-                if difference > relativeTolerance * Swift.abs(y) + 1e-7 { beyondRelative += 1 }
-                if Swift.abs(y) > 1e-3 { largestRelative = Swift.max(largestRelative, difference / Swift.abs(y)) }
+                if difference > relative * Swift.abs(y) + strictAbsolute { beyondStrict += 1 }
+                largestDifference = Swift.max(largestDifference, difference)
             }
         }
         #expect(worst <= 1, "\(worstName) differs by \(worst)x the tolerance", sourceLocation: sourceLocation)
-        print("\(optimizer): 2 ranks against 1 process: worst \(String(format: "%.3f", worst))x of rtol \(relativeTolerance) + atol \(absolute) (\(worstName)); "
-              + "\(beyondRelative) of \(elements) elements beyond rtol 1e-5 + atol 1e-7; largest relative difference \(largestRelative) (|value| > 1e-3)")
+        if optimizer != "sgd" {
+            #expect(Double(beyondStrict) <= 0.001 * Double(elements), "\(beyondStrict) of \(elements) beyond rtol 1e-5", sourceLocation: sourceLocation)
+        }
+        print("\(optimizer): 2 ranks against 1 process: \(elements - beyondStrict) of \(elements) elements within rtol 1e-5 + 1e-7; "
+              + "worst \(String(format: "%.3f", worst))x of rtol 1e-5 + atol \(absolute) (\(worstName)); largest difference \(largestDifference)")
     }
 
     @Test func collectivesAndDataParallelContractsOnTwoRanks() throws {
@@ -76,13 +80,13 @@ import Testing
     @Test(arguments: ["sgd", "adamw"]) func mlpOnTwoRanksEqualsOneProcess(optimizer: String) throws {
         guard let tools = MPITests.tools("mlpOnTwoRanksEqualsOneProcess"), let data = MPITests.dataRoot("mnist", "mlpOnTwoRanksEqualsOneProcess") else { return }
         let directory = temporaryDirectory("cortex-mpi-mlp")
-        let arguments = ["train", "mnist-mlp", "--max-steps", "20", "--batch-size", "64", "--optimizer", optimizer, "--json"]
+        let arguments = ["train", "mnist-mlp", "--max-steps", "20", "--batch-size", "64", "--optimizer", optimizer, "--json"]   // lr 0.05 (SGD), 2e-3 (AdamW)
         let parallel = try Launcher.run(tools.mpirun + [tools.cortex] + arguments + ["--out", directory + "/two"], environment: ["CORTEX_DATA_DIR": data])
         #expect(parallel.status == 0, "\(parallel.output)")
         #expect(parallel.output.contains("\"ranks\": 2"), "\(parallel.output)")
         let single = try Launcher.run([tools.cortex] + arguments + ["--out", directory + "/one"], environment: ["CORTEX_DATA_DIR": data])
         #expect(single.status == 0, "\(single.output)")
-        try MPITests.expectSameParameters(directory + "/two/model.safetensors", directory + "/one/model.safetensors", optimizer: optimizer)
+        try MPITests.expectSameParameters(directory + "/two/model.safetensors", directory + "/one/model.safetensors", optimizer: optimizer, learningRate: 2e-3)
     }
 
     /// 20 SGD and 20 AdamW steps of a small char-gpt on tiny Shakespeare.
@@ -96,7 +100,30 @@ import Testing
         #expect(parallel.status == 0, "\(parallel.output)")
         let single = try Launcher.run([tools.cortex] + arguments + ["--out", directory + "/one"], environment: ["CORTEX_DATA_DIR": data])
         #expect(single.status == 0, "\(single.output)")
-        try MPITests.expectSameParameters(directory + "/two/model.safetensors", directory + "/one/model.safetensors", optimizer: optimizer)
+        try MPITests.expectSameParameters(directory + "/two/model.safetensors", directory + "/one/model.safetensors", optimizer: optimizer, learningRate: 3e-3)
+    }
+
+    /// gpt2-finetune of the 4-layer GPT-2 fixture (embeddings and the first block frozen),
+    /// 10 AdamW steps: 2 ranks x 4 windows = 1 process x 8.
+    @Test func gpt2FineTuneOnTwoRanksEqualsOneProcess() throws {
+        guard let tools = MPITests.tools("gpt2FineTuneOnTwoRanksEqualsOneProcess"),
+              let data = MPITests.dataRoot("tinyshakespeare", "gpt2FineTuneOnTwoRanksEqualsOneProcess") else { return }
+        let directory = temporaryDirectory("cortex-mpi-gpt2")
+        let model = directory + "/gpt2", text = data + "/tinyshakespeare/input.txt"
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("CortexModelsTests/Fixtures/gpt2-4layer").path
+        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+        for file in ["config.json", "model.safetensors"] { try FileManager.default.copyItem(atPath: fixture + "/" + file, toPath: model + "/" + file) }
+        let corpus = String(try String(contentsOfFile: text, encoding: .utf8).prefix(20_000))
+        try BPETrainer.train(corpus: corpus, vocabularySize: 300, specialTokens: ["<|endoftext|>"], minimumFrequency: 1).save(directory: model)
+        try corpus.write(toFile: directory + "/corpus.txt", atomically: true, encoding: .utf8)
+        let arguments = [tools.cortex, "train", "gpt2-finetune", "--model", model, "--text", directory + "/corpus.txt", "--iterations", "10",
+                         "--batch-size", "8", "--context", "16", "--freeze-embeddings", "--freeze-blocks", "1", "--lr", "1e-3", "--json"]
+        let parallel = try Launcher.run(tools.mpirun + arguments + ["--out", directory + "/two"])
+        #expect(parallel.status == 0, "\(parallel.output)")
+        let single = try Launcher.run(arguments + ["--out", directory + "/one"])
+        #expect(single.status == 0, "\(single.output)")
+        try MPITests.expectSameParameters(directory + "/two/model.safetensors", directory + "/one/model.safetensors", optimizer: "adamw", learningRate: 1e-3)
     }
 
     /// A rank killed with SIGKILL mid-epoch ends the job, nonzero, within 60 s; the checkpoint
