@@ -25,8 +25,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "CortexNN", dependencies: ["CortexCore"]),
         .target(name: "CortexData", dependencies: ["CortexCore", "CZlib"]),
-        // Open MPI from Debian (libopenmpi-dev): mpi.h and libmpi, found through pkg-config.
-        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        // Open MPI from Debian: built against its mpi.h (libopenmpi-dev), libmpi loaded with
+        // dlopen when a process group is made, so binaries run without it in one process.
+        .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "CortexDistributed", dependencies: ["CortexCore", "CortexNN", "CMPI"]),
         .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexDistributed"]),
         .target(name: "CortexText", dependencies: ["CortexCore"]),

@@ -65,7 +65,6 @@ public final class DistributedDataParallel: Layer, @unchecked Sendable {
     private var activePass: ObjectIdentifier?
     private var synchronizing = true
     private var hooks: [GradientHookHandle] = []
-    private let lock = NSLock()
 
     /// Wraps `module` for data-parallel training over `group`. Fails on every rank, naming the
     /// differences, when the ranks' models disagree.

@@ -41,20 +41,24 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
     }
 
     private init() throws {
+        var reason = [CChar](repeating: 0, count: 512)
+        guard cortex_mpi_load(&reason, Int32(reason.count)) == 0 else {
+            throw CortexError.communication(call: "dlopen(libmpi)", reason: String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
         let queue = self.queue
         let (rank, size, name): (Int, Int, String) = try queue.runAndWait {
             var provided: Int32 = 0
-            try MPIProcessGroup.check(MPI_Init_thread(nil, nil, cortex_mpi_thread_serialized(), &provided), "MPI_Init_thread")
+            try MPIProcessGroup.check(cortex_mpi_init_thread(cortex_mpi_thread_serialized(), &provided), "MPI_Init_thread")
             guard provided >= cortex_mpi_thread_serialized() else {
                 throw CortexError.communication(call: "MPI_Init_thread", reason: "this MPI provides thread level \(provided), Cortex needs MPI_THREAD_SERIALIZED")
             }
-            try MPIProcessGroup.check(MPI_Comm_set_errhandler(cortex_mpi_comm_world(), cortex_mpi_errors_return()), "MPI_Comm_set_errhandler")
+            try MPIProcessGroup.check(cortex_mpi_comm_set_errhandler(cortex_mpi_comm_world(), cortex_mpi_errors_return()), "MPI_Comm_set_errhandler")
             var rank: Int32 = 0, size: Int32 = 0
-            try MPIProcessGroup.check(MPI_Comm_rank(cortex_mpi_comm_world(), &rank), "MPI_Comm_rank")
-            try MPIProcessGroup.check(MPI_Comm_size(cortex_mpi_comm_world(), &size), "MPI_Comm_size")
+            try MPIProcessGroup.check(cortex_mpi_comm_rank(cortex_mpi_comm_world(), &rank), "MPI_Comm_rank")
+            try MPIProcessGroup.check(cortex_mpi_comm_size(cortex_mpi_comm_world(), &size), "MPI_Comm_size")
             var buffer = [CChar](repeating: 0, count: Int(cortex_mpi_max_processor_name()) + 1)
             var length: Int32 = 0
-            try MPIProcessGroup.check(MPI_Get_processor_name(&buffer, &length), "MPI_Get_processor_name")
+            try MPIProcessGroup.check(cortex_mpi_get_processor_name(&buffer, &length), "MPI_Get_processor_name")
             let name = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
             return (Int(rank), Int(size), name)
         }
@@ -67,7 +71,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         guard code != cortex_mpi_success() else { return }
         var buffer = [CChar](repeating: 0, count: Int(cortex_mpi_max_error_string()) + 1)
         var length: Int32 = 0
-        MPI_Error_string(code, &buffer, &length)
+        cortex_mpi_error_string(code, &buffer, &length)
         let message = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         throw CortexError.communication(call: call, reason: "error \(code): \(message)")
     }
@@ -94,7 +98,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         return try start {
             let address = tensor.hostAddress
             try Chunks.each(count: count) { offset, length in
-                try MPIProcessGroup.check(MPI_Allreduce(cortex_mpi_in_place(), address + offset * 4, Int32(length), cortex_mpi_float(),
+                try MPIProcessGroup.check(cortex_mpi_allreduce(cortex_mpi_in_place(), address + offset * 4, Int32(length), cortex_mpi_float(),
                                                         operation.mpiOperation, cortex_mpi_comm_world()), "MPI_Allreduce")
             }
             if operation == .mean { Scaling.divide(address.assumingMemoryBound(to: Float.self), count: count, by: size) }
@@ -108,7 +112,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         return try start {
             let address = tensor.hostAddress
             try Chunks.each(count: bytes) { offset, length in
-                try MPIProcessGroup.check(MPI_Bcast(address + offset, Int32(length), cortex_mpi_byte(), Int32(root), cortex_mpi_comm_world()), "MPI_Bcast")
+                try MPIProcessGroup.check(cortex_mpi_bcast(address + offset, Int32(length), cortex_mpi_byte(), Int32(root), cortex_mpi_comm_world()), "MPI_Bcast")
             }
         }
     }
@@ -121,7 +125,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         }
         return try start {
             let (source, destination) = (input.hostAddress, output.hostAddress)
-            try MPIProcessGroup.check(MPI_Allgather(source, Int32(bytes), cortex_mpi_byte(), destination, Int32(bytes), cortex_mpi_byte(),
+            try MPIProcessGroup.check(cortex_mpi_allgather(source, Int32(bytes), cortex_mpi_byte(), destination, Int32(bytes), cortex_mpi_byte(),
                                                     cortex_mpi_comm_world()), "MPI_Allgather")
         }
     }
@@ -135,21 +139,21 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         let (count, size) = (output.count, self.size)
         return try start {
             let (source, destination) = (input.hostAddress, output.hostAddress)
-            try MPIProcessGroup.check(MPI_Reduce_scatter_block(source, destination, Int32(count), cortex_mpi_float(), operation.mpiOperation,
+            try MPIProcessGroup.check(cortex_mpi_reduce_scatter_block(source, destination, Int32(count), cortex_mpi_float(), operation.mpiOperation,
                                                                cortex_mpi_comm_world()), "MPI_Reduce_scatter_block")
             if operation == .mean { Scaling.divide(destination.assumingMemoryBound(to: Float.self), count: count, by: size) }
         }
     }
 
     public func startBarrier() throws -> CommunicationWork {
-        try start { try MPIProcessGroup.check(MPI_Barrier(cortex_mpi_comm_world()), "MPI_Barrier") }
+        try start { try MPIProcessGroup.check(cortex_mpi_barrier(cortex_mpi_comm_world()), "MPI_Barrier") }
     }
 
     public func allReduce(_ values: [Double], operation: ReduceOperation) throws -> [Double] {
         let box = ValueBox(values)
         try start {
             try box.values.withUnsafeMutableBufferPointer { buffer in
-                try MPIProcessGroup.check(MPI_Allreduce(cortex_mpi_in_place(), buffer.baseAddress, Int32(buffer.count), cortex_mpi_double(),
+                try MPIProcessGroup.check(cortex_mpi_allreduce(cortex_mpi_in_place(), buffer.baseAddress, Int32(buffer.count), cortex_mpi_double(),
                                                         operation.mpiOperation, cortex_mpi_comm_world()), "MPI_Allreduce")
             }
         }.wait()
@@ -162,13 +166,13 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         try start {
             var length = Int32(bytes.count)
             var lengths = [Int32](repeating: 0, count: size)
-            try MPIProcessGroup.check(MPI_Allgather(&length, 1, cortex_mpi_int32(), &lengths, 1, cortex_mpi_int32(),
+            try MPIProcessGroup.check(cortex_mpi_allgather(&length, 1, cortex_mpi_int32(), &lengths, 1, cortex_mpi_int32(),
                                                     cortex_mpi_comm_world()), "MPI_Allgather")
             var offsets = [Int32](repeating: 0, count: size)
             for index in 1..<max(size, 1) { offsets[index] = offsets[index - 1] + lengths[index - 1] }
             var gathered = [UInt8](repeating: 0, count: Int(lengths.reduce(0, +)) + 1)
             var mine = bytes + [0]
-            try MPIProcessGroup.check(MPI_Allgatherv(&mine, length, cortex_mpi_byte(), &gathered, lengths, offsets, cortex_mpi_byte(),
+            try MPIProcessGroup.check(cortex_mpi_allgatherv(&mine, length, cortex_mpi_byte(), &gathered, lengths, offsets, cortex_mpi_byte(),
                                                      cortex_mpi_comm_world()), "MPI_Allgatherv")
             box.values = (0..<size).map { Array(gathered[Int(offsets[$0])..<Int(offsets[$0] + lengths[$0])]) }
         }.wait()
@@ -177,7 +181,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
 
     public func abort(code: Int32) -> Never {
         fflush(nil)
-        MPI_Abort(cortex_mpi_comm_world(), code)
+        cortex_mpi_abort(cortex_mpi_comm_world(), code)
         exit(code)
     }
 
@@ -192,13 +196,13 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         lock.unlock()
         let work = CommunicationWork()
         queue.submit {
-            do { try MPIProcessGroup.check(MPI_Finalize(), "MPI_Finalize"); work.complete(nil) } catch { work.complete(error) }
+            do { try MPIProcessGroup.check(cortex_mpi_finalize(), "MPI_Finalize"); work.complete(nil) } catch { work.complete(error) }
         }
         let deadline = Date().addingTimeInterval(timeout)
         while !work.isCompleted && Date() < deadline { usleep(1000) }
         if !work.isCompleted {
             FileHandle.standardError.write(Data("rank \(rank): MPI_Finalize did not complete within \(Int(timeout)) s; aborting the job\n".utf8))
-            MPI_Abort(cortex_mpi_comm_world(), 1)
+            cortex_mpi_abort(cortex_mpi_comm_world(), 1)
         }
     }
 
