@@ -37,11 +37,13 @@ case "$command" in
   run)
     root=()
     [ "$(id -u)" -ne 0 ] || root=(--allow-run-as-root)
-    # routed=direct: each daemon talks to mpirun itself. gds=hash: the two "hosts" share one
-    # /dev/shm, where PMIx's shared-memory store would collide.
-    export PMIX_MCA_gds=hash
+    # routed=direct: each daemon talks to mpirun itself. The two "hosts" share one /dev/shm
+    # and one hwloc topology: gds=hash keeps PMIx's store out of shared memory, and vmhole=none
+    # stops each daemon mapping the topology into shared memory (two daemons doing so on one
+    # machine crash in hwloc_shmem_topology_write now and then).
+    export PMIX_MCA_gds=hash OMPI_MCA_rtc_hwloc_vmhole=none
     exec ip netns exec "$a" mpirun "${root[@]}" --hostfile "$state/hostfile" -x PMIX_MCA_gds \
-      --mca plm_rsh_agent "$here/netns-rsh" --mca routed direct \
+      --mca plm_rsh_agent "$here/netns-rsh" --mca routed direct --mca rtc_hwloc_vmhole none \
       --mca btl tcp,self --mca btl_tcp_if_include 10.231.7.0/24 --mca oob_tcp_if_include 10.231.7.0/24 "$@"
     ;;
   bytes)
