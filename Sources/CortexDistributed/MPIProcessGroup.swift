@@ -40,11 +40,16 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         return group
     }
 
-    private init() throws {
+    /// Opens libmpi (once); throws, naming the libraries tried, where Open MPI is absent.
+    static func loadLibrary() throws {
         var reason = [CChar](repeating: 0, count: 512)
         guard cortex_mpi_load(&reason, Int32(reason.count)) == 0 else {
             throw CortexError.communication(call: "dlopen(libmpi)", reason: String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
+    }
+
+    private init() throws {
+        try MPIProcessGroup.loadLibrary()
         let queue = self.queue
         let (rank, size, name): (Int, Int, String) = try queue.runAndWait {
             var provided: Int32 = 0
