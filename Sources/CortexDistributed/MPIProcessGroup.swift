@@ -23,7 +23,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
     /// The name of the machine this rank runs on (MPI_Get_processor_name).
     public let processorName: String
 
-    private let queue = OperationQueue()
+    private let queue = CommunicationThread()
     private let lock = NSLock()
     nonisolated(unsafe) private static var shared: MPIProcessGroup?
     private static let sharedLock = NSLock()
@@ -229,12 +229,6 @@ extension ReduceOperation {
     }
 }
 
-/// A mutable value handed to the communication thread and read back after `wait()`.
-private final class ValueBox<Value>: @unchecked Sendable {
-    var values: Value
-    init(_ values: Value) { self.values = values }
-}
-
 /// MPI counts are 32-bit: long buffers go in pieces of at most 2^30 elements.
 enum Chunks {
     static func each(count: Int, _ body: (_ offset: Int, _ length: Int) throws -> Void) throws {
@@ -258,44 +252,4 @@ enum Scaling {
 extension Tensor {
     /// The address of the first element of a contiguous CPU tensor.
     var hostAddress: UnsafeMutableRawPointer { storage.pointer + layout.offset * dtype.byteCount }
-}
-
-/// One thread that runs submitted closures in order: all of a process's MPI calls.
-final class OperationQueue: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var jobs: [() -> Void] = []
-
-    init() {
-        let thread = Thread { [unowned self] in self.loop() }
-        thread.name = "cortex-communication"
-        thread.start()
-    }
-
-    func submit(_ job: @escaping () -> Void) {
-        condition.lock()
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
-    }
-
-    func runAndWait<T>(_ body: @escaping () throws -> T) throws -> T {
-        let box = ValueBox<Result<T, any Error>?>(nil)
-        let work = CommunicationWork()
-        submit {
-            box.values = Result { try body() }
-            work.complete(nil)
-        }
-        try work.wait()
-        return try box.values!.get()
-    }
-
-    private func loop() {
-        while true {
-            condition.lock()
-            while jobs.isEmpty { condition.wait() }
-            let job = jobs.removeFirst()
-            condition.unlock()
-            job()
-        }
-    }
 }
