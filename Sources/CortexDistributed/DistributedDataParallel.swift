@@ -40,6 +40,8 @@ public final class DistributedDataParallel: Layer, @unchecked Sendable {
     public private(set) var bufferBroadcastSeconds: Double = 0
     /// Backward passes whose gradients were averaged.
     public private(set) var synchronizedPasses = 0
+    /// Buckets whose all-reduce started while backward was still running (the overlap), in total.
+    public private(set) var bucketsStartedDuringBackward = 0
 
     private final class Bucket {
         let parameters: [Tensor]
@@ -192,6 +194,7 @@ public final class DistributedDataParallel: Layer, @unchecked Sendable {
     /// At the end of backward: parameters that got no gradient this pass count as zeros, the
     /// remaining buckets start, and every averaged bucket is copied back into the gradients.
     private func finishPass() throws {
+        bucketsStartedDuringBackward += nextBucketToLaunch
         for (index, ready) in parameterReady.enumerated() where !ready {
             let (bucketIndex, slot) = placement[index]
             let bucket = buckets[bucketIndex]
