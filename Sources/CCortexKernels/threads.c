@@ -22,3 +22,9 @@ int cortex_pin_current_thread(int ordinal, int avoided) {
     }
     return -1;
 }
+
+int cortex_allowed_cpu_count(void) {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return -1;
+    return CPU_COUNT(&allowed);
+}

@@ -107,6 +107,9 @@ int cortex_pin_current_thread(int ordinal, int avoided);
 /// The CPU the calling thread is running on (sched_getcpu), or -1.
 int cortex_current_cpu(void);
 
+/// How many CPUs the calling thread may run on (its affinity mask), or -1.
+int cortex_allowed_cpu_count(void);
+
 /// Atomically swaps two existing paths (renameat2 with RENAME_EXCHANGE). Returns 0, or -1 with
 /// errno set (EINVAL or ENOSYS where the file system or kernel cannot exchange).
 int cortex_exchange_paths(const char *first, const char *second);

@@ -1,21 +1,26 @@
 import Foundation
 import CBLAS
+import CCortexKernels
 
 /// The one pool Cortex's CPU kernels run on (``WorkerPool``), split into one chunk per core.
 ///
 /// OpenBLAS keeps its own threads for sgemm; Cortex never calls multi-threaded BLAS from inside
 /// a parallel region, so the two pools take turns instead of oversubscribing the cores.
 public enum CPUParallelism {
-    /// Worker count, from CORTEX_NUM_THREADS or the number of active cores, shared out among
-    /// the ranks an MPI launcher started on this machine (OMPI_COMM_WORLD_LOCAL_SIZE), so two
-    /// ranks on two cores take one core each instead of oversubscribing both.
+    /// Worker count, from CORTEX_NUM_THREADS, else the cores this process may run on: the ones
+    /// a launcher bound it to (mpirun binds each of 2 ranks to a core), or else the active cores
+    /// shared out among the ranks started on this machine (OMPI_COMM_WORLD_LOCAL_SIZE), so
+    /// ranks never oversubscribe the cores.
     nonisolated(unsafe) public private(set) static var threadCount: Int = {
         let environment = ProcessInfo.processInfo.environment
         if let text = environment["CORTEX_NUM_THREADS"], let value = Int(text), value > 0 {
             return value
         }
+        let online = max(ProcessInfo.processInfo.activeProcessorCount, 1)
+        let allowed = Int(cortex_allowed_cpu_count())
+        if allowed > 0 && allowed < online { return allowed }
         let localRanks = max(environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? 1, 1)
-        return max(ProcessInfo.processInfo.activeProcessorCount / localRanks, 1)
+        return max(online / localRanks, 1)
     }()
 
     /// Sets the workers used by Cortex kernels and by OpenBLAS.
