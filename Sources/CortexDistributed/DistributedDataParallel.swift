@@ -92,7 +92,12 @@ public final class DistributedDataParallel: Layer, @unchecked Sendable {
     }
 
     private func buildBuckets() throws {
-        let parameters = module.parameters().filter(\.requiresGrad)
+        // A tensor shared by two slots (tied weights) is reduced once.
+        struct Identity: Hashable { let storage: ObjectIdentifier, offset: Int }
+        var seen = Set<Identity>()
+        let parameters = module.parameters().filter { parameter in
+            parameter.requiresGrad && seen.insert(Identity(storage: ObjectIdentifier(parameter.storage), offset: parameter.layout.offset)).inserted
+        }
         placement = Array(repeating: (0, 0), count: parameters.count)
         parameterReady = Array(repeating: false, count: parameters.count)
         var current: [Int] = [], currentBytes = 0
