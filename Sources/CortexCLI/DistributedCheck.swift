@@ -106,6 +106,13 @@ struct DistributedCheck: ParsableCommand {
             }
             return matches
         }
+        check("data parallel: a layer used twice (tied weights) is reduced once") {
+            let shared = Linear(4, 4, generator: RandomGenerator(seed: 5))
+            let model = Sequential(shared, Tanh(), shared)
+            let parallel = try DistributedDataParallel(model, group: group)
+            try parallel(try Tensor.randn([3, 4], generator: RandomGenerator(seed: UInt64(rank)))).sum().backward()
+            return size == 1 || parallel.bucketSizes.reduce(0, +) == 20
+        }
         guard failures == 0 else { throw ExitCode(1) }
     }
 
