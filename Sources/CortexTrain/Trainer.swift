@@ -179,13 +179,18 @@ public final class Trainer: @unchecked Sendable {
         var schedulerState: [String: String]?
     }
 
+    /// The files a checkpoint directory holds.
+    public static let checkpointFiles: Set<String> = ["model.safetensors", "optimizer.safetensors", "trainer.json", "loss.svg", "accuracy.svg"]
+
     /// Writes model, optimizer, schedule, RNG state and history into `directory`, plus loss and
-    /// accuracy curves as SVG files beside them. The whole directory is replaced at once
-    /// (written beside it, then swapped in): a process killed while saving leaves the previous
-    /// checkpoint whole. Only rank 0 writes; the other ranks return at once.
+    /// accuracy curves as SVG files beside them. A directory that is new, empty or holds only a
+    /// checkpoint is replaced at once (written beside it, then swapped in): a process killed
+    /// while saving leaves the previous checkpoint whole. One that holds other files too keeps
+    /// them, and gets each checkpoint file atomically instead. Only rank 0 writes; the other
+    /// ranks return at once.
     public func saveCheckpoint(to directory: String) throws {
         guard isLeader else { return }
-        try AtomicDirectory.write(to: directory) { staging in
+        try AtomicDirectory.write(to: directory, owning: Trainer.checkpointFiles) { staging in
             try model.save(to: staging + "/model.safetensors")
             let (tensors, metadata) = try optimizer.stateDict()
             try Safetensors.save(tensors, metadata: metadata, to: staging + "/optimizer.safetensors")

@@ -154,6 +154,14 @@ import Testing
         #expect(throws: Interrupted.self) { try AtomicDirectory.write(to: target) { _ in throw Interrupted() } }
         #expect(try String(contentsOfFile: target + "/a.txt", encoding: .utf8) == "two")
         #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["checkpoint"])
+        // A directory holding files it does not own is written into, never replaced.
+        let shared = root + "/shared"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: shared + "/notes.txt"))
+        try AtomicDirectory.write(to: shared, owning: ["a.txt"]) { staging in try Data("three".utf8).write(to: URL(fileURLWithPath: staging + "/a.txt")) }
+        #expect(try String(contentsOfFile: shared + "/notes.txt", encoding: .utf8) == "mine")
+        #expect(try String(contentsOfFile: shared + "/a.txt", encoding: .utf8) == "three")
+        try FileManager.default.removeItem(atPath: shared)
         // A directory a killed fallback left aside comes back.
         try FileManager.default.moveItem(atPath: target, toPath: root + "/.checkpoint.previous")
         try AtomicDirectory.recover(target)

@@ -7,18 +7,27 @@ import Foundation
 /// complete new one, never a mixture. Where the file system cannot exchange, the old directory
 /// is renamed aside first and restored by ``recover(_:)`` if the process dies in between.
 ///
+/// A directory that already holds anything outside `owning` (a user's own files beside a
+/// checkpoint, say) is never replaced: `body` then writes into it directly, each file atomically.
+///
 /// ```swift
-/// try AtomicDirectory.write(to: "runs/mnist") { staging in
+/// try AtomicDirectory.write(to: "runs/mnist", owning: ["model.safetensors"]) { staging in
 ///     try model.save(to: staging + "/model.safetensors")
 /// }
 /// ```
 public enum AtomicDirectory {
-    public static func write(to directory: String, _ body: (_ staging: String) throws -> Void) throws {
+    /// Fills a new directory through `body` and swaps it in for `directory`. With `owning`, only
+    /// a directory holding nothing but those names (or nothing) is replaced.
+    public static func write(to directory: String, owning names: Set<String>? = nil, _ body: (_ staging: String) throws -> Void) throws {
         let manager = FileManager.default
         let target = URL(fileURLWithPath: directory).standardizedFileURL.path
         let parent = URL(fileURLWithPath: target).deletingLastPathComponent().path
         try manager.createDirectory(atPath: parent, withIntermediateDirectories: true)
         try recover(target)
+        if let names, let existing = try? manager.contentsOfDirectory(atPath: target), !Set(existing).isSubset(of: names) {
+            try body(target)
+            return
+        }
         let name = URL(fileURLWithPath: target).lastPathComponent
         let staging = parent + "/." + name + ".staging-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do {
