@@ -55,10 +55,7 @@ struct DataParallelRun {
     /// of which this rank takes its contiguous share: together the ranks train on exactly the
     /// windows one process would draw.
     func randomBatch(_ tokens: TokenSequence, global: Int, length: Int, generator: RandomGenerator) throws -> (inputs: Tensor, targets: Tensor) {
-        guard tokens.count > length else {
-            throw CortexError.invalidArgument(operation: "TokenSequence.randomBatch", reason: "\(tokens.count) tokens cannot give windows of \(length) + 1")
-        }
-        let offsets = (0..<global).map { _ in generator.integer(below: tokens.count - length) }
+        let offsets = try tokens.randomOffsets(global, length: length, generator: generator)
         let share = global / size
         return try tokens.batch(offsets: Array(offsets[(rank * share)..<((rank + 1) * share)]), length: length)
     }

@@ -87,7 +87,7 @@ public final class CUDADriver: @unchecked Sendable {
             try check(table.cuDeviceGetAttribute(&value, code, device), "cuDeviceGetAttribute")
             return Int(value)
         }
-        return Properties(name: text(name), totalMemory: memory,
+        return Properties(name: String(cCharacters: name), totalMemory: memory,
                           computeCapability: (try attribute(Int32(CORTEX_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)),
                                               try attribute(Int32(CORTEX_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR))),
                           multiprocessors: try attribute(Int32(CORTEX_CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)))

@@ -53,7 +53,7 @@ public final class NVRTCCompiler: @unchecked Sendable {
             _ = table.nvrtcGetProgramLogSize(program, &size)
             var log = [CChar](repeating: 0, count: max(size, 1))
             _ = table.nvrtcGetProgramLog(program, &log)
-            throw CortexError.invalidArgument(operation: "NVRTC", reason: "kernel \(kernel.name) does not compile for \(architecture): \(text(log))")
+            throw CortexError.invalidArgument(operation: "NVRTC", reason: "kernel \(kernel.name) does not compile for \(architecture): \(String(cCharacters: log))")
         }
         var size = 0
         var image: [UInt8]

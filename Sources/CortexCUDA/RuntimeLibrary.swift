@@ -12,7 +12,7 @@ enum RuntimeLibrary {
         var error = [CChar](repeating: 0, count: 2048)
         let status = withCStrings(candidates) { names in error.withUnsafeMutableBufferPointer { loader(names, &table, $0.baseAddress!, $0.count) } }
         guard status == 0 else {
-            let reason = text(error)
+            let reason = String(cCharacters: error)
             throw CortexError.deviceUnavailable(device: device, reason: "\(what) could not be loaded (\(reason))")
         }
     }
@@ -47,9 +47,4 @@ func withCStrings<Result>(_ strings: [String], _ body: (UnsafePointer<UnsafePoin
     defer { copies.forEach { Foundation.free($0) } }
     let pointers = copies.map { UnsafePointer($0) } + [nil]
     return try pointers.withUnsafeBufferPointer { try body($0.baseAddress!) }
-}
-
-/// The text of a NUL-terminated C character buffer.
-func text(_ buffer: [CChar]) -> String {
-    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -44,7 +44,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
     static func loadLibrary() throws {
         var reason = [CChar](repeating: 0, count: 512)
         guard cortex_mpi_load(&reason, Int32(reason.count)) == 0 else {
-            throw CortexError.communication(call: "dlopen(libmpi)", reason: String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            throw CortexError.communication(call: "dlopen(libmpi)", reason: String(cCharacters: reason))
         }
     }
 
@@ -64,7 +64,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
             var buffer = [CChar](repeating: 0, count: Int(cortex_mpi_max_processor_name()) + 1)
             var length: Int32 = 0
             try MPIProcessGroup.check(cortex_mpi_get_processor_name(&buffer, &length), "MPI_Get_processor_name")
-            let name = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let name = String(cCharacters: buffer)
             return (Int(rank), Int(size), name)
         }
         self.rank = rank
@@ -77,7 +77,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         var buffer = [CChar](repeating: 0, count: Int(cortex_mpi_max_error_string()) + 1)
         var length: Int32 = 0
         cortex_mpi_error_string(code, &buffer, &length)
-        let message = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let message = String(cCharacters: buffer)
         throw CortexError.communication(call: call, reason: "error \(code): \(message)")
     }
 

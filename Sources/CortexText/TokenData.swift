@@ -38,11 +38,16 @@ public struct TokenSequence: Sendable {
 
     /// `batchSize` windows of `length` tokens at random offsets (int64 (B, T)) and their targets.
     public func randomBatch(batchSize: Int, length: Int, generator: RandomGenerator) throws -> (inputs: Tensor, targets: Tensor) {
-        guard count > length else {
-            throw CortexError.invalidArgument(operation: "TokenSequence.randomBatch", reason: "\(count) tokens cannot give windows of \(length) + 1")
+        try batch(offsets: randomOffsets(batchSize, length: length, generator: generator), length: length)
+    }
+
+    /// The start offsets ``randomBatch(batchSize:length:generator:)`` draws: `count` windows of
+    /// `length` + 1 tokens.
+    public func randomOffsets(_ count: Int, length: Int, generator: RandomGenerator) throws -> [Int] {
+        guard self.count > length else {
+            throw CortexError.invalidArgument(operation: "TokenSequence.randomBatch", reason: "\(self.count) tokens cannot give windows of \(length) + 1")
         }
-        let offsets = (0..<batchSize).map { _ in generator.integer(below: count - length) }
-        return try batch(offsets: offsets, length: length)
+        return (0..<count).map { _ in generator.integer(below: self.count - length) }
     }
 
     /// The windows starting at `offsets`.
