@@ -32,8 +32,7 @@ enum CharGPTRecipe {
         let generator = RandomGenerator(seed: options.seed)
         let model = GPT(configuration, generator: generator)
         let parallel = options.parallel
-        _ = try parallel.localBatchSize(options.batchSize)
-        let dataParallel = try parallel.wrap(model)
+        let dataParallel = try parallel.wrap(model, globalBatch: options.batchSize)
         // Weight decay on matrices only, as nanoGPT.
         let parameters = model.parameters()
         let rate = options.learningRate ?? gpt.learningRate
@@ -100,9 +99,7 @@ enum CharGPTRecipe {
             curve.append((step, Date().timeIntervalSince(start), train, try validationLoss()))
         }
         let seconds = Date().timeIntervalSince(start)
-        if let dataParallel, options.reports {
-            print(String(format: "%d ranks: %.1f s of %.1f waiting for gradient all-reduces", parallel.size, dataParallel.communicationWaitSeconds, seconds))
-        }
+        if options.reports, let summary = parallel.communicationSummary(dataParallel, seconds: seconds) { print(summary) }
         // The sample and the files come from rank 0 (every rank holds the same model).
         let sample = parallel.isLeader ? try tokenizer.decode(model.generate(prompt: tokenizer.encode("\n"), maxNewTokens: 300,
                                                                              sampling: SamplingOptions(temperature: 0.8, topK: 40), generator: RandomGenerator(seed: options.seed))) : ""

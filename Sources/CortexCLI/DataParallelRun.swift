@@ -29,26 +29,38 @@ struct DataParallelRun {
         return global / size
     }
 
-    /// The wrapper that averages gradients, or nil in a single process.
+    /// The wrapper that averages gradients, or nil in a single process. Hold it for the whole
+    /// run: its hooks average the gradients while it lives.
     func wrap(_ model: Module) throws -> DistributedDataParallel? {
-        guard isDistributed else { return nil }
-        do { return try DistributedDataParallel(model, group: group) } catch let error as CortexError { throw CollectiveFailure(error) }
+        try collectively { try DistributedDataParallel(model, group: group) }
+    }
+
+    /// ``localBatchSize(_:)``'s check of the global batch, then ``wrap(_:)``: for the recipes
+    /// that draw their global batch themselves.
+    func wrap(_ model: Module, globalBatch: Int) throws -> DistributedDataParallel? {
+        _ = try localBatchSize(globalBatch)
+        return try wrap(model)
     }
 
     /// This rank's share of `count` training examples each epoch (shuffled from `seed`).
     func trainingSampler(count: Int, seed: UInt64) throws -> DistributedSampler? {
-        guard isDistributed else { return nil }
-        do { return try DistributedSampler(count: count, rank: rank, size: size, shuffle: true, seed: seed) } catch let error as CortexError {
-            throw CollectiveFailure(error)
-        }
+        try collectively { try DistributedSampler(count: count, rank: rank, size: size, shuffle: true, seed: seed) }
     }
 
     /// This rank's unpadded share of `count` evaluation examples.
     func evaluationSampler(count: Int) throws -> DistributedSampler? {
+        try collectively { try DistributedSampler(count: count, rank: rank, size: size, shuffle: false, padded: false) }
+    }
+
+    /// `make()` across several ranks (nil in one process), its errors marked as met by every rank.
+    private func collectively<T>(_ make: () throws -> T) throws -> T? {
         guard isDistributed else { return nil }
-        do { return try DistributedSampler(count: count, rank: rank, size: size, shuffle: false, padded: false) } catch let error as CortexError {
-            throw CollectiveFailure(error)
-        }
+        do { return try make() } catch let error as CortexError { throw CollectiveFailure(error) }
+    }
+
+    /// The line a recipe prints at the end: time spent waiting for gradient all-reduces.
+    func communicationSummary(_ wrapper: DistributedDataParallel?, seconds: Double) -> String? {
+        wrapper.map { String(format: "%d ranks: %.1f s of %.1f waiting for gradient all-reduces", size, $0.communicationWaitSeconds, seconds) }
     }
 
     /// A random batch of `global` windows drawn the same on every rank (the generators agree),

@@ -46,6 +46,7 @@ struct DistributedCheck: ParsableCommand {
             let tensors = try (0..<3).map { _ in try ranked { Float($0 + 1 + $1) } }
             let works = try tensors.map { try group.startAllReduce($0, operation: .sum) }
             for work in works.reversed() { try work.wait() }
+            guard works.allSatisfy({ $0.isCompleted && $0.wait(timeout: 0) }) else { return false }
             return try tensors.allSatisfy { try $0.toFloatArray() == expectedSum }
         }
         check("broadcast from the last rank") {

@@ -36,9 +36,7 @@ enum GPT2FineTuneRecipe {
         let rate = options.learningRate ?? 1e-4
         let optimizer = AdamW(trainable, learningRate: rate, weightDecay: 0.01)
         let parallel = options.parallel
-        _ = try parallel.localBatchSize(options.batchSize)
-        // Held until the end: the wrapper's hooks average the gradients while it lives.
-        let dataParallel = try parallel.wrap(model)
+        let dataParallel = try parallel.wrap(model, globalBatch: options.batchSize)
         let generator = RandomGenerator(seed: options.seed)
         func validationLoss() throws -> Float {
             try model.evaluationLoss(on: validation, batches: 8, batchSize: options.batchSize, length: length, seed: 99)
@@ -65,9 +63,7 @@ enum GPT2FineTuneRecipe {
             }
         }
         let after = try validationLoss()
-        if let dataParallel, options.reports {
-            print(String(format: "%d ranks: %.1f s waiting for gradient all-reduces", parallel.size, dataParallel.communicationWaitSeconds))
-        }
+        if options.reports, let summary = parallel.communicationSummary(dataParallel, seconds: Date().timeIntervalSince(start)) { print(summary) }
         if let output = options.output, parallel.isLeader {
             try model.saveCheckpoint(directory: output)
             try tokenizer.save(directory: output)

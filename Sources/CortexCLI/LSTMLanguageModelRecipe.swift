@@ -22,8 +22,7 @@ enum LSTMLanguageModelRecipe {
         let model = LSTMLanguageModel(vocabularySize: words.vocabularySize, embeddingSize: 128, hiddenSize: 256, generator: generator)
         let optimizer = try Recipes.makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 1 : 3e-3)
         let parallel = options.parallel
-        _ = try parallel.localBatchSize(options.batchSize)
-        let dataParallel = try parallel.wrap(model)
+        let dataParallel = try parallel.wrap(model, globalBatch: options.batchSize)
         let stepsPerEpoch = max(train.count / (options.batchSize * window), 1)
         let steps = stepsPerEpoch * options.epochs
         let rate = optimizer.learningRates[0]
@@ -73,9 +72,7 @@ enum LSTMLanguageModelRecipe {
                 runningCount = 0
             }
         }
-        if let dataParallel, options.reports {
-            print(String(format: "%d ranks: %.1f s waiting for gradient all-reduces", parallel.size, dataParallel.communicationWaitSeconds))
-        }
+        if options.reports, let summary = parallel.communicationSummary(dataParallel, seconds: Date().timeIntervalSince(start)) { print(summary) }
         if let output = options.output, parallel.isLeader {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
             try model.save(to: output + "/model.safetensors")

@@ -160,8 +160,7 @@ enum Recipes {
         let localBatch = try parallel.localBatchSize(options.batchSize)
         let trainSampler = try parallel.trainingSampler(count: train.count, seed: options.seed)
         let testSampler = try parallel.evaluationSampler(count: test.count)
-        trainer.processGroup = parallel.group
-        trainer.dataParallel = try parallel.wrap(model)
+        trainer.dataParallel = try parallel.wrap(model)   // sets the trainer's process group
         if let resume = options.resume { try trainer.loadCheckpoint(from: resume) }
         // A checkpoint after every epoch, so a run that dies can resume from the last one.
         if let output = options.output { trainer.callbacks.append(EpochCheckpoint(directory: output)) }

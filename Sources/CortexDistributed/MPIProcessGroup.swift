@@ -87,6 +87,10 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         let closed = finalized
         lock.unlock()
         if closed { throw CortexError.communication(call: "MPI", reason: "the MPI process group was finalized") }
+        return enqueue(body)
+    }
+
+    private func enqueue(_ body: @escaping @Sendable () throws -> Void) -> CommunicationWork {
         let work = CommunicationWork()
         queue.submit {
             do { try body(); work.complete(nil) } catch { work.complete(error) }
@@ -123,7 +127,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
     }
 
     public func startAllGather(_ input: Tensor, into output: Tensor) throws -> CommunicationWork {
-        try checkGather(input, output, size: size, operation: "allGather")
+        try checkGather(input, output, operation: "allGather")
         let bytes = input.count * input.dtype.byteCount
         guard bytes <= Int(Int32.max) else {
             throw CortexError.invalidArgument(operation: "allGather", reason: "\(bytes) bytes per rank exceed MPI's count limit of \(Int32.max)")
@@ -137,7 +141,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
 
     public func startReduceScatter(_ input: Tensor, into output: Tensor, operation: ReduceOperation) throws -> CommunicationWork {
         try input.requireReducible("reduceScatter")
-        try checkGather(output, input, size: size, operation: "reduceScatter")
+        try checkGather(output, input, operation: "reduceScatter")
         guard output.count <= Int(Int32.max) else {
             throw CortexError.invalidArgument(operation: "reduceScatter", reason: "\(output.count) elements per rank exceed MPI's count limit of \(Int32.max)")
         }
@@ -199,13 +203,8 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         if finalized { lock.unlock(); return }
         finalized = true
         lock.unlock()
-        let work = CommunicationWork()
-        queue.submit {
-            do { try MPIProcessGroup.check(cortex_mpi_finalize(), "MPI_Finalize"); work.complete(nil) } catch { work.complete(error) }
-        }
-        let deadline = Date().addingTimeInterval(timeout)
-        while !work.isCompleted && Date() < deadline { usleep(1000) }
-        if !work.isCompleted {
+        let work = enqueue { try MPIProcessGroup.check(cortex_mpi_finalize(), "MPI_Finalize") }
+        if !work.wait(timeout: timeout) {
             FileHandle.standardError.write(Data("rank \(rank): MPI_Finalize did not complete within \(Int(timeout)) s; aborting the job\n".utf8))
             cortex_mpi_abort(cortex_mpi_comm_world(), 1)
         }

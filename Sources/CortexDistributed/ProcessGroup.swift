@@ -132,6 +132,15 @@ public final class CommunicationWork: @unchecked Sendable {
         condition.unlock()
         if let error { throw error }
     }
+
+    /// Waits at most `timeout` seconds; true when the work completed (with or without an error).
+    public func wait(timeout: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while !done && condition.wait(until: deadline) {}
+        return done
+    }
 }
 
 extension Tensor {

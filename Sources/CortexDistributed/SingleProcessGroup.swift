@@ -22,14 +22,14 @@ public final class SingleProcessGroup: ProcessGroup {
     }
 
     public func startAllGather(_ input: Tensor, into output: Tensor) throws -> CommunicationWork {
-        try checkGather(input, output, size: 1, operation: "allGather")
+        try checkGather(input, output, operation: "allGather")
         try withNoGrad { try output.copy(from: input.reshape(output.shape)) }
         return .completed()
     }
 
     public func startReduceScatter(_ input: Tensor, into output: Tensor, operation: ReduceOperation) throws -> CommunicationWork {
         try input.requireReducible("reduceScatter")
-        try checkGather(output, input, size: 1, operation: "reduceScatter")
+        try checkGather(output, input, operation: "reduceScatter")
         try withNoGrad { try output.copy(from: input.reshape(output.shape)) }
         return .completed()
     }
@@ -51,7 +51,7 @@ extension ProcessGroup {
     }
 
     /// `gathered` must hold `size` times `part`'s elements, of the same dtype.
-    func checkGather(_ part: Tensor, _ gathered: Tensor, size: Int, operation: String) throws {
+    func checkGather(_ part: Tensor, _ gathered: Tensor, operation: String) throws {
         try part.requireCommunicable(operation)
         try gathered.requireCommunicable(operation)
         guard part.dtype == gathered.dtype else {
