@@ -169,13 +169,17 @@ public final class DistributedDataParallel: Layer, @unchecked Sendable {
             try BackwardPass.queueCallback { [unowned self] in try self.finishPass() }
         }
         guard !parameterReady[index] else { return }
+        try markReady(index)
+        try launchReadyBuckets()
+    }
+
+    /// Copies parameter `index`'s gradient (zeros where it has none) into its bucket.
+    private func markReady(_ index: Int) throws {
         parameterReady[index] = true
         let (bucketIndex, slot) = placement[index]
         let bucket = buckets[bucketIndex]
-        let parameter = bucket.parameters[slot]
-        try copyGradient(of: parameter, into: bucket, slot: slot)
+        try copyGradient(of: bucket.parameters[slot], into: bucket, slot: slot)
         bucket.ready += 1
-        try launchReadyBuckets()
     }
 
     /// Buckets start in index order on every rank, so the collectives line up across ranks.
@@ -200,29 +204,21 @@ public final class DistributedDataParallel: Layer, @unchecked Sendable {
     /// remaining buckets start, and every averaged bucket is copied back into the gradients.
     private func finishPass() throws {
         bucketsStartedDuringBackward += nextBucketToLaunch
-        for (index, ready) in parameterReady.enumerated() where !ready {
-            let (bucketIndex, slot) = placement[index]
-            let bucket = buckets[bucketIndex]
-            try copyGradient(of: bucket.parameters[slot], into: bucket, slot: slot)
-            bucket.ready += 1
-            parameterReady[index] = true
-        }
+        for (index, ready) in parameterReady.enumerated() where !ready { try markReady(index) }
         try launchReadyBuckets()
         let started = Date()
-        for bucket in buckets { try bucket.work?.wait() }
+        try settleInFlight()
         communicationWaitSeconds += Date().timeIntervalSince(started)
-        try withNoGrad {
-            for bucket in buckets {
-                let source = bucket.flat.hostAddress.assumingMemoryBound(to: Float.self)
-                for (slot, parameter) in bucket.parameters.enumerated() {
-                    let averaged = source + bucket.offsets[slot]
-                    if let gradient = parameter.grad, gradient.isContiguous, gradient.dtype == .float32 {
-                        gradient.hostAddress.assumingMemoryBound(to: Float.self).update(from: averaged, count: parameter.count)
-                    } else {
-                        let fresh = try Tensor.empty(parameter.shape)
-                        fresh.hostAddress.assumingMemoryBound(to: Float.self).update(from: averaged, count: parameter.count)
-                        parameter.setGrad(fresh)
-                    }
+        for bucket in buckets {
+            let source = bucket.flat.hostAddress.assumingMemoryBound(to: Float.self)
+            for (slot, parameter) in bucket.parameters.enumerated() {
+                let averaged = source + bucket.offsets[slot]
+                if let gradient = parameter.grad, gradient.isContiguous, gradient.dtype == .float32 {
+                    gradient.hostAddress.assumingMemoryBound(to: Float.self).update(from: averaged, count: parameter.count)
+                } else {
+                    let fresh = try Tensor.empty(parameter.shape)
+                    fresh.hostAddress.assumingMemoryBound(to: Float.self).update(from: averaged, count: parameter.count)
+                    parameter.setGrad(fresh)
                 }
             }
         }
