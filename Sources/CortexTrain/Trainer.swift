@@ -112,10 +112,7 @@ public final class Trainer: @unchecked Sendable {
                               seen: seen, elapsed: Date().timeIntervalSince(started)) }
             }
             let seconds = max(Date().timeIntervalSince(started), 1e-9)
-            if processGroup.size > 1 {
-                let totals = try processGroup.allReduce([lossSum, Double(correct), Double(seen)], operation: .sum)
-                (lossSum, correct, seen) = (totals[0], Int(totals[1].rounded()), Int(totals[2].rounded()))
-            }
+            (lossSum, correct, seen) = try overAllRanks(lossSum, correct, seen)
             var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(seen, 1)),
                                      trainAccuracy: classification ? Double(correct) / Double(max(seen, 1)) : nil,
                                      samplesPerSecond: Double(seen) / seconds, learningRate: Double(optimizer.learningRates.first ?? 0))
@@ -158,12 +155,16 @@ public final class Trainer: @unchecked Sendable {
             }
         }
         var correct = zip(predictions, targets).filter { $0 == $1 }.count
-        if processGroup.size > 1 {
-            let totals = try processGroup.allReduce([lossSum, Double(correct), Double(seen)], operation: .sum)
-            (lossSum, correct, seen) = (totals[0], Int(totals[1].rounded()), Int(totals[2].rounded()))
-        }
+        (lossSum, correct, seen) = try overAllRanks(lossSum, correct, seen)
         return Evaluation(loss: lossSum / Double(max(seen, 1)), accuracy: classification ? Double(correct) / Double(max(seen, 1)) : nil,
                           predictions: predictions, targets: targets)
+    }
+
+    /// A loss sum, a count of correct predictions and a count of examples, summed over the ranks.
+    private func overAllRanks(_ lossSum: Double, _ correct: Int, _ seen: Int) throws -> (Double, Int, Int) {
+        guard processGroup.size > 1 else { return (lossSum, correct, seen) }
+        let totals = try processGroup.allReduce([lossSum, Double(correct), Double(seen)], operation: .sum)
+        return (totals[0], Int(totals[1].rounded()), Int(totals[2].rounded()))
     }
 
     private func correctCount(_ output: Tensor, _ targets: Tensor) throws -> Int {
