@@ -17,6 +17,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
@@ -36,10 +39,19 @@ let package = Package(
         .target(name: "CortexCUDA", dependencies: ["CortexCore", "CCUDA"]),
         .target(name: "CortexModels", dependencies: ["CortexCore", "CortexNN", "CortexText"]),
         .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText", "CortexDistributed"]),
+        // The OpenAI-compatible server: HTTP on Hummingbird 2, metrics in Prometheus text.
+        .target(
+            name: "CortexServe",
+            dependencies: [
+                "CortexCore", "CortexModels", "CortexText",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .target(
             name: "CortexCLI",
             dependencies: [
-                "CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText", "CortexDistributed",
+                "CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText", "CortexDistributed", "CortexServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "cortex", dependencies: ["CortexCLI"]),
@@ -47,10 +59,14 @@ let package = Package(
         .executableTarget(
             name: "cortex-bench",
             dependencies: [
-                "CortexCore", "CortexNN", "CortexModels", "CortexText", "CortexData", "CortexDistributed", "CBLAS", "CCortexKernels",
+                "CortexCore", "CortexNN", "CortexModels", "CortexText", "CortexData", "CortexDistributed", "CortexServe", "CBLAS", "CCortexKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/cortex-bench"),
+        .testTarget(
+            name: "CortexServeTests",
+            dependencies: ["CortexServe", "CortexModels", "CortexText", "CortexCore", "CortexTestSupport",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(
             name: "CortexCUDATests",
             dependencies: ["CortexCUDA", "CortexCore", "CortexTestSupport"]),

@@ -259,6 +259,80 @@ static void avx512_dot_row(int type, const uint8_t *w, long n, const float *x, l
     }
 }
 
+// One 32-value chunk of a Q4_0/Q4_1/Q8_0/F16/F32 row dequantised into two vectors of 16, with
+// the same arithmetic as avx512_dot_row (so either path gives the same bits for a vector).
+static inline __attribute__((always_inline)) void dequantize_chunk32(int type, const uint8_t *p, __m512 *w0, __m512 *w1) {
+    switch (type) {
+    case CORTEX_QUANT_Q4_1:
+    case CORTEX_QUANT_Q4_0: {
+        const __m512 levels = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        const __m512 centred_levels = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+        const long block_bytes = type == CORTEX_QUANT_Q4_1 ? 20 : 18;
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(p)));
+        __m512 table = type == CORTEX_QUANT_Q4_1 ? _mm512_add_ps(_mm512_mul_ps(d, levels), _mm512_set1_ps(_cvtsh_ss(load_u16(p + 2))))
+                                                 : _mm512_mul_ps(d, centred_levels);
+        __m128i bytes = _mm_loadu_si128((const __m128i *)(p + block_bytes - 16));
+        __m128i low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F)), high = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
+        *w0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(low), table);
+        *w1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(high), table);
+        return;
+    }
+    case CORTEX_QUANT_Q8_0: {
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(p)));
+        *w0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))));
+        *w1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18)))));
+        return;
+    }
+    case CORTEX_QUANT_F16:
+        *w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        *w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
+        return;
+    default:
+        *w0 = _mm512_loadu_ps((const float *)p);
+        *w1 = _mm512_loadu_ps((const float *)(p + 64));
+        return;
+    }
+}
+
+static long chunk32_bytes(int type) {
+    switch (type) {
+    case CORTEX_QUANT_Q4_1: return 20;
+    case CORTEX_QUANT_Q4_0: return 18;
+    case CORTEX_QUANT_Q8_0: return 34;
+    case CORTEX_QUANT_F16: return 64;
+    default: return 128;
+    }
+}
+
+// `count` vectors (a constant where it is inlined) against one row: each 32-value chunk is
+// dequantised once and multiplied into every vector's two accumulators, so a batch of decode
+// positions shares the dequantisation as it shares the row's bytes.
+static inline __attribute__((always_inline)) void shared_dot_group(int type, const uint8_t *w, long n, const float *x, long x_stride,
+                                                                   const int count, float *out) {
+    __m512 acc0[8], acc1[8];
+    for (int i = 0; i < count; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
+    const long bytes = chunk32_bytes(type);
+    const uint8_t *p = w;
+    for (long b = 0; b < n / 32; b++, p += bytes) {
+        __m512 w0, w1;
+        dequantize_chunk32(type, p, &w0, &w1);
+        for (int i = 0; i < count; i++) {
+            const float *v = x + i * x_stride + 32 * b;
+            acc0[i] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(v), acc0[i]);
+            acc1[i] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(v + 16), acc1[i]);
+        }
+    }
+    for (int i = 0; i < count; i++) out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i]));
+}
+
+static void avx512_shared_dot_row(int type, const uint8_t *w, long n, const float *x, long x_stride, long m, float *out) {
+    long i = 0;
+    for (; i + 8 <= m; i += 8) shared_dot_group(type, w, n, x + i * x_stride, x_stride, 8, out + i);
+    if (i + 4 <= m) { shared_dot_group(type, w, n, x + i * x_stride, x_stride, 4, out + i); i += 4; }
+    if (i + 2 <= m) { shared_dot_group(type, w, n, x + i * x_stride, x_stride, 2, out + i); i += 2; }
+    if (i < m) shared_dot_group(type, w, n, x + i * x_stride, x_stride, 1, out + i);
+}
+
 #pragma clang attribute pop
 
 // Any format: dequantise 256 values at a time into a small buffer, then dot.
@@ -292,11 +366,15 @@ void cortex_quant_matvec(int type, const void *weights, long row_bytes, long row
     int fast = cortex_has_avx512() && n % 32 == 0
         && (type == CORTEX_QUANT_Q4_1 || type == CORTEX_QUANT_Q4_0 || type == CORTEX_QUANT_Q8_0 || type == CORTEX_QUANT_F16
             || type == CORTEX_QUANT_F32 || type == CORTEX_QUANT_Q4_K || type == CORTEX_QUANT_Q6_K);
+    // The 32-value formats share each chunk's dequantisation among the vectors; the K formats
+    // dequantise per vector.
+    int shared = type != CORTEX_QUANT_Q4_K && type != CORTEX_QUANT_Q6_K;
     float out[16];
     for (long r = 0; r < rows; r++, w += row_bytes) {
         for (long start = 0; start < m; start += 16) {
             long count = m - start < 16 ? m - start : 16;
-            if (fast) avx512_dot_row(type, w, n, x + start * x_stride, x_stride, count, out);
+            if (fast && shared) avx512_shared_dot_row(type, w, n, x + start * x_stride, x_stride, count, out);
+            else if (fast) avx512_dot_row(type, w, n, x + start * x_stride, x_stride, count, out);
             else generic_dot_row(type, w, n, x + start * x_stride, x_stride, count, out);
             for (long i = 0; i < count; i++) y[(start + i) * y_stride + r] = out[i];
         }

@@ -14,6 +14,30 @@ public protocol CausalLanguageModel: Module {
     /// the sequences held in `cache` (it grows by T); `padding` (B × T, true for padding) marks
     /// left padding of a batch of prompts.
     func nextTokenLogits(_ ids: Tensor, cache: KeyValueCache, padding: [[Bool]]?) throws -> Tensor
+    /// Logits (B, vocabulary) after one new token per sequence, each sequence continuing its
+    /// own single-sequence cache at its own length: one step of continuous batching, where
+    /// sequences join and leave between steps. Llama runs the step as one batched forward
+    /// pass; the default runs the sequences one after another.
+    func nextTokenLogits(tokens: [Int], caches: [KeyValueCache]) throws -> Tensor
+}
+
+extension CausalLanguageModel {
+    public func nextTokenLogits(tokens: [Int], caches: [KeyValueCache]) throws -> Tensor {
+        try checkStep(tokens: tokens, caches: caches)
+        return try Tensor.cat(zip(tokens, caches).map { token, cache in
+            try nextTokenLogits(Tensor(integers: [token], shape: [1, 1]), cache: cache, padding: nil)
+        }, axis: 0)
+    }
+
+    /// Throws unless there is one in-vocabulary token per cache.
+    func checkStep(tokens: [Int], caches: [KeyValueCache]) throws {
+        guard !tokens.isEmpty, tokens.count == caches.count else {
+            throw CortexError.invalidArgument(operation: "nextTokenLogits", reason: "\(tokens.count) tokens for \(caches.count) caches (one each, at least one)")
+        }
+        if let outside = tokens.first(where: { $0 < 0 || $0 >= vocabularySize }) {
+            throw CortexError.indexOutOfRange(operation: "nextTokenLogits", index: outside, bound: vocabularySize)
+        }
+    }
 }
 
 extension CausalLanguageModel {

@@ -164,6 +164,15 @@ public final class Llama: Module, CausalLanguageModel, @unchecked Sendable {
         return try project(hidden.select(axis: 1, index: ids.shape[1] - 1))
     }
 
+    /// One decoding step of a continuous batch: every sequence's token goes through the
+    /// projections together (the weights read once for all), attention reads each sequence's
+    /// own cache.
+    public func nextTokenLogits(tokens: [Int], caches: [KeyValueCache]) throws -> Tensor {
+        try checkStep(tokens: tokens, caches: caches)
+        let hidden = try model.decode(tokens: tokens, caches: caches)
+        return try project(hidden.reshape([tokens.count, configuration.hiddenSize]))
+    }
+
     func project(_ hidden: Tensor) throws -> Tensor {
         if let lmHead { return try lmHead(hidden) }
         switch model.embedTokens {
@@ -213,6 +222,22 @@ public final class LlamaBody: Module, @unchecked Sendable {
             x = try layer(x, angles: angles, cache: cache, layer: index, allowed: allowed)
         }
         cache?.commit(steps: ids.shape[1])
+        return try norm(x)
+    }
+
+    /// Hidden states (B, 1, hidden) after one token per sequence, sequence b continuing
+    /// `caches[b]` (a single-sequence cache) at its own position.
+    func decode(tokens: [Int], caches: [KeyValueCache]) throws -> Tensor {
+        guard let rope = layers.first?.selfAttn.rope else { throw CortexError.invalidArgument(operation: "Llama", reason: "the model has no layers") }
+        let positions = try caches.map { try $0.advanceOne() }
+        let angles = try rope.angles(Tensor(integers: positions, shape: [tokens.count, 1]))
+        var x = try embedTokens(Tensor(integers: tokens, shape: [tokens.count, 1]))
+        for (index, layer) in layers.enumerated() {
+            let attended = try layer.selfAttn.decode(layer.inputLayernorm(x), angles: angles, caches: caches, layer: index)
+            let y = try x + attended
+            x = try y + layer.mlp(layer.postAttentionLayernorm(y))
+        }
+        for cache in caches { cache.commit(steps: 1) }
         return try norm(x)
     }
 }
@@ -275,6 +300,32 @@ public final class LlamaAttention: Module, @unchecked Sendable {
         let attended = try Attention.scaledDotProduct(query: grouped, key: keys.unsqueeze(2), value: values.unsqueeze(2),
                                                       allowed: allowed?.unsqueeze(2), causal: allowed == nil, causalOffset: offset)
         return try oProj(attended.reshape([batch, heads, steps, headSize]).permute([0, 2, 1, 3]).reshape([batch, steps, heads * headSize]))
+    }
+}
+
+extension LlamaAttention {
+    /// Attention for one new position per sequence (x is (B, 1, hidden)): the projections
+    /// batched, each sequence's keys and values appended to its own cache and attended to
+    /// there, as the single-sequence path does for it.
+    func decode(_ x: Tensor, angles: RotaryEmbedding.Angles, caches: [KeyValueCache], layer: Int) throws -> Tensor {
+        let batch = x.shape[0]
+        func split(_ projected: Tensor, _ count: Int) throws -> Tensor {
+            try projected.reshape([batch, 1, count, headSize]).permute([0, 2, 1, 3])
+        }
+        let query = try rope(split(qProj(x), heads), angles: angles)
+        let keys = try rope(split(kProj(x), keyValueHeads), angles: angles)
+        let values = try split(vProj(x), keyValueHeads)
+        let group = heads / keyValueHeads
+        let attended = try caches.enumerated().map { sequence, cache in
+            let offset = cache.length
+            let (heldKeys, heldValues) = try cache.append(layer: layer, keys: keys.slice(axis: 0, start: sequence, end: sequence + 1),
+                                                          values: values.slice(axis: 0, start: sequence, end: sequence + 1))
+            let grouped = try query.slice(axis: 0, start: sequence, end: sequence + 1).reshape([1, keyValueHeads, group, 1, headSize])
+            return try Attention.scaledDotProduct(query: grouped, key: heldKeys.unsqueeze(2), value: heldValues.unsqueeze(2),
+                                                  causal: true, causalOffset: offset).reshape([1, heads, 1, headSize])
+        }
+        let joined = batch == 1 ? attended[0] : try Tensor.cat(attended, axis: 0)
+        return try oProj(joined.permute([0, 2, 1, 3]).reshape([batch, 1, heads * headSize]))
     }
 }
 

@@ -13,12 +13,21 @@ public struct SamplingOptions: Sendable {
     /// Divide positive logits (multiply negative ones) of tokens already in the sequence by this
     /// (CTRL's penalty; 1: none).
     public var repetitionPenalty: Float
+    /// Subtracted once from the logit of every token already generated (OpenAI's
+    /// `presence_penalty`, -2...2; 0: none).
+    public var presencePenalty: Float
+    /// Subtracted from a token's logit once per time it was generated (OpenAI's
+    /// `frequency_penalty`, -2...2; 0: none).
+    public var frequencyPenalty: Float
 
-    public init(temperature: Float = 1, topK: Int? = nil, topP: Float? = nil, repetitionPenalty: Float = 1) {
+    public init(temperature: Float = 1, topK: Int? = nil, topP: Float? = nil, repetitionPenalty: Float = 1, presencePenalty: Float = 0,
+                frequencyPenalty: Float = 0) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
         self.repetitionPenalty = repetitionPenalty
+        self.presencePenalty = presencePenalty
+        self.frequencyPenalty = frequencyPenalty
     }
 
     /// Throws unless every setting is usable.
@@ -29,14 +38,26 @@ public struct SamplingOptions: Sendable {
         guard repetitionPenalty > 0, repetitionPenalty.isFinite else {
             throw CortexError.invalidArgument(operation: "sampling", reason: "repetition penalty \(repetitionPenalty) must be positive")
         }
+        for (name, value) in [("presence", presencePenalty), ("frequency", frequencyPenalty)] where !(value >= -2 && value <= 2) {
+            throw CortexError.invalidArgument(operation: "sampling", reason: "\(name) penalty \(value) must be in [-2, 2]")
+        }
     }
 
-    /// The index drawn from one row of logits, given the tokens so far.
-    public func draw(_ logits: [Float], previous: [Int] = [], generator: RandomGenerator) -> Int {
+    /// The index drawn from one row of logits, given the tokens so far (`previous`, prompt
+    /// included, for the repetition penalty) and those generated (`generated`, for the presence
+    /// and frequency penalties; `previous` when nil).
+    public func draw(_ logits: [Float], previous: [Int] = [], generated: [Int]? = nil, generator: RandomGenerator) -> Int {
         var scores = logits
         if repetitionPenalty != 1 {
             for token in Set(previous) where scores.indices.contains(token) {
                 scores[token] = scores[token] > 0 ? scores[token] / repetitionPenalty : scores[token] * repetitionPenalty
+            }
+        }
+        if presencePenalty != 0 || frequencyPenalty != 0 {
+            var counts: [Int: Int] = [:]
+            for token in generated ?? previous { counts[token, default: 0] += 1 }
+            for (token, count) in counts where scores.indices.contains(token) {
+                scores[token] -= Float(count) * frequencyPenalty + presencePenalty
             }
         }
         guard temperature > 0 else { return scores.indices.max { scores[$0] < scores[$1] }! }

@@ -1,0 +1,282 @@
+import CortexCore
+import CortexModels
+import CortexText
+import Foundation
+
+/// Continuous batching: one thread owns the model and runs every sequence in `slots` slots.
+/// Each iteration reads one chunk of one waiting prompt (so a long prompt never holds the
+/// others up for more than a chunk) and then advances every sequence that is decoding by one
+/// token, all in one batched forward pass. A request joins at the next iteration and leaves
+/// its slot as soon as it stops, is cancelled or fails; beyond the slots, requests queue, up
+/// to `queueLimit`.
+///
+/// ```swift
+/// let scheduler = BatchScheduler(generator: try TextGenerator.load("smollm2"), slots: 8)
+/// for await event in try scheduler.submit(GenerationJob(prompt: ids, maxTokens: 32)) { ... }
+/// ```
+public final class BatchScheduler: @unchecked Sendable {
+    public enum SubmitError: Error, Sendable {
+        case queueFull(limit: Int)
+        case shuttingDown
+    }
+
+    /// Counters read by /metrics.
+    public struct Statistics: Sendable {
+        public var queued = 0
+        public var active = 0
+        public var steps = 0
+        public var lastBatchSize = 0
+        public var promptTokens = 0
+        public var generatedTokens = 0
+    }
+
+    public let generator: TextGenerator
+    public let slots: Int
+    public let queueLimit: Int
+    public let prefillChunk: Int
+    /// Called on the model's thread with the batch size of each decoding step.
+    public var onStep: (@Sendable (Int) -> Void)?
+
+    private let condition = NSCondition()
+    private var waiting: [ActiveSequence] = []
+    private var active: [ActiveSequence] = []
+    private var accepting = true
+    private var stopped = false
+    private var statistics = Statistics()
+    private var thread: Thread?
+
+    public init(generator: TextGenerator, slots: Int, queueLimit: Int = 64, prefillChunk: Int = 64) {
+        self.generator = generator
+        self.slots = max(1, slots)
+        self.queueLimit = max(0, queueLimit)
+        self.prefillChunk = max(1, prefillChunk)
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = "cortex-scheduler"
+        thread.stackSize = 16 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    deinit { stop() }
+
+    public var currentStatistics: Statistics {
+        condition.lock()
+        defer { condition.unlock() }
+        var copy = statistics
+        copy.queued = waiting.count
+        copy.active = active.count
+        return copy
+    }
+
+    /// Queues `job`; its events arrive on the stream, which ends after `.finished` or `.failed`.
+    /// Dropping the stream (or cancelling the task iterating it) cancels the sequence.
+    public func submit(_ job: GenerationJob) throws(SubmitError) -> AsyncStream<GenerationEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: GenerationEvent.self, bufferingPolicy: .unbounded)
+        let sequence = ActiveSequence(job: job, continuation: continuation)
+        condition.lock()
+        guard accepting, !stopped else {
+            condition.unlock()
+            throw .shuttingDown
+        }
+        guard active.count + waiting.count < slots + queueLimit else {
+            condition.unlock()
+            throw .queueFull(limit: queueLimit)
+        }
+        waiting.append(sequence)
+        condition.signal()
+        condition.unlock()
+        continuation.onTermination = { [weak self, weak sequence] termination in
+            guard case .cancelled = termination, let self, let sequence else { return }
+            self.condition.lock()
+            sequence.cancelled = true
+            self.condition.signal()
+            self.condition.unlock()
+        }
+        return stream
+    }
+
+    /// Stops taking requests, lets those running finish for up to `deadline`, then cancels
+    /// what is left (their streams end with `.cancelled`) and stops the model's thread.
+    public func drain(deadline: Duration) async {
+        stopAccepting()
+        let clock = ContinuousClock()
+        let end = clock.now + deadline
+        while clock.now < end {
+            let statistics = currentStatistics
+            if statistics.active + statistics.queued == 0 { break }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        stop()
+    }
+
+    private func stopAccepting() {
+        condition.lock()
+        accepting = false
+        condition.unlock()
+    }
+
+    /// Ends the model's thread; sequences still running end with `.cancelled`.
+    public func stop() {
+        condition.lock()
+        accepting = false
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while !stopped && waiting.isEmpty && active.isEmpty { condition.wait() }
+            if stopped {
+                let left = waiting + active
+                (waiting, active) = ([], [])
+                condition.unlock()
+                for sequence in left { sequence.finish(.cancelled) }
+                return
+            }
+            let gone = (waiting + active).filter(\.cancelled)
+            waiting.removeAll(where: \.cancelled)
+            active.removeAll(where: \.cancelled)
+            while active.count < slots, !waiting.isEmpty { active.append(waiting.removeFirst()) }
+            let batch = active
+            condition.unlock()
+            for sequence in gone { sequence.finish(.cancelled) }
+            guard !batch.isEmpty else { continue }
+            do {
+                try withNoGrad { try step(batch) }
+            } catch {
+                for sequence in batch where !sequence.isDone { sequence.fail(error) }
+            }
+            condition.lock()
+            active.removeAll(where: \.isDone)
+            condition.unlock()
+        }
+    }
+
+    /// One iteration: a chunk of the first prompt still being read, then one token for every
+    /// sequence already decoding.
+    private func step(_ batch: [ActiveSequence]) throws {
+        let model = generator.model
+        let decoding = batch.filter { $0.pending != nil }
+        if let reading = batch.first(where: { $0.pending == nil && !$0.isDone }) {
+            let prompt = reading.job.prompt
+            if reading.cache == nil {
+                let cache = try model.makeCache(batch: 1)
+                cache.reserve(prompt.count + reading.job.maxTokens)
+                reading.cache = cache
+            }
+            let end = min(reading.prefilled + prefillChunk, prompt.count)
+            let chunk = Array(prompt[reading.prefilled..<end])
+            let logits = try model.nextTokenLogits(Tensor(integers: chunk, shape: [1, chunk.count]), cache: reading.cache!, padding: nil)
+            reading.prefilled = end
+            record { $0.promptTokens += chunk.count }
+            if end == prompt.count { accept(reading, logits: try logits.toFloatArray()) }
+        }
+        guard !decoding.isEmpty else { return }
+        let logits = try model.nextTokenLogits(tokens: decoding.map { $0.pending! }, caches: decoding.map { $0.cache! }).toFloatArray()
+        let vocabulary = logits.count / decoding.count
+        for (index, sequence) in decoding.enumerated() {
+            accept(sequence, logits: Array(logits[(index * vocabulary)..<((index + 1) * vocabulary)]))
+        }
+        record {
+            $0.steps += 1
+            $0.lastBatchSize = decoding.count
+        }
+        onStep?(decoding.count)
+    }
+
+    private func record(_ change: (inout Statistics) -> Void) {
+        condition.lock()
+        change(&statistics)
+        condition.unlock()
+    }
+
+    /// Draws the next token of `sequence` from its logits and reports it.
+    private func accept(_ sequence: ActiveSequence, logits: [Float]) {
+        let job = sequence.job
+        let token = job.sampling.draw(logits, previous: job.prompt + sequence.produced, generated: sequence.produced,
+                                      generator: sequence.random)
+        sequence.produced.append(token)
+        record { $0.generatedTokens += 1 }
+        let tokenizer = generator.tokenizer
+        let isStopToken = generator.stopTokens.contains(token)
+        if let count = job.logprobs, !isStopToken {
+            sequence.logprobs.append(Self.logProbabilities(logits, chosen: token, top: count, tokenizer: tokenizer))
+        }
+        let visible = isStopToken ? Array(sequence.produced.dropLast()) : sequence.produced
+        let reachedLimit = sequence.produced.count >= job.maxTokens
+        let text = (try? tokenizer.decode(visible)) ?? ""
+        let (delta, stoppedByText) = sequence.text.advance(text, final: isStopToken || reachedLimit)
+        if !delta.isEmpty || !sequence.logprobs.isEmpty {
+            sequence.continuation.yield(.text(delta, logprobs: sequence.logprobs))
+            sequence.logprobs = []
+        }
+        if isStopToken || stoppedByText { sequence.finish(.stop) }
+        else if reachedLimit { sequence.finish(.length) }
+        else { sequence.pending = token }
+    }
+
+    /// The chosen token's log-probability and the `top` most likely, from raw logits.
+    static func logProbabilities(_ logits: [Float], chosen: Int, top: Int, tokenizer: ByteLevelBPETokenizer) -> TokenLogProbability {
+        let maximum = logits.max() ?? 0
+        let total = logits.reduce(0.0) { $0 + Foundation.exp(Double($1 - maximum)) }
+        let logTotal = Float(Foundation.log(total)) + maximum
+        func candidate(_ token: Int) -> TokenLogProbability.Candidate {
+            let bytes = (try? tokenizer.decodeBytes([token])) ?? []
+            return .init(token: token, text: String(decoding: bytes, as: UTF8.self), bytes: bytes, logprob: logits[token] - logTotal)
+        }
+        var best: [Int] = []
+        if top > 0 {
+            // A running list of the best `top` (small), one pass over the vocabulary.
+            for index in logits.indices where best.count < top || logits[index] > logits[best.last!] {
+                let place = best.firstIndex { logits[$0] < logits[index] } ?? best.count
+                best.insert(index, at: place)
+                if best.count > top { best.removeLast() }
+            }
+        }
+        return TokenLogProbability(chosen: candidate(chosen), top: best.map(candidate))
+    }
+}
+
+/// A sequence in a slot (or waiting for one): its cache, how much of its prompt is read, the
+/// token to feed next, what it produced.
+final class ActiveSequence: @unchecked Sendable {
+    let job: GenerationJob
+    let continuation: AsyncStream<GenerationEvent>.Continuation
+    let random: RandomGenerator
+    var cache: KeyValueCache?
+    var prefilled = 0
+    var pending: Int?
+    var produced: [Int] = []
+    var logprobs: [TokenLogProbability] = []
+    var text: StopText
+    /// Set under the scheduler's lock by the stream's termination.
+    var cancelled = false
+    private(set) var isDone = false
+
+    init(job: GenerationJob, continuation: AsyncStream<GenerationEvent>.Continuation) {
+        self.job = job
+        self.continuation = continuation
+        random = RandomGenerator(seed: job.seed)
+        text = StopText(stops: job.stop)
+    }
+
+    func finish(_ reason: FinishReason) {
+        guard !isDone else { return }
+        isDone = true
+        pending = nil
+        cache = nil
+        continuation.yield(.finished(reason, promptTokens: job.prompt.count, completionTokens: produced.count))
+        continuation.finish()
+    }
+
+    func fail(_ error: Error) {
+        guard !isDone else { return }
+        isDone = true
+        pending = nil
+        cache = nil
+        continuation.yield(.failed("\(error)"))
+        continuation.finish()
+    }
+}

@@ -1,0 +1,21 @@
+/// How `cortex serve` listens and schedules: its address, slots, context, limits and key.
+public struct ServeConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Sequences decoded together (llama-server's `--parallel`).
+    public var parallel = 4
+    /// Tokens of prompt plus completion per sequence; nil: the model's context length.
+    public var context: Int?
+    /// Requests that may wait for a slot before the server answers 503.
+    public var queueLimit = 64
+    /// Prompt tokens read per scheduler iteration.
+    public var prefillChunk = 64
+    /// Largest request body accepted (413 above it).
+    public var maximumBodyBytes = 1 << 20
+    /// When set, every /v1 and /metrics request needs `Authorization: Bearer <key>`.
+    public var apiKey: String?
+    /// How long in-flight requests may run after SIGINT/SIGTERM before they are cancelled.
+    public var shutdownDeadline: Duration = .seconds(10)
+
+    public init() {}
+}
