@@ -14,27 +14,29 @@ public protocol CausalLanguageModel: Module {
     /// the sequences held in `cache` (it grows by T); `padding` (B × T, true for padding) marks
     /// left padding of a batch of prompts.
     func nextTokenLogits(_ ids: Tensor, cache: KeyValueCache, padding: [[Bool]]?) throws -> Tensor
-    /// Logits (B, vocabulary) after one new token per sequence, each sequence continuing its
-    /// own single-sequence cache at its own length: one step of continuous batching, where
-    /// sequences join and leave between steps. Llama runs the step as one batched forward
-    /// pass; the default runs the sequences one after another.
-    func nextTokenLogits(tokens: [Int], caches: [KeyValueCache]) throws -> Tensor
+    /// Logits (E, vocabulary) at the last position of each segment, segment e continuing the
+    /// single-sequence cache `caches[e]` at its own length: one step of continuous batching,
+    /// where a step mixes decoding sequences (segments of one token) with chunks of prompts,
+    /// and sequences join and leave between steps. Llama runs the step as one forward pass
+    /// (the weights read once for all rows); the default runs the segments one by one.
+    func nextTokenLogits(segments: [[Int]], caches: [KeyValueCache]) throws -> Tensor
 }
 
 extension CausalLanguageModel {
-    public func nextTokenLogits(tokens: [Int], caches: [KeyValueCache]) throws -> Tensor {
-        try checkStep(tokens: tokens, caches: caches)
-        return try Tensor.cat(zip(tokens, caches).map { token, cache in
-            try nextTokenLogits(Tensor(integers: [token], shape: [1, 1]), cache: cache, padding: nil)
+    public func nextTokenLogits(segments: [[Int]], caches: [KeyValueCache]) throws -> Tensor {
+        try checkStep(segments: segments, caches: caches)
+        return try Tensor.cat(zip(segments, caches).map { segment, cache in
+            try nextTokenLogits(Tensor(integers: segment, shape: [1, segment.count]), cache: cache, padding: nil)
         }, axis: 0)
     }
 
-    /// Throws unless there is one in-vocabulary token per cache.
-    func checkStep(tokens: [Int], caches: [KeyValueCache]) throws {
-        guard !tokens.isEmpty, tokens.count == caches.count else {
-            throw CortexError.invalidArgument(operation: "nextTokenLogits", reason: "\(tokens.count) tokens for \(caches.count) caches (one each, at least one)")
+    /// Throws unless there is one non-empty, in-vocabulary segment per cache.
+    func checkStep(segments: [[Int]], caches: [KeyValueCache]) throws {
+        guard !segments.isEmpty, segments.count == caches.count, segments.allSatisfy({ !$0.isEmpty }) else {
+            throw CortexError.invalidArgument(operation: "nextTokenLogits",
+                                              reason: "\(segments.count) segments for \(caches.count) caches (one non-empty segment each, at least one)")
         }
-        if let outside = tokens.first(where: { $0 < 0 || $0 >= vocabularySize }) {
+        if let outside = segments.joined().first(where: { $0 < 0 || $0 >= vocabularySize }) {
             throw CortexError.indexOutOfRange(operation: "nextTokenLogits", index: outside, bound: vocabularySize)
         }
     }

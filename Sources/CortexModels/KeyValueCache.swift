@@ -87,19 +87,19 @@ public final class KeyValueCache: @unchecked Sendable {
         return (try Tensor(integers: positionIds, shape: [batch, steps]), try Tensor(booleans: allowed, shape: [batch, 1, steps, keys]))
     }
 
-    /// Registers one new position of a single-sequence cache that takes part in a batched
-    /// decoding step (each sequence its own cache and length) and returns its position id.
-    /// Call `commit(steps: 1)` once every layer has appended.
-    func advanceOne() throws -> Int {
+    /// Registers `steps` new positions of a single-sequence cache whose tokens take part in a
+    /// step shared with other sequences (each its own cache and length), and returns the
+    /// first one's position id. Call `commit(steps:)` once every layer has appended.
+    func advanceAlone(steps: Int) throws -> Int {
         guard batch == 1 else {
-            throw CortexError.invalidArgument(operation: "KeyValueCache", reason: "a batched decoding step needs one cache per sequence, not one of \(batch)")
+            throw CortexError.invalidArgument(operation: "KeyValueCache", reason: "a shared step needs one cache per sequence, not one of \(batch)")
         }
-        guard length + 1 <= capacity else {
-            throw CortexError.invalidArgument(operation: "KeyValueCache", reason: "\(length) cached + 1 new position exceed the context length \(capacity)")
+        guard steps >= 1, length + steps <= capacity else {
+            throw CortexError.invalidArgument(operation: "KeyValueCache", reason: "\(length) cached + \(steps) new positions exceed the context length \(capacity)")
         }
         let position = nextPosition[0]
-        nextPosition[0] += 1
-        padding[0].append(false)
+        nextPosition[0] += steps
+        padding[0] += Array(repeating: false, count: steps)
         return position
     }
 

@@ -164,13 +164,12 @@ public final class Llama: Module, CausalLanguageModel, @unchecked Sendable {
         return try project(hidden.select(axis: 1, index: ids.shape[1] - 1))
     }
 
-    /// One decoding step of a continuous batch: every sequence's token goes through the
-    /// projections together (the weights read once for all), attention reads each sequence's
-    /// own cache.
-    public func nextTokenLogits(tokens: [Int], caches: [KeyValueCache]) throws -> Tensor {
-        try checkStep(tokens: tokens, caches: caches)
-        let hidden = try model.decode(tokens: tokens, caches: caches)
-        return try project(hidden.reshape([tokens.count, configuration.hiddenSize]))
+    /// One step of a continuous batch: every segment's tokens go through the projections
+    /// together (the weights read once for all rows), attention reads each sequence's own cache.
+    public func nextTokenLogits(segments: [[Int]], caches: [KeyValueCache]) throws -> Tensor {
+        try checkStep(segments: segments, caches: caches)
+        let hidden = try model.step(segments: segments, caches: caches)
+        return try project(hidden)
     }
 
     func project(_ hidden: Tensor) throws -> Tensor {
@@ -225,20 +224,32 @@ public final class LlamaBody: Module, @unchecked Sendable {
         return try norm(x)
     }
 
-    /// Hidden states (B, 1, hidden) after one token per sequence, sequence b continuing
-    /// `caches[b]` (a single-sequence cache) at its own position.
-    func decode(tokens: [Int], caches: [KeyValueCache]) throws -> Tensor {
+    /// Final hidden states (E, hidden) at the last position of each segment, segment e
+    /// continuing `caches[e]` (a single-sequence cache) at its own positions. The segments'
+    /// rows run as one sequence of N rows through everything but attention.
+    func step(segments: [[Int]], caches: [KeyValueCache]) throws -> Tensor {
         guard let rope = layers.first?.selfAttn.rope else { throw CortexError.invalidArgument(operation: "Llama", reason: "the model has no layers") }
-        let positions = try caches.map { try $0.advanceOne() }
-        let angles = try rope.angles(Tensor(integers: positions, shape: [tokens.count, 1]))
-        var x = try embedTokens(Tensor(integers: tokens, shape: [tokens.count, 1]))
+        var positions: [Int] = []
+        for (segment, cache) in zip(segments, caches) {
+            let first = try cache.advanceAlone(steps: segment.count)
+            positions += first..<(first + segment.count)
+        }
+        let angles = try rope.angles(Tensor(integers: positions, shape: [positions.count]))
+        let lengths = segments.map(\.count)
+        var x = try embedTokens(Tensor(integers: Array(segments.joined()), shape: [1, positions.count]))
         for (index, layer) in layers.enumerated() {
-            let attended = try layer.selfAttn.decode(layer.inputLayernorm(x), angles: angles, caches: caches, layer: index)
-            let y = try x + attended
+            let y = try x + layer.selfAttn.step(layer.inputLayernorm(x), angles: angles, lengths: lengths, caches: caches, layer: index)
             x = try y + layer.mlp(layer.postAttentionLayernorm(y))
         }
-        for cache in caches { cache.commit(steps: 1) }
-        return try norm(x)
+        for (length, cache) in zip(lengths, caches) { cache.commit(steps: length) }
+        var last: [Int] = []
+        var end = 0
+        for length in lengths {
+            end += length
+            last.append(end - 1)
+        }
+        let rows = try x.reshape([positions.count, x.shape[2]])
+        return try norm(lengths.count == positions.count ? rows : rows.indexSelect(axis: 0, indices: Tensor(integers: last, shape: [last.count])))
     }
 }
 
@@ -304,28 +315,32 @@ public final class LlamaAttention: Module, @unchecked Sendable {
 }
 
 extension LlamaAttention {
-    /// Attention for one new position per sequence (x is (B, 1, hidden)): the projections
-    /// batched, each sequence's keys and values appended to its own cache and attended to
-    /// there, as the single-sequence path does for it.
-    func decode(_ x: Tensor, angles: RotaryEmbedding.Angles, caches: [KeyValueCache], layer: Int) throws -> Tensor {
-        let batch = x.shape[0]
+    /// Attention for the rows of several segments (x is (1, N, hidden), segment e the next
+    /// `lengths[e]` rows): the projections over all rows, each segment's keys and values
+    /// appended to its own cache and attended to there (causally), as the single-sequence
+    /// path does for it.
+    func step(_ x: Tensor, angles: RotaryEmbedding.Angles, lengths: [Int], caches: [KeyValueCache], layer: Int) throws -> Tensor {
+        let rows = x.shape[1]
         func split(_ projected: Tensor, _ count: Int) throws -> Tensor {
-            try projected.reshape([batch, 1, count, headSize]).permute([0, 2, 1, 3])
+            try projected.reshape([1, rows, count, headSize]).permute([0, 2, 1, 3])
         }
         let query = try rope(split(qProj(x), heads), angles: angles)
         let keys = try rope(split(kProj(x), keyValueHeads), angles: angles)
         let values = try split(vProj(x), keyValueHeads)
         let group = heads / keyValueHeads
-        let attended = try caches.enumerated().map { sequence, cache in
+        var start = 0
+        var attended: [Tensor] = []
+        for (length, cache) in zip(lengths, caches) {
             let offset = cache.length
-            let (heldKeys, heldValues) = try cache.append(layer: layer, keys: keys.slice(axis: 0, start: sequence, end: sequence + 1),
-                                                          values: values.slice(axis: 0, start: sequence, end: sequence + 1))
-            let grouped = try query.slice(axis: 0, start: sequence, end: sequence + 1).reshape([1, keyValueHeads, group, 1, headSize])
-            return try Attention.scaledDotProduct(query: grouped, key: heldKeys.unsqueeze(2), value: heldValues.unsqueeze(2),
-                                                  causal: true, causalOffset: offset).reshape([1, heads, 1, headSize])
+            let (heldKeys, heldValues) = try cache.append(layer: layer, keys: keys.slice(axis: 2, start: start, end: start + length),
+                                                          values: values.slice(axis: 2, start: start, end: start + length))
+            let grouped = try query.slice(axis: 2, start: start, end: start + length).reshape([1, keyValueHeads, group, length, headSize])
+            attended.append(try Attention.scaledDotProduct(query: grouped, key: heldKeys.unsqueeze(2), value: heldValues.unsqueeze(2),
+                                                           causal: true, causalOffset: offset).reshape([1, heads, length, headSize]))
+            start += length
         }
-        let joined = batch == 1 ? attended[0] : try Tensor.cat(attended, axis: 0)
-        return try oProj(joined.permute([0, 2, 1, 3]).reshape([batch, 1, heads * headSize]))
+        let joined = attended.count == 1 ? attended[0] : try Tensor.cat(attended, axis: 2)
+        return try oProj(joined.permute([0, 2, 1, 3]).reshape([1, rows, heads * headSize]))
     }
 }
 

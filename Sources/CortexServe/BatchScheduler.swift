@@ -34,6 +34,8 @@ public final class BatchScheduler: @unchecked Sendable {
     public let slots: Int
     public let queueLimit: Int
     public let prefillChunk: Int
+    /// Rows (decoding tokens plus prompt tokens) one step takes at most, beyond its first chunk.
+    public let stepRows: Int
     /// Called on the model's thread with the batch size of each decoding step.
     public var onStep: (@Sendable (Int) -> Void)?
 
@@ -45,11 +47,12 @@ public final class BatchScheduler: @unchecked Sendable {
     private var statistics = Statistics()
     private var thread: Thread?
 
-    public init(generator: TextGenerator, slots: Int, queueLimit: Int = 64, prefillChunk: Int = 64) {
+    public init(generator: TextGenerator, slots: Int, queueLimit: Int = 64, prefillChunk: Int = 8, stepRows: Int = 32) {
         self.generator = generator
         self.slots = max(1, slots)
         self.queueLimit = max(0, queueLimit)
         self.prefillChunk = max(1, prefillChunk)
+        self.stepRows = max(1, stepRows)
         let thread = Thread { [unowned self] in self.run() }
         thread.name = "cortex-scheduler"
         thread.stackSize = 16 << 20
@@ -154,36 +157,44 @@ public final class BatchScheduler: @unchecked Sendable {
         }
     }
 
-    /// One iteration: a chunk of the first prompt still being read, then one token for every
-    /// sequence already decoding.
+    /// One iteration, one forward pass: a token for every sequence already decoding, and the
+    /// next chunk of the prompts being read, oldest first, while the rows fit `stepRows` (at
+    /// least one chunk, so prompts always advance). A prompt is cut into chunks of
+    /// `prefillChunk` tokens whatever else runs, so a sequence computes the same rows alone
+    /// as in a batch.
     private func step(_ batch: [ActiveSequence]) throws {
         let model = generator.model
-        let decoding = batch.filter { $0.pending != nil }
-        if let reading = batch.first(where: { $0.pending == nil && !$0.isDone }) {
-            let prompt = reading.job.prompt
-            if reading.cache == nil {
-                let cache = try model.makeCache(batch: 1)
-                cache.reserve(prompt.count + reading.job.maxTokens)
-                reading.cache = cache
-            }
-            let end = min(reading.prefilled + prefillChunk, prompt.count)
-            let chunk = Array(prompt[reading.prefilled..<end])
-            let logits = try model.nextTokenLogits(Tensor(integers: chunk, shape: [1, chunk.count]), cache: reading.cache!, padding: nil)
-            reading.prefilled = end
-            record { $0.promptTokens += chunk.count }
-            if end == prompt.count { accept(reading, logits: try logits.toFloatArray()) }
+        var members: [(sequence: ActiveSequence, segment: [Int], finishesPrompt: Bool)] = []
+        for sequence in batch where !sequence.isDone {
+            if let pending = sequence.pending { members.append((sequence, [pending], false)) }
         }
-        guard !decoding.isEmpty else { return }
-        let logits = try model.nextTokenLogits(tokens: decoding.map { $0.pending! }, caches: decoding.map { $0.cache! }).toFloatArray()
-        let vocabulary = logits.count / decoding.count
-        for (index, sequence) in decoding.enumerated() {
-            accept(sequence, logits: Array(logits[(index * vocabulary)..<((index + 1) * vocabulary)]))
+        let decoding = members.count
+        var rows = decoding
+        for sequence in batch where !sequence.isDone && sequence.pending == nil {
+            let prompt = sequence.job.prompt
+            let end = min(sequence.prefilled + prefillChunk, prompt.count)
+            guard rows == decoding || rows + end - sequence.prefilled <= stepRows else { break }
+            if sequence.cache == nil {
+                let cache = try model.makeCache(batch: 1)
+                cache.reserve(prompt.count + sequence.job.maxTokens)
+                sequence.cache = cache
+            }
+            members.append((sequence, Array(prompt[sequence.prefilled..<end]), end == prompt.count))
+            rows += end - sequence.prefilled
+            sequence.prefilled = end
+        }
+        guard !members.isEmpty else { return }
+        let logits = try model.nextTokenLogits(segments: members.map(\.segment), caches: members.map { $0.sequence.cache! }).toFloatArray()
+        let vocabulary = logits.count / members.count
+        for (index, member) in members.enumerated() where member.sequence.pending != nil || member.finishesPrompt {
+            accept(member.sequence, logits: Array(logits[(index * vocabulary)..<((index + 1) * vocabulary)]))
         }
         record {
             $0.steps += 1
-            $0.lastBatchSize = decoding.count
+            $0.lastBatchSize = decoding
+            $0.promptTokens += rows - decoding
         }
-        onStep?(decoding.count)
+        if decoding > 0 { onStep?(decoding) }
     }
 
     private func record(_ change: (inout Statistics) -> Void) {
@@ -200,7 +211,7 @@ public final class BatchScheduler: @unchecked Sendable {
         sequence.produced.append(token)
         record { $0.generatedTokens += 1 }
         let tokenizer = generator.tokenizer
-        let isStopToken = generator.stopTokens.contains(token)
+        let isStopToken = !job.ignoreStopTokens && generator.stopTokens.contains(token)
         if let count = job.logprobs, !isStopToken {
             sequence.logprobs.append(Self.logProbabilities(logits, chosen: token, top: count, tokenizer: tokenizer))
         }

@@ -50,7 +50,7 @@ public final class CortexServer: Sendable {
         self.configuration = configuration
         contextLength = configuration.context ?? modelContext
         scheduler = BatchScheduler(generator: generator, slots: configuration.parallel, queueLimit: configuration.queueLimit,
-                                   prefillChunk: configuration.prefillChunk)
+                                   prefillChunk: configuration.prefillChunk, stepRows: configuration.stepRows)
         let batchSize = metrics.batchSize
         scheduler.onStep = { batchSize.record(Double($0)) }
     }
@@ -111,10 +111,10 @@ public final class CortexServer: Sendable {
     }
 
     /// The body as JSON: 413 past the size limit, 400 when it is not JSON.
-    func readBody(_ body: RequestBody) async throws -> RequestFields {
+    func readBody(_ request: inout Request) async throws -> RequestFields {
         let buffer: ByteBuffer
         do {
-            buffer = try await body.collect(upTo: configuration.maximumBodyBytes)
+            buffer = try await request.collectBody(upTo: configuration.maximumBodyBytes)
         } catch is NIOTooManyBytesError {
             throw APIError.bodyTooLarge(limit: configuration.maximumBodyBytes)
         }

@@ -8,7 +8,8 @@ import Hummingbird
 /// asks for), as base64 of little-endian float32.
 extension CortexServer {
     func embeddings(_ request: Request) async throws -> Response {
-        let fields = try await readBody(request.body)
+        var request = request
+        let fields = try await readBody(&request)
         guard let embedder, let embeddingName else {
             throw APIError.invalid("This server has no embedding model (start it with --embedding-model)", param: "model", code: "model_not_found")
         }

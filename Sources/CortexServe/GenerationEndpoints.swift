@@ -19,24 +19,28 @@ extension CortexServer {
 
     func generate(_ request: Request, chat: Bool) async throws -> Response {
         let started = ContinuousClock.now
-        // A client that closes its connection cancels the work (its sequences leave their slots).
-        return try await request.body.consumeWithCancellationOnInboundClose { body in
-            let plan = try self.plan(try await self.readBody(body), chat: chat)
-            var streams: [AsyncStream<GenerationEvent>] = []
-            for job in plan.jobs {
-                do throws(BatchScheduler.SubmitError) {
-                    streams.append(try self.scheduler.submit(job))
-                } catch {
-                    switch error {
-                    case let .queueFull(limit): throw APIError.busy("All \(self.scheduler.slots) slots are busy and \(limit) requests are queued; retry later")
-                    case .shuttingDown: throw APIError.busy("The server is shutting down")
-                    }
+        var request = request
+        let plan = try self.plan(try await readBody(&request), chat: chat)
+        var streams: [AsyncStream<GenerationEvent>] = []
+        for job in plan.jobs {
+            do throws(BatchScheduler.SubmitError) {
+                streams.append(try scheduler.submit(job))
+            } catch {
+                switch error {
+                case let .queueFull(limit): throw APIError.busy("All \(scheduler.slots) slots are busy and \(limit) requests are queued; retry later")
+                case .shuttingDown: throw APIError.busy("The server is shutting down")
                 }
             }
-            let events = Self.merge(streams)
-            return plan.fields.stream ? self.streamResponse(plan, events: events, started: started)
-                                      : try await self.wholeResponse(plan, events: events, started: started)
         }
+        let events = Self.merge(streams)
+        // A streamed answer notices a client that left at its next write; a whole one is
+        // cancelled when the connection closes (and the connection ends with the answer).
+        if plan.fields.stream { return streamResponse(plan, events: events, started: started) }
+        var response = try await request.body.consumeWithCancellationOnInboundClose { _ in
+            try await self.wholeResponse(plan, events: events, started: started)
+        }
+        response.headers[.connection] = "close"
+        return response
     }
 
     /// Reads and checks the request: 400 for bad fields, 404 for another model, 400 for a
@@ -61,7 +65,7 @@ extension CortexServer {
             }
             for choice in 0..<options.choices {
                 jobs.append(GenerationJob(prompt: prompt, maxTokens: maxTokens, sampling: options.sampling, seed: baseSeed &+ UInt64(choice),
-                                          stop: options.stop, logprobs: options.logprobs))
+                                          stop: options.stop, logprobs: options.logprobs, ignoreStopTokens: options.ignoreEndOfSequence))
             }
         }
         return PlannedRequest(chat: chat, fields: options, jobs: jobs, id: (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.lowercased())

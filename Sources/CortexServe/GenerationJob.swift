@@ -9,9 +9,12 @@ public struct GenerationJob: Sendable {
     public var stop: [String]
     /// nil: no log-probabilities; k: the chosen token's and the k most likely at each step.
     public var logprobs: Int?
+    /// Keep going past the model's stop tokens, to `maxTokens`.
+    public var ignoreStopTokens: Bool
 
     public init(prompt: [Int], maxTokens: Int, sampling: SamplingOptions = SamplingOptions(temperature: 0), seed: UInt64 = 0,
-                stop: [String] = [], logprobs: Int? = nil) {
+                stop: [String] = [], logprobs: Int? = nil, ignoreStopTokens: Bool = false) {
+        self.ignoreStopTokens = ignoreStopTokens
         self.prompt = prompt
         self.maxTokens = maxTokens
         self.sampling = sampling

@@ -90,6 +90,9 @@ struct GenerationFields {
     /// nil: no log-probabilities; k: the chosen token's and the k most likely.
     var logprobs: Int?
     var choices: Int
+    /// vLLM's and llama-server's `ignore_eos`: run to max_tokens past the end-of-sequence token
+    /// (benchmarks use it for a fixed length).
+    var ignoreEndOfSequence: Bool
 
     /// Reads the fields of /v1/completions (`chat` false: logprobs is an integer) or
     /// /v1/chat/completions (`chat` true: logprobs a boolean, top_logprobs the count).
@@ -126,5 +129,6 @@ struct GenerationFields {
             logprobs = try fields.integer("logprobs", in: 0...20)
         }
         choices = try fields.integer("n", in: 1...16) ?? 1
+        ignoreEndOfSequence = try fields.bool("ignore_eos") ?? false
     }
 }

@@ -8,8 +8,10 @@ public struct ServeConfiguration: Sendable {
     public var context: Int?
     /// Requests that may wait for a slot before the server answers 503.
     public var queueLimit = 64
-    /// Prompt tokens read per scheduler iteration.
-    public var prefillChunk = 64
+    /// Prompt tokens a sequence reads per step (its prompt is cut into chunks of this size).
+    public var prefillChunk = 8
+    /// Rows one step takes at most (decoding tokens plus prompt chunks; at least one chunk).
+    public var stepRows = 32
     /// Largest request body accepted (413 above it).
     public var maximumBodyBytes = 1 << 20
     /// When set, every /v1 and /metrics request needs `Authorization: Bearer <key>`.

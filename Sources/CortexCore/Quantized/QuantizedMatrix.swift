@@ -106,7 +106,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let count = input.count / max(columns, 1)
         let output = try Tensor.empty(Array(x.shape.dropLast()) + [rows])
         if count == 0 || rows == 0 { return output }
-        if count <= QuantizedMatrix.vectorRows {
+        if count <= vectorRows {
             let source = UncheckedSendable(bytes)
             let xs = UncheckedSendable(UnsafePointer(input.storage.pointer.assumingMemoryBound(to: Float.self) + input.layout.offset))
             let ys = UncheckedSendable(output.storage.pointer.assumingMemoryBound(to: Float.self))
@@ -134,6 +134,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
         return output
     }
 
-    /// Input rows up to which products take the matrix-vector kernel (decoding a few tokens).
-    static let vectorRows = 8
+    /// Input rows up to which products take the matrix-vector kernel (decoding a few tokens, or
+    /// a continuous batch): 32 for the formats whose kernel dequantises each chunk once for all
+    /// rows, 8 for the K formats, which dequantise per row.
+    var vectorRows: Int { format == .q4K || format == .q6K ? 8 : 32 }
 }
