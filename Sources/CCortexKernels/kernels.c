@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -414,4 +415,46 @@ CLONES void cortex_float_to_bfloat(const float *restrict x, unsigned short *rest
 
 CLONES void cortex_bfloat_to_float(const unsigned short *restrict x, float *restrict y, long n) {
     for (long i = 0; i < n; i++) y[i] = from_bits((int32_t)((uint32_t)x[i] << 16));
+}
+
+// Causal attention of `rows` query rows of one head against the keys held in a cache: query
+// row t sits at position offset + t and sees keys 0...offset + t. Rows of q, k, v and out are
+// d floats apart by their strides (in floats); scores are exp(q.k * scale - max), normalised,
+// and the output is their weighted sum of values, as softmax(q K^T * scale) V.
+CLONES void cortex_cached_attention(const float *q, long q_stride, const float *k, const float *v, long kv_stride, float *out,
+                                    long out_stride, long rows, long offset, long d, float scale) {
+    long keys = offset + rows;
+    float stack_scores[2048];
+    float *scores = keys <= 2048 ? stack_scores : malloc(sizeof(float) * (size_t)keys);
+    if (!scores) return;
+    for (long t = 0; t < rows; t++) {
+        const float *query = q + t * q_stride;
+        long seen = offset + t + 1;
+        float maximum = -INFINITY;
+        for (long j = 0; j < seen; j++) {
+            const float *key = k + j * kv_stride;
+            float partial[16] = {0};
+            long i = 0;
+            for (; i + 16 <= d; i += 16)
+                for (int lane = 0; lane < 16; lane++) partial[lane] += query[i + lane] * key[i + lane];
+            float sum = 0;
+            for (; i < d; i++) sum += query[i] * key[i];
+            for (int lane = 0; lane < 16; lane++) sum += partial[lane];
+            scores[j] = sum * scale;
+            if (scores[j] > maximum) maximum = scores[j];
+        }
+        float total = 0;
+        for (long j = 0; j < seen; j++) {
+            scores[j] = expf(scores[j] - maximum);
+            total += scores[j];
+        }
+        float *result = out + t * out_stride;
+        for (long i = 0; i < d; i++) result[i] = 0;
+        for (long j = 0; j < seen; j++) {
+            const float *value = v + j * kv_stride;
+            float weight = scores[j] / total;
+            for (long i = 0; i < d; i++) result[i] += weight * value[i];
+        }
+    }
+    if (scores != stack_scores) free(scores);
 }

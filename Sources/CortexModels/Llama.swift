@@ -1,3 +1,4 @@
+import CCortexKernels
 import CortexCore
 import CortexNN
 import Foundation
@@ -327,21 +328,45 @@ extension LlamaAttention {
         let query = try rope(split(qProj(x), heads), angles: angles)
         let keys = try rope(split(kProj(x), keyValueHeads), angles: angles)
         let values = try split(vProj(x), keyValueHeads)
-        let group = heads / keyValueHeads
+        // Each segment's keys and values go into its cache; then one fused kernel per (segment,
+        // head) attends its query rows to that cache, writing (1, N, heads, d) directly.
+        var held: [(keys: Tensor, values: Tensor, offset: Int, start: Int, length: Int)] = []
         var start = 0
-        var attended: [Tensor] = []
         for (length, cache) in zip(lengths, caches) {
             let offset = cache.length
             let (heldKeys, heldValues) = try cache.append(layer: layer, keys: keys.slice(axis: 2, start: start, end: start + length),
                                                           values: values.slice(axis: 2, start: start, end: start + length))
-            let grouped = try query.slice(axis: 2, start: start, end: start + length).reshape([1, keyValueHeads, group, length, headSize])
-            attended.append(try Attention.scaledDotProduct(query: grouped, key: heldKeys.unsqueeze(2), value: heldValues.unsqueeze(2),
-                                                           causal: true, causalOffset: offset).reshape([1, heads, length, headSize]))
+            held.append((heldKeys, heldValues, offset, start, length))
             start += length
         }
-        let joined = attended.count == 1 ? attended[0] : try Tensor.cat(attended, axis: 2)
-        return try oProj(joined.permute([0, 2, 1, 3]).reshape([1, rows, heads * headSize]))
+        let queries = try query.contiguous()
+        let output = try Tensor.empty([1, rows, heads, headSize])
+        let (headCount, group, size) = (heads, heads / keyValueHeads, headSize)
+        let scale = 1 / Float(size).squareRoot()
+        let queryBase = UncheckedPointer(queries.storage.pointer.assumingMemoryBound(to: Float.self) + queries.layout.offset)
+        let outputBase = UncheckedPointer(output.storage.pointer.assumingMemoryBound(to: Float.self) + output.layout.offset)
+        let segments = UncheckedPointer(held)
+        CPUParallelism.forEachRange(held.count * headCount, grain: 1) { items in
+            for item in items {
+                let (segment, head) = (segments.value[item / headCount], item % headCount)
+                let keyValueHead = head / group
+                let (keyStrides, valueStrides) = (segment.keys.layout.strides, segment.values.layout.strides)
+                let keyBase = segment.keys.storage.pointer.assumingMemoryBound(to: Float.self) + segment.keys.layout.offset + keyValueHead * keyStrides[1]
+                let valueBase = segment.values.storage.pointer.assumingMemoryBound(to: Float.self) + segment.values.layout.offset
+                    + keyValueHead * valueStrides[1]
+                cortex_cached_attention(queryBase.value + (head * rows + segment.start) * size, size, keyBase, valueBase, keyStrides[2],
+                                        outputBase.value + (segment.start * headCount + head) * size, headCount * size, segment.length,
+                                        segment.offset, size, scale)
+            }
+        }
+        return try oProj(output.reshape([1, rows, heads * headSize]))
     }
+}
+
+/// A value handed to the worker threads, which only read it while the caller waits.
+struct UncheckedPointer<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// SwiGLU: down(silu(gate(x)) * up(x)).

@@ -30,6 +30,9 @@ public struct SamplingOptions: Sendable {
         self.frequencyPenalty = frequencyPenalty
     }
 
+    /// True when `draw` takes the most likely token of the raw logits (temperature 0, no penalty).
+    public var isGreedy: Bool { temperature == 0 && repetitionPenalty == 1 && presencePenalty == 0 && frequencyPenalty == 0 }
+
     /// Throws unless every setting is usable.
     public func validate() throws {
         guard temperature >= 0, temperature.isFinite else { throw CortexError.invalidArgument(operation: "sampling", reason: "temperature \(temperature) must be 0 or more") }

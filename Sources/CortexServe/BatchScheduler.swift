@@ -47,7 +47,7 @@ public final class BatchScheduler: @unchecked Sendable {
     private var statistics = Statistics()
     private var thread: Thread?
 
-    public init(generator: TextGenerator, slots: Int, queueLimit: Int = 64, prefillChunk: Int = 8, stepRows: Int = 32) {
+    public init(generator: TextGenerator, slots: Int, queueLimit: Int = 64, prefillChunk: Int = 8, stepRows: Int = 16) {
         self.generator = generator
         self.slots = max(1, slots)
         self.queueLimit = max(0, queueLimit)
@@ -187,7 +187,7 @@ public final class BatchScheduler: @unchecked Sendable {
         let logits = try model.nextTokenLogits(segments: members.map(\.segment), caches: members.map { $0.sequence.cache! }).toFloatArray()
         let vocabulary = logits.count / members.count
         for (index, member) in members.enumerated() where member.sequence.pending != nil || member.finishesPrompt {
-            accept(member.sequence, logits: Array(logits[(index * vocabulary)..<((index + 1) * vocabulary)]))
+            accept(member.sequence, logits: logits[(index * vocabulary)..<((index + 1) * vocabulary)])
         }
         record {
             $0.steps += 1
@@ -204,20 +204,21 @@ public final class BatchScheduler: @unchecked Sendable {
     }
 
     /// Draws the next token of `sequence` from its logits and reports it.
-    private func accept(_ sequence: ActiveSequence, logits: [Float]) {
+    private func accept(_ sequence: ActiveSequence, logits: ArraySlice<Float>) {
         let job = sequence.job
-        let token = job.sampling.draw(logits, previous: job.prompt + sequence.produced, generated: sequence.produced,
-                                      generator: sequence.random)
+        let token = job.sampling.isGreedy ? Self.mostLikely(logits)
+            : job.sampling.draw(Array(logits), previous: job.prompt + sequence.produced, generated: sequence.produced, generator: sequence.random)
         sequence.produced.append(token)
         record { $0.generatedTokens += 1 }
         let tokenizer = generator.tokenizer
         let isStopToken = !job.ignoreStopTokens && generator.stopTokens.contains(token)
         if let count = job.logprobs, !isStopToken {
-            sequence.logprobs.append(Self.logProbabilities(logits, chosen: token, top: count, tokenizer: tokenizer))
+            sequence.logprobs.append(Self.logProbabilities(Array(logits), chosen: token, top: count, tokenizer: tokenizer))
         }
-        let visible = isStopToken ? Array(sequence.produced.dropLast()) : sequence.produced
+        // The text so far, from the bytes of every token but a final stop token.
+        if !isStopToken { sequence.bytes += (try? tokenizer.decodeBytes([token])) ?? [] }
         let reachedLimit = sequence.produced.count >= job.maxTokens
-        let text = (try? tokenizer.decode(visible)) ?? ""
+        let text = String(decoding: sequence.bytes, as: UTF8.self)
         let (delta, stoppedByText) = sequence.text.advance(text, final: isStopToken || reachedLimit)
         if !delta.isEmpty || !sequence.logprobs.isEmpty {
             sequence.continuation.yield(.text(delta, logprobs: sequence.logprobs))
@@ -226,6 +227,16 @@ public final class BatchScheduler: @unchecked Sendable {
         if isStopToken || stoppedByText { sequence.finish(.stop) }
         else if reachedLimit { sequence.finish(.length) }
         else { sequence.pending = token }
+    }
+
+    /// The first index of the largest logit (what `SamplingOptions.draw` picks when greedy),
+    /// without copying the row.
+    static func mostLikely(_ logits: ArraySlice<Float>) -> Int {
+        logits.withUnsafeBufferPointer { row in
+            var best = 0
+            for index in 1..<row.count where row[index] > row[best] { best = index }
+            return best
+        }
     }
 
     /// The chosen token's log-probability and the `top` most likely, from raw logits.
@@ -260,6 +271,8 @@ final class ActiveSequence: @unchecked Sendable {
     var prefilled = 0
     var pending: Int?
     var produced: [Int] = []
+    /// The UTF-8 bytes of the tokens produced (a final stop token left out).
+    var bytes: [UInt8] = []
     var logprobs: [TokenLogProbability] = []
     var text: StopText
     /// Set under the scheduler's lock by the stream's termination.

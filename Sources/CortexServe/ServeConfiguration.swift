@@ -11,7 +11,7 @@ public struct ServeConfiguration: Sendable {
     /// Prompt tokens a sequence reads per step (its prompt is cut into chunks of this size).
     public var prefillChunk = 8
     /// Rows one step takes at most (decoding tokens plus prompt chunks; at least one chunk).
-    public var stepRows = 32
+    public var stepRows = 16
     /// Largest request body accepted (413 above it).
     public var maximumBodyBytes = 1 << 20
     /// When set, every /v1 and /metrics request needs `Authorization: Bearer <key>`.

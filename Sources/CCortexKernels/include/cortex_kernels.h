@@ -159,6 +159,12 @@ void cortex_quant_dequantize(int type, const void *source, float *y, long n);
 void cortex_quant_matvec(int type, const void *weights, long row_bytes, long rows, long n, const float *x, long x_stride,
                          long m, float *y, long y_stride);
 
+/// Causal attention of `rows` query rows of one head against a cache's keys and values:
+/// query row t (at position offset + t) attends to keys 0...offset + t, scores scaled by
+/// `scale`; rows of q, k, v and out are d floats each, their strides apart. Single-threaded.
+void cortex_cached_attention(const float *q, long q_stride, const float *k, const float *v, long kv_stride, float *out,
+                             long out_stride, long rows, long offset, long d, float scale);
+
 /// Hands freed heap pages back to the system (glibc's malloc_trim), after a burst of small
 /// allocations such as a parsed file's metadata.
 void cortex_release_free_memory(void);
