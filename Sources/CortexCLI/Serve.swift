@@ -20,6 +20,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Sequences decoded together (slots); further requests queue.") var parallel = 4
     @Option(help: "Tokens of prompt plus completion per sequence (default: the model's context length).") var context: Int?
     @Option(name: .customLong("queue"), help: "Requests that may wait for a slot before the server answers 503.") var queueLimit = 64
+    @Option(name: .customLong("prefill-chunk"), help: "Prompt tokens a sequence reads per step.") var prefillChunk = 8
+    @Option(name: .customLong("step-rows"), help: "Rows (decoding tokens plus prompt tokens) per step beyond its first prompt chunk: more reads prompts sooner, fewer keeps decoding steady.")
+    var stepRows = 16
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted.") var maximumBodyBytes = 1 << 20
     @Option(name: .customLong("api-key"), help: "Require Authorization: Bearer KEY (or set CORTEX_API_KEY).") var apiKey: String?
     @Option(name: .customLong("shutdown-seconds"), help: "On SIGINT/SIGTERM, how long requests in flight may finish before they are cancelled.")
@@ -29,6 +32,8 @@ struct Serve: ParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
         guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1, got \(parallel)") }
         if let context, context < 2 { throw ValidationError("--context must be at least 2, got \(context)") }
+        guard prefillChunk >= 1 else { throw ValidationError("--prefill-chunk must be at least 1, got \(prefillChunk)") }
+        guard stepRows >= 1 else { throw ValidationError("--step-rows must be at least 1, got \(stepRows)") }
         guard queueLimit >= 0 else { throw ValidationError("--queue must be 0 or more, got \(queueLimit)") }
         guard maximumBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024, got \(maximumBodyBytes)") }
         guard shutdownSeconds >= 0 else { throw ValidationError("--shutdown-seconds must be 0 or more, got \(shutdownSeconds)") }
@@ -54,6 +59,8 @@ struct Serve: ParsableCommand {
         configuration.parallel = parallel
         configuration.context = context
         configuration.queueLimit = queueLimit
+        configuration.prefillChunk = prefillChunk
+        configuration.stepRows = stepRows
         configuration.maximumBodyBytes = maximumBodyBytes
         configuration.apiKey = apiKey ?? ProcessInfo.processInfo.environment["CORTEX_API_KEY"]
         configuration.shutdownDeadline = .milliseconds(Int64(shutdownSeconds * 1000))

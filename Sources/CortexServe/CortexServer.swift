@@ -92,10 +92,14 @@ public final class CortexServer: Sendable {
         let application = makeApplication(onServerRunning: onServerRunning)
         var logger = Logger(label: "cortex-serve")
         logger.logLevel = .warning
-        var group = ServiceGroupConfiguration(services: [.init(service: SchedulerService(scheduler: scheduler, deadline: configuration.shutdownDeadline)),
-                                                         .init(service: application)],
+        // Services stop in reverse order: first the deadline (which cancels what still runs
+        // once it passes), then the HTTP server (no new connections; it waits for the
+        // requests in flight, which finish or are cancelled by then), then the scheduler.
+        let deadline = configuration.shutdownDeadline
+        var group = ServiceGroupConfiguration(services: [.init(service: SchedulerService(scheduler: scheduler)), .init(service: application),
+                                                         .init(service: ShutdownDeadline(scheduler: scheduler, deadline: deadline))],
                                               gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        group.maximumGracefulShutdownDuration = configuration.shutdownDeadline
+        group.maximumGracefulShutdownDuration = deadline + .seconds(5)
         group.maximumCancellationDuration = .seconds(5)
         try await ServiceGroup(configuration: group).run()
     }
@@ -130,18 +134,31 @@ public final class CortexServer: Sendable {
     }
 }
 
-/// Runs beside the HTTP server: on shutdown it drains the scheduler for the deadline; when
-/// cancelled (the deadline passed) it stops it, ending what is still running.
+/// Owns the scheduler's life: when the server has stopped, the scheduler's thread stops.
 struct SchedulerService: Service {
     let scheduler: BatchScheduler
-    let deadline: Duration
 
     func run() async throws {
         await withTaskCancellationHandler {
             try? await gracefulShutdown()
-            await scheduler.drain(deadline: deadline)
+            scheduler.stop()
         } onCancel: {
             scheduler.stop()
         }
+    }
+}
+
+/// The first to hear of a shutdown: it makes the scheduler refuse new work, and once the
+/// deadline has passed it cancels the sequences still running (their answers end, so the
+/// HTTP server's wait for them ends too).
+struct ShutdownDeadline: Service {
+    let scheduler: BatchScheduler
+    let deadline: Duration
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        let scheduler = scheduler
+        let deadline = deadline
+        Task.detached { await scheduler.drain(deadline: deadline) }
     }
 }

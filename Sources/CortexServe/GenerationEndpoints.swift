@@ -169,6 +169,7 @@ extension CortexServer {
             }
         }
         try Task.checkCancellation()
+        if reasons.contains(.cancelled) { throw APIError.busy("The server shut down before the answer was complete") }
         recordUsage(plan, usage, started: started)
         let choices: [JSONValue] = plan.jobs.indices.map { index in
             var choice: [String: JSONValue] = ["index": JSONValue(index), "finish_reason": .string(reasons[index].rawValue)]
