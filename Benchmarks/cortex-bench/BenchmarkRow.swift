@@ -23,12 +23,12 @@ struct BenchmarkRow {
 }
 
 enum BenchmarkReport {
-    static func print(_ rows: [BenchmarkRow], json: Bool, notes: [String]) {
+    static func print(_ rows: [BenchmarkRow], json: Bool, notes: [String], peer: String = "pytorch") {
         if json {
             for row in rows { Swift.print(row.json) }
             return
         }
-        let header = ["benchmark", "cortex", "pytorch", "vs pytorch", "blas", "of copy", "unit"]
+        let header = ["benchmark", "cortex", peer, "vs \(peer)", "blas", "of copy", "unit"]
         var lines = [header]
         for row in rows {
             let ratio = row.reference.map { reference in

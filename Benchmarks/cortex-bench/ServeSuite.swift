@@ -70,7 +70,7 @@ struct ServeSuite: ParsableCommand {
                                      reference: peer[8].flatMap { e in peer[1].map { e.interToken.percentile(99) / $0.interToken.percentile(99) } },
                                      unit: "x", higherIsBetter: false))
         }
-        BenchmarkReport.print(rows, json: options.json, notes: notes)
+        BenchmarkReport.print(rows, json: options.json, notes: notes, peer: "llama.cpp")
     }
 
     /// Starts the server in this process and answers its port once it listens.

@@ -11,4 +11,18 @@ void cortex_avx512_exp(const float *x, float *y, long n, float shift);
 void cortex_avx512_gelu(const float *x, float *y, long n);
 float cortex_avx512_sum(const float *x, long n);
 void cortex_avx512_softmax_row(const float *x, float *y, long n, int logarithm);
+// The dot product of n floats in sixteen independent partial sums: a loop the compiler
+// vectorises in each clone that inlines it (one running sum would be a chain of dependent
+// adds it may not reorder).
+static inline __attribute__((always_inline)) float cortex_dot_lanes(const float *a, const float *b, long n) {
+    float partial[16] = {0};
+    long k = 0;
+    for (; k + 16 <= n; k += 16)
+        for (int lane = 0; lane < 16; lane++) partial[lane] += a[k + lane] * b[k + lane];
+    float sum = 0;
+    for (; k < n; k++) sum += a[k] * b[k];
+    for (int lane = 0; lane < 16; lane++) sum += partial[lane];
+    return sum;
+}
+
 #endif

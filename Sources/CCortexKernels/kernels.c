@@ -432,15 +432,7 @@ CLONES void cortex_cached_attention(const float *q, long q_stride, const float *
         long seen = offset + t + 1;
         float maximum = -INFINITY;
         for (long j = 0; j < seen; j++) {
-            const float *key = k + j * kv_stride;
-            float partial[16] = {0};
-            long i = 0;
-            for (; i + 16 <= d; i += 16)
-                for (int lane = 0; lane < 16; lane++) partial[lane] += query[i + lane] * key[i + lane];
-            float sum = 0;
-            for (; i < d; i++) sum += query[i] * key[i];
-            for (int lane = 0; lane < 16; lane++) sum += partial[lane];
-            scores[j] = sum * scale;
+            scores[j] = cortex_dot_lanes(query, k + j * kv_stride, d) * scale;
             if (scores[j] > maximum) maximum = scores[j];
         }
         float total = 0;

@@ -345,17 +345,7 @@ CLONES static void generic_dot_row(int type, const uint8_t *w, long n, const flo
         long count = n - start < 256 ? n - start : 256;
         cortex_quant_dequantize(type, w, chunk, count);
         for (long i = 0; i < m; i++) {
-            const float *v = x + i * x_stride + start;
-            // Sixteen independent partial sums: a loop the compiler vectorises for each clone
-            // (one running sum would be a chain of dependent adds it may not reorder).
-            float partial[16] = {0};
-            long k = 0;
-            for (; k + 16 <= count; k += 16)
-                for (int lane = 0; lane < 16; lane++) partial[lane] += chunk[k + lane] * v[k + lane];
-            float sum = 0;
-            for (; k < count; k++) sum += chunk[k] * v[k];
-            for (int lane = 0; lane < 16; lane++) sum += partial[lane];
-            out[i] += sum;
+            out[i] += cortex_dot_lanes(chunk, x + i * x_stride + start, count);
         }
     }
 }

@@ -44,6 +44,8 @@ public final class BatchScheduler: @unchecked Sendable {
     private var active: [ActiveSequence] = []
     private var accepting = true
     private var stopped = false
+    /// When a drain's deadline passes: the model's thread then stops, cancelling what runs.
+    private var cancelAt: ContinuousClock.Instant?
     private var statistics = Statistics()
     private var thread: Thread?
 
@@ -99,23 +101,30 @@ public final class BatchScheduler: @unchecked Sendable {
     }
 
     /// Stops taking requests, lets those running finish for up to `deadline`, then cancels
-    /// what is left (their streams end with `.cancelled`) and stops the model's thread.
+    /// what is left (their streams end with `.cancelled`) and stops the model's thread. The
+    /// deadline is kept by the model's thread itself, so it holds however busy the caller is.
     public func drain(deadline: Duration) async {
-        stopAccepting()
-        let clock = ContinuousClock()
-        let end = clock.now + deadline
-        while clock.now < end {
+        beginDrain(deadline: deadline)
+        while true {
             let statistics = currentStatistics
-            if statistics.active + statistics.queued == 0 { break }
+            if statistics.active + statistics.queued == 0 || isStopped { break }
             try? await Task.sleep(for: .milliseconds(20))
         }
         stop()
     }
 
-    private func stopAccepting() {
+    private func beginDrain(deadline: Duration) {
         condition.lock()
         accepting = false
+        cancelAt = ContinuousClock.now + deadline
+        condition.signal()
         condition.unlock()
+    }
+
+    private var isStopped: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopped
     }
 
     /// Ends the model's thread; sequences still running end with `.cancelled`.
@@ -131,6 +140,10 @@ public final class BatchScheduler: @unchecked Sendable {
         while true {
             condition.lock()
             while !stopped && waiting.isEmpty && active.isEmpty { condition.wait() }
+            if let cancelAt, ContinuousClock.now >= cancelAt {
+                accepting = false
+                stopped = true
+            }
             if stopped {
                 let left = waiting + active
                 (waiting, active) = ([], [])

@@ -7,6 +7,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 
 /// An OpenAI-compatible inference server in one process: /v1/completions,
 /// /v1/chat/completions (streamed as server-sent events or not), /v1/embeddings, /v1/models,
@@ -89,6 +90,13 @@ public final class CortexServer: Sendable {
     /// Serves until SIGINT or SIGTERM: then it stops accepting connections, lets requests in
     /// flight finish for up to `shutdownDeadline`, and cancels what is left.
     public func run(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws {
+        try await makeServiceGroup(onServerRunning: onServerRunning).run()
+    }
+
+    /// The server, the scheduler and the shutdown deadline as one service group, shut down
+    /// gracefully by `signals` or by `triggerGracefulShutdown()`.
+    public func makeServiceGroup(signals: [UnixSignal] = [.sigterm, .sigint],
+                                 onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> ServiceGroup {
         let application = makeApplication(onServerRunning: onServerRunning)
         var logger = Logger(label: "cortex-serve")
         logger.logLevel = .warning
@@ -98,10 +106,10 @@ public final class CortexServer: Sendable {
         let deadline = configuration.shutdownDeadline
         var group = ServiceGroupConfiguration(services: [.init(service: SchedulerService(scheduler: scheduler)), .init(service: application),
                                                          .init(service: ShutdownDeadline(scheduler: scheduler, deadline: deadline))],
-                                              gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                                              gracefulShutdownSignals: signals, logger: logger)
         group.maximumGracefulShutdownDuration = deadline + .seconds(5)
         group.maximumCancellationDuration = .seconds(5)
-        try await ServiceGroup(configuration: group).run()
+        return ServiceGroup(configuration: group)
     }
 
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {

@@ -50,7 +50,7 @@ final class DevToolsBrowser {
     }
 
     /// Sends a command and waits (up to `timeout` seconds) for its answer's `result`.
-    func command(_ method: String, _ parameters: JSONValue = [:], session: String? = nil, timeout: Double = 20) throws -> JSONValue {
+    func command(_ method: String, _ parameters: JSONValue = [:], session: String? = nil, timeout: Double = 20) async throws -> JSONValue {
         nextIdentifier += 1
         var message: [String: JSONValue] = ["id": JSONValue(nextIdentifier), "method": .string(method), "params": parameters]
         if let session { message["sessionId"] = .string(session) }
@@ -65,8 +65,13 @@ final class DevToolsBrowser {
                 if let error = answer["error"] { throw CortexError.invalidArgument(operation: method, reason: error.text) }
                 return answer["result"] ?? .null
             }
+            // Polled without waiting, sleeping between polls: the page's requests need the
+            // concurrency pool's threads, which this must not hold.
             var descriptor = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, 200) > 0 else { continue }
+            guard poll(&descriptor, 1, 0) > 0 else {
+                try await Task.sleep(for: .milliseconds(10))
+                continue
+            }
             var buffer = [UInt8](repeating: 0, count: 65536)
             let count = read(output, &buffer, buffer.count)
             guard count > 0 else { throw CortexError.invalidArgument(operation: method, reason: "the browser closed its pipe") }
@@ -76,8 +81,8 @@ final class DevToolsBrowser {
     }
 
     /// The value of a JavaScript expression in the page.
-    func evaluate(_ expression: String, session: String) throws -> JSONValue {
-        try command("Runtime.evaluate", ["expression": .string(expression), "returnByValue": true, "awaitPromise": true], session: session)["result"]?["value"] ?? .null
+    func evaluate(_ expression: String, session: String) async throws -> JSONValue {
+        try await command("Runtime.evaluate", ["expression": .string(expression), "returnByValue": true, "awaitPromise": true], session: session)["result"]?["value"] ?? .null
     }
 }
 
@@ -102,28 +107,28 @@ final class DevToolsBrowser {
                 return
             }
             let browser = try DevToolsBrowser(executable: chromium)
-            let target = try browser.command("Target.createTarget", ["url": .string("http://127.0.0.1:\(port)/")])
+            let target = try await browser.command("Target.createTarget", ["url": .string("http://127.0.0.1:\(port)/")])
             guard case let .string(targetId)? = target["targetId"] else { Issue.record("no target: \(target.text)"); return }
-            let attached = try browser.command("Target.attachToTarget", ["targetId": .string(targetId), "flatten": true])
+            let attached = try await browser.command("Target.attachToTarget", ["targetId": .string(targetId), "flatten": true])
             guard case let .string(session)? = attached["sessionId"] else { Issue.record("not attached: \(attached.text)"); return }
             // Wait for the page (and its model name) to load, then type and send.
             var loaded = false
             for _ in 0..<100 where !loaded {
-                loaded = try browser.evaluate("document.readyState === 'complete' && document.getElementById('model').textContent === 'tiny'",
+                loaded = try await browser.evaluate("document.readyState === 'complete' && document.getElementById('model').textContent === 'tiny'",
                                               session: session) == .bool(true)
                 if !loaded { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(loaded, "the page did not load")
-            _ = try browser.evaluate("document.getElementById('input').value = \(JSONValue.string(message).text); "
+            _ = try await browser.evaluate("document.getElementById('input').value = \(JSONValue.string(message).text); "
                                      + "document.getElementById('send').click(); true", session: session)
             var state = JSONValue.null
             for _ in 0..<200 where state != "done" && state != "failed" {
                 try await Task.sleep(for: .milliseconds(100))
-                state = try browser.evaluate("(document.querySelector('.message.assistant') || {dataset: {}}).dataset.state || null", session: session)
+                state = try await browser.evaluate("(document.querySelector('.message.assistant') || {dataset: {}}).dataset.state || null", session: session)
             }
             #expect(state == "done")
-            let shown = try browser.evaluate("document.querySelector('.message.assistant').textContent", session: session)
-            let user = try browser.evaluate("document.querySelector('.message.user').textContent", session: session)
+            let shown = try await browser.evaluate("document.querySelector('.message.assistant').textContent", session: session)
+            let user = try await browser.evaluate("document.querySelector('.message.user').textContent", session: session)
             #expect(user == .string(message))
             #expect(shown == .string(expected))
             #expect(!expected.isEmpty)

@@ -107,7 +107,7 @@ import Testing
             for stream in [true, false] {
                 let connection = try RawConnection(port: port)
                 connection.send(path: "/v1/completions", json: ["prompt": "The", "max_tokens": 4000, "ignore_eos": true, "stream": .bool(stream)])
-                if stream { _ = connection.read(until: "data: ") } else {
+                if stream { _ = await connection.read(until: "data: ") } else {
                     // Wait until the sequence is in its slot.
                     for _ in 0..<200 where server.scheduler.currentStatistics.active == 0 { try await Task.sleep(for: .milliseconds(10)) }
                 }
@@ -136,5 +136,38 @@ import Testing
         #expect(await shortResult.reason == .length)
         #expect(await longResult.reason == .cancelled)
         #expect(throws: BatchScheduler.SubmitError.self) { _ = try scheduler.submit(GenerationJob(prompt: [1], maxTokens: 1)) }
+    }
+}
+
+/// Graceful shutdown through the server's own service group (what SIGINT and SIGTERM trigger):
+/// new connections are refused, a short request in flight finishes, a long stream is
+/// cancelled at the deadline and still ends properly.
+@Suite struct ShutdownTests {
+    @Test func shutdownFinishesThenCancelsWithinTheDeadline() async throws {
+        let server = try ServeFixtures.server(parallel: 2, context: 4096, shutdownDeadline: .milliseconds(800))
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let group = server.makeServiceGroup(signals: []) { portContinuation.yield($0.localAddress?.port ?? 0) }
+        let running = Task { try await group.run() }
+        var port = 0
+        for await bound in ports { port = bound; break }
+        let long = try RawConnection(port: port)
+        long.send(path: "/v1/completions", json: ["prompt": "The", "max_tokens": 4000, "ignore_eos": true, "stream": true])
+        _ = await long.read(until: "data: ")
+        let started = ContinuousClock.now
+        await group.triggerGracefulShutdown()
+        var refused = false
+        for _ in 0..<40 where !refused {
+            try await Task.sleep(for: .milliseconds(25))
+            if let probe = try? RawConnection(port: port) { probe.close() } else { refused = true }
+        }
+        #expect(refused, "the server still accepts connections while shutting down")
+        let rest = await long.read(until: "[DONE]")
+        long.close()
+        #expect(rest.contains("\"finish_reason\":\"cancelled\""))
+        #expect(rest.contains("data: [DONE]"))
+        try await running.value
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed < .seconds(4), "shutdown took \(elapsed)")
+        #expect(server.scheduler.currentStatistics.generatedTokens < 4000)
     }
 }

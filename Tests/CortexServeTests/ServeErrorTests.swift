@@ -109,7 +109,7 @@ import Testing
             let port = try #require(client.port)
             let holder = try RawConnection(port: port)
             holder.send(path: "/v1/completions", json: ["prompt": "The", "max_tokens": 4000, "ignore_eos": true, "stream": true])
-            _ = holder.read(until: "data: ")
+            _ = await holder.read(until: "data: ")
             let response = try await client.execute(uri: "/v1/completions", method: .post, headers: F.jsonHeaders,
                                                     body: F.body(["prompt": "x", "max_tokens": 2]))
             Self.expectError(response, .serviceUnavailable, mentions: ["slots"])

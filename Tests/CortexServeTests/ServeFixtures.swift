@@ -23,8 +23,10 @@ enum ServeFixtures {
     }()
 
     static func server(parallel: Int = 8, queue: Int = 64, apiKey: String? = nil, maximumBodyBytes: Int = 1 << 20, context: Int? = 512,
-                       generator: TextGenerator = tinyGenerator, embedder: SentenceEmbedder? = nil) throws -> CortexServer {
+                       generator: TextGenerator = tinyGenerator, embedder: SentenceEmbedder? = nil,
+                       shutdownDeadline: Duration = .seconds(10)) throws -> CortexServer {
         var configuration = ServeConfiguration()
+        configuration.shutdownDeadline = shutdownDeadline
         configuration.port = 0
         configuration.parallel = parallel
         configuration.queueLimit = queue
@@ -73,15 +75,21 @@ struct RawConnection {
         _ = request.withCString { write(descriptor, $0, strlen($0)) }
     }
 
-    /// Reads until `marker` has arrived (or 10 s pass).
-    func read(until marker: String) -> String {
+    /// Reads until `marker` has arrived (or 10 s pass), without holding a thread of the
+    /// concurrency pool while it waits (the server answering needs those threads).
+    func read(until marker: String) async -> String {
         var received = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         let end = Date().addingTimeInterval(10)
         while Date() < end, !String(decoding: received, as: UTF8.self).contains(marker) {
-            let count = recv(descriptor, &buffer, buffer.count, 0)
-            if count <= 0 { break }
-            received += buffer[0..<count]
+            let count = recv(descriptor, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if count > 0 {
+                received += buffer[0..<count]
+            } else if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) {
+                break
+            } else {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
         }
         return String(decoding: received, as: UTF8.self)
     }
