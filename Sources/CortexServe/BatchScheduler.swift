@@ -77,27 +77,42 @@ public final class BatchScheduler: @unchecked Sendable {
     /// Dropping the stream (or cancelling the task iterating it) cancels the sequence.
     public func submit(_ job: GenerationJob) throws(SubmitError) -> AsyncStream<GenerationEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: GenerationEvent.self, bufferingPolicy: .unbounded)
-        let sequence = ActiveSequence(job: job, continuation: continuation)
-        condition.lock()
-        guard accepting, !stopped else {
-            condition.unlock()
-            throw .shuttingDown
-        }
-        guard active.count + waiting.count < slots + queueLimit else {
-            condition.unlock()
-            throw .queueFull(limit: queueLimit)
-        }
-        waiting.append(sequence)
-        condition.signal()
-        condition.unlock()
-        continuation.onTermination = { [weak self, weak sequence] termination in
-            guard case .cancelled = termination, let self, let sequence else { return }
-            self.condition.lock()
-            sequence.cancelled = true
-            self.condition.signal()
-            self.condition.unlock()
+        let sequences = try enqueue([job], sink: EventSink(count: 1, deliver: { continuation.yield($1) }, end: { continuation.finish() }))
+        continuation.onTermination = { [weak self] termination in
+            if case .cancelled = termination { self?.cancel(sequences) }
         }
         return stream
+    }
+
+    /// Queues several jobs at once (all or none: a queue without room for them all refuses
+    /// them); their events arrive tagged with the job's index on one stream, which ends when
+    /// every job has ended. Dropping the stream cancels them all.
+    public func submit(_ jobs: [GenerationJob]) throws(SubmitError) -> AsyncStream<(Int, GenerationEvent)> {
+        let (stream, continuation) = AsyncStream.makeStream(of: (Int, GenerationEvent).self, bufferingPolicy: .unbounded)
+        let sequences = try enqueue(jobs, sink: EventSink(count: jobs.count, deliver: { continuation.yield(($0, $1)) }, end: { continuation.finish() }))
+        continuation.onTermination = { [weak self] termination in
+            if case .cancelled = termination { self?.cancel(sequences) }
+        }
+        return stream
+    }
+
+    private func enqueue(_ jobs: [GenerationJob], sink: EventSink) throws(SubmitError) -> [ActiveSequence] {
+        let sequences = jobs.enumerated().map { ActiveSequence(job: $1, index: $0, sink: sink) }
+        condition.lock()
+        defer { condition.unlock() }
+        guard accepting, !stopped else { throw .shuttingDown }
+        guard active.count + waiting.count + jobs.count <= slots + queueLimit else { throw .queueFull(limit: queueLimit) }
+        waiting += sequences
+        condition.signal()
+        if jobs.isEmpty { sink.end() }
+        return sequences
+    }
+
+    private func cancel(_ sequences: [ActiveSequence]) {
+        condition.lock()
+        for sequence in sequences { sequence.cancelled = true }
+        condition.signal()
+        condition.unlock()
     }
 
     /// Stops taking requests, lets those running finish for up to `deadline`, then cancels
@@ -234,7 +249,7 @@ public final class BatchScheduler: @unchecked Sendable {
         let text = String(decoding: sequence.bytes, as: UTF8.self)
         let (delta, stoppedByText) = sequence.text.advance(text, final: isStopToken || reachedLimit)
         if !delta.isEmpty || !sequence.logprobs.isEmpty {
-            sequence.continuation.yield(.text(delta, logprobs: sequence.logprobs))
+            sequence.report(.text(delta, logprobs: sequence.logprobs))
             sequence.logprobs = []
         }
         if isStopToken || stoppedByText { sequence.finish(.stop) }
@@ -274,11 +289,35 @@ public final class BatchScheduler: @unchecked Sendable {
     }
 }
 
+/// Where a request's sequences report: events tagged with the sequence's index, and the end
+/// once every sequence has ended.
+final class EventSink: @unchecked Sendable {
+    let deliver: (Int, GenerationEvent) -> Void
+    let end: () -> Void
+    private let lock = NSLock()
+    private var remaining: Int
+
+    init(count: Int, deliver: @escaping (Int, GenerationEvent) -> Void, end: @escaping () -> Void) {
+        remaining = count
+        self.deliver = deliver
+        self.end = end
+    }
+
+    func ended() {
+        lock.lock()
+        remaining -= 1
+        let last = remaining == 0
+        lock.unlock()
+        if last { end() }
+    }
+}
+
 /// A sequence in a slot (or waiting for one): its cache, how much of its prompt is read, the
 /// token to feed next, what it produced.
 final class ActiveSequence: @unchecked Sendable {
     let job: GenerationJob
-    let continuation: AsyncStream<GenerationEvent>.Continuation
+    let index: Int
+    let sink: EventSink
     let random: RandomGenerator
     var cache: KeyValueCache?
     var prefilled = 0
@@ -288,24 +327,27 @@ final class ActiveSequence: @unchecked Sendable {
     var bytes: [UInt8] = []
     var logprobs: [TokenLogProbability] = []
     var text: StopText
-    /// Set under the scheduler's lock by the stream's termination.
+    /// Set under the scheduler's lock when the request's stream is dropped.
     var cancelled = false
     private(set) var isDone = false
 
-    init(job: GenerationJob, continuation: AsyncStream<GenerationEvent>.Continuation) {
+    init(job: GenerationJob, index: Int, sink: EventSink) {
         self.job = job
-        self.continuation = continuation
+        self.index = index
+        self.sink = sink
         random = RandomGenerator(seed: job.seed)
         text = StopText(stops: job.stop)
     }
+
+    func report(_ event: GenerationEvent) { sink.deliver(index, event) }
 
     func finish(_ reason: FinishReason) {
         guard !isDone else { return }
         isDone = true
         pending = nil
         cache = nil
-        continuation.yield(.finished(reason, promptTokens: job.prompt.count, completionTokens: produced.count))
-        continuation.finish()
+        report(.finished(reason, promptTokens: job.prompt.count, completionTokens: produced.count))
+        sink.ended()
     }
 
     func fail(_ error: Error) {
@@ -313,7 +355,7 @@ final class ActiveSequence: @unchecked Sendable {
         isDone = true
         pending = nil
         cache = nil
-        continuation.yield(.failed("\(error)"))
-        continuation.finish()
+        report(.failed("\(error)"))
+        sink.ended()
     }
 }

@@ -21,18 +21,15 @@ extension CortexServer {
         let started = ContinuousClock.now
         var request = request
         let plan = try self.plan(try await readBody(&request), chat: chat)
-        var streams: [AsyncStream<GenerationEvent>] = []
-        for job in plan.jobs {
-            do throws(BatchScheduler.SubmitError) {
-                streams.append(try scheduler.submit(job))
-            } catch {
-                switch error {
-                case let .queueFull(limit): throw APIError.busy("All \(scheduler.slots) slots are busy and \(limit) requests are queued; retry later")
-                case .shuttingDown: throw APIError.busy("The server is shutting down")
-                }
+        let events: AsyncStream<(Int, GenerationEvent)>
+        do throws(BatchScheduler.SubmitError) {
+            events = try scheduler.submit(plan.jobs)
+        } catch {
+            switch error {
+            case let .queueFull(limit): throw APIError.busy("All \(scheduler.slots) slots are busy and \(limit) requests are queued; retry later")
+            case .shuttingDown: throw APIError.busy("The server is shutting down")
             }
         }
-        let events = Self.merge(streams)
         // A streamed answer notices a client that left at its next write; a whole one is
         // cancelled when the connection closes (and the connection ends with the answer).
         if plan.fields.stream { return streamResponse(plan, events: events, started: started) }
@@ -129,22 +126,6 @@ extension CortexServer {
             return ChatTemplate.Message(role: role == "developer" ? "system" : role, content: content)
         }
         return try generator.tokenizer.encode(template.render(messages))
-    }
-
-    /// The events of several streams as one, tagged with the stream's index. Dropping the
-    /// merged stream cancels them all.
-    static func merge(_ streams: [AsyncStream<GenerationEvent>]) -> AsyncStream<(Int, GenerationEvent)> {
-        let (merged, continuation) = AsyncStream.makeStream(of: (Int, GenerationEvent).self)
-        let task = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for (index, stream) in streams.enumerated() {
-                    group.addTask { for await event in stream { continuation.yield((index, event)) } }
-                }
-            }
-            continuation.finish()
-        }
-        continuation.onTermination = { _ in task.cancel() }
-        return merged
     }
 
     /// Collects every choice, then answers once.

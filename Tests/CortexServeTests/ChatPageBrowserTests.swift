@@ -87,6 +87,8 @@ final class DevToolsBrowser {
 }
 
 @Suite struct ChatPageBrowserTests {
+    typealias F = ServeFixtures
+
     /// Loads the page in Chromium, types a message and presses Send, and finds the streamed
     /// answer in the DOM: the same text /v1/chat/completions gives for that conversation.
     @Test func chromiumStreamsAReplyIntoThePage() async throws {
@@ -95,7 +97,7 @@ final class DevToolsBrowser {
             return
         }
         let server = try ServeFixtures.server(context: 1024)
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             let port = try #require(client.port)
             let message = "Tell me about the weather"
             // What the page should show: its own request, made directly.

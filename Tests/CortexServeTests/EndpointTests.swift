@@ -15,7 +15,7 @@ import Testing
 
     @Test func healthModelsAndMetrics() async throws {
         let server = try F.server()
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             try await client.execute(uri: "/health", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(F.json(response) == ["status": "ok"])
@@ -43,7 +43,7 @@ import Testing
     @Test func completionsTakeStringsListsAndTokenIds() async throws {
         let server = try F.server()
         let tokenizer = F.tinyGenerator.tokenizer
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             let ids = try tokenizer.encode("The lazy dog")
             var answers: [JSONValue] = []
             for prompt: JSONValue in ["The lazy dog", ["The lazy dog", "A small model"], .array(ids.map { JSONValue($0) })] {
@@ -75,7 +75,7 @@ import Testing
     @Test func chatAnswersAndStreams() async throws {
         let server = try F.server()
         let messages: JSONValue = [["role": "system", "content": "Be brief."], ["role": "user", "content": "What about the weather?"]]
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             var whole = ""
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: F.jsonHeaders,
                                      body: F.body(["messages": messages, "max_completion_tokens": 12, "temperature": 0, "seed": 3])) { response in
@@ -111,7 +111,7 @@ import Testing
 
     @Test func samplingFieldsStopsLogprobsAndChoices() async throws {
         let server = try F.server()
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             // Sampled with a seed: the same answer twice; n choices differ in seed.
             let request: JSONValue = ["prompt": "The quick", "max_tokens": 8, "temperature": 1.2, "top_p": 0.9, "top_k": 40, "seed": 11,
                                       "presence_penalty": 0.5, "frequency_penalty": 0.5, "repetition_penalty": 1.1, "n": 3]
@@ -178,7 +178,7 @@ import Testing
 
     @Test func chatPageIsServed() async throws {
         let server = try F.server()
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             try await client.execute(uri: "/", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType]?.hasPrefix("text/html") == true)
@@ -197,7 +197,7 @@ import Testing
         let embedder = try SentenceEmbedder.load(directory: directory)
         let server = try F.server(embedder: embedder)
         let expected = try embedder.embed(["A man is eating food.", "A cat sits on the mat."]).toFloatArray()
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             for format in ["float", "base64"] {
                 try await client.execute(uri: "/v1/embeddings", method: .post, headers: F.jsonHeaders,
                                          body: F.body(["model": "minilm", "input": ["A man is eating food.", "A cat sits on the mat."],

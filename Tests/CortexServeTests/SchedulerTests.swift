@@ -102,7 +102,7 @@ import Testing
     /// A streamed request whose client leaves stops generating and frees its slot.
     @Test func disconnectCancelsTheSequence() async throws {
         let server = try F.server(parallel: 2, context: 4096)
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             let port = try #require(client.port)
             for stream in [true, false] {
                 let connection = try RawConnection(port: port)
@@ -144,6 +144,10 @@ import Testing
 /// cancelled at the deadline and still ends properly.
 @Suite struct ShutdownTests {
     @Test func shutdownFinishesThenCancelsWithinTheDeadline() async throws {
+        try await withTaskExecutorPreference(ServeTestExecutor.shared) { try await shutdown() }
+    }
+
+    func shutdown() async throws {
         let server = try ServeFixtures.server(parallel: 2, context: 4096, shutdownDeadline: .milliseconds(800))
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let group = server.makeServiceGroup(signals: []) { portContinuation.yield($0.localAddress?.port ?? 0) }

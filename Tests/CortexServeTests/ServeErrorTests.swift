@@ -29,7 +29,7 @@ import Testing
 
     @Test func malformedAndOutOfRangeRequestsAre400() async throws {
         let server = try F.server(context: 64)
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             let post = { (body: ByteBuffer, uri: String) async throws -> TestResponse in
                 try await client.execute(uri: uri, method: .post, headers: F.jsonHeaders, body: body)
             }
@@ -71,7 +71,7 @@ import Testing
 
     @Test func unknownModelAndRouteAre404() async throws {
         let server = try F.server()
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             let response = try await client.execute(uri: "/v1/completions", method: .post, headers: F.jsonHeaders,
                                                     body: F.body(["model": "gpt-9", "prompt": "x"]))
             Self.expectError(response, .notFound, param: "model", mentions: ["gpt-9"])
@@ -81,7 +81,7 @@ import Testing
 
     @Test func oversizedBodyIs413() async throws {
         let server = try F.server(maximumBodyBytes: 2048)
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             let big = F.body(["prompt": .string(String(repeating: "a", count: 5000))])
             Self.expectError(try await client.execute(uri: "/v1/completions", method: .post, headers: F.jsonHeaders, body: big),
                              .contentTooLarge, mentions: ["2048"])
@@ -91,7 +91,7 @@ import Testing
 
     @Test func missingOrWrongKeyIs401() async throws {
         let server = try F.server(apiKey: "sesame")
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             Self.expectError(try await client.execute(uri: "/v1/models", method: .get), .unauthorized)
             Self.expectError(try await client.execute(uri: "/v1/models", method: .get, headers: [.authorization: "Bearer sesam"]), .unauthorized)
             Self.expectError(try await client.execute(uri: "/v1/completions", method: .post, headers: [.authorization: "Basic sesame"],
@@ -105,7 +105,7 @@ import Testing
     /// Retry-After; afterwards the slot serves again.
     @Test func fullQueueIs503WithRetryAfter() async throws {
         let server = try F.server(parallel: 1, queue: 0, context: 4096)
-        try await server.makeApplication().test(.ahc(.http)) { client in
+        try await F.serve(server) { client in
             let port = try #require(client.port)
             let holder = try RawConnection(port: port)
             holder.send(path: "/v1/completions", json: ["prompt": "The", "max_tokens": 4000, "ignore_eos": true, "stream": true])

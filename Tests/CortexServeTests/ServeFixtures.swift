@@ -96,3 +96,48 @@ struct RawConnection {
 
     func close() { _ = Glibc.close(descriptor) }
 }
+
+/// Two threads of their own for the serve tests' tasks (server and client alike): other
+/// suites' synchronous tests hold the concurrency pool's threads (one per core) for minutes,
+/// and a server waiting for a free pool thread would miss every client deadline.
+final class ServeTestExecutor: TaskExecutor, @unchecked Sendable {
+    static let shared = ServeTestExecutor(threads: 2)
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    init(threads: Int) {
+        for index in 0..<threads {
+            let thread = Thread { [unowned self] in self.work() }
+            thread.name = "serve-tests-\(index)"
+            thread.start()
+        }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        condition.lock()
+        jobs.append(unowned)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
+}
+
+extension ServeFixtures {
+    /// The server's application under HummingbirdTesting's AsyncHTTPClient mode, on the serve
+    /// tests' own threads.
+    static func serve(_ server: CortexServer, _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        try await withTaskExecutorPreference(ServeTestExecutor.shared) {
+            try await server.makeApplication().test(.ahc(.http), test)
+        }
+    }
+}
