@@ -119,7 +119,7 @@ public final class BatchScheduler: @unchecked Sendable {
     /// what is left (their streams end with `.cancelled`) and stops the model's thread. The
     /// deadline is kept by the model's thread itself, so it holds however busy the caller is.
     public func drain(deadline: Duration) async {
-        beginDrain(deadline: deadline)
+        startDraining(deadline: deadline)
         while true {
             let statistics = currentStatistics
             if statistics.active + statistics.queued == 0 || isStopped { break }
@@ -128,7 +128,9 @@ public final class BatchScheduler: @unchecked Sendable {
         stop()
     }
 
-    private func beginDrain(deadline: Duration) {
+    /// Stops taking requests now and has the model's thread cancel what still runs once
+    /// `deadline` has passed (without waiting).
+    public func startDraining(deadline: Duration) {
         condition.lock()
         accepting = false
         cancelAt = ContinuousClock.now + deadline

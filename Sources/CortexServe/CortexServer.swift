@@ -165,8 +165,6 @@ struct ShutdownDeadline: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        let scheduler = scheduler
-        let deadline = deadline
-        Task.detached { await scheduler.drain(deadline: deadline) }
+        scheduler.startDraining(deadline: deadline)
     }
 }
