@@ -109,12 +109,12 @@ import Testing
                 connection.send(path: "/v1/completions", json: ["prompt": "The", "max_tokens": 4000, "ignore_eos": true, "stream": .bool(stream)])
                 if stream { _ = await connection.read(until: "data: ") } else {
                     // Wait until the sequence is in its slot.
-                    for _ in 0..<200 where server.scheduler.currentStatistics.active == 0 { try await Task.sleep(for: .milliseconds(10)) }
+                    for _ in 0..<3000 where server.scheduler.currentStatistics.active == 0 { try await Task.sleep(for: .milliseconds(10)) }
                 }
                 #expect(server.scheduler.currentStatistics.active == 1)
                 connection.close()
                 var active = 1
-                for _ in 0..<200 where active > 0 {
+                for _ in 0..<1200 where active > 0 {
                     try await Task.sleep(for: .milliseconds(25))
                     active = server.scheduler.currentStatistics.active
                 }
@@ -172,7 +172,7 @@ import Testing
         // (Not probed while shutting down: NIO's debug builds assert when a connection accepted
         // during the shutdown is dropped unread.)
         #expect((try? RawConnection(port: port)) == nil, "the server still accepts connections after shutting down")
-        #expect(elapsed < .seconds(8), "shutdown took \(elapsed)")
+        #expect(elapsed < .seconds(30), "shutdown took \(elapsed)")
         #expect(server.scheduler.currentStatistics.generatedTokens < 4000)
     }
 }

@@ -117,7 +117,7 @@ import Testing
             holder.close()
             // The holder's sequence is cancelled by its disconnect; the slot frees.
             var status = HTTPResponse.Status.serviceUnavailable
-            for _ in 0..<100 where status != .ok {
+            for _ in 0..<600 where status != .ok {
                 status = try await client.execute(uri: "/v1/completions", method: .post, headers: F.jsonHeaders,
                                                   body: F.body(["prompt": "x", "max_tokens": 2])).status
                 if status != .ok { try await Task.sleep(for: .milliseconds(50)) }

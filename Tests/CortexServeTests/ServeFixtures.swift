@@ -75,12 +75,13 @@ struct RawConnection {
         _ = request.withCString { write(descriptor, $0, strlen($0)) }
     }
 
-    /// Reads until `marker` has arrived (or 10 s pass), without holding a thread of the
-    /// concurrency pool while it waits (the server answering needs those threads).
-    func read(until marker: String) async -> String {
+    /// Reads until `marker` has arrived (or `timeout` seconds pass: generous, since CI runs
+    /// 2-rank MPI jobs that busy-poll both cores beside these tests), without holding a thread
+    /// of the concurrency pool while it waits (the server answering needs those threads).
+    func read(until marker: String, timeout: Double = 60) async -> String {
         var received = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let end = Date().addingTimeInterval(10)
+        let end = Date().addingTimeInterval(timeout)
         while Date() < end, !String(decoding: received, as: UTF8.self).contains(marker) {
             let count = recv(descriptor, &buffer, buffer.count, Int32(MSG_DONTWAIT))
             if count > 0 {
