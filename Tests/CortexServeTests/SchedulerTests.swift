@@ -155,7 +155,7 @@ import Testing
         let server = try ServeFixtures.server(parallel: 2, context: 4096, shutdownDeadline: .milliseconds(800))
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let group = server.makeServiceGroup(signals: []) { portContinuation.yield($0.localAddress?.port ?? 0) }
-        let running = Task { try await group.run() }
+        let running = Task(executorPreference: ServeTestExecutor.shared) { try await group.run() }
         var port = 0
         for await bound in ports { port = bound; break }
         let long = try RawConnection(port: port)
