@@ -50,7 +50,7 @@ final class DevToolsBrowser {
     }
 
     /// Sends a command and waits (up to `timeout` seconds) for its answer's `result`.
-    func command(_ method: String, _ parameters: JSONValue = [:], session: String? = nil, timeout: Double = 20) async throws -> JSONValue {
+    func command(_ method: String, _ parameters: JSONValue = [:], session: String? = nil, timeout: Double = 180) async throws -> JSONValue {
         nextIdentifier += 1
         var message: [String: JSONValue] = ["id": JSONValue(nextIdentifier), "method": .string(method), "params": parameters]
         if let session { message["sessionId"] = .string(session) }
@@ -115,7 +115,7 @@ final class DevToolsBrowser {
             guard case let .string(session)? = attached["sessionId"] else { Issue.record("not attached: \(attached.text)"); return }
             // Wait for the page (and its model name) to load, then type and send.
             var loaded = false
-            for _ in 0..<100 where !loaded {
+            for _ in 0..<1800 where !loaded {
                 loaded = try await browser.evaluate("document.readyState === 'complete' && document.getElementById('model').textContent === 'tiny'",
                                               session: session) == .bool(true)
                 if !loaded { try await Task.sleep(for: .milliseconds(100)) }
@@ -124,7 +124,7 @@ final class DevToolsBrowser {
             _ = try await browser.evaluate("document.getElementById('input').value = \(JSONValue.string(message).text); "
                                      + "document.getElementById('send').click(); true", session: session)
             var state = JSONValue.null
-            for _ in 0..<200 where state != "done" && state != "failed" {
+            for _ in 0..<1800 where state != "done" && state != "failed" {
                 try await Task.sleep(for: .milliseconds(100))
                 state = try await browser.evaluate("(document.querySelector('.message.assistant') || {dataset: {}}).dataset.state || null", session: session)
             }
