@@ -159,6 +159,19 @@ void cortex_quant_dequantize(int type, const void *source, float *y, long n);
 void cortex_quant_matvec(int type, const void *weights, long row_bytes, long rows, long n, const float *x, long x_stride,
                          long m, float *y, long y_stride);
 
+/// The integer path (llama.cpp's): activations quantised to 8 bits in blocks of 32 once per
+/// product, weight blocks multiplied with AVX512-VNNI. cortex_quant_has_integer_path says
+/// whether it serves a format with rows of n values on this CPU; a buffer of
+/// cortex_q8_activation_bytes(n, m) bytes holds m quantised vectors, which cortex_q8_quantize
+/// writes (vector i from x + i * x_stride) and cortex_quant_matvec_integer reads, giving the
+/// same y as cortex_quant_matvec up to the activations' rounding. Single-threaded.
+int cortex_has_avx512_vnni(void);
+int cortex_quant_has_integer_path(int type, long n);
+long cortex_q8_activation_bytes(long n, long m);
+void cortex_q8_quantize(const float *x, long x_stride, long n, long m, void *buffer);
+void cortex_quant_matvec_integer(int type, const void *weights, long row_bytes, long rows, long n, const void *activations, long m,
+                                 float *y, long y_stride);
+
 /// Causal attention of `rows` query rows of one head against a cache's keys and values:
 /// query row t (at position offset + t) attends to keys 0...offset + t, scores scaled by
 /// `scale`; rows of q, k, v and out are d floats each, their strides apart. Single-threaded.

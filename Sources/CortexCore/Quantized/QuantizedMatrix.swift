@@ -1,4 +1,6 @@
 import CCortexKernels
+import Foundation
+import Synchronization
 
 /// Block formats of quantised weights, with ggml's names and type ids (what GGUF files store).
 public enum QuantizationFormat: Int32, Sendable, CaseIterable, CustomStringConvertible {
@@ -106,6 +108,10 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let count = input.count / max(columns, 1)
         let output = try Tensor.empty(Array(x.shape.dropLast()) + [rows])
         if count == 0 || rows == 0 { return output }
+        if count <= vectorRows && QuantizedMatrix.activations == .integer && cortex_quant_has_integer_path(format.rawValue, columns) != 0 {
+            try integerProduct(input, count: count, into: output)
+            return output
+        }
         if count <= vectorRows {
             let source = UncheckedSendable(bytes)
             let xs = UncheckedSendable(UnsafePointer(input.storage.pointer.assumingMemoryBound(to: Float.self) + input.layout.offset))
@@ -132,6 +138,49 @@ public struct QuantizedMatrix: @unchecked Sendable {
             try flatOutput.slice(axis: 1, start: start, end: end).copy(from: flatInput.matmul(piece.mT))
         }
         return output
+    }
+
+    /// The integer path: the `count` input rows quantised to 8 bits once (blocks of 32), then
+    /// every 4-row tile of weights against them with VNNI, the tiles split among the workers.
+    private func integerProduct(_ input: Tensor, count: Int, into output: Tensor) throws {
+        let bufferBytes = cortex_q8_activation_bytes(columns, count)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferBytes, alignment: 64)
+        defer { buffer.deallocate() }
+        cortex_q8_quantize(input.storage.pointer.assumingMemoryBound(to: Float.self) + input.layout.offset, columns, columns, count, buffer)
+        let source = UncheckedSendable(bytes), activations = UncheckedSendable(UnsafeRawPointer(buffer))
+        let ys = UncheckedSendable(output.storage.pointer.assumingMemoryBound(to: Float.self))
+        let (format, columns, rowBytes, rows) = (format, columns, rowBytes, rows)
+        let tiles = (rows + 3) / 4
+        CPUParallelism.forEachRange(tiles, grain: max(1, 8_192 / max(columns, 1))) { part in
+            let first = part.lowerBound * 4, end = min(part.upperBound * 4, rows)
+            cortex_quant_matvec_integer(format.rawValue, source.value + first * rowBytes, rowBytes, end - first, columns,
+                                        activations.value, count, ys.value + first, rows)
+        }
+    }
+
+    /// How products with few input rows (decoding) treat the activations.
+    public enum Activations: Sendable {
+        /// Quantised to 8 bits per block of 32 once per product and multiplied with integer dot
+        /// products (AVX512-VNNI), as llama.cpp computes: the default where the CPU has VNNI,
+        /// for every quantised format (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K).
+        case integer
+        /// Kept float32: each weight dequantised as ggml's reference does, so products equal the
+        /// dense product with the dequantised weights up to summation order (the path the
+        /// parity tests against transformers take).
+        case float
+    }
+
+    private static let integerActivations = Atomic<Bool>(ProcessInfo.processInfo.environment["CORTEX_QUANT_ACTIVATIONS"] != "float")
+
+    /// The activations' treatment for every quantised product in the process (CORTEX_QUANT_ACTIVATIONS=float
+    /// starts it at `.float`). Formats or CPUs without the integer path use the float path whatever this says.
+    ///
+    /// ```swift
+    /// QuantizedMatrix.activations = .float   // exact parity with transformers' float32
+    /// ```
+    public static var activations: Activations {
+        get { integerActivations.load(ordering: .relaxed) ? .integer : .float }
+        set { integerActivations.store(newValue == .integer, ordering: .relaxed) }
     }
 
     /// Input rows up to which products take the matrix-vector kernel (decoding a few tokens, or
