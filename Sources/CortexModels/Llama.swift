@@ -330,9 +330,10 @@ extension LlamaAttention {
         func split(_ projected: Tensor, _ count: Int) throws -> Tensor {
             try projected.reshape([1, rows, count, headSize]).permute([0, 2, 1, 3])
         }
-        let query = try rope(split(qProj(x), heads), angles: angles)
-        let keys = try rope(split(kProj(x), keyValueHeads), angles: angles)
-        let values = try split(vProj(x), keyValueHeads)
+        let projected = try sameInputProjections([qProj, kProj, vProj], x)
+        let query = try rope(split(projected[0], heads), angles: angles)
+        let keys = try rope(split(projected[1], keyValueHeads), angles: angles)
+        let values = try split(projected[2], keyValueHeads)
         // Each segment's keys and values go into its cache; then one fused kernel per (segment,
         // head) attends its query rows to that cache, writing (1, N, heads, d) directly.
         var held: [(keys: Tensor, values: Tensor, offset: Int, start: Int, length: Int)] = []
@@ -385,5 +386,8 @@ public final class LlamaMLP: Module, @unchecked Sendable {
         super.init()
     }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor { try downProj(gateProj(x).silu() * upProj(x)) }
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let projected = try sameInputProjections([gateProj, upProj], x)
+        return try downProj(projected[0].silu() * projected[1])
+    }
 }

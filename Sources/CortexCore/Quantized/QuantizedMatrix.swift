@@ -143,18 +143,50 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// The integer path: the `count` input rows quantised to 8 bits once (blocks of 32), then
     /// every 4-row tile of weights against them with VNNI, the tiles split among the workers.
     private func integerProduct(_ input: Tensor, count: Int, into output: Tensor) throws {
-        let bufferBytes = cortex_q8_activation_bytes(columns, count)
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferBytes, alignment: 64)
+        try QuantizedMatrix.integerProducts([self], input, count: count, into: [output])
+    }
+
+    /// Products of several matrices with the same input (a layer's query, key and value
+    /// projections; its gate and up projections): x W₀ᵀ, x W₁ᵀ, ..., as `product` gives each,
+    /// with the input quantised once and every matrix's tiles in one parallel region.
+    public static func products(_ matrices: [QuantizedMatrix], _ x: Tensor) throws -> [Tensor] {
+        guard let first = matrices.first, x.rank >= 1, x.shape.last == first.columns,
+              matrices.allSatisfy({ $0.columns == first.columns }) else {
+            return try matrices.map { try $0.product(x) }
+        }
+        let count = x.count / max(first.columns, 1)
+        guard count >= 1, activations == .integer,
+              matrices.allSatisfy({ count <= $0.vectorRows && $0.rows > 0 && cortex_quant_has_integer_path($0.format.rawValue, $0.columns) != 0 }) else {
+            return try matrices.map { try $0.product(x) }
+        }
+        let input = try x.detach().to(.float32).contiguous()
+        let outputs = try matrices.map { try Tensor.empty(Array(x.shape.dropLast()) + [$0.rows]) }
+        try integerProducts(matrices, input, count: count, into: outputs)
+        return outputs
+    }
+
+    /// The integer path for matrices sharing one input (all with the same columns): the tiles of
+    /// 4 rows of all of them numbered in order and split among the workers.
+    private static func integerProducts(_ matrices: [QuantizedMatrix], _ input: Tensor, count: Int, into outputs: [Tensor]) throws {
+        let columns = matrices[0].columns
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: cortex_q8_activation_bytes(columns, count), alignment: 64)
         defer { buffer.deallocate() }
         cortex_q8_quantize(input.storage.pointer.assumingMemoryBound(to: Float.self) + input.layout.offset, columns, columns, count, buffer)
-        let source = UncheckedSendable(bytes), activations = UncheckedSendable(UnsafeRawPointer(buffer))
-        let ys = UncheckedSendable(output.storage.pointer.assumingMemoryBound(to: Float.self))
-        let (format, columns, rowBytes, rows) = (format, columns, rowBytes, rows)
-        let tiles = (rows + 3) / 4
-        CPUParallelism.forEachRange(tiles, grain: max(1, 8_192 / max(columns, 1))) { part in
-            let first = part.lowerBound * 4, end = min(part.upperBound * 4, rows)
-            cortex_quant_matvec_integer(format.rawValue, source.value + first * rowBytes, rowBytes, end - first, columns,
-                                        activations.value, count, ys.value + first, rows)
+        let activations = UncheckedSendable(UnsafeRawPointer(buffer))
+        let jobs = UncheckedSendable(zip(matrices, outputs).map { matrix, output in
+            (matrix: matrix, y: output.storage.pointer.assumingMemoryBound(to: Float.self), tiles: (matrix.rows + 3) / 4)
+        })
+        let totalTiles = jobs.value.reduce(0) { $0 + $1.tiles }
+        CPUParallelism.forEachRange(totalTiles, grain: max(1, 8_192 / max(columns, 1))) { part in
+            var firstTile = 0
+            for job in jobs.value {
+                let start = max(part.lowerBound, firstTile) - firstTile, end = min(part.upperBound, firstTile + job.tiles) - firstTile
+                firstTile += job.tiles
+                guard start < end else { continue }
+                let (matrix, firstRow, endRow) = (job.matrix, start * 4, min(end * 4, job.matrix.rows))
+                cortex_quant_matvec_integer(matrix.format.rawValue, matrix.bytes + firstRow * matrix.rowBytes, matrix.rowBytes, endRow - firstRow,
+                                            columns, activations.value, count, job.y + firstRow, matrix.rows)
+            }
         }
     }
 

@@ -20,6 +20,14 @@ public final class QuantizedLinear: Module, Layer, @unchecked Sendable {
     public func callAsFunction(_ input: Tensor) throws -> Tensor { try matrix.product(input) }
 }
 
+/// Each layer applied to the same input: quantised linear layers share one quantisation of it
+/// and one parallel region (``QuantizedMatrix/products(_:_:)``); other layers run in turn.
+public func sameInputProjections(_ layers: [Module & Layer], _ x: Tensor) throws -> [Tensor] {
+    let matrices = layers.compactMap { ($0 as? QuantizedLinear)?.matrix }
+    if matrices.count == layers.count && layers.count > 1 { return try QuantizedMatrix.products(matrices, x) }
+    return try layers.map { try $0(x) }
+}
+
 /// A token embedding looked up from quantised rows; `logits` reuses it as a tied output
 /// projection.
 public final class QuantizedEmbedding: Module, Layer, @unchecked Sendable {
