@@ -12,31 +12,39 @@ struct BenchmarkRow {
     var higherIsBetter = true
     /// For bandwidth rows: the op's bandwidth over the plain copy kernel's.
     var ofCopy: Double?
+    /// llama.cpp's figure for the same row, measured in the same run (the second peer).
+    var llamaCpp: Double?
 
     var json: String {
         func number(_ value: Double?) -> String { value.map { String(format: "%.4g", $0) } ?? "null" }
         var fields = ["\"name\": \"\(name)\"", "\"cortex\": \(number(cortex))", "\"reference\": \(number(reference))", "\"unit\": \"\(unit)\""]
         if let blas { fields.append("\"blas\": \(number(blas))") }
         if let ofCopy { fields.append("\"of_copy\": \(number(ofCopy))") }
+        if let llamaCpp { fields.append("\"llama_cpp\": \(number(llamaCpp))") }
         return "{\(fields.joined(separator: ", "))}"
     }
 }
 
 enum BenchmarkReport {
-    static func print(_ rows: [BenchmarkRow], json: Bool, notes: [String], peer: String = "pytorch") {
+    static func print(_ rows: [BenchmarkRow], json: Bool, notes: [String], peer: String = "pytorch", llamaCppRows: Bool = false) {
         if json {
             for row in rows { Swift.print(row.json) }
             return
         }
-        let header = ["benchmark", "cortex", peer, "vs \(peer)", "blas", "of copy", "unit"]
+        // A llama.cpp column appears where any row has a llama.cpp figure or asks for one.
+        let showsLlamaCpp = rows.contains { $0.llamaCpp != nil } || llamaCppRows
+        var header = ["benchmark", "cortex", peer, "vs \(peer)"]
+        if showsLlamaCpp { header += ["llama.cpp", "vs llama.cpp"] }
+        header += ["blas", "of copy", "unit"]
         var lines = [header]
         for row in rows {
-            let ratio = row.reference.map { reference in
-                row.higherIsBetter ? row.cortex / reference : reference / row.cortex
+            func ratio(_ other: Double?) -> String {
+                other.map { String(format: "%.2fx", row.higherIsBetter ? row.cortex / $0 : $0 / row.cortex) } ?? "-"
             }
-            lines.append([row.name, format(row.cortex), row.reference.map(format) ?? "-",
-                          ratio.map { String(format: "%.2fx", $0) } ?? "-", row.blas.map(format) ?? "",
-                          row.ofCopy.map { String(format: "%.0f%%", $0 * 100) } ?? "", row.unit])
+            var line = [row.name, format(row.cortex), row.reference.map(format) ?? "-", ratio(row.reference)]
+            if showsLlamaCpp { line += [row.llamaCpp.map(format) ?? "-", ratio(row.llamaCpp)] }
+            line += [row.blas.map(format) ?? "", row.ofCopy.map { String(format: "%.0f%%", $0 * 100) } ?? "", row.unit]
+            lines.append(line)
         }
         let widths = (0..<header.count).map { column in lines.map { $0[column].count }.max()! }
         for (index, line) in lines.enumerated() {

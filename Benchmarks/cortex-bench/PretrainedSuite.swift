@@ -42,11 +42,12 @@ struct PretrainedSuite: ParsableCommand {
             promptRates.append(Double(prompt.count) / (Double(first - start) * 1e-9))
             decodeRates.append(Double(count - 1) / (Double(end - first) * 1e-9))
         }
+        let llamaCpp = LlamaCppReference.bench(model: gguf, promptTokens: prompt.count, generatedTokens: 64, threads: CPUParallelism.threadCount)
         let fileBytes = Double((try FileManager.default.attributesOfItem(atPath: gguf)[.size] as? Int) ?? 1)
         rows.append(BenchmarkRow(name: "smollm2_decode_tokens_per_sec", cortex: median(decodeRates),
-                                 reference: reference.figures["smollm2_decode_tokens_per_sec"], unit: "tokens/s"))
+                                 reference: reference.figures["smollm2_decode_tokens_per_sec"], unit: "tokens/s", llamaCpp: llamaCpp.generation))
         rows.append(BenchmarkRow(name: "smollm2_prompt_tokens_per_sec", cortex: median(promptRates),
-                                 reference: reference.figures["smollm2_prompt_tokens_per_sec"], unit: "tokens/s"))
+                                 reference: reference.figures["smollm2_prompt_tokens_per_sec"], unit: "tokens/s", llamaCpp: llamaCpp.prompt))
         rows.append(BenchmarkRow(name: "smollm2_peak_memory_over_file", cortex: peakResidentBytes() / fileBytes,
                                  reference: reference.figures["smollm2_peak_memory_over_file"], unit: "x", higherIsBetter: false))
 
@@ -61,10 +62,11 @@ struct PretrainedSuite: ParsableCommand {
         }
         rows.append(BenchmarkRow(name: "minilm_sentences_per_sec", cortex: Double(sentences.count) / median(seconds),
                                  reference: reference.figures["minilm_sentences_per_sec"], unit: "sentences/s"))
-        BenchmarkReport.print(rows, json: options.json, notes: [reference.note,
+        BenchmarkReport.print(rows, json: options.json, notes: [reference.note, llamaCpp.note,
             "SmolLM2-135M-Instruct.Q4_1.gguf (\(String(format: "%.1f", fileBytes / 1e6)) MB): \(prompt.count)-token prompt, 64 greedy tokens after the first; "
             + "transformers runs the same file dequantised to float32. all-MiniLM-L6-v2: 256 tiny-Shakespeare lines, batches of 32, "
-            + "mean pooling + normalisation. \(CPUParallelism.threadCount) threads."])
+            + "mean pooling + normalisation. \(CPUParallelism.threadCount) threads. Decoding quantises activations to 8 bits as llama.cpp does "
+            + "(QuantizedMatrix.activations = .\(QuantizedMatrix.activations); CORTEX_QUANT_ACTIVATIONS=float for the float path)."], llamaCppRows: true)
     }
 
     func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }

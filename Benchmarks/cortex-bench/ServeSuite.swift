@@ -38,7 +38,8 @@ struct ServeSuite: ParsableCommand {
         }
         var peer: [Int: LoadResult] = [:]
         var notes = ["\(requestsPerClient) requests per client, \(maxTokens) tokens each (ignore_eos, greedy), prompts of 20-40 tokens; \(slots) slots"]
-        if let binary = ProcessInfo.processInfo.environment["CORTEX_LLAMA_SERVER"] {
+        if let binary = ProcessInfo.processInfo.environment["CORTEX_LLAMA_SERVER"]
+            ?? LlamaCppReference.binDirectory.map({ ($0 as NSString).appendingPathComponent("llama-server") }) {
             do {
                 peer = try LlamaServerPeer.measure(binary: binary, model: path, slots: slots, load: load, levels: levels)
                 notes.append("peer: llama.cpp llama-server \(binary), -np \(slots), 2 threads")
@@ -46,7 +47,7 @@ struct ServeSuite: ParsableCommand {
                 notes.append("peer: llama-server failed: \(error)")
             }
         } else {
-            notes.append("peer: set CORTEX_LLAMA_SERVER to llama.cpp's llama-server binary to measure it in the same run")
+            notes.append("peer: set CORTEX_LLAMA_CPP to a llama.cpp build (or CORTEX_LLAMA_SERVER to its llama-server) to measure it in the same run")
         }
         var rows: [BenchmarkRow] = []
         for level in levels {

@@ -52,9 +52,14 @@ import CortexTestSupport
     }
 
     /// Products from the blocks equal the dense product with the dequantised matrix, through
-    /// the matrix-vector kernel (1 and 5 rows; AVX-512 and portable) and the tiled GEMM (40 rows).
+    /// the float matrix-vector kernel (1 and 5 rows; AVX-512 and portable) and the tiled GEMM
+    /// (40 rows). (The integer path has its own checks in QuantizedIntegerTests.)
     @Test(arguments: formats)
     func productsMatchTheDequantizedMatrix(_ name: String) throws {
+        try QuantizedMatrix.$activations.withValue(.float) { try floatProductsMatchTheDequantizedMatrix(name) }
+    }
+
+    func floatProductsMatchTheDequantizedMatrix(_ name: String) throws {
         let matrix = try GGUF.load(GGUFTests.root + "/blocks.gguf").matrix(name)
         let dense = try matrix.dequantized()
         for rows in [1, 5, 40] {

@@ -1,6 +1,5 @@
 import CCortexKernels
 import Foundation
-import Synchronization
 
 /// Block formats of quantised weights, with ggml's names and type ids (what GGUF files store).
 public enum QuantizationFormat: Int32, Sendable, CaseIterable, CustomStringConvertible {
@@ -202,18 +201,17 @@ public struct QuantizedMatrix: @unchecked Sendable {
         case float
     }
 
-    private static let integerActivations = Atomic<Bool>(ProcessInfo.processInfo.environment["CORTEX_QUANT_ACTIVATIONS"] != "float")
-
-    /// The activations' treatment for every quantised product in the process (CORTEX_QUANT_ACTIVATIONS=float
-    /// starts it at `.float`). Formats or CPUs without the integer path use the float path whatever this says.
+    /// The activations' treatment for quantised products run by this task (and the code it
+    /// calls synchronously): `.integer` unless CORTEX_QUANT_ACTIVATIONS=float. Formats or CPUs
+    /// without the integer path use the float path whatever this says.
     ///
     /// ```swift
-    /// QuantizedMatrix.activations = .float   // exact parity with transformers' float32
+    /// let logits = try QuantizedMatrix.$activations.withValue(.float) {
+    ///     try model(ids)    // exact parity with transformers' float32
+    /// }
     /// ```
-    public static var activations: Activations {
-        get { integerActivations.load(ordering: .relaxed) ? .integer : .float }
-        set { integerActivations.store(newValue == .integer, ordering: .relaxed) }
-    }
+    @TaskLocal public static var activations: Activations =
+        ProcessInfo.processInfo.environment["CORTEX_QUANT_ACTIVATIONS"] == "float" ? .float : .integer
 
     /// Input rows up to which products take the matrix-vector kernel (decoding a few tokens, or
     /// a continuous batch): 32 for the formats whose kernel dequantises each chunk once for all
