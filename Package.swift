@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "CCortexKernels"),
         .target(name: "CortexCore", dependencies: ["CBLAS", "CCortexKernels"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        .target(name: "CortexNN", dependencies: ["CortexCore"]),
+        .target(name: "CortexNN", dependencies: ["CortexCore", "CCortexKernels"]),
         .target(name: "CortexData", dependencies: ["CortexCore", "CZlib"]),
         // Open MPI from Debian: built against its mpi.h (libopenmpi-dev), libmpi loaded with
         // dlopen when a process group is made, so binaries run without it in one process.

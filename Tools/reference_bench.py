@@ -195,6 +195,51 @@ def pretrained(repetitions):
     return figures
 
 
+def sequence(repetitions):
+    """The LSTM language model and the char-gpt decoder, as `cortex-bench sequence` trains them."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+    nn = torch.nn
+    torch.manual_seed(0)
+    rows = {}
+
+    class LSTMLanguageModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Embedding(10000, 128)
+            self.rnn = nn.LSTM(128, 256, batch_first=True)
+            self.decoder = nn.Linear(256, 10000)
+            self.dropout = nn.Dropout(0.2)
+
+        def forward(self, ids):
+            output, _ = self.rnn(self.dropout(self.encoder(ids)))
+            return self.decoder(self.dropout(output))
+
+    def measure(name, batch, steps, vocabulary, model, optimizer, logits):
+        ids, targets = torch.randint(0, vocabulary, (batch, steps)), torch.randint(0, vocabulary, (batch, steps))
+        loss_function = nn.CrossEntropyLoss()
+
+        def step():
+            optimizer.zero_grad()
+            loss_function(logits(model, ids).reshape(-1, vocabulary), targets.reshape(-1)).backward()
+            optimizer.step()
+
+        for _ in range(2):
+            step()
+
+        def run():
+            for _ in range(5):
+                step()
+
+        rows[name] = 5 * batch * steps / median_seconds(max(repetitions // 5, 3), run)
+
+    lstm = LSTMLanguageModel().train()
+    measure("lstm_lm_v10000_b20x35", 20, 35, 10000, lstm, torch.optim.Adam(lstm.parameters(), lr=1e-3), lambda m, x: m(x))
+    config = GPT2Config(vocab_size=65, n_positions=64, n_embd=128, n_layer=4, n_head=4, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
+    gpt = GPT2LMHeadModel(config).train()
+    measure("char_gpt_l4_w128_b32x64", 32, 64, 65, gpt, torch.optim.AdamW(gpt.parameters(), lr=1e-3), lambda m, x: m(x).logits)
+    return rows
+
+
 def distributed(repetitions):
     """torch.distributed (gloo) and DDP on 2 ranks, run as separate processes by reference_distributed.py."""
     import subprocess
@@ -206,12 +251,12 @@ def distributed(repetitions):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("suite", choices=["core", "train", "text", "gpt2", "pretrained", "distributed"])
+    parser.add_argument("suite", choices=["core", "train", "text", "gpt2", "pretrained", "sequence", "distributed"])
     parser.add_argument("--repetitions", type=int, default=15)
     arguments = parser.parse_args()
     torch.set_num_threads(2)
     print(json.dumps({"torch": torch.__version__}))
-    for name, value in {"core": core, "train": train, "text": text, "gpt2": gpt2, "pretrained": pretrained, "distributed": distributed}[arguments.suite](arguments.repetitions).items():
+    for name, value in {"core": core, "train": train, "text": text, "gpt2": gpt2, "pretrained": pretrained, "sequence": sequence, "distributed": distributed}[arguments.suite](arguments.repetitions).items():
         print(json.dumps({"name": name, "value": value}))
 
 

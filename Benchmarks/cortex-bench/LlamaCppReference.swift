@@ -38,12 +38,13 @@ enum LlamaCppReference {
               let results = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
             return (nil, nil, "llama.cpp column empty: llama-bench exited with status \(process.terminationStatus) on \(model)")
         }
-        var prompt: Double?, generation: Double?, commit = "?"
+        var prompt: Double?, generation: Double?, commit = "unknown"
         for result in results {
             guard let rate = result["avg_ts"] as? Double else { continue }
             commit = result["build_commit"] as? String ?? commit
             if (result["n_gen"] as? Int ?? 0) > 0 { generation = rate } else { prompt = rate }
         }
-        return (prompt, generation, "llama.cpp \(commit) llama-bench measured in this run (pp\(promptTokens), tg\(generatedTokens), \(threads) threads, \(repetitions) runs).")
+        let build = commit == "unknown" ? "(build \(bin))" : commit
+        return (prompt, generation, "llama.cpp \(build) llama-bench measured in this run (pp\(promptTokens), tg\(generatedTokens), \(threads) threads, \(repetitions) runs).")
     }
 }

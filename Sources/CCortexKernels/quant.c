@@ -37,7 +37,6 @@ static inline float half_to_float(uint16_t h) {
     return value;
 }
 
-static inline uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
 long cortex_quant_block_size(int type) {
     switch (type) {
@@ -79,24 +78,24 @@ CLONES void cortex_quant_dequantize(int type, const void *source, float *y, long
         memcpy(y, src, (size_t)n * 4);
         return;
     case CORTEX_QUANT_F16:
-        for (long i = 0; i < n; i++) y[i] = half_to_float(load_u16(src + 2 * i));
+        for (long i = 0; i < n; i++) y[i] = half_to_float(cortex_load_u16(src + 2 * i));
         return;
     case CORTEX_QUANT_BF16:
         for (long i = 0; i < n; i++) {
-            uint32_t bits = (uint32_t)load_u16(src + 2 * i) << 16;
+            uint32_t bits = (uint32_t)cortex_load_u16(src + 2 * i) << 16;
             memcpy(y + i, &bits, 4);
         }
         return;
     case CORTEX_QUANT_Q8_0:
         for (long b = 0; b < n / 32; b++, src += 34, y += 32) {
-            float d = half_to_float(load_u16(src));
+            float d = half_to_float(cortex_load_u16(src));
             const int8_t *q = (const int8_t *)(src + 2);
             for (int j = 0; j < 32; j++) y[j] = d * (float)q[j];
         }
         return;
     case CORTEX_QUANT_Q4_0:
         for (long b = 0; b < n / 32; b++, src += 18, y += 32) {
-            float d = half_to_float(load_u16(src));
+            float d = half_to_float(cortex_load_u16(src));
             const uint8_t *q = src + 2;
             for (int j = 0; j < 16; j++) {
                 y[j] = d * (float)((q[j] & 0xF) - 8);
@@ -106,7 +105,7 @@ CLONES void cortex_quant_dequantize(int type, const void *source, float *y, long
         return;
     case CORTEX_QUANT_Q4_1:
         for (long b = 0; b < n / 32; b++, src += 20, y += 32) {
-            float d = half_to_float(load_u16(src)), m = half_to_float(load_u16(src + 2));
+            float d = half_to_float(cortex_load_u16(src)), m = half_to_float(cortex_load_u16(src + 2));
             const uint8_t *q = src + 4;
             for (int j = 0; j < 16; j++) {
                 y[j] = d * (float)(q[j] & 0xF) + m;
@@ -116,7 +115,7 @@ CLONES void cortex_quant_dequantize(int type, const void *source, float *y, long
         return;
     case CORTEX_QUANT_Q4_K:
         for (long b = 0; b < n / 256; b++, src += 144) {
-            float d = half_to_float(load_u16(src)), dmin = half_to_float(load_u16(src + 2));
+            float d = half_to_float(cortex_load_u16(src)), dmin = half_to_float(cortex_load_u16(src + 2));
             const uint8_t *scales = src + 4, *q = src + 16;
             for (int j = 0; j < 8; j += 2, q += 32) {
                 uint8_t scale, minimum;
@@ -133,7 +132,7 @@ CLONES void cortex_quant_dequantize(int type, const void *source, float *y, long
         for (long b = 0; b < n / 256; b++, src += 210) {
             const uint8_t *ql = src, *qh = src + 128;
             const int8_t *scales = (const int8_t *)(src + 192);
-            float d = half_to_float(load_u16(src + 208));
+            float d = half_to_float(cortex_load_u16(src + 208));
             for (int half = 0; half < 2; half++, ql += 64, qh += 32, scales += 8, y += 128) {
                 for (int l = 0; l < 32; l++) {
                     int is = l / 16;
@@ -156,6 +155,7 @@ CLONES void cortex_quant_dequantize(int type, const void *source, float *y, long
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,f16c"))), apply_to = function)
 
+
 // Dot products of one Q4_0/Q4_1/Q8_0/F16/F32 row with m vectors, 16 lanes at a time, each
 // weight dequantised as the reference does and then multiplied (no integer shortcuts).
 static void avx512_dot_row(int type, const uint8_t *w, long n, const float *x, long x_stride, long m, float *out) {
@@ -172,8 +172,8 @@ static void avx512_dot_row(int type, const uint8_t *w, long n, const float *x, l
             // The 16 values a block's nibbles can stand for (d * q + m, or d * (q - 8)), made once
             // per block as the reference dequantises them, then looked up per weight.
             for (long b = 0; b < n / 32; b++, p += block_bytes, v += 32) {
-                __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(p)));
-                __m512 table = type == CORTEX_QUANT_Q4_1 ? _mm512_add_ps(_mm512_mul_ps(d, levels), _mm512_set1_ps(_cvtsh_ss(load_u16(p + 2))))
+                __m512 d = _mm512_set1_ps(cortex_half_at(p));
+                __m512 table = type == CORTEX_QUANT_Q4_1 ? _mm512_add_ps(_mm512_mul_ps(d, levels), _mm512_set1_ps(cortex_half_at(p + 2)))
                                                          : _mm512_mul_ps(d, centred_levels);
                 __m128i bytes = _mm_loadu_si128((const __m128i *)(p + block_bytes - 16));
                 __m128i low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F)), high = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
@@ -183,7 +183,7 @@ static void avx512_dot_row(int type, const uint8_t *w, long n, const float *x, l
             break;
         case CORTEX_QUANT_Q8_0:
             for (long b = 0; b < n / 32; b++, p += 34, v += 32) {
-                __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(p)));
+                __m512 d = _mm512_set1_ps(cortex_half_at(p));
                 __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2))));
                 __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18))));
                 acc0 = _mm512_fmadd_ps(_mm512_mul_ps(d, q0), _mm512_loadu_ps(v), acc0);
@@ -195,7 +195,7 @@ static void avx512_dot_row(int type, const uint8_t *w, long n, const float *x, l
             // 2j takes the low nibbles of 32 bytes, 2j + 1 their high nibbles. Each sub-block's
             // 16 levels (d * sc * q - dmin * m) are made once and looked up.
             for (long b = 0; b < n / 256; b++, p += 144, v += 256) {
-                const float d = _cvtsh_ss(load_u16(p)), dmin = _cvtsh_ss(load_u16(p + 2));
+                const float d = cortex_half_at(p), dmin = cortex_half_at(p + 2);
                 const uint8_t *q = p + 16;
                 for (int j = 0; j < 8; j += 2, q += 32) {
                     uint8_t scale, minimum;
@@ -217,7 +217,7 @@ static void avx512_dot_row(int type, const uint8_t *w, long n, const float *x, l
             // Per 256-value block, two halves of 128: 6-bit values from a low nibble (ql) and two
             // high bits (qh), minus 32, times d * the int8 scale of each 16 values.
             for (long b = 0; b < n / 256; b++, p += 210, v += 256) {
-                const float d = _cvtsh_ss(load_u16(p + 208));
+                const float d = cortex_half_at(p + 208);
                 const int8_t *scales = (const int8_t *)(p + 192);
                 for (int half = 0; half < 2; half++) {
                     const uint8_t *ql = p + 64 * half, *qh = p + 128 + 32 * half;
@@ -268,8 +268,8 @@ static inline __attribute__((always_inline)) void dequantize_chunk32(int type, c
         const __m512 levels = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         const __m512 centred_levels = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
         const long block_bytes = type == CORTEX_QUANT_Q4_1 ? 20 : 18;
-        __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(p)));
-        __m512 table = type == CORTEX_QUANT_Q4_1 ? _mm512_add_ps(_mm512_mul_ps(d, levels), _mm512_set1_ps(_cvtsh_ss(load_u16(p + 2))))
+        __m512 d = _mm512_set1_ps(cortex_half_at(p));
+        __m512 table = type == CORTEX_QUANT_Q4_1 ? _mm512_add_ps(_mm512_mul_ps(d, levels), _mm512_set1_ps(cortex_half_at(p + 2)))
                                                  : _mm512_mul_ps(d, centred_levels);
         __m128i bytes = _mm_loadu_si128((const __m128i *)(p + block_bytes - 16));
         __m128i low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F)), high = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
@@ -278,7 +278,7 @@ static inline __attribute__((always_inline)) void dequantize_chunk32(int type, c
         return;
     }
     case CORTEX_QUANT_Q8_0: {
-        __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(p)));
+        __m512 d = _mm512_set1_ps(cortex_half_at(p));
         *w0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))));
         *w1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18)))));
         return;

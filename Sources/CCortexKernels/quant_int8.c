@@ -17,7 +17,6 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint16_t load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
 // Layout of the activations buffer for m vectors of n values (n a multiple of 32): the codes
 // (m * n bytes), then per vector its block scales (n / 32 floats), the blocks' sums d * Σq
@@ -87,9 +86,6 @@ void cortex_q8_quantize(const float *x, long x_stride, long n, long m, void *buf
     }
 }
 
-// The float16 at p. (Not _cvtsh_ss, which clang lowers to an insert into a live register: a
-// dependency from one block's arithmetic into the next block's scale load.)
-static inline float half_at(const uint8_t *p) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(load_u16(p)))); }
 
 static inline float horizontal_sum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -137,8 +133,8 @@ static inline __attribute__((always_inline)) void integer_tile(int type, const u
             for (int r = 0; r < R; r++) {
                 const uint8_t *p = w + r * row_bytes + b * bytes;
                 _mm_prefetch((const char *)(p + 1024), _MM_HINT_T0);
-                const float d = half_at(p);
-                const float offset = type == CORTEX_QUANT_Q4_1 ? half_at(p + 2) : -8.0f * d;
+                const float d = cortex_half_at(p);
+                const float offset = type == CORTEX_QUANT_Q4_1 ? cortex_half_at(p + 2) : -8.0f * d;
                 __m256i weights = unpack_nibbles32(p + bytes - 16);
                 for (int v = 0; v < V; v++) {
                     acc[r][v] = _mm256_fmadd_ps(dot_u8_s8(weights, codes[v]), _mm256_set1_ps(d * x[v].scales[b]), acc[r][v]);
@@ -157,7 +153,7 @@ static inline __attribute__((always_inline)) void integer_tile(int type, const u
             for (int r = 0; r < R; r++) {
                 const uint8_t *p = w + r * row_bytes + b * 34;
                 _mm_prefetch((const char *)(p + 1024), _MM_HINT_T0);
-                const float d = half_at(p);
+                const float d = cortex_half_at(p);
                 __m256i weights = _mm256_loadu_si256((const __m256i *)(p + 2));
                 __m256i magnitudes = _mm256_abs_epi8(weights);
                 for (int v = 0; v < V; v++)
@@ -172,7 +168,7 @@ static inline __attribute__((always_inline)) void integer_tile(int type, const u
         for (long b = 0; b < n / 256; b++) {
             for (int r = 0; r < R; r++) {
                 const uint8_t *p = w + r * row_bytes + b * 144;
-                const float d = half_at(p), dmin = half_at(p + 2);
+                const float d = cortex_half_at(p), dmin = cortex_half_at(p + 2);
                 float scale[8], minimum[8];
                 for (int j = 0; j < 8; j++) {
                     uint8_t s, m;
@@ -205,7 +201,7 @@ static inline __attribute__((always_inline)) void integer_tile(int type, const u
         for (long b = 0; b < n / 256; b++) {
             for (int r = 0; r < R; r++) {
                 const uint8_t *p = w + r * row_bytes + b * 210;
-                const float d = half_at(p + 208);
+                const float d = cortex_half_at(p + 208);
                 const __m512 scales = _mm512_mul_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 192)))));
                 for (int half = 0; half < 2; half++) {
                     const uint8_t *ql = p + 64 * half, *qh = p + 128 + 32 * half;

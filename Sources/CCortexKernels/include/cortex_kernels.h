@@ -172,6 +172,13 @@ void cortex_q8_quantize(const float *x, long x_stride, long n, long m, void *buf
 void cortex_quant_matvec_integer(int type, const void *weights, long row_bytes, long rows, long n, const void *activations, long m,
                                  float *y, long y_stride);
 
+/// Fused inference forms of RMSNorm (`rows` rows of n) and of a rotary embedding (x
+/// (batch, heads, steps, d) with element strides sb, sh, st and contiguous rows, into
+/// contiguous y; cosine and sine rows of d / 2 per step, batch b's at b * angle_batch_stride).
+void cortex_rms_norm(const float *x, const float *weight, float *y, long rows, long n, float epsilon);
+void cortex_rotary_embedding(const float *x, long batch, long heads, long steps, long d, long sb, long sh, long st,
+                             const float *cosine, const float *sine, long angle_batch_stride, int interleaved, float *y);
+
 /// Causal attention of `rows` query rows of one head against a cache's keys and values:
 /// query row t (at position offset + t) attends to keys 0...offset + t, scores scaled by
 /// `scale`; rows of q, k, v and out are d floats each, their strides apart. Single-threaded.

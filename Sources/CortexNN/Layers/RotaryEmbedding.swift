@@ -1,3 +1,4 @@
+import CCortexKernels
 import CortexCore
 import Foundation
 
@@ -138,6 +139,7 @@ public struct RotaryEmbedding: Sendable {
             throw CortexError.shapeMismatch(operation: "RotaryEmbedding", shapes: [x.shape, cosine.shape],
                                             reason: "(x must be (B, heads, T, \(dimension)) with T and B those of the positions)")
         }
+        if let fused = try fusedInference(x, cosine: cosine, sine: sine) { return fused }
         let half = dimension / 2
         switch pairing {
         case .halves:
@@ -149,5 +151,23 @@ public struct RotaryEmbedding: Sendable {
             return try Tensor.cat([(first * cosine - second * sine).unsqueeze(4), (first * sine + second * cosine).unsqueeze(4)], axis: 4)
                 .reshape(x.shape)
         }
+    }
+
+    /// Inference (nothing needs a gradient): one fused pass instead of nine ops, for rows with
+    /// contiguous elements. Nil where the composite form must run.
+    private func fusedInference(_ x: Tensor, cosine: Tensor, sine: Tensor) throws -> Tensor? {
+        guard !(GradMode.isEnabled && x.requiresGrad), x.dtype == .float32, x.device == .cpu, x.layout.strides[3] == 1 || x.shape[3] == 1 else {
+            return nil
+        }
+        let (cosines, sines) = (try cosine.contiguous(), try sine.contiguous())
+        let angleBatchStride = cosines.rank == 4 && cosines.shape[0] > 1 ? cosines.shape[2] * cosines.shape[3] : 0
+        let output = try Tensor.empty(x.shape)
+        let strides = x.layout.strides
+        cortex_rotary_embedding(x.storage.pointer.assumingMemoryBound(to: Float.self) + x.layout.offset, x.shape[0], x.shape[1], x.shape[2],
+                                x.shape[3], strides[0], strides[1], strides[2],
+                                cosines.storage.pointer.assumingMemoryBound(to: Float.self) + cosines.layout.offset,
+                                sines.storage.pointer.assumingMemoryBound(to: Float.self) + sines.layout.offset, angleBatchStride,
+                                pairing == .interleaved ? 1 : 0, output.storage.pointer.assumingMemoryBound(to: Float.self))
+        return withExtendedLifetime((x, cosines, sines)) { output }
     }
 }
