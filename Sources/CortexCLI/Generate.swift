@@ -28,6 +28,7 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("repetition-penalty"), help: "Penalty for tokens already present (1: none).") var repetitionPenalty: Float = 1
     @Option(name: .customLong("stop"), help: "Stop when the text produced contains this string (repeatable).") var stopStrings: [String] = []
     @Option(help: "Seed for sampling.") var seed: UInt64 = 0
+    @OptionGroup var quantized: QuantizedActivationsOption
     @Flag(help: "Print one JSON object: prompt_tokens, tokens (the new ids) and text.") var json = false
     @Flag(help: "With --json, add logprobs: each new token's log-probability under the model's raw logits.") var logprobs = false
 
@@ -39,9 +40,14 @@ struct Generate: ParsableCommand {
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
         do { try sampling.validate() } catch let error as CortexError { throw ValidationError(error.description) }
         guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens must be 0 or more, got \(maxNewTokens)") }
+        try quantized.validate()
     }
 
     func run() throws {
+        try QuantizedMatrix.$activations.withValue(quantized.mode) { try generate() }
+    }
+
+    func generate() throws {
         do {
             var generator = try TextGenerator.load(model)
             if let tokenizer {
@@ -83,6 +89,28 @@ struct Generate: ParsableCommand {
             }
         } catch let error as CortexError {
             throw ValidationError(error.description)
+        }
+    }
+}
+
+/// `--activations integer|refined|float`: how products with quantised (GGUF) weights treat the
+/// activations (``QuantizedMatrix/Activations``).
+struct QuantizedActivationsOption: ParsableArguments {
+    @Option(help: "With GGUF weights: integer (8-bit codes, as llama.cpp), refined (two 8-bit codes, float accuracy, slower) or float (exact float32). Default: CORTEX_QUANT_ACTIVATIONS, else integer.")
+    var activations: String?
+
+    var mode: QuantizedMatrix.Activations {
+        switch activations {
+        case "float": .float
+        case "refined": .refined
+        case "integer": .integer
+        default: QuantizedMatrix.activations
+        }
+    }
+
+    func validate() throws {
+        if let activations, !["integer", "refined", "float"].contains(activations) {
+            throw ValidationError("--activations must be integer, refined or float, got \(activations)")
         }
     }
 }

@@ -27,8 +27,10 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("api-key"), help: "Require Authorization: Bearer KEY (or set CORTEX_API_KEY).") var apiKey: String?
     @Option(name: .customLong("shutdown-seconds"), help: "On SIGINT/SIGTERM, how long requests in flight may finish before they are cancelled.")
     var shutdownSeconds = 10.0
+    @OptionGroup var quantized: QuantizedActivationsOption
 
     func validate() throws {
+        try quantized.validate()
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
         guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1, got \(parallel)") }
         if let context, context < 2 { throw ValidationError("--context must be at least 2, got \(context)") }
@@ -63,6 +65,7 @@ struct Serve: ParsableCommand {
         configuration.stepRows = stepRows
         configuration.maximumBodyBytes = maximumBodyBytes
         configuration.apiKey = apiKey ?? ProcessInfo.processInfo.environment["CORTEX_API_KEY"]
+        configuration.activations = quantized.mode
         configuration.shutdownDeadline = .milliseconds(Int64(shutdownSeconds * 1000))
         let server: CortexServer
         do {

@@ -178,16 +178,17 @@ public final class Llama: Module, CausalLanguageModel, @unchecked Sendable {
         return try project(hidden)
     }
 
-    /// Logits from final hidden states. A quantised output projection keeps the activations in
-    /// float32 even where the integer path serves the layers: 8-bit codes of the final hidden
-    /// state move the logits enough to change greedy answers (SmolLM2 answers "What is the
-    /// capital of France?" with "L'Étoile, la Marseillaise, ..." from 8-bit codes, as llama.cpp
-    /// does, and with Paris from float32), and this one product is a fifth of the weights at most.
+    /// Logits from final hidden states. A quantised output projection refines the integer
+    /// path (``QuantizedMatrix/Activations/refined``) where the layers take it: 8-bit codes of
+    /// the final hidden state move the logits enough to change greedy answers (SmolLM2 answers
+    /// "What is the capital of France?" with "L'Étoile, la Marseillaise, ..." from them, as
+    /// llama.cpp does, and with Paris from float32 or refined codes).
     func project(_ hidden: Tensor) throws -> Tensor {
-        try QuantizedMatrix.$activations.withValue(.float) { try projectInFloat(hidden) }
+        let activations: QuantizedMatrix.Activations = QuantizedMatrix.activations == .float ? .float : .refined
+        return try QuantizedMatrix.$activations.withValue(activations) { try projectLogits(hidden) }
     }
 
-    private func projectInFloat(_ hidden: Tensor) throws -> Tensor {
+    private func projectLogits(_ hidden: Tensor) throws -> Tensor {
         if let lmHead { return try lmHead(hidden) }
         switch model.embedTokens {
         case let embedding as Embedding: return try hidden.matmul(embedding.weight.mT)

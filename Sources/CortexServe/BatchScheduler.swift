@@ -36,6 +36,8 @@ public final class BatchScheduler: @unchecked Sendable {
     public let prefillChunk: Int
     /// Rows (decoding tokens plus prompt tokens) one step takes at most, beyond its first chunk.
     public let stepRows: Int
+    /// How quantised products treat the activations on the model's thread.
+    public let activations: QuantizedMatrix.Activations
     /// Called on the model's thread with the batch size of each decoding step.
     public var onStep: (@Sendable (Int) -> Void)?
 
@@ -49,8 +51,10 @@ public final class BatchScheduler: @unchecked Sendable {
     private var statistics = Statistics()
     private var thread: Thread?
 
-    public init(generator: TextGenerator, slots: Int, queueLimit: Int = 64, prefillChunk: Int = 8, stepRows: Int = 16) {
+    public init(generator: TextGenerator, slots: Int, queueLimit: Int = 64, prefillChunk: Int = 8, stepRows: Int = 16,
+                activations: QuantizedMatrix.Activations = QuantizedMatrix.activations) {
         self.generator = generator
+        self.activations = activations
         self.slots = max(1, slots)
         self.queueLimit = max(0, queueLimit)
         self.prefillChunk = max(1, prefillChunk)
@@ -177,7 +181,7 @@ public final class BatchScheduler: @unchecked Sendable {
             for sequence in gone { sequence.finish(.cancelled) }
             guard !batch.isEmpty else { continue }
             do {
-                try withNoGrad { try step(batch) }
+                try QuantizedMatrix.$activations.withValue(activations) { try withNoGrad { try step(batch) } }
             } catch {
                 for sequence in batch where !sequence.isDone { sequence.fail(error) }
             }

@@ -51,7 +51,7 @@ public final class CortexServer: Sendable {
         self.configuration = configuration
         contextLength = configuration.context ?? modelContext
         scheduler = BatchScheduler(generator: generator, slots: configuration.parallel, queueLimit: configuration.queueLimit,
-                                   prefillChunk: configuration.prefillChunk, stepRows: configuration.stepRows)
+                                   prefillChunk: configuration.prefillChunk, stepRows: configuration.stepRows, activations: configuration.activations)
         let batchSize = metrics.batchSize
         scheduler.onStep = { batchSize.record(Double($0)) }
     }

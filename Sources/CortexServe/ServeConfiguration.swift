@@ -1,3 +1,5 @@
+import CortexCore
+
 /// How `cortex serve` listens and schedules: its address, slots, context, limits and key.
 public struct ServeConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -18,6 +20,9 @@ public struct ServeConfiguration: Sendable {
     public var apiKey: String?
     /// How long in-flight requests may run after SIGINT/SIGTERM before they are cancelled.
     public var shutdownDeadline: Duration = .seconds(10)
+    /// How quantised products treat the activations (`.integer`, llama.cpp's 8-bit codes, unless
+    /// CORTEX_QUANT_ACTIVATIONS says otherwise).
+    public var activations = QuantizedMatrix.activations
 
     public init() {}
 }

@@ -7,7 +7,7 @@ import CortexTestSupport
 /// The integer path of quantised products (activations quantised to 8 bits per block of 32,
 /// VNNI dot products over the weight blocks): exactly the product of the dequantised weights
 /// with the quantised-then-dequantised activations (float32 rounding aside, rtol 1e-4), and
-/// within 2% (relative RMS) of the float path. Matrices of 11 random rows (4-row tiles and a
+/// within 2% (relative RMS) of the float path; refined (two codes per activation) within 1e-4. Matrices of 11 random rows (4-row tiles and a
 /// remainder) meet 1 to 7 vectors (tiles of 4, 2 and 1).
 @Suite struct QuantizedIntegerTests {
     static let formats: [QuantizationFormat] = [.q8_0, .q4_0, .q4_1, .q4K, .q6K]
@@ -72,6 +72,10 @@ import CortexTestSupport
             let float = try QuantizedMatrix.$activations.withValue(.float) { try matrix.product(x) }
             let relative = try ((integer - float).square().sum().item() / float.square().sum().item()).squareRoot()
             #expect(relative < 0.02, "\(format), \(vectors) vectors: \(relative) from the float path")
+            // Two codes per activation: the float product within 1e-4 (relative RMS).
+            let refined = try QuantizedMatrix.$activations.withValue(.refined) { try matrix.product(x) }
+            let refinedRelative = try ((refined - float).square().sum().item() / float.square().sum().item()).squareRoot()
+            #expect(refinedRelative < 1e-4, "\(format), \(vectors) vectors refined: \(refinedRelative) from the float path")
         }
     }
 

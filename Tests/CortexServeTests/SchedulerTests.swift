@@ -68,7 +68,10 @@ import Testing
         let prompts = try questions.map { try generator.tokenizer.encode(generator.chatPrompt($0)) }
         let (single, batched) = try await Self.aloneAndBatched(generator, prompts: prompts, maxTokens: 12)
         #expect(single == batched)
-        #expect(single[0].contains("Paris"), "\(single[0])")
+        // (Whether the answer names Paris depends on the activations' treatment: llama.cpp's
+        // 8-bit codes, the default, make SmolLM2 answer "L'Étoile, la Marseillaise, ..." as
+        // llama.cpp itself does; LlamaTests checks the answers.)
+        #expect(Set(single).count > 4)
     }
 
     /// The mixed step (decode tokens and prompt chunks of several sequences in one pass) gives

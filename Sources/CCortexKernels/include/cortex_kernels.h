@@ -169,6 +169,10 @@ int cortex_has_avx512_vnni(void);
 int cortex_quant_has_integer_path(int type, long n);
 long cortex_q8_activation_bytes(long n, long m);
 void cortex_q8_quantize(const float *x, long x_stride, long n, long m, void *buffer);
+/// Two vectors of codes per input vector (its codes, then those of their rounding error), in a
+/// buffer of cortex_q8_activation_bytes(n, 2 m): the sum of the two products is within about
+/// 1/32,000 of each block's largest value of the float product.
+void cortex_q8_quantize_refined(const float *x, long x_stride, long n, long m, void *buffer);
 void cortex_quant_matvec_integer(int type, const void *weights, long row_bytes, long rows, long n, const void *activations, long m,
                                  float *y, long y_stride);
 

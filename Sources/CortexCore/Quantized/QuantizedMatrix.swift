@@ -107,8 +107,11 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let count = input.count / max(columns, 1)
         let output = try Tensor.empty(Array(x.shape.dropLast()) + [rows])
         if count == 0 || rows == 0 { return output }
-        if count <= vectorRows && QuantizedMatrix.activations == .integer && cortex_quant_has_integer_path(format.rawValue, columns) != 0 {
-            try integerProduct(input, count: count, into: output)
+        // Refined codes cost Q8_0 more than its float path does (measured on Zen 4: 141 against
+        // 155 tokens/s of SmolLM2 with its Q8_0 output projection), so Q8_0 takes the float path.
+        let mode = QuantizedMatrix.activations == .refined && format == .q8_0 ? .float : QuantizedMatrix.activations
+        if count <= vectorRows && mode != .float && cortex_quant_has_integer_path(format.rawValue, columns) != 0 {
+            try QuantizedMatrix.integerProducts([self], input, count: count, into: [output], refined: mode == .refined)
             return output
         }
         if count <= vectorRows {
@@ -139,12 +142,6 @@ public struct QuantizedMatrix: @unchecked Sendable {
         return output
     }
 
-    /// The integer path: the `count` input rows quantised to 8 bits once (blocks of 32), then
-    /// every 4-row tile of weights against them with VNNI, the tiles split among the workers.
-    private func integerProduct(_ input: Tensor, count: Int, into output: Tensor) throws {
-        try QuantizedMatrix.integerProducts([self], input, count: count, into: [output])
-    }
-
     /// Products of several matrices with the same input (a layer's query, key and value
     /// projections; its gate and up projections): x W₀ᵀ, x W₁ᵀ, ..., as `product` gives each,
     /// with the input quantised once and every matrix's tiles in one parallel region.
@@ -154,29 +151,36 @@ public struct QuantizedMatrix: @unchecked Sendable {
             return try matrices.map { try $0.product(x) }
         }
         let count = x.count / max(first.columns, 1)
-        guard count >= 1, activations == .integer,
+        guard count >= 1, activations != .float,
               matrices.allSatisfy({ count <= $0.vectorRows && $0.rows > 0 && cortex_quant_has_integer_path($0.format.rawValue, $0.columns) != 0 }) else {
             return try matrices.map { try $0.product(x) }
         }
         let input = try x.detach().to(.float32).contiguous()
         let outputs = try matrices.map { try Tensor.empty(Array(x.shape.dropLast()) + [$0.rows]) }
-        try integerProducts(matrices, input, count: count, into: outputs)
+        try integerProducts(matrices, input, count: count, into: outputs, refined: activations == .refined)
         return outputs
     }
 
-    /// The integer path for matrices sharing one input (all with the same columns): the tiles of
-    /// 4 rows of all of them numbered in order and split among the workers.
-    private static func integerProducts(_ matrices: [QuantizedMatrix], _ input: Tensor, count: Int, into outputs: [Tensor]) throws {
+    /// The integer path for matrices sharing one input (all with the same columns): the
+    /// `count` input rows quantised to 8 bits once (blocks of 32), then the 4-row tiles of all
+    /// the matrices, numbered in order, split among the workers. `refined` quantises each row
+    /// twice over (its codes, then their rounding error) and sums the two products.
+    static func integerProducts(_ matrices: [QuantizedMatrix], _ input: Tensor, count: Int, into outputs: [Tensor], refined: Bool = false) throws {
         let columns = matrices[0].columns
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: cortex_q8_activation_bytes(columns, count), alignment: 64)
+        let vectors = refined ? 2 * count : count
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: cortex_q8_activation_bytes(columns, vectors), alignment: 64)
         defer { buffer.deallocate() }
-        cortex_q8_quantize(input.storage.pointer.assumingMemoryBound(to: Float.self) + input.layout.offset, columns, columns, count, buffer)
+        let x = input.storage.pointer.assumingMemoryBound(to: Float.self) + input.layout.offset
+        if refined { cortex_q8_quantize_refined(x, columns, columns, count, buffer) } else { cortex_q8_quantize(x, columns, columns, count, buffer) }
         let activations = UncheckedSendable(UnsafeRawPointer(buffer))
-        let jobs = UncheckedSendable(zip(matrices, outputs).map { matrix, output in
+        // The refined products land in twice the rows, then each pair is summed.
+        let targets = refined ? try matrices.map { try Tensor.empty([vectors, $0.rows]) } : outputs
+        let jobs = UncheckedSendable(zip(matrices, targets).map { matrix, output in
             (matrix: matrix, y: output.storage.pointer.assumingMemoryBound(to: Float.self), tiles: (matrix.rows + 3) / 4)
         })
         let totalTiles = jobs.value.reduce(0) { $0 + $1.tiles }
-        CPUParallelism.forEachRange(totalTiles, grain: max(1, 8_192 / max(columns, 1))) { part in
+        // Pieces of 16 tiles (64 rows), taken in turn: equal shares finish apart on these VMs.
+        CPUParallelism.forEachPiece(totalTiles, piece: 16, grain: max(1, 8_192 / max(columns, 1))) { part in
             var firstTile = 0
             for job in jobs.value {
                 let start = max(part.lowerBound, firstTile) - firstTile, end = min(part.upperBound, firstTile + job.tiles) - firstTile
@@ -184,8 +188,13 @@ public struct QuantizedMatrix: @unchecked Sendable {
                 guard start < end else { continue }
                 let (matrix, firstRow, endRow) = (job.matrix, start * 4, min(end * 4, job.matrix.rows))
                 cortex_quant_matvec_integer(matrix.format.rawValue, matrix.bytes + firstRow * matrix.rowBytes, matrix.rowBytes, endRow - firstRow,
-                                            columns, activations.value, count, job.y + firstRow, matrix.rows)
+                                            columns, activations.value, vectors, job.y + firstRow, matrix.rows)
             }
+        }
+        guard refined else { return }
+        for (target, output) in zip(targets, outputs) {
+            let pairs = try target.reshape([count, 2, target.shape[1]])
+            try output.reshape([count, target.shape[1]]).copy(from: pairs.select(axis: 1, index: 0) + pairs.select(axis: 1, index: 1))
         }
     }
 
@@ -195,6 +204,12 @@ public struct QuantizedMatrix: @unchecked Sendable {
         /// products (AVX512-VNNI), as llama.cpp computes: the default where the CPU has VNNI,
         /// for every quantised format (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K).
         case integer
+        /// Quantised twice over, as two vectors of 8-bit codes (the activation's, then its
+        /// rounding error's), whose integer products sum to within about 1/32,000 of each
+        /// block's largest value of the float product: float32's accuracy for logits at the
+        /// integer path's memory traffic and up to twice its arithmetic. Language models take
+        /// it for their output projection. (Q8_0 takes the float path instead: faster there.)
+        case refined
         /// Kept float32: each weight dequantised as ggml's reference does, so products equal the
         /// dense product with the dequantised weights up to summation order (the path the
         /// parity tests against transformers take).
@@ -210,8 +225,13 @@ public struct QuantizedMatrix: @unchecked Sendable {
     ///     try model(ids)    // exact parity with transformers' float32
     /// }
     /// ```
-    @TaskLocal public static var activations: Activations =
-        ProcessInfo.processInfo.environment["CORTEX_QUANT_ACTIVATIONS"] == "float" ? .float : .integer
+    @TaskLocal public static var activations: Activations = {
+        switch ProcessInfo.processInfo.environment["CORTEX_QUANT_ACTIVATIONS"] {
+        case "float": .float
+        case "refined": .refined
+        default: .integer
+        }
+    }()
 
     /// Input rows up to which products take the matrix-vector kernel (decoding a few tokens, or
     /// a continuous batch): 32 for the formats whose kernel dequantises each chunk once for all

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import CBLAS
 import CCortexKernels
 
@@ -46,6 +47,30 @@ public enum CPUParallelism {
         // the pool was free.
         if !ran {
             for worker in 0..<workers { body((count * worker / workers)..<(count * (worker + 1) / workers)) }
+        }
+    }
+}
+
+extension CPUParallelism {
+    /// Runs `body` over `0..<count` in pieces of `piece` items that the workers take in turn
+    /// from a shared counter, so a worker slowed by its core (a busier memory path, a
+    /// neighbour on the host) takes fewer: for memory-bound kernels whose equal halves finish
+    /// at different times. Each item is computed by one worker, so results never depend on who.
+    public static func forEachPiece(_ count: Int, piece: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+        let piece = max(piece, 1)
+        let workers = min(threadCount, count / max(grain, 1))
+        if workers <= 1 {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        let pieces = (count + piece - 1) / piece
+        forEachRange(workers, grain: 1) { _ in
+            while true {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                if index >= pieces { return }
+                body((index * piece)..<min((index + 1) * piece, count))
+            }
         }
     }
 }
