@@ -47,6 +47,8 @@ def core(repetitions):
         reps = max(repetitions // 3, 5) if n >= 2048 else repetitions
         seconds = median_seconds(reps, lambda: torch.matmul(a, b))
         rows[f"matmul_{n}"] = 2 * n ** 3 / seconds / 1e9
+    a, b = torch.randn(2048, 2048).bfloat16(), torch.randn(2048, 2048).bfloat16()
+    rows["matmul_bf16_2048"] = 2 * 2048 ** 3 / median_seconds(max(repetitions // 3, 5), lambda: torch.matmul(a, b)) / 1e9
     # The MNIST MLP's first layer at batch 64: forward x @ W^T and the weight gradient dY^T @ x.
     x, weight, dy = torch.randn(64, 784), torch.randn(128, 784), torch.randn(64, 128)
     flops = 2 * 64 * 784 * 128

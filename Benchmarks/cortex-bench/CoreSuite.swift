@@ -34,6 +34,15 @@ struct CoreSuite: ParsableCommand {
                                      unit: "GFLOP/s", blas: flops / blas / 1e9))
         }
 
+        // bfloat16 operands, float32 accumulation, bfloat16 result (PyTorch's bf16 matmul).
+        if options.includes("matmul_bf16_2048") {
+            let n = 2048
+            let a = try Tensor.randn([n, n], generator: generator).to(.bfloat16), b = try Tensor.randn([n, n], generator: generator).to(.bfloat16)
+            let seconds = try medianSeconds(repetitions: max(options.repetitions / 3, 5)) { _ = try a.matmul(b) }
+            rows.append(BenchmarkRow(name: "matmul_bf16_2048", cortex: 2 * Double(n * n * n) / seconds / 1e9,
+                                     reference: reference.figures["matmul_bf16_2048"], unit: "GFLOP/s"))
+        }
+
         // The MNIST MLP's first layer at batch 64: forward x @ W^T and the weight gradient dY^T @ x.
         let input = try Tensor.randn([64, 784], generator: generator), weight = try Tensor.randn([128, 784], generator: generator)
         let upstream = try Tensor.randn([64, 128], generator: generator)

@@ -6,6 +6,7 @@
 // Swift plans the iteration (strides, broadcasting, threads) and calls these on rows.
 #ifndef CORTEX_KERNELS_H
 #define CORTEX_KERNELS_H
+#include <stdint.h>
 
 typedef enum {
     CORTEX_NEGATE, CORTEX_EXP, CORTEX_LOG, CORTEX_SQRT, CORTEX_RSQRT, CORTEX_ABS, CORTEX_SIGN,
@@ -139,6 +140,13 @@ void cortex_avx512_sgemm_small_m(long m, long n, long k, const float *a, long a_
 /// cortex_has_avx512() (the CPU backend calls OpenBLAS elsewhere).
 void cortex_avx512_sgemm(long m, long n, long k, const float *a, long a_row_stride, long a_column_stride,
                          const float *b, long b_row_stride, long b_column_stride, float *c, long ldc);
+
+/// C (m x n, row stride ldc, float32) = A (m x k) times B (k x n) for bfloat16 operands given
+/// by element strides, accumulated in float32 with AVX512_BF16's vdpbf16ps. Single-threaded;
+/// only where cortex_has_avx512_bf16().
+int cortex_has_avx512_bf16(void);
+void cortex_bf16_gemm(long m, long n, long k, const uint16_t *a, long a_row_stride, long a_column_stride, const uint16_t *b,
+                      long b_row_stride, long b_column_stride, float *c, long ldc);
 
 /// Block formats of quantised weights, numbered as ggml's types (GGUF's tensor type ids).
 typedef enum {

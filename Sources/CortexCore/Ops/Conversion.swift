@@ -14,11 +14,15 @@ extension Tensor {
     }
 
     /// Converts elements to `dtype` (floats round to nearest even; floats to integers truncate).
+    /// Between floating-point types the conversion is differentiable: the gradient comes back
+    /// converted to the source's type (as autocast's casts in PyTorch).
     public func to(_ dtype: DType) throws -> Tensor {
         if dtype == self.dtype { return self }
         let output = try Tensor.empty(shape, dtype: dtype, device: device)
         try backend.copy(storage, layout, to: output.storage, output.layout)
-        return output
+        guard dtype.isFloatingPoint && self.dtype.isFloatingPoint else { return output }
+        let source = self.dtype
+        return output.recorded("to", [self]) { gradient in [try gradient.to(source)] }
     }
 
     /// Moves the tensor to `device` (no copy if it is already there).

@@ -6,6 +6,7 @@
 /// ```
 extension Tensor {
     public func matmul(_ other: Tensor) throws -> Tensor {
+        if dtype == .bfloat16 && other.dtype == .bfloat16 { return try bfloat16Matmul(other) }
         try requireFloat32("matmul")
         try other.requireFloat32("matmul")
         try requireSameDevice(other, "matmul")
