@@ -6,6 +6,10 @@
 
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
+/// The float32 GEMM's packing of rows [0, m) x columns [0, k) of A (element strides rs, cs)
+/// into 12-row panels; the bfloat16 GEMM packs its pairs (32 bits each) with it.
+void cortex_avx512_pack_a32(long m, long k, const float *a, long rs, long cs, float *packed);
+
 /// AVX-512 row kernels; call only when cortex_has_avx512().
 void cortex_avx512_exp(const float *x, float *y, long n, float shift);
 void cortex_avx512_gelu(const float *x, float *y, long n);

@@ -184,6 +184,8 @@ static void multiply_block(long m, long nc, long kc, const float *a, long a_row_
     }
 }
 
+void cortex_avx512_pack_a32(long m, long k, const float *a, long rs, long cs, float *packed) { pack_a(m, k, a, rs, cs, packed); }
+
 long cortex_avx512_sgemm_depth(long k) { return (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC); }
 long cortex_avx512_sgemm_panel_width(void) { return NC; }
 

@@ -58,6 +58,12 @@ static inline uint32_t element(const uint16_t *m, long i, long p, long k, long r
 
 // Rows [0, m) x k-pairs [first, first + pairs) of A into BR-row panels of pairs.
 static void pack_a_bf16(long m, long first, long pairs, long k, const uint16_t *a, long rs, long cs, uint32_t *restrict packed) {
+    if (cs == 1 && rs % 2 == 0 && ((uintptr_t)a & 3) == 0 && 2 * (first + pairs) <= k) {
+        // Row-major rows whose pairs are aligned 32-bit words: the float32 packing (16 x 16
+        // transposes in registers) moves them as they are.
+        cortex_avx512_pack_a32(m, pairs, (const float *)(const void *)(a + 2 * first), rs / 2, 1, (float *)(void *)packed);
+        return;
+    }
     for (long panel = 0; panel < m; panel += BR) {
         int rows = m - panel < BR ? (int)(m - panel) : BR;
         for (int r = 0; r < BR; r++) {
