@@ -41,7 +41,11 @@ static inline uint16_t cortex_load_u16(const uint8_t *p) {
     return value;
 }
 static inline __attribute__((always_inline, target("f16c"))) float cortex_half_at(const uint8_t *p) {
-    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(cortex_load_u16(p))));
+    __m128i bits = _mm_cvtsi32_si128(cortex_load_u16(p));
+    // An empty asm the register must be whole for: otherwise clang inserts the 16 bits into
+    // whatever register is at hand (vpinsrw), often a loop's accumulator.
+    __asm__("" : "+x"(bits));
+    return _mm_cvtss_f32(_mm_cvtph_ps(bits));
 }
 
 #endif

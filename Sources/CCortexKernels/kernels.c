@@ -450,3 +450,12 @@ CLONES void cortex_cached_attention(const float *q, long q_stride, const float *
     }
     if (scores != stack_scores) free(scores);
 }
+
+// silu(gate) * up, element by element, as the two ops compute it (a SwiGLU feed-forward's
+// middle, fused for inference).
+CLONES void cortex_silu_multiply(const float *gate, const float *up, float *y, long n) {
+    for (long i = 0; i < n; i++) {
+        float activated = gate[i] * sigmoid_f(gate[i]);
+        y[i] = activated * up[i];
+    }
+}

@@ -398,6 +398,17 @@ public final class LlamaMLP: Module, @unchecked Sendable {
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
         let projected = try sameInputProjections([gateProj, upProj], x)
-        return try downProj(projected[0].silu() * projected[1])
+        let (gate, up) = (projected[0], projected[1])
+        if !(GradMode.isEnabled && (gate.requiresGrad || up.requiresGrad)), gate.dtype == .float32, up.dtype == .float32,
+           gate.shape == up.shape, gate.device == .cpu, up.device == .cpu {
+            // Inference: silu and the product in one pass.
+            let (g, u) = (try gate.contiguous(), try up.contiguous())
+            let middle = try Tensor.empty(gate.shape)
+            cortex_silu_multiply(g.storage.pointer.assumingMemoryBound(to: Float.self) + g.layout.offset,
+                                 u.storage.pointer.assumingMemoryBound(to: Float.self) + u.layout.offset,
+                                 middle.storage.pointer.assumingMemoryBound(to: Float.self), gate.count)
+            return try downProj(middle)
+        }
+        return try downProj(gate.silu() * up)
     }
 }
