@@ -33,15 +33,32 @@ struct GPT2Suite: ParsableCommand {
             tokensPerSecond.append(63 / (Double(end - first) * 1e-9))
         }
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        // llama.cpp on GGUF files of a random GPT-2 124M of the same shape (Tools/make-gpt2-gguf.sh).
+        var llamaCpp: [String: Double] = [:]
+        var llamaNote = LlamaCppReference.unsetNote
+        if LlamaCppReference.binDirectory != nil {
+            if let directory = ProcessInfo.processInfo.environment["CORTEX_GPT2_GGUF"] {
+                for type in ["f32", "f16", "q8_0"] {
+                    let file = (directory as NSString).appendingPathComponent("gpt2-\(type).gguf")
+                    let result = LlamaCppReference.bench(model: file, promptTokens: 16, generatedTokens: 64, threads: CPUParallelism.threadCount)
+                    llamaCpp[type] = result.generation
+                    llamaNote = result.note
+                }
+                llamaNote += " On \(directory)/gpt2-{f32,f16,q8_0}.gguf: tg64 f32 \(llamaCpp["f32"].map(BenchmarkReport.format) ?? "-"), "
+                    + "f16 \(llamaCpp["f16"].map(BenchmarkReport.format) ?? "-"), Q8_0 \(llamaCpp["q8_0"].map(BenchmarkReport.format) ?? "-") tokens/s."
+            } else {
+                llamaNote = "llama.cpp column empty: set CORTEX_GPT2_GGUF to the files of Tools/make-gpt2-gguf.sh."
+            }
+        }
         var rows: [BenchmarkRow] = []
         rows.append(BenchmarkRow(name: "gpt2_greedy_tokens_per_sec", cortex: median(tokensPerSecond),
-                                 reference: reference.figures["gpt2_greedy_tokens_per_sec"], unit: "tokens/s"))
+                                 reference: reference.figures["gpt2_greedy_tokens_per_sec"], unit: "tokens/s", llamaCpp: llamaCpp["f32"]))
         rows.append(BenchmarkRow(name: "gpt2_time_to_first_token", cortex: median(firstTokenSeconds) * 1000,
                                  reference: reference.figures["gpt2_time_to_first_token"], unit: "ms", higherIsBetter: false))
         rows.append(BenchmarkRow(name: "gpt2_peak_memory_over_weights", cortex: peakResidentBytes() / weightBytes,
                                  reference: reference.figures["gpt2_peak_memory_over_weights"], unit: "x", higherIsBetter: false))
-        BenchmarkReport.print(rows, json: options.json, notes: [reference.note,
+        BenchmarkReport.print(rows, json: options.json, notes: [reference.note, llamaNote,
             "GPT-2 124M architecture, random float32 weights (\(String(format: "%.0f", weightBytes / 1e6)) MB), 16-token prompt, 64 new tokens, greedy; "
-            + "\(CPUParallelism.threadCount) threads. Tokens/s counts the 63 tokens after the first."])
+            + "\(CPUParallelism.threadCount) threads. Tokens/s counts the 63 tokens after the first."], llamaCppRows: true)
     }
 }
