@@ -19,22 +19,30 @@ struct GPT2Suite: ParsableCommand {
         let weightBytes = Double(model.parameterCount() * 4)
         let generator = RandomGenerator(seed: 1)
         let prompt = (0..<16).map { _ in generator.integer(below: 50257) }
-        var firstTokenSeconds: [Double] = [], tokensPerSecond: [Double] = []
-        for _ in 0..<max(options.repetitions / 5, 3) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            var first: UInt64 = 0
-            var count = 0
-            _ = try model.generate(prompt: prompt, maxNewTokens: 64, sampling: SamplingOptions(temperature: 0), onToken: { _ in
-                count += 1
-                if count == 1 { first = DispatchTime.now().uptimeNanoseconds }
-            })
-            let end = DispatchTime.now().uptimeNanoseconds
-            firstTokenSeconds.append(Double(first - start) * 1e-9)
-            tokensPerSecond.append(63 / (Double(end - first) * 1e-9))
+        /// Median seconds to the first token and tokens/s after it, of greedy runs of `model`.
+        func timing(_ model: CausalLanguageModel) throws -> (first: Double, rate: Double) {
+            var firstTokenSeconds: [Double] = [], tokensPerSecond: [Double] = []
+            for _ in 0..<max(options.repetitions / 5, 3) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                var first: UInt64 = 0
+                var count = 0
+                _ = try model.generate(prompt: prompt, maxNewTokens: 64, sampling: SamplingOptions(temperature: 0), onToken: { _ in
+                    count += 1
+                    if count == 1 { first = DispatchTime.now().uptimeNanoseconds }
+                })
+                let end = DispatchTime.now().uptimeNanoseconds
+                firstTokenSeconds.append(Double(first - start) * 1e-9)
+                tokensPerSecond.append(63 / (Double(end - first) * 1e-9))
+            }
+            return (firstTokenSeconds.sorted()[firstTokenSeconds.count / 2], tokensPerSecond.sorted()[tokensPerSecond.count / 2])
         }
+        let native = try timing(model)
+        let firstTokenSeconds = [native.first], tokensPerSecond = [native.rate]
+        // Before any GGUF file is mapped.
+        let peakMemory = peakResidentBytes() / weightBytes
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         // llama.cpp on GGUF files of a random GPT-2 124M of the same shape (Tools/make-gpt2-gguf.sh).
-        var llamaCpp: [String: Double] = [:]
+        var llamaCpp: [String: Double] = [:], ggufRates: [String: Double] = [:]
         var llamaNote = LlamaCppReference.unsetNote
         if LlamaCppReference.binDirectory != nil {
             if let directory = ProcessInfo.processInfo.environment["CORTEX_GPT2_GGUF"] {
@@ -43,6 +51,8 @@ struct GPT2Suite: ParsableCommand {
                     let result = LlamaCppReference.bench(model: file, promptTokens: 16, generatedTokens: 64, threads: CPUParallelism.threadCount)
                     llamaCpp[type] = result.generation
                     llamaNote = result.note
+                    // Cortex on the same file.
+                    if FileManager.default.fileExists(atPath: file) { ggufRates[type] = try timing(GPT.load(gguf: file)).rate }
                 }
                 llamaNote += " On \(directory)/gpt2-{f32,f16,q8_0}.gguf: tg64 f32 \(llamaCpp["f32"].map(BenchmarkReport.format) ?? "-"), "
                     + "f16 \(llamaCpp["f16"].map(BenchmarkReport.format) ?? "-"), Q8_0 \(llamaCpp["q8_0"].map(BenchmarkReport.format) ?? "-") tokens/s."
@@ -53,9 +63,13 @@ struct GPT2Suite: ParsableCommand {
         var rows: [BenchmarkRow] = []
         rows.append(BenchmarkRow(name: "gpt2_greedy_tokens_per_sec", cortex: median(tokensPerSecond),
                                  reference: reference.figures["gpt2_greedy_tokens_per_sec"], unit: "tokens/s", llamaCpp: llamaCpp["f32"]))
+        for type in ["f32", "f16", "q8_0"] {
+            guard let rate = ggufRates[type] else { continue }
+            rows.append(BenchmarkRow(name: "gpt2_gguf_\(type)_greedy_tokens_per_sec", cortex: rate, reference: nil, unit: "tokens/s", llamaCpp: llamaCpp[type]))
+        }
         rows.append(BenchmarkRow(name: "gpt2_time_to_first_token", cortex: median(firstTokenSeconds) * 1000,
                                  reference: reference.figures["gpt2_time_to_first_token"], unit: "ms", higherIsBetter: false))
-        rows.append(BenchmarkRow(name: "gpt2_peak_memory_over_weights", cortex: peakResidentBytes() / weightBytes,
+        rows.append(BenchmarkRow(name: "gpt2_peak_memory_over_weights", cortex: peakMemory,
                                  reference: reference.figures["gpt2_peak_memory_over_weights"], unit: "x", higherIsBetter: false))
         BenchmarkReport.print(rows, json: options.json, notes: [reference.note, llamaNote,
             "GPT-2 124M architecture, random float32 weights (\(String(format: "%.0f", weightBytes / 1e6)) MB), 16-token prompt, 64 new tokens, greedy; "

@@ -16,6 +16,31 @@ CLONES void cortex_rms_norm(const float *x, const float *weight, float *y, long 
     }
 }
 
+// y = (x - mean) / sqrt(variance + epsilon) * weight + bias over rows of n (weight and bias
+// may be NULL), as LayerNorm's composite computes it: the mean, then the centred values,
+// their mean square, and each value scaled.
+CLONES void cortex_layer_norm(const float *x, const float *weight, const float *bias, float *y, long rows, long n, float epsilon) {
+    for (long r = 0; r < rows; r++, x += n, y += n) {
+        float partial[16] = {0};
+        long i = 0;
+        for (; i + 16 <= n; i += 16)
+            for (int lane = 0; lane < 16; lane++) partial[lane] += x[i + lane];
+        float total = 0;
+        for (; i < n; i++) total += x[i];
+        for (int lane = 0; lane < 16; lane++) total += partial[lane];
+        const float mean = total / (float)n;
+        for (i = 0; i < n; i++) y[i] = x[i] - mean;
+        const float variance = cortex_dot_lanes(y, y, n) / (float)n;
+        const float scale = 1.0f / sqrtf(variance + epsilon);
+        for (i = 0; i < n; i++) {
+            float value = y[i] * scale;
+            if (weight) value = value * weight[i];
+            if (bias) value = value + bias[i];
+            y[i] = value;
+        }
+    }
+}
+
 // Rotary embedding of x (batch, heads, steps, d) with element strides (sb, sh, st) and
 // contiguous rows, into contiguous y. Angles: cosine and sine rows of d / 2 for each step,
 // batch b's at b * angle_batch_stride (0 when the batch shares them). `interleaved` pairs

@@ -1,3 +1,4 @@
+import CCortexKernels
 import CortexCore
 import CortexNN
 import CortexText
@@ -68,10 +69,16 @@ public final class GPT: Module, CausalLanguageModel, @unchecked Sendable {
         super.init()
     }
 
+    /// A GPT from loaded parts (a GGUF file's quantised layers).
+    init(configuration: GPTConfiguration, transformer: GPTBody) {
+        self.configuration = configuration
+        self.transformer = transformer
+        super.init()
+    }
+
     /// Logits (B, T, vocabulary) for token ids (B, T).
     public func callAsFunction(_ ids: Tensor) throws -> Tensor {
-        let hidden = try transformer(ids, cache: nil)
-        return try hidden.matmul(transformer.wte.weight.mT)
+        try transformer.logits(transformer(ids, cache: nil))
     }
 
     /// Logits for `ids` (B, T) that continue the sequences held in `cache`, whose keys and values
@@ -80,8 +87,7 @@ public final class GPT: Module, CausalLanguageModel, @unchecked Sendable {
     /// `padding` (B × T, true for padding) marks left-padded positions of a batch of prompts:
     /// they take no position and no query attends to them, now or in later steps.
     public func callAsFunction(_ ids: Tensor, cache: KeyValueCache, padding: [[Bool]]? = nil) throws -> Tensor {
-        let hidden = try transformer(ids, cache: cache, padding: padding)
-        return try hidden.matmul(transformer.wte.weight.mT)
+        try transformer.logits(transformer(ids, cache: cache, padding: padding))
     }
 
     public var vocabularySize: Int { configuration.vocabularySize }
@@ -91,7 +97,7 @@ public final class GPT: Module, CausalLanguageModel, @unchecked Sendable {
     /// product of a decoding step, skips the others.
     public func nextTokenLogits(_ ids: Tensor, cache: KeyValueCache, padding: [[Bool]]?) throws -> Tensor {
         let hidden = try transformer(ids, cache: cache, padding: padding)
-        return try hidden.select(axis: 1, index: ids.shape[1] - 1).matmul(transformer.wte.weight.mT)
+        return try transformer.logits(hidden.select(axis: 1, index: ids.shape[1] - 1))
     }
 
     /// An empty cache for `batch` sequences of up to the context length.
@@ -125,7 +131,10 @@ public final class GPT: Module, CausalLanguageModel, @unchecked Sendable {
 }
 
 public final class GPTBody: Module, @unchecked Sendable {
-    public let wte: Embedding, wpe: Embedding
+    /// The token embedding (an ``Embedding``, or a ``QuantizedEmbedding`` from a GGUF file),
+    /// also the tied output projection.
+    public let wte: Module & Layer
+    public let wpe: Embedding
     let drop: Dropout
     public let h: [GPTBlock]
     public let lnF: LayerNorm
@@ -140,6 +149,29 @@ public final class GPTBody: Module, @unchecked Sendable {
         h = (0..<configuration.layers).map { _ in GPTBlock(configuration, initialize: initialize, generator: generator) }
         lnF = LayerNorm([configuration.embeddingSize], epsilon: configuration.layerNormEpsilon)
         super.init()
+    }
+
+    init(wte: Module & Layer, wpe: Embedding, h: [GPTBlock], lnF: LayerNorm) {
+        self.wte = wte
+        self.wpe = wpe
+        drop = Dropout(0)
+        self.h = h
+        self.lnF = lnF
+        super.init()
+    }
+
+    /// Logits from final hidden states through the tied token embedding. A quantised one
+    /// refines the integer path, as Llama's output projection does.
+    func logits(_ hidden: Tensor) throws -> Tensor {
+        switch wte {
+        case let embedding as Embedding:
+            return try hidden.matmul(embedding.weight.mT)
+        case let embedding as QuantizedEmbedding:
+            let activations: QuantizedMatrix.Activations = QuantizedMatrix.activations == .float ? .float : .refined
+            return try QuantizedMatrix.$activations.withValue(activations) { try embedding.matrix.product(hidden) }
+        default:
+            throw CortexError.invalidArgument(operation: "GPT", reason: "the tied output needs an Embedding or QuantizedEmbedding")
+        }
     }
 
     func callAsFunction(_ ids: Tensor, cache: KeyValueCache?, padding: [[Bool]]? = nil) throws -> Tensor {
@@ -170,6 +202,14 @@ public final class GPTBlock: Module, @unchecked Sendable {
         super.init()
     }
 
+    init(firstNorm: LayerNorm, attention: GPTAttention, secondNorm: LayerNorm, feedForward: GPTMLP) {
+        self.firstNorm = firstNorm
+        self.attention = attention
+        self.secondNorm = secondNorm
+        self.feedForward = feedForward
+        super.init()
+    }
+
     override public func namedChildren() -> [(String, Module)] {
         [("ln_1", firstNorm), ("attn", attention), ("ln_2", secondNorm), ("mlp", feedForward)]
     }
@@ -181,7 +221,9 @@ public final class GPTBlock: Module, @unchecked Sendable {
 }
 
 public final class GPTAttention: Module, @unchecked Sendable {
-    let cAttn: TransposedLinear, cProj: TransposedLinear
+    /// The fused query/key/value projection and the output projection: ``TransposedLinear``s,
+    /// or ``QuantizedLinear``s from a GGUF file.
+    let cAttn: Module & Layer, cProj: Module & Layer
     let attentionDropout: Dropout, residualDropout: Dropout
     let heads: Int, dropout: Float
 
@@ -198,10 +240,23 @@ public final class GPTAttention: Module, @unchecked Sendable {
         super.init()
     }
 
+    init(cAttn: Module & Layer, cProj: Module & Layer, heads: Int) {
+        self.cAttn = cAttn
+        self.cProj = cProj
+        attentionDropout = Dropout(0)
+        residualDropout = Dropout(0)
+        self.heads = heads
+        dropout = 0
+        super.init()
+    }
+
     func callAsFunction(_ x: Tensor, cache: KeyValueCache?, layer: Int, allowed: Tensor? = nil) throws -> Tensor {
         let (batch, steps, size) = (x.shape[0], x.shape[1], x.shape[2])
         let d = size / heads
         let qkv = try cAttn(x)
+        if let cache, batch == 1, allowed == nil, !(GradMode.isEnabled && qkv.requiresGrad), qkv.isContiguous {
+            return try cachedAttention(qkv, cache: cache, layer: layer)
+        }
         func headsOf(_ part: Int) throws -> Tensor {
             try qkv.slice(axis: 2, start: part * size, end: (part + 1) * size).reshape([batch, steps, heads, d]).permute([0, 2, 1, 3])
         }
@@ -218,8 +273,40 @@ public final class GPTAttention: Module, @unchecked Sendable {
     }
 }
 
+extension GPTAttention {
+    /// Inference over a single sequence's cache: the new keys and values appended, then one
+    /// fused kernel per head attends its query rows to the cache (no score matrices or masks),
+    /// as Llama's decoding step does.
+    func cachedAttention(_ qkv: Tensor, cache: KeyValueCache, layer: Int) throws -> Tensor {
+        let (steps, size) = (qkv.shape[1], qkv.shape[2] / 3)
+        let d = size / heads
+        func headsOf(_ part: Int) throws -> Tensor {
+            try qkv.slice(axis: 2, start: part * size, end: (part + 1) * size).reshape([1, steps, heads, d]).permute([0, 2, 1, 3])
+        }
+        let offset = cache.length
+        let (keys, values) = try cache.append(layer: layer, keys: headsOf(1), values: headsOf(2))
+        let output = try Tensor.empty([1, steps, heads, d])
+        let scale = 1 / Float(d).squareRoot()
+        let headCount = heads
+        let pointers = UncheckedPointer((query: qkv.storage.pointer.assumingMemoryBound(to: Float.self) + qkv.layout.offset,
+                                         keys: keys.storage.pointer.assumingMemoryBound(to: Float.self) + keys.layout.offset,
+                                         values: values.storage.pointer.assumingMemoryBound(to: Float.self) + values.layout.offset,
+                                         output: output.storage.pointer.assumingMemoryBound(to: Float.self),
+                                         keyStrides: keys.layout.strides, valueStrides: values.layout.strides))
+        CPUParallelism.forEachRange(headCount, grain: 1) { items in
+            let p = pointers.value
+            for head in items {
+                cortex_cached_attention(p.query + head * d, 3 * size, p.keys + head * p.keyStrides[1], p.values + head * p.valueStrides[1],
+                                        p.keyStrides[2], p.output + head * d, headCount * d, steps, offset, d, scale)
+            }
+        }
+        withExtendedLifetime((qkv, keys, values)) {}
+        return try residualDropout(cProj(output.reshape([1, steps, size])))
+    }
+}
+
 public final class GPTMLP: Module, @unchecked Sendable {
-    let cFc: TransposedLinear, cProj: TransposedLinear, dropout: Dropout
+    let cFc: Module & Layer, cProj: Module & Layer, dropout: Dropout
 
     init(_ configuration: GPTConfiguration, initialize: Bool, generator: RandomGenerator) {
         let size = configuration.embeddingSize
@@ -227,6 +314,13 @@ public final class GPTMLP: Module, @unchecked Sendable {
         cProj = TransposedLinear(4 * size, size, standardDeviation: 0.02 / Float(2 * configuration.layers).squareRoot(),
                                  initialize: initialize, generator: generator)
         dropout = Dropout(configuration.dropout, generator: generator)
+        super.init()
+    }
+
+    init(cFc: Module & Layer, cProj: Module & Layer) {
+        self.cFc = cFc
+        self.cProj = cProj
+        dropout = Dropout(0)
         super.init()
     }
 

@@ -127,3 +127,74 @@ extension GPTConfiguration {
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     }
 }
+
+/// GPT-2 from GGUF files (llama.cpp's convert_hf_to_gguf.py output, architecture "gpt2"): the
+/// projections and the tied token embedding stay in their blocks (F32, F16, Q8_0, Q4_0, ...),
+/// memory-mapped; norms, biases and position embeddings are read as float32.
+extension GPT {
+    /// ```swift
+    /// let model = try GPT.load(gguf: "gpt2-q8_0.gguf")
+    /// ```
+    public static func load(gguf path: String) throws -> GPT {
+        try load(gguf: GGUF.load(path))
+    }
+
+    public static func load(gguf file: GGUF.File) throws -> GPT {
+        let architecture = try file.string("general.architecture")
+        guard architecture == "gpt2" else {
+            throw CortexError.invalidFile(path: file.path, reason: "architecture \"\(architecture)\" is not GPT-2 (\"gpt2\")")
+        }
+        let size = try file.integer("gpt2.embedding_length"), heads = try file.integer("gpt2.attention.head_count")
+        guard heads > 0, size % heads == 0 else {
+            throw CortexError.invalidFile(path: file.path, reason: "embedding length \(size) is not divisible by \(heads) heads")
+        }
+        if let feedForward = file.metadata["gpt2.feed_forward_length"]?.integer, feedForward != 4 * size {
+            throw CortexError.invalidFile(path: file.path, reason: "feed-forward length \(feedForward) is not 4 × \(size); only GPT-2's 4x MLP is supported")
+        }
+        let embedding = try file.matrix("token_embd.weight")
+        let configuration = GPTConfiguration(vocabularySize: embedding.rows, contextLength: try file.integer("gpt2.context_length"),
+                                             embeddingSize: size, layers: try file.integer("gpt2.block_count"), heads: heads, dropout: 0,
+                                             layerNormEpsilon: Float(file.metadata["gpt2.attention.layer_norm_epsilon"]?.number ?? 1e-5))
+        if file.tensors.contains(where: { $0.name == "output.weight" }) {
+            throw CortexError.invalidFile(path: file.path, reason: "has an untied output.weight; GPT-2 ties its output to token_embd.weight")
+        }
+        func vector(_ name: String, _ count: Int) throws -> Tensor {
+            let tensor = try file.tensor(name)
+            guard tensor.shape == [count] else { throw CortexError.invalidFile(path: file.path, reason: "\(name) is \(tensor.shape), expected [\(count)]") }
+            return tensor
+        }
+        func linear(_ name: String, rows: Int, columns: Int) throws -> QuantizedLinear {
+            let matrix = try file.matrix(name + ".weight")
+            guard matrix.shape == [rows, columns] else {
+                throw CortexError.invalidFile(path: file.path, reason: "\(name).weight is \(matrix.shape), expected [\(rows), \(columns)]")
+            }
+            return try QuantizedLinear(matrix, bias: vector(name + ".bias", rows))
+        }
+        func norm(_ name: String) throws -> LayerNorm {
+            let layer = LayerNorm([size], epsilon: configuration.layerNormEpsilon)
+            layer.weight = try vector(name + ".weight", size)
+            layer.bias = try vector(name + ".bias", size)
+            return layer
+        }
+        guard embedding.columns == size else {
+            throw CortexError.invalidFile(path: file.path, reason: "token_embd.weight is \(embedding.shape), expected rows of \(size)")
+        }
+        let positions = try file.tensor("position_embd.weight")
+        guard positions.shape == [configuration.contextLength, size] else {
+            throw CortexError.invalidFile(path: file.path, reason: "position_embd.weight is \(positions.shape), expected [\(configuration.contextLength), \(size)]")
+        }
+        let blocks = try (0..<configuration.layers).map { index in
+            let prefix = "blk.\(index)."
+            return GPTBlock(firstNorm: try norm(prefix + "attn_norm"),
+                            attention: GPTAttention(cAttn: try linear(prefix + "attn_qkv", rows: 3 * size, columns: size),
+                                                    cProj: try linear(prefix + "attn_output", rows: size, columns: size), heads: heads),
+                            secondNorm: try norm(prefix + "ffn_norm"),
+                            feedForward: GPTMLP(cFc: try linear(prefix + "ffn_up", rows: 4 * size, columns: size),
+                                                cProj: try linear(prefix + "ffn_down", rows: size, columns: 4 * size)))
+        }
+        let body = GPTBody(wte: QuantizedEmbedding(embedding), wpe: Embedding(weight: positions), h: blocks, lnF: try norm("output_norm"))
+        let model = GPT(configuration: configuration, transformer: body)
+        model.eval()
+        return model
+    }
+}

@@ -136,7 +136,7 @@ extension Llama {
         }
         // llama.cpp's converter permutes query and key rows for neighbour-pair rotation.
         return try assemble(configuration, source: file.path, pairing: .interleaved, frequencyFactors: frequencyFactors,
-                            matrix: { role, shape in QuantizedLinear(try checked(role.gguf, shape)) },
+                            matrix: { role, shape in try QuantizedLinear(checked(role.gguf, shape)) },
                             embedding: { shape in QuantizedEmbedding(try checked("token_embd.weight", shape)) },
                             vector: { role, size in
                                 let weight = try file.tensor(role.gguf)

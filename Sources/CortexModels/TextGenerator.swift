@@ -64,11 +64,16 @@ public final class TextGenerator: @unchecked Sendable {
         }
     }
 
-    /// A Llama-family GGUF file with the tokenizer, end-of-sequence token and chat template its
-    /// metadata declares.
+    /// A Llama-family or GPT-2 GGUF file with the tokenizer, end-of-sequence token and chat
+    /// template its metadata declares.
     public static func load(gguf path: String) throws -> TextGenerator {
         let generator = try {
             let file = try GGUF.load(path)
+            if file.metadata["general.architecture"]?.string == "gpt2" {
+                let tokenizer = try ByteLevelBPETokenizer.load(gguf: file)
+                let stops = file.metadata["tokenizer.ggml.eos_token_id"]?.integer.map { Set([$0]) } ?? []
+                return TextGenerator(model: try GPT.load(gguf: file), tokenizer: tokenizer, stopTokens: stops, chatTemplate: nil)
+            }
             return chatModel(try Llama.load(gguf: file), tokenizer: try ByteLevelBPETokenizer.load(gguf: file),
                              endOfSequence: file.metadata["tokenizer.ggml.eos_token_id"]?.integer.map { [$0] } ?? [],
                              template: file.metadata["tokenizer.chat_template"]?.string)

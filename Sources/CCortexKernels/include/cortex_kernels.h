@@ -188,6 +188,8 @@ void cortex_quant_matvec_integer(int type, const void *weights, long row_bytes, 
 /// (batch, heads, steps, d) with element strides sb, sh, st and contiguous rows, into
 /// contiguous y; cosine and sine rows of d / 2 per step, batch b's at b * angle_batch_stride).
 void cortex_rms_norm(const float *x, const float *weight, float *y, long rows, long n, float epsilon);
+/// LayerNorm over rows of n, fused for inference (weight and bias may be NULL).
+void cortex_layer_norm(const float *x, const float *weight, const float *bias, float *y, long rows, long n, float epsilon);
 /// silu(gate) * up over n floats (SwiGLU's middle, fused for inference).
 void cortex_silu_multiply(const float *gate, const float *up, float *y, long n);
 void cortex_rotary_embedding(const float *x, long batch, long heads, long steps, long d, long sb, long sh, long st,

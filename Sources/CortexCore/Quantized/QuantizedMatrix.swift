@@ -119,7 +119,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
             let xs = UncheckedSendable(UnsafePointer(input.storage.pointer.assumingMemoryBound(to: Float.self) + input.layout.offset))
             let ys = UncheckedSendable(output.storage.pointer.assumingMemoryBound(to: Float.self))
             let (format, columns, rowBytes, rows) = (format, columns, rowBytes, rows)
-            CPUParallelism.forEachRange(rows, grain: max(1, 32_768 / max(columns, 1))) { part in
+            CPUParallelism.forEachPiece(rows, piece: 64, grain: max(1, 32_768 / max(columns, 1))) { part in
                 cortex_quant_matvec(format.rawValue, source.value + part.lowerBound * rowBytes, rowBytes, part.count, columns,
                                     xs.value, columns, count, ys.value + part.lowerBound, rows)
             }

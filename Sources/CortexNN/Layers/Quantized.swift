@@ -8,23 +8,36 @@ import CortexCore
 /// ```
 public final class QuantizedLinear: Module, Layer, @unchecked Sendable {
     public let matrix: QuantizedMatrix
+    /// Added to every output row (GPT-2's projections have one; Llama's do not).
+    public let bias: Tensor?
 
-    public init(_ matrix: QuantizedMatrix) {
+    public init(_ matrix: QuantizedMatrix, bias: Tensor? = nil) throws {
+        if let bias, bias.shape != [matrix.rows] {
+            throw CortexError.shapeMismatch(operation: "QuantizedLinear", shapes: [bias.shape, matrix.shape], reason: "(the bias must have one value per row)")
+        }
         self.matrix = matrix
+        self.bias = bias
         super.init()
     }
 
     public var inFeatures: Int { matrix.columns }
     public var outFeatures: Int { matrix.rows }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor { try matrix.product(input) }
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        let output = try matrix.product(input)
+        return try bias.map { try output + $0 } ?? output
+    }
 }
 
 /// Each layer applied to the same input: quantised linear layers share one quantisation of it
 /// and one parallel region (``QuantizedMatrix/products(_:_:)``); other layers run in turn.
 public func sameInputProjections(_ layers: [Module & Layer], _ x: Tensor) throws -> [Tensor] {
-    let matrices = layers.compactMap { ($0 as? QuantizedLinear)?.matrix }
-    if matrices.count == layers.count && layers.count > 1 { return try QuantizedMatrix.products(matrices, x) }
+    let linears = layers.compactMap { $0 as? QuantizedLinear }
+    if linears.count == layers.count && layers.count > 1 {
+        return try zip(QuantizedMatrix.products(linears.map(\.matrix), x), linears).map { output, linear in
+            try linear.bias.map { try output + $0 } ?? output
+        }
+    }
     return try layers.map { try $0(x) }
 }
 
