@@ -47,7 +47,9 @@ int cortex_has_avx512_vnni(void) {
     if (available < 0)
         available = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
             && __builtin_cpu_supports("avx512vnni");
-    return available && cortex_has_avx512();
+    // Not switched off by cortex_allow_avx512, which selects among float kernels: the
+    // integer path has no portable twin to compare with.
+    return available;
 }
 
 int cortex_quant_has_integer_path(int type, long n) {

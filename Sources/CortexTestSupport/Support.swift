@@ -7,3 +7,14 @@ public func temporaryDirectory(_ prefix: String) -> String {
     try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
+
+private let kernelSelection = NSLock()
+
+/// Runs `body` while no other test switches the CPU kernels process-wide
+/// (`cortex_allow_avx512`): tests that switch them and tests whose checks depend on which
+/// kernels run (the integer path exists only beside AVX-512) take turns here.
+public func withKernelSelectionLock<Result>(_ body: () throws -> Result) rethrows -> Result {
+    kernelSelection.lock()
+    defer { kernelSelection.unlock() }
+    return try body()
+}

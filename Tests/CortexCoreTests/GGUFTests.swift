@@ -56,7 +56,7 @@ import CortexTestSupport
     /// (40 rows). (The integer path has its own checks in QuantizedIntegerTests.)
     @Test(arguments: formats)
     func productsMatchTheDequantizedMatrix(_ name: String) throws {
-        try QuantizedMatrix.$activations.withValue(.float) { try floatProductsMatchTheDequantizedMatrix(name) }
+        try withKernelSelectionLock { try QuantizedMatrix.$activations.withValue(.float) { try floatProductsMatchTheDequantizedMatrix(name) } }
     }
 
     func floatProductsMatchTheDequantizedMatrix(_ name: String) throws {

@@ -66,9 +66,11 @@ import CortexTestSupport
              try a.select(axis: 0, index: 1).unsqueeze(0).matmul(c.transpose(1, 2))]
         }
         let packed = try products()
-        cortex_allow_avx512(0)
-        defer { cortex_allow_avx512(1) }
-        let blas = try products()
+        let blas = try withKernelSelectionLock {
+            cortex_allow_avx512(0)
+            defer { cortex_allow_avx512(1) }
+            return try products()
+        }
         for (index, (x, y)) in zip(packed, blas).enumerated() {
             let failure = try closenessFailure(x, y, rtol: 1e-4, atol: 1e-4)
             #expect(failure == nil, "product \(index): \(failure ?? "")")

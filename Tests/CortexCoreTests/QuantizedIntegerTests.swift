@@ -58,6 +58,10 @@ import CortexTestSupport
 
     @Test(arguments: formats)
     func integerProductsAreExactOnRoundedActivations(_ format: QuantizationFormat) throws {
+        try withKernelSelectionLock { try integerProductsAreExact(format) }
+    }
+
+    func integerProductsAreExact(_ format: QuantizationFormat) throws {
         guard cortex_quant_has_integer_path(format.rawValue, 512) != 0 else {
             print("skipping the integer path of \(format): this CPU has no AVX512-VNNI")
             return
@@ -82,6 +86,10 @@ import CortexTestSupport
     /// Several matrices against one input in one region equal their products one by one, on
     /// the integer path and off it (more rows than the kernel takes).
     @Test func productsOfMatricesSharingAnInputMatchOneByOne() throws {
+        try withKernelSelectionLock { try sharedInputProducts() }
+    }
+
+    func sharedInputProducts() throws {
         let matrices = try [(QuantizationFormat.q4_1, 11), (.q8_0, 4), (.q4_0, 9)].map { format, rows in
             try QuantizedIntegerTests.randomMatrix(format, rows: rows, columns: 256, seed: UInt64(rows))
         }
