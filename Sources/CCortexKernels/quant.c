@@ -325,6 +325,23 @@ static inline __attribute__((always_inline)) void shared_dot_group(int type, con
     for (int i = 0; i < count; i++) out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i]));
 }
 
+// Every row against one vector, the format a constant in each case: the per-row call and the
+// format's switch per chunk are gone from a decoding step's largest product.
+static void avx512_rows_one_vector(int type, const uint8_t *w, long row_bytes, long rows, long n, const float *x, float *y) {
+#define ONE_VECTOR_ROWS(TYPE)                                                              \
+    case TYPE:                                                                             \
+        for (long r = 0; r < rows; r++) shared_dot_group(TYPE, w + r * row_bytes, n, x, 0, 1, y + r); \
+        return;
+    switch (type) {
+        ONE_VECTOR_ROWS(CORTEX_QUANT_Q8_0)
+        ONE_VECTOR_ROWS(CORTEX_QUANT_Q4_0)
+        ONE_VECTOR_ROWS(CORTEX_QUANT_Q4_1)
+        ONE_VECTOR_ROWS(CORTEX_QUANT_F16)
+        ONE_VECTOR_ROWS(CORTEX_QUANT_F32)
+    }
+#undef ONE_VECTOR_ROWS
+}
+
 static void avx512_shared_dot_row(int type, const uint8_t *w, long n, const float *x, long x_stride, long m, float *out) {
     long i = 0;
     for (; i + 8 <= m; i += 8) shared_dot_group(type, w, n, x + i * x_stride, x_stride, 8, out + i);
@@ -359,6 +376,10 @@ void cortex_quant_matvec(int type, const void *weights, long row_bytes, long row
     // The 32-value formats share each chunk's dequantisation among the vectors; the K formats
     // dequantise per vector.
     int shared = type != CORTEX_QUANT_Q4_K && type != CORTEX_QUANT_Q6_K;
+    if (fast && shared && m == 1) {
+        avx512_rows_one_vector(type, w, row_bytes, rows, n, x, y);
+        return;
+    }
     float out[16];
     for (long r = 0; r < rows; r++, w += row_bytes) {
         for (long start = 0; start < m; start += 16) {

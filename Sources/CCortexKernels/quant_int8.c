@@ -267,23 +267,37 @@ static inline __attribute__((always_inline)) void integer_tile(int type, const u
         for (int v = 0; v < V; v++) out[v * R + r] = horizontal_sum256(acc[r][v]) + _mm512_reduce_add_ps(correction[r][v]);
 }
 
-#define TILE_CASES(TYPE)                                                                              \
-    case TYPE:                                                                                        \
-        if (R == 4 && V == 4) integer_tile(TYPE, w, row_bytes, 4, n, x, 4, out);                      \
-        else if (R == 4 && V == 2) integer_tile(TYPE, w, row_bytes, 4, n, x, 2, out);                 \
-        else if (R == 4) integer_tile(TYPE, w, row_bytes, 4, n, x, 1, out);                           \
-        else if (V == 4) integer_tile(TYPE, w, row_bytes, 1, n, x, 4, out);                           \
-        else if (V == 2) integer_tile(TYPE, w, row_bytes, 1, n, x, 2, out);                           \
-        else integer_tile(TYPE, w, row_bytes, 1, n, x, 1, out);                                       \
+// `rows` rows (a multiple of R) of R-row tiles against V vectors, written to y (vector v's
+// row r at y[v * y_stride + r]): one call per product for a decoding step, so the tile's
+// set-up is paid once, not per tile.
+static inline __attribute__((always_inline)) void integer_rows(int type, const uint8_t *w, long row_bytes, const int R, long rows, long n,
+                                                             const activation_block_view *x, const int V, float *y, long y_stride) {
+    float out[16];
+    for (long r = 0; r < rows; r += R) {
+        integer_tile(type, w + r * row_bytes, row_bytes, R, n, x, V, out);
+        for (int v = 0; v < V; v++)
+            for (int i = 0; i < R; i++) y[v * y_stride + r + i] = out[v * R + i];
+    }
+}
+
+#define ROWS_CASES(TYPE)                                                                                     \
+    case TYPE:                                                                                               \
+        if (R == 4 && V == 4) integer_rows(TYPE, w, row_bytes, 4, rows, n, x, 4, y, y_stride);               \
+        else if (R == 4 && V == 2) integer_rows(TYPE, w, row_bytes, 4, rows, n, x, 2, y, y_stride);          \
+        else if (R == 4) integer_rows(TYPE, w, row_bytes, 4, rows, n, x, 1, y, y_stride);                    \
+        else if (V == 4) integer_rows(TYPE, w, row_bytes, 1, rows, n, x, 4, y, y_stride);                    \
+        else if (V == 2) integer_rows(TYPE, w, row_bytes, 1, rows, n, x, 2, y, y_stride);                    \
+        else integer_rows(TYPE, w, row_bytes, 1, rows, n, x, 1, y, y_stride);                                \
         return;
 
-static void dispatch_tile(int type, const uint8_t *w, long row_bytes, int R, long n, const activation_block_view *x, int V, float *out) {
+static void dispatch_rows(int type, const uint8_t *w, long row_bytes, int R, long rows, long n, const activation_block_view *x, int V,
+                          float *y, long y_stride) {
     switch (type) {
-        TILE_CASES(CORTEX_QUANT_Q4_0)
-        TILE_CASES(CORTEX_QUANT_Q4_1)
-        TILE_CASES(CORTEX_QUANT_Q8_0)
-        TILE_CASES(CORTEX_QUANT_Q4_K)
-        TILE_CASES(CORTEX_QUANT_Q6_K)
+        ROWS_CASES(CORTEX_QUANT_Q4_0)
+        ROWS_CASES(CORTEX_QUANT_Q4_1)
+        ROWS_CASES(CORTEX_QUANT_Q8_0)
+        ROWS_CASES(CORTEX_QUANT_Q4_K)
+        ROWS_CASES(CORTEX_QUANT_Q6_K)
     }
 }
 
@@ -295,19 +309,32 @@ static void dispatch_tile(int type, const uint8_t *w, long row_bytes, int R, lon
 void cortex_quant_matvec_integer(int type, const void *weights, long row_bytes, long rows, long n, const void *activations, long m,
                                  float *y, long y_stride) {
     const uint8_t *w = weights;
-    float out[16];
+    // Q8_0 streams best a row at a time (measured); the other formats take 4-row tiles.
+    const int R = type == CORTEX_QUANT_Q8_0 ? 1 : 4;
+    const long tiled = rows / R * R;
+    if (m <= 4) {
+        // One group of vectors (decoding): each run of rows in one call.
+        const int V = m == 4 ? 4 : m >= 2 ? 2 : 1;
+        for (long start = 0; start < m; start += V) {
+            const int count = m - start >= V ? V : 1;
+            activation_block_view views[4];
+            for (int v = 0; v < count; v++) views[v] = activation_view(activations, n, m, start + v);
+            float *target = y + start * y_stride;
+            if (tiled > 0) dispatch_rows(type, w, row_bytes, R, tiled, n, views, count, target, y_stride);
+            if (rows > tiled) dispatch_rows(type, w + tiled * row_bytes, row_bytes, 1, rows - tiled, n, views, count, target + tiled, y_stride);
+        }
+        return;
+    }
+    // A batch: every tile of rows meets each group of vectors while its blocks are in cache.
     for (long r = 0; r < rows;) {
-        // Q8_0 against one vector streams best a row at a time (measured).
-        const int R = rows - r >= 4 && type != CORTEX_QUANT_Q8_0 ? 4 : 1;
+        const int tile = r < tiled ? R : 1;
         for (long start = 0; start < m;) {
             const int V = m - start >= 4 ? 4 : m - start >= 2 ? 2 : 1;
             activation_block_view views[4];
             for (int v = 0; v < V; v++) views[v] = activation_view(activations, n, m, start + v);
-            dispatch_tile(type, w + r * row_bytes, row_bytes, R, n, views, V, out);
-            for (int v = 0; v < V; v++)
-                for (int i = 0; i < R; i++) y[(start + v) * y_stride + r + i] = out[v * R + i];
+            dispatch_rows(type, w + r * row_bytes, row_bytes, tile, tile, n, views, V, y + start * y_stride + r, y_stride);
             start += V;
         }
-        r += R;
+        r += tile;
     }
 }
