@@ -436,11 +436,18 @@ CLONES void cortex_cached_attention(const float *q, long q_stride, const float *
             if (scores[j] > maximum) maximum = scores[j];
         }
         float total = 0;
-        for (long j = 0; j < seen; j++) {
-            scores[j] = expf(scores[j] - maximum);
-            total += scores[j];
+        if (cortex_has_avx512()) {
+            // The exponentials 16 at a time (the scalar expf per key was a tenth of decoding).
+            cortex_avx512_exp(scores, scores, seen, maximum);
+            for (long j = 0; j < seen; j++) total += scores[j];
+        } else {
+            for (long j = 0; j < seen; j++) {
+                scores[j] = expf(scores[j] - maximum);
+                total += scores[j];
+            }
         }
         float *result = out + t * out_stride;
+        if (cortex_has_avx512() && cortex_avx512_attend_values(scores, v, kv_stride, seen, d, 1.0f / total, result)) continue;
         for (long i = 0; i < d; i++) result[i] = 0;
         for (long j = 0; j < seen; j++) {
             const float *value = v + j * kv_stride;

@@ -163,6 +163,37 @@ float cortex_avx512_sum(const float *x, long n) {
     return total;
 }
 
+// Σ_j weights[j] · v[j] (rows `stride` apart) times `scale`, into result, for rows of
+// 16 × chunks floats: the accumulators stay in registers across the keys, two sets for even
+// and odd keys so the adds to each are not one chain.
+static inline __attribute__((always_inline)) void attend_values(const float *weights, const float *v, long stride, long seen, const int chunks,
+                                                                float scale, float *result) {
+    __m512 even[8], odd[8];
+    for (int c = 0; c < chunks; c++) even[c] = odd[c] = _mm512_setzero_ps();
+    long j = 0;
+    for (; j + 2 <= seen; j += 2) {
+        const __m512 first = _mm512_set1_ps(weights[j]), second = _mm512_set1_ps(weights[j + 1]);
+        const float *a = v + j * stride, *b = a + stride;
+        for (int c = 0; c < chunks; c++) {
+            even[c] = _mm512_fmadd_ps(first, _mm512_loadu_ps(a + 16 * c), even[c]);
+            odd[c] = _mm512_fmadd_ps(second, _mm512_loadu_ps(b + 16 * c), odd[c]);
+        }
+    }
+    if (j < seen) {
+        const __m512 last = _mm512_set1_ps(weights[j]);
+        for (int c = 0; c < chunks; c++) even[c] = _mm512_fmadd_ps(last, _mm512_loadu_ps(v + j * stride + 16 * c), even[c]);
+    }
+    for (int c = 0; c < chunks; c++) _mm512_storeu_ps(result + 16 * c, _mm512_mul_ps(_mm512_add_ps(even[c], odd[c]), _mm512_set1_ps(scale)));
+}
+
+int cortex_avx512_attend_values(const float *weights, const float *v, long stride, long seen, long d, float scale, float *result) {
+    switch (d) {
+    case 64: attend_values(weights, v, stride, seen, 4, scale, result); return 1;
+    case 128: attend_values(weights, v, stride, seen, 8, scale, result); return 1;
+    default: return 0;
+    }
+}
+
 #pragma clang attribute pop
 
 static int avx512_allowed = 1;
