@@ -50,4 +50,14 @@ static inline __attribute__((always_inline, target("f16c"))) float cortex_half_a
     return _mm_cvtss_f32(_mm_cvtph_ps(bits));
 }
 
+// The two float16 at p and p + 2 as lanes 0 and 1 (one 32-bit load, one conversion): a
+// block's scale and minimum (Q4_1), or its scale and whatever follows (Q4_0, Q8_0).
+static inline __attribute__((always_inline, target("f16c"))) __m128 cortex_half_pair_at(const uint8_t *p) {
+    uint32_t word;
+    memcpy(&word, p, 4);
+    __m128i bits = _mm_cvtsi32_si128((int)word);
+    __asm__("" : "+x"(bits));
+    return _mm_cvtph_ps(bits);
+}
+
 #endif

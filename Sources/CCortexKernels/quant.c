@@ -314,6 +314,10 @@ static inline __attribute__((always_inline)) void shared_dot_group(int type, con
     const long bytes = chunk32_bytes(type);
     const uint8_t *p = w;
     for (long b = 0; b < n / 32; b++, p += bytes) {
+        // Far ahead, as the integer kernels prefetch (quant_int8.c): the row streams of a
+        // decoding step outrun the hardware prefetcher.
+        _mm_prefetch((const char *)(p + 8192), _MM_HINT_T0);
+        if (bytes > 64) _mm_prefetch((const char *)(p + 8192 + 64), _MM_HINT_T0);
         __m512 w0, w1;
         dequantize_chunk32(type, p, &w0, &w1);
         for (int i = 0; i < count; i++) {

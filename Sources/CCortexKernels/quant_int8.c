@@ -26,6 +26,13 @@ typedef struct {
     const float *scales, *sums32, *sums16;
 } activation_block_view;
 
+// How far ahead of each weight row's current block the kernels prefetch: far enough that
+// four rows' streams keep enough lines in flight (measured on Zen 4, one core: Q4_1 at 13.5
+// GB/s with 1 KiB, 21.8 with 4 KiB, 25.5 with 8 KiB).
+#ifndef PREFETCH_DISTANCE
+#define PREFETCH_DISTANCE 8192
+#endif
+
 static long round_up64(long bytes) { return (bytes + 63) & ~63L; }
 
 long cortex_q8_activation_bytes(long n, long m) {
@@ -161,9 +168,10 @@ static inline __attribute__((always_inline)) void integer_tile(int type, const u
             for (int v = 0; v < V; v++) codes[v] = _mm256_loadu_si256((const __m256i *)(x[v].codes + 32 * b));
             for (int r = 0; r < R; r++) {
                 const uint8_t *p = w + r * row_bytes + b * bytes;
-                _mm_prefetch((const char *)(p + 1024), _MM_HINT_T0);
-                const float d = cortex_half_at(p);
-                const float offset = type == CORTEX_QUANT_Q4_1 ? cortex_half_at(p + 2) : -8.0f * d;
+                _mm_prefetch((const char *)(p + PREFETCH_DISTANCE), _MM_HINT_T0);
+                const __m128 scales = cortex_half_pair_at(p);
+                const float d = _mm_cvtss_f32(scales);
+                const float offset = type == CORTEX_QUANT_Q4_1 ? _mm_cvtss_f32(_mm_movehdup_ps(scales)) : -8.0f * d;
                 __m256i weights = unpack_nibbles32(p + bytes - 16);
                 for (int v = 0; v < V; v++) {
                     acc[r][v] = _mm256_fmadd_ps(dot_u8_s8(weights, codes[v]), _mm256_set1_ps(d * x[v].scales[b]), acc[r][v]);
@@ -181,8 +189,8 @@ static inline __attribute__((always_inline)) void integer_tile(int type, const u
             for (int v = 0; v < V; v++) codes[v] = _mm256_loadu_si256((const __m256i *)(x[v].codes + 32 * b));
             for (int r = 0; r < R; r++) {
                 const uint8_t *p = w + r * row_bytes + b * 34;
-                _mm_prefetch((const char *)(p + 1024), _MM_HINT_T0);
-                const float d = cortex_half_at(p);
+                _mm_prefetch((const char *)(p + PREFETCH_DISTANCE), _MM_HINT_T0);
+                const float d = _mm_cvtss_f32(cortex_half_pair_at(p));
                 __m256i weights = _mm256_loadu_si256((const __m256i *)(p + 2));
                 __m256i magnitudes = _mm256_abs_epi8(weights);
                 for (int v = 0; v < V; v++)
