@@ -60,4 +60,29 @@ static inline __attribute__((always_inline, target("f16c"))) __m128 cortex_half_
     return _mm_cvtph_ps(bits);
 }
 
+// The float32 and bfloat16 GEMMs' shared 12 x 32 tiles: a micro-kernel's 24 accumulators
+// stored into C (added to it when `accumulate`), and a partial tile (rows x columns of a full
+// one computed into `tile`, row stride 32) merged into C.
+enum { CORTEX_TILE_ROWS = 12, CORTEX_TILE_COLUMNS = 32 };
+
+static inline __attribute__((always_inline, target("avx512f"))) void cortex_store_tile(__m512 acc[CORTEX_TILE_ROWS][2], float *c, long ldc,
+                                                                                      int accumulate) {
+#pragma clang loop unroll(full)
+    for (int r = 0; r < CORTEX_TILE_ROWS; r++) {
+        float *row = c + r * ldc;
+        if (accumulate) {
+            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(row));
+            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_loadu_ps(row + 16));
+        }
+        _mm512_storeu_ps(row, acc[r][0]);
+        _mm512_storeu_ps(row + 16, acc[r][1]);
+    }
+}
+
+static inline void cortex_merge_partial_tile(const float *tile, float *target, long ldc, long rows, long columns, int accumulate) {
+    for (long r = 0; r < rows; r++)
+        for (long j = 0; j < columns; j++)
+            target[r * ldc + j] = accumulate ? target[r * ldc + j] + tile[r * CORTEX_TILE_COLUMNS + j] : tile[r * CORTEX_TILE_COLUMNS + j];
+}
+
 #endif

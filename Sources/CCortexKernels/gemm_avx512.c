@@ -13,7 +13,7 @@
 
 // KC is the deepest k block; a product's k is cut into equal blocks no deeper than that, so
 // k = 288 (a 3 x 3 convolution over 32 channels) is one block, not 256 + 32.
-enum { MR = 12, NR = 32, KC = 320, MC = 144, NC = 3072 };
+enum { MR = CORTEX_TILE_ROWS, NR = CORTEX_TILE_COLUMNS, KC = 320, MC = 144, NC = 3072 };
 
 #pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
 
@@ -36,16 +36,7 @@ static void micro_kernel(long k, const float *restrict a, const float *restrict 
         a += MR;
         b += NR;
     }
-#pragma clang loop unroll(full)
-    for (int r = 0; r < MR; r++) {
-        float *row = c + r * ldc;
-        if (accumulate) {
-            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(row));
-            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_loadu_ps(row + 16));
-        }
-        _mm512_storeu_ps(row, acc[r][0]);
-        _mm512_storeu_ps(row + 16, acc[r][1]);
-    }
+    cortex_store_tile(acc, c, ldc, accumulate);
 }
 
 // Transposes a 16 x 16 block held in 16 registers (rows in, columns out).
@@ -173,11 +164,7 @@ static void multiply_block(long m, long nc, long kc, const float *a, long a_row_
                     micro_kernel(kc, panel_a, panel_b, target, ldc, accumulate);
                 } else {
                     micro_kernel(kc, panel_a, panel_b, tile, NR, 0);
-                    for (long r = 0; r < rows; r++) {
-                        for (long j = 0; j < columns; j++) {
-                            target[r * ldc + j] = accumulate ? target[r * ldc + j] + tile[r * NR + j] : tile[r * NR + j];
-                        }
-                    }
+                    cortex_merge_partial_tile(tile, target, ldc, rows, columns, accumulate);
                 }
             }
         }

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { BR = 12, BC = 32, KP = 256, MB = 144, NB = 3072 };  // KP: k pairs per block
+enum { BR = CORTEX_TILE_ROWS, BC = CORTEX_TILE_COLUMNS, KP = 256, MB = 144, NB = 3072 };  // KP: k pairs per block
 
 int cortex_has_avx512_bf16(void) {
     static int available = -1;
@@ -39,16 +39,7 @@ static void bf16_micro_kernel(long pairs, const uint32_t *restrict a, const uint
         a += BR;
         b += BC;
     }
-#pragma clang loop unroll(full)
-    for (int r = 0; r < BR; r++) {
-        float *row = c + r * ldc;
-        if (accumulate) {
-            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(row));
-            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_loadu_ps(row + 16));
-        }
-        _mm512_storeu_ps(row, acc[r][0]);
-        _mm512_storeu_ps(row + 16, acc[r][1]);
-    }
+    cortex_store_tile(acc, c, ldc, accumulate);
 }
 
 // Element (i, p) of a strided bfloat16 matrix, zero past k.
@@ -137,9 +128,7 @@ void cortex_bf16_gemm(long m, long n, long k, const uint16_t *a, long a_row_stri
                             bf16_micro_kernel(pairs, panel_a, panel_b, target, ldc, pc > 0);
                         } else {
                             bf16_micro_kernel(pairs, panel_a, panel_b, tile, BC, 0);
-                            for (long r = 0; r < rows; r++)
-                                for (long j = 0; j < columns; j++)
-                                    target[r * ldc + j] = pc > 0 ? target[r * ldc + j] + tile[r * BC + j] : tile[r * BC + j];
+                            cortex_merge_partial_tile(tile, target, ldc, rows, columns, pc > 0);
                         }
                     }
                 }

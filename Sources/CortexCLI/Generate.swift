@@ -99,17 +99,10 @@ struct QuantizedActivationsOption: ParsableArguments {
     @Option(help: "With GGUF weights: integer (8-bit codes, as llama.cpp), refined (two 8-bit codes, float accuracy, slower) or float (exact float32). Default: CORTEX_QUANT_ACTIVATIONS, else integer.")
     var activations: String?
 
-    var mode: QuantizedMatrix.Activations {
-        switch activations {
-        case "float": .float
-        case "refined": .refined
-        case "integer": .integer
-        default: QuantizedMatrix.activations
-        }
-    }
+    var mode: QuantizedMatrix.Activations { activations.flatMap(QuantizedMatrix.Activations.init(rawValue:)) ?? QuantizedMatrix.activations }
 
     func validate() throws {
-        if let activations, !["integer", "refined", "float"].contains(activations) {
+        if let activations, QuantizedMatrix.Activations(rawValue: activations) == nil {
             throw ValidationError("--activations must be integer, refined or float, got \(activations)")
         }
     }

@@ -160,15 +160,14 @@ public final class GPTBody: Module, @unchecked Sendable {
         super.init()
     }
 
-    /// Logits from final hidden states through the tied token embedding. A quantised one
-    /// refines the integer path, as Llama's output projection does.
+    /// Logits from final hidden states through the tied token embedding; a quantised one takes
+    /// ``QuantizedMatrix/outputActivations``, as Llama's output projection does.
     func logits(_ hidden: Tensor) throws -> Tensor {
         switch wte {
         case let embedding as Embedding:
             return try hidden.matmul(embedding.weight.mT)
         case let embedding as QuantizedEmbedding:
-            let activations: QuantizedMatrix.Activations = QuantizedMatrix.activations == .float ? .float : .refined
-            return try QuantizedMatrix.$activations.withValue(activations) { try embedding.matrix.product(hidden) }
+            return try QuantizedMatrix.$activations.withValue(QuantizedMatrix.outputActivations) { try embedding.matrix.product(hidden) }
         default:
             throw CortexError.invalidArgument(operation: "GPT", reason: "the tied output needs an Embedding or QuantizedEmbedding")
         }
@@ -254,7 +253,7 @@ public final class GPTAttention: Module, @unchecked Sendable {
         let (batch, steps, size) = (x.shape[0], x.shape[1], x.shape[2])
         let d = size / heads
         let qkv = try cAttn(x)
-        if let cache, batch == 1, allowed == nil, !(GradMode.isEnabled && qkv.requiresGrad), qkv.isContiguous {
+        if let cache, batch == 1, allowed == nil, fusedInferenceApplies(to: [qkv]), qkv.isContiguous {
             return try cachedAttention(qkv, cache: cache, layer: layer)
         }
         func headsOf(_ part: Int) throws -> Tensor {

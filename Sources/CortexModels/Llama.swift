@@ -178,14 +178,10 @@ public final class Llama: Module, CausalLanguageModel, @unchecked Sendable {
         return try project(hidden)
     }
 
-    /// Logits from final hidden states. A quantised output projection refines the integer
-    /// path (``QuantizedMatrix/Activations/refined``) where the layers take it: 8-bit codes of
-    /// the final hidden state move the logits enough to change greedy answers (SmolLM2 answers
-    /// "What is the capital of France?" with "L'Étoile, la Marseillaise, ..." from them, as
-    /// llama.cpp does, and with Paris from float32 or refined codes).
+    /// Logits from final hidden states; a quantised output projection takes
+    /// ``QuantizedMatrix/outputActivations``.
     func project(_ hidden: Tensor) throws -> Tensor {
-        let activations: QuantizedMatrix.Activations = QuantizedMatrix.activations == .float ? .float : .refined
-        return try QuantizedMatrix.$activations.withValue(activations) { try projectLogits(hidden) }
+        try QuantizedMatrix.$activations.withValue(QuantizedMatrix.outputActivations) { try projectLogits(hidden) }
     }
 
     private func projectLogits(_ hidden: Tensor) throws -> Tensor {
@@ -399,8 +395,7 @@ public final class LlamaMLP: Module, @unchecked Sendable {
     func callAsFunction(_ x: Tensor) throws -> Tensor {
         let projected = try sameInputProjections([gateProj, upProj], x)
         let (gate, up) = (projected[0], projected[1])
-        if !(GradMode.isEnabled && (gate.requiresGrad || up.requiresGrad)), gate.dtype == .float32, up.dtype == .float32,
-           gate.shape == up.shape, gate.device == .cpu, up.device == .cpu {
+        if fusedInferenceApplies(to: [gate, up]), gate.shape == up.shape {
             // Inference: silu and the product in one pass.
             let (g, u) = (try gate.contiguous(), try up.contiguous())
             let middle = try Tensor.empty(gate.shape)

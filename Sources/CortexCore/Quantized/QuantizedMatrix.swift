@@ -107,10 +107,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let count = input.count / max(columns, 1)
         let output = try Tensor.empty(Array(x.shape.dropLast()) + [rows])
         if count == 0 || rows == 0 { return output }
-        // Refined codes cost Q8_0 more than its float path does (measured on Zen 4: 141 against
-        // 155 tokens/s of SmolLM2 with its Q8_0 output projection), so Q8_0 takes the float path.
-        let mode = QuantizedMatrix.activations == .refined && format == .q8_0 ? .float : QuantizedMatrix.activations
-        if count <= vectorRows && mode != .float && cortex_quant_has_integer_path(format.rawValue, columns) != 0 {
+        let mode = path(rows: count)
+        if mode != .float {
             try QuantizedMatrix.integerProducts([self], input, count: count, into: [output], refined: mode == .refined)
             return output
         }
@@ -151,14 +149,25 @@ public struct QuantizedMatrix: @unchecked Sendable {
             return try matrices.map { try $0.product(x) }
         }
         let count = x.count / max(first.columns, 1)
-        guard count >= 1, activations != .float,
-              matrices.allSatisfy({ count <= $0.vectorRows && $0.rows > 0 && cortex_quant_has_integer_path($0.format.rawValue, $0.columns) != 0 }) else {
+        let mode = first.path(rows: count)
+        guard count >= 1, mode != .float, matrices.allSatisfy({ $0.rows > 0 && $0.path(rows: count) == mode }) else {
             return try matrices.map { try $0.product(x) }
         }
         let input = try x.detach().to(.float32).contiguous()
         let outputs = try matrices.map { try Tensor.empty(Array(x.shape.dropLast()) + [$0.rows]) }
-        try integerProducts(matrices, input, count: count, into: outputs, refined: activations == .refined)
+        try integerProducts(matrices, input, count: count, into: outputs, refined: mode == .refined)
         return outputs
+    }
+
+    /// The path a product with `count` input rows takes under the task's ``activations``:
+    /// `.float` for more rows than the matrix-vector kernels take, or where this format or CPU
+    /// has no integer path. Refined codes cost Q8_0 more than its float path does (measured on
+    /// Zen 4: 141 against 155 tokens/s of SmolLM2 with its Q8_0 output projection), so Q8_0
+    /// takes the float path for them.
+    func path(rows count: Int) -> Activations {
+        let mode = QuantizedMatrix.activations
+        guard mode != .float, count <= vectorRows, cortex_quant_has_integer_path(format.rawValue, columns) != 0 else { return .float }
+        return mode == .refined && format == .q8_0 ? .float : mode
     }
 
     /// The integer path for matrices sharing one input (all with the same columns): the
@@ -199,7 +208,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
     }
 
     /// How products with few input rows (decoding) treat the activations.
-    public enum Activations: Sendable {
+    public enum Activations: String, Sendable, CaseIterable {
         /// Quantised to 8 bits per block of 32 once per product and multiplied with integer dot
         /// products (AVX512-VNNI), as llama.cpp computes: the default where the CPU has VNNI,
         /// for every quantised format (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K).
@@ -217,21 +226,22 @@ public struct QuantizedMatrix: @unchecked Sendable {
     }
 
     /// The activations' treatment for quantised products run by this task (and the code it
-    /// calls synchronously): `.integer` unless CORTEX_QUANT_ACTIVATIONS=float. Formats or CPUs
-    /// without the integer path use the float path whatever this says.
+    /// calls synchronously): CORTEX_QUANT_ACTIVATIONS (`integer`, `refined` or `float`), else
+    /// `.integer`. Formats or CPUs without the integer path use the float path whatever this says.
     ///
     /// ```swift
     /// let logits = try QuantizedMatrix.$activations.withValue(.float) {
     ///     try model(ids)    // exact parity with transformers' float32
     /// }
     /// ```
-    @TaskLocal public static var activations: Activations = {
-        switch ProcessInfo.processInfo.environment["CORTEX_QUANT_ACTIVATIONS"] {
-        case "float": .float
-        case "refined": .refined
-        default: .integer
-        }
-    }()
+    @TaskLocal public static var activations: Activations =
+        ProcessInfo.processInfo.environment["CORTEX_QUANT_ACTIVATIONS"].flatMap(Activations.init(rawValue:)) ?? .integer
+
+    /// The treatment for a model's output projection (its logits): refined wherever the layers
+    /// take an integer path, since 8-bit codes of the final hidden state flip greedy answers
+    /// (SmolLM2 answers "What is the capital of France?" with "L'Étoile, la Marseillaise, ..."
+    /// from them, as llama.cpp does, and with Paris from float32 or refined codes).
+    public static var outputActivations: Activations { activations == .float ? .float : .refined }
 
     /// Input rows up to which products take the matrix-vector kernel (decoding a few tokens, or
     /// a continuous batch): 32 for the formats whose kernel dequantises each chunk once for all

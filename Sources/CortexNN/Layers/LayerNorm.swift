@@ -37,10 +37,7 @@ public final class LayerNorm: Module, Layer, @unchecked Sendable {
     /// Inference (nothing needs a gradient): one fused pass instead of nine ops. Nil where the
     /// composite form must run.
     private func fusedInference(_ input: Tensor) throws -> Tensor? {
-        let tensors = [input] + [weight, bias].compactMap { $0 }
-        guard !(GradMode.isEnabled && tensors.contains(where: \.requiresGrad)), tensors.allSatisfy({ $0.dtype == .float32 && $0.device == .cpu }) else {
-            return nil
-        }
+        guard fusedInferenceApplies(to: [input] + [weight, bias].compactMap { $0 }) else { return nil }
         let size = normalizedShape.reduce(1, *)
         let (x, w, b) = (try input.contiguous(), try weight?.contiguous(), try bias?.contiguous())
         let output = try Tensor.empty(input.shape)

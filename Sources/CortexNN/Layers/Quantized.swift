@@ -23,10 +23,10 @@ public final class QuantizedLinear: Module, Layer, @unchecked Sendable {
     public var inFeatures: Int { matrix.columns }
     public var outFeatures: Int { matrix.rows }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
-        let output = try matrix.product(input)
-        return try bias.map { try output + $0 } ?? output
-    }
+    public func callAsFunction(_ input: Tensor) throws -> Tensor { try addingBias(matrix.product(input)) }
+
+    /// The matrix's product plus the bias, if any.
+    func addingBias(_ product: Tensor) throws -> Tensor { try bias.map { try product + $0 } ?? product }
 }
 
 /// Each layer applied to the same input: quantised linear layers share one quantisation of it
@@ -34,9 +34,7 @@ public final class QuantizedLinear: Module, Layer, @unchecked Sendable {
 public func sameInputProjections(_ layers: [Module & Layer], _ x: Tensor) throws -> [Tensor] {
     let linears = layers.compactMap { $0 as? QuantizedLinear }
     if linears.count == layers.count && layers.count > 1 {
-        return try zip(QuantizedMatrix.products(linears.map(\.matrix), x), linears).map { output, linear in
-            try linear.bias.map { try output + $0 } ?? output
-        }
+        return try zip(QuantizedMatrix.products(linears.map(\.matrix), x), linears).map { try $1.addingBias($0) }
     }
     return try layers.map { try $0(x) }
 }

@@ -29,8 +29,7 @@ public final class RMSNorm: Module, Layer, @unchecked Sendable {
         guard input.shape.last == weight.shape.first, weight.rank == 1 else {
             throw CortexError.shapeMismatch(operation: "RMSNorm", shapes: [input.shape, weight.shape], reason: "(input must end with the weight's size)")
         }
-        if !(GradMode.isEnabled && (input.requiresGrad || weight.requiresGrad)), input.dtype == .float32, weight.dtype == .float32,
-           input.device == .cpu, weight.device == .cpu {
+        if fusedInferenceApplies(to: [input, weight]) {
             // Inference: one fused pass instead of six ops.
             let x = try input.contiguous(), w = try weight.contiguous()
             let output = try Tensor.empty(input.shape)

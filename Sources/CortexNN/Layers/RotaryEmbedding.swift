@@ -156,7 +156,7 @@ public struct RotaryEmbedding: Sendable {
     /// Inference (nothing needs a gradient): one fused pass instead of nine ops, for rows with
     /// contiguous elements. Nil where the composite form must run.
     private func fusedInference(_ x: Tensor, cosine: Tensor, sine: Tensor) throws -> Tensor? {
-        guard !(GradMode.isEnabled && x.requiresGrad), x.dtype == .float32, x.device == .cpu, x.layout.strides[3] == 1 || x.shape[3] == 1 else {
+        guard fusedInferenceApplies(to: [x]), x.layout.strides[3] == 1 || x.shape[3] == 1 else {
             return nil
         }
         let (cosines, sines) = (try cosine.contiguous(), try sine.contiguous())
