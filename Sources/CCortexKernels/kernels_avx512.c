@@ -196,7 +196,7 @@ int cortex_avx512_attend_values(const float *weights, const float *v, long strid
 
 #pragma clang attribute pop
 
-static int avx512_allowed = 1;
+static _Thread_local int avx512_allowed = 1;
 
 int cortex_has_avx512(void) {
     static int available = -1;
@@ -205,3 +205,4 @@ int cortex_has_avx512(void) {
 }
 
 void cortex_allow_avx512(int allowed) { avx512_allowed = allowed; }
+int cortex_avx512_allowed(void) { return avx512_allowed; }

@@ -206,8 +206,12 @@ void cortex_cached_attention(const float *q, long q_stride, const float *k, cons
 void cortex_release_free_memory(void);
 
 /// Lets tests switch the hand-written AVX-512 rows off (1 = allowed, the default) so the
-/// portable kernels can be compared with them on the same machine.
+/// portable kernels can be compared with them on the same machine. The choice is the calling
+/// thread's own (CPUParallelism hands it to the workers of each parallel region), so a test
+/// that switches never changes the kernels another thread runs meanwhile.
 void cortex_allow_avx512(int allowed);
+/// The calling thread's choice (see cortex_allow_avx512).
+int cortex_avx512_allowed(void);
 
 /// A spin-wait hint (x86 `pause`) for busy-waiting worker threads.
 static inline void cortex_cpu_relax(void) {

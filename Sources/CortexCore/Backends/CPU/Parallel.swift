@@ -39,7 +39,10 @@ public enum CPUParallelism {
             if count > 0 { body(0..<count) }
             return
         }
+        // The workers run the kernels the calling thread has chosen (cortex_allow_avx512).
+        let allowed = cortex_avx512_allowed()
         let ran = WorkerPool.shared.run(parts: workers) { worker in
+            cortex_allow_avx512(allowed)
             body((count * worker / workers)..<(count * (worker + 1) / workers))
         }
         // The pool is busy with another region (nested, or another thread's): run the same
