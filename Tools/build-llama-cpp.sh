@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds llama.cpp outside the repository, as the same-run peer of `cortex-bench pretrained`,
 # `cortex-bench gpt2` and `cortex-bench serve`: the source comes from the llama_cpp_python
-# sdist on PyPI (never committed), built for AVX-512 with AMX off (ggml's native build dies
-# with SIGILL in its AMX tiles on the Intel VMs).
+# sdist on PyPI (never committed), built for AVX-512 (AVX2 on CPUs without it) with AMX off
+# (ggml's native build dies with SIGILL in its AMX tiles on the Intel VMs).
 #
 #   bash Tools/build-llama-cpp.sh [DIRECTORY]     # default ~/.cache/cortex/llama.cpp
 #   export CORTEX_LLAMA_CPP=DIRECTORY/source/build/bin   # printed at the end
 #
-# Needs cmake, a C++ compiler and pip (Tools/setup-debian.sh installs them). Takes about ten
-# minutes on two cores; a second run with the build present only prints the export.
+# Needs pip (Tools/setup-debian.sh installs it); installs cmake and g++ from apt when missing.
+# Takes about ten minutes on two cores; a second run with the build present only prints the
+# export.
 set -euo pipefail
 
 version=0.3.36
@@ -37,11 +38,18 @@ if ! have_all; then
         mv "$root/unpacked/llama_cpp_python-$version/vendor/llama.cpp" "$source_dir"
         rm -rf "$root/unpacked"
     fi
-    command -v cmake >/dev/null || { echo "build-llama-cpp: cmake is missing (apt-get install cmake)" >&2; exit 1; }
+    if ! command -v cmake >/dev/null; then
+        sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq cmake g++ > /dev/null
+    fi
     options=(-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
-             -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON
              -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
              -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF)
+    # AVX-512 where the CPU has it (the Xeon and Zen 4 machines); AVX2 only elsewhere (Zen 3).
+    if grep -qw avx512f /proc/cpuinfo; then
+        options+=(-DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON)
+    fi
     # The VEX-encoded AVX-VNNI exists on the Intel machines only (Zen 4 has the EVEX form).
     if grep -qw avx_vnni /proc/cpuinfo; then options+=(-DGGML_AVX_VNNI=ON); fi
     cmake -S "$source_dir" -B "$source_dir/build" "${options[@]}" >/dev/null

@@ -20,6 +20,8 @@ public protocol CausalLanguageModel: Module {
     /// and sequences join and leave between steps. Llama runs the step as one forward pass
     /// (the weights read once for all rows); the default runs the segments one by one.
     func nextTokenLogits(segments: [[Int]], caches: [KeyValueCache]) throws -> Tensor
+    /// Logits (B, T, vocabulary) at every position of `ids` (B, T), no cache.
+    func callAsFunction(_ ids: Tensor) throws -> Tensor
 }
 
 extension CausalLanguageModel {

@@ -23,6 +23,12 @@ public enum QuantizationFormat: Int32, Sendable, CaseIterable, CustomStringConve
     }
 
     static var allNames: String { allCases.map(\.description).joined(separator: ", ") }
+
+    /// The format named as ggml names it, in any case ("q8_0", "Q4_K", "f16").
+    public init?(name: String) {
+        guard let format = Self.allCases.first(where: { $0.description.lowercased() == name.lowercased() }) else { return nil }
+        self = format
+    }
 }
 
 /// A (rows, columns) weight matrix kept in its quantised blocks, row after row, usually viewing

@@ -1,0 +1,75 @@
+import CortexCore
+import CortexText
+import Foundation
+
+/// `cortex quantize`: a GPT-2 or Llama-family model (a GGUF file, a Hugging Face directory,
+/// a cache name or a `PretrainedModels` short name) written as a GGUF file in one format, the
+/// way llama.cpp's llama-quantize (for GGUF sources) and convert_hf_to_gguf.py (for
+/// checkpoints) write theirs.
+public struct ModelQuantization: Sendable, Codable {
+    public var source: String
+    public var output: String
+    public var architecture: String
+    public var format: String
+    public var sourceBytes: Int
+    public var outputBytes: Int
+    public var tensors: Int
+    /// Matrices written in the fallback format (rows not whole blocks of `format`).
+    public var fellBack: [String]
+    public var fallback: String?
+
+    /// Reads `nameOrPath`, writes `output` atomically (never over the source) and reports the
+    /// sizes before and after.
+    public static func run(model nameOrPath: String, format: QuantizationFormat, fallback: QuantizationFormat? = .q8_0,
+                           output: String) throws -> ModelQuantization {
+        let path = PretrainedModels.path(named: nameOrPath) ?? nameOrPath
+        var isDirectory: ObjCBool = false
+        let isFile = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        var export: GGUFExport
+        var protected: [String]
+        let sourceBytes: Int
+        if isFile {
+            let file = try GGUF.load(path)
+            let architecture = try file.string("general.architecture")
+            let name = file.metadata["general.name"]?.string ?? (path as NSString).lastPathComponent
+            switch architecture {
+            case "llama": export = try Llama.load(gguf: file).ggufExport(format: format, fallback: fallback, name: name)
+            case "gpt2": export = try GPT.load(gguf: file).ggufExport(format: format, fallback: fallback, name: name)
+            default:
+                throw CortexError.invalidFile(path: path, reason: "architecture \"\(architecture)\" is not one Cortex exports (llama, gpt2)")
+            }
+            export.writer.copy(from: file, prefixes: ["tokenizer."])
+            protected = [path]
+            sourceBytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        } else {
+            let directory = try GPT.checkpointDirectory(path)
+            let generator = try TextGenerator.load(directory)
+            let name = (directory as NSString).lastPathComponent
+            let config = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("config.json"))))) as? [String: Any] ?? [:]
+            let tokenizerConfig = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("tokenizer_config.json"))))) as? [String: Any] ?? [:]
+            func id(_ key: String) -> Int? { (config[key] as? Int) ?? (config[key] as? [Int])?.first }
+            switch generator.model {
+            case let llama as Llama:
+                export = try llama.ggufExport(format: format, fallback: fallback, name: name)
+                export.setTokenizer(generator.tokenizer, bos: id("bos_token_id"), eos: id("eos_token_id"),
+                                    addBOS: tokenizerConfig["add_bos_token"] as? Bool ?? false,
+                                    chatTemplate: tokenizerConfig["chat_template"] as? String, vocabularySize: llama.vocabularySize)
+            case let gpt as GPT:
+                export = try gpt.ggufExport(format: format, fallback: fallback, name: name)
+                let endOfText = generator.tokenizer.specialTokens["<|endoftext|>"]
+                export.setTokenizer(generator.tokenizer, pre: "gpt-2", bos: endOfText, eos: endOfText, vocabularySize: gpt.vocabularySize)
+            default:
+                throw CortexError.invalidArgument(operation: "quantize", reason: "\(type(of: generator.model)) is not a model Cortex exports")
+            }
+            let weights = (directory as NSString).appendingPathComponent("model.safetensors")
+            protected = [weights]
+            sourceBytes = ((try? FileManager.default.attributesOfItem(atPath: weights))?[.size] as? Int) ?? 0
+        }
+        try export.writer.write(to: output, protecting: protected)
+        let outputBytes = ((try? FileManager.default.attributesOfItem(atPath: output))?[.size] as? Int) ?? 0
+        return ModelQuantization(source: path, output: output, architecture: export.writer.metadata["general.architecture"]?.string ?? "?",
+                                 format: format.description, sourceBytes: sourceBytes, outputBytes: outputBytes,
+                                 tensors: export.writer.tensors.count, fellBack: export.fellBack,
+                                 fallback: export.fellBack.isEmpty ? nil : fallback?.description)
+    }
+}
