@@ -206,6 +206,35 @@ import CortexText
         expectFailure(["generate", "--model", directory + "/no-such-model", "--prompt", "x"], mentions: ["no-such-model"])
     }
 
+    /// `cortex quantize` writes a GGUF file that loads as the same generator (the tokenizer
+    /// with it), `cortex perplexity` reads it, and bad targets, ragged rows and writing over
+    /// the input are refused by name.
+    @Test func quantizeWritesAGGUFThatGeneratesAsTheCheckpointDoes() throws {
+        let model = try makeGPT2Directory()
+        let output = directory + "/gpt2.Q8_0.gguf"
+        var command = try CortexCommand.parseAsRoot(["quantize", "--model", model, "--to", "q8_0", "--out", output, "--json"])
+        try command.run()
+        let original = try TextGenerator.load(model), quantized = try TextGenerator.load(output)
+        let prompt = try original.tokenizer.encode("First Citizen")
+        #expect(try quantized.tokenizer.encode("First Citizen: speak") == original.tokenizer.encode("First Citizen: speak"))
+        let greedy = SamplingOptions(temperature: 0)
+        let want = try original.continuation(of: prompt, maxNewTokens: 6, sampling: greedy).tokens
+        let got = try QuantizedMatrix.$activations.withValue(.float) { try quantized.continuation(of: prompt, maxNewTokens: 6, sampling: greedy).tokens }
+        #expect(got.count == want.count)
+        // In F32 the file computes what the checkpoint computes: the same greedy tokens.
+        var dense = try CortexCommand.parseAsRoot(["quantize", "--model", model, "--to", "f32", "--out", directory + "/gpt2.F32.gguf"])
+        try dense.run()
+        #expect(try TextGenerator.load(directory + "/gpt2.F32.gguf").continuation(of: prompt, maxNewTokens: 6, sampling: greedy).tokens == want)
+        var perplexity = try CortexCommand.parseAsRoot(["perplexity", "--model", output, "--text", writeCorpus() + "/input.txt", "--context", "32",
+                                                        "--max-windows", "2", "--json"])
+        try perplexity.run()
+        expectFailure(["quantize", "--model", model, "--to", "q3_k", "--out", directory + "/x.gguf"], mentions: ["--to", "q3_k"])
+        expectFailure(["quantize", "--model", model, "--to", "q4_k", "--fallback", "none", "--out", directory + "/x.gguf"],
+                      mentions: ["token_embd.weight", "256"])
+        expectFailure(["quantize", "--model", output, "--to", "q4_0", "--out", output], mentions: ["refusing to write over the input file"])
+        expectFailure(["perplexity", "--model", output, "--text", directory + "/missing.txt"], mentions: [directory + "/missing.txt"])
+    }
+
     @Test func downloadRefusesFilesThatFailTheirChecksum() throws {
         // A mirror holding files of the right names but the wrong contents.
         let mirror = directory + "/mirror"
