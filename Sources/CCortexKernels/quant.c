@@ -356,6 +356,102 @@ static void avx512_shared_dot_row(int type, const uint8_t *w, long n, const floa
 
 #pragma clang attribute pop
 
+// CPUs with AVX2 and FMA but no AVX-512 (AMD Zen 3, older Xeons): the same shared-chunk
+// kernels in 8-lane vectors, each 32-value chunk dequantised as the reference does (Q4_0:
+// (q - 8) * d; Q4_1: q * d + m; Q8_0: q * d), so the products equal the portable kernel's up to
+// summation order.
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+
+static inline __attribute__((always_inline)) void avx2_dequantize_chunk32(int type, const uint8_t *p, __m256 w[4]) {
+    switch (type) {
+    case CORTEX_QUANT_Q4_1:
+    case CORTEX_QUANT_Q4_0: {
+        const long block_bytes = type == CORTEX_QUANT_Q4_1 ? 20 : 18;
+        const __m256 d = _mm256_set1_ps(cortex_half_at(p));
+        const __m128i bytes = _mm_loadu_si128((const __m128i *)(p + block_bytes - 16));
+        const __m128i low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F)), high = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
+        const __m128i parts[4] = {low, _mm_srli_si128(low, 8), high, _mm_srli_si128(high, 8)};
+        for (int k = 0; k < 4; k++) {
+            __m256i q = _mm256_cvtepu8_epi32(parts[k]);
+            if (type == CORTEX_QUANT_Q4_0) {
+                w[k] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(8))), d);
+            } else {
+                w[k] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), d), _mm256_set1_ps(cortex_half_at(p + 2)));
+            }
+        }
+        return;
+    }
+    case CORTEX_QUANT_Q8_0: {
+        const __m256 d = _mm256_set1_ps(cortex_half_at(p));
+        for (int k = 0; k < 4; k++) w[k] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 2 + 8 * k)))), d);
+        return;
+    }
+    case CORTEX_QUANT_F16:
+        for (int k = 0; k < 4; k++) w[k] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * k)));
+        return;
+    default:
+        for (int k = 0; k < 4; k++) w[k] = _mm256_loadu_ps((const float *)p + 8 * k);
+        return;
+    }
+}
+
+static inline __attribute__((always_inline)) void avx2_shared_dot_group(int type, const uint8_t *w, long n, const float *x, long x_stride,
+                                                                        const int count, float *out) {
+    __m256 acc0[4], acc1[4];
+    for (int i = 0; i < count; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+    const long bytes = type == CORTEX_QUANT_Q4_1 ? 20 : type == CORTEX_QUANT_Q4_0 ? 18 : type == CORTEX_QUANT_Q8_0 ? 34 : type == CORTEX_QUANT_F16 ? 64 : 128;
+    const uint8_t *p = w;
+    for (long b = 0; b < n / 32; b++, p += bytes) {
+        _mm_prefetch((const char *)(p + 8192), _MM_HINT_T0);
+        if (bytes > 64) _mm_prefetch((const char *)(p + 8192 + 64), _MM_HINT_T0);
+        __m256 weights[4];
+        avx2_dequantize_chunk32(type, p, weights);
+        for (int i = 0; i < count; i++) {
+            const float *v = x + i * x_stride + 32 * b;
+            acc0[i] = _mm256_fmadd_ps(weights[0], _mm256_loadu_ps(v), acc0[i]);
+            acc1[i] = _mm256_fmadd_ps(weights[1], _mm256_loadu_ps(v + 8), acc1[i]);
+            acc0[i] = _mm256_fmadd_ps(weights[2], _mm256_loadu_ps(v + 16), acc0[i]);
+            acc1[i] = _mm256_fmadd_ps(weights[3], _mm256_loadu_ps(v + 24), acc1[i]);
+        }
+    }
+    for (int i = 0; i < count; i++) {
+        __m256 sum = _mm256_add_ps(acc0[i], acc1[i]);
+        __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+        half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+        out[i] = _mm_cvtss_f32(_mm_add_ss(half, _mm_movehdup_ps(half)));
+    }
+}
+
+static void avx2_rows_one_vector(int type, const uint8_t *w, long row_bytes, long rows, long n, const float *x, float *y) {
+#define ONE_VECTOR_ROWS(TYPE)                                                                       \
+    case TYPE:                                                                                      \
+        for (long r = 0; r < rows; r++) avx2_shared_dot_group(TYPE, w + r * row_bytes, n, x, 0, 1, y + r); \
+        return;
+    switch (type) {
+        ONE_VECTOR_ROWS(CORTEX_QUANT_Q8_0)
+        ONE_VECTOR_ROWS(CORTEX_QUANT_Q4_0)
+        ONE_VECTOR_ROWS(CORTEX_QUANT_Q4_1)
+        ONE_VECTOR_ROWS(CORTEX_QUANT_F16)
+        ONE_VECTOR_ROWS(CORTEX_QUANT_F32)
+    }
+#undef ONE_VECTOR_ROWS
+}
+
+static void avx2_shared_dot_row(int type, const uint8_t *w, long n, const float *x, long x_stride, long m, float *out) {
+    long i = 0;
+    for (; i + 4 <= m; i += 4) avx2_shared_dot_group(type, w, n, x + i * x_stride, x_stride, 4, out + i);
+    if (i + 2 <= m) { avx2_shared_dot_group(type, w, n, x + i * x_stride, x_stride, 2, out + i); i += 2; }
+    if (i < m) avx2_shared_dot_group(type, w, n, x + i * x_stride, x_stride, 1, out + i);
+}
+
+#pragma clang attribute pop
+
+static int has_avx2_fma(void) {
+    static int available = -1;
+    if (available < 0) available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return available;
+}
+
 // Any format: dequantise 256 values at a time into a small buffer, then dot.
 CLONES static void generic_dot_row(int type, const uint8_t *w, long n, const float *x, long x_stride, long m, float *out) {
     float chunk[256];
@@ -380,8 +476,15 @@ void cortex_quant_matvec(int type, const void *weights, long row_bytes, long row
     // The 32-value formats share each chunk's dequantisation among the vectors; the K formats
     // dequantise per vector.
     int shared = type != CORTEX_QUANT_Q4_K && type != CORTEX_QUANT_Q6_K;
+    // Without AVX-512: the AVX2 kernels for the 32-value formats (switched off with the
+    // AVX-512 ones by cortex_allow_avx512(0), so tests compare them with the portable kernel).
+    int avx2 = !fast && shared && n % 32 == 0 && type != CORTEX_QUANT_BF16 && cortex_avx512_allowed() && has_avx2_fma();
     if (fast && shared && m == 1) {
         avx512_rows_one_vector(type, w, row_bytes, rows, n, x, y);
+        return;
+    }
+    if (avx2 && m == 1) {
+        avx2_rows_one_vector(type, w, row_bytes, rows, n, x, y);
         return;
     }
     float out[16];
@@ -389,6 +492,7 @@ void cortex_quant_matvec(int type, const void *weights, long row_bytes, long row
         for (long start = 0; start < m; start += 16) {
             long count = m - start < 16 ? m - start : 16;
             if (fast && shared) avx512_shared_dot_row(type, w, n, x + start * x_stride, x_stride, count, out);
+            else if (avx2) avx2_shared_dot_row(type, w, n, x + start * x_stride, x_stride, count, out);
             else if (fast) avx512_dot_row(type, w, n, x + start * x_stride, x_stride, count, out);
             else generic_dot_row(type, w, n, x + start * x_stride, x_stride, count, out);
             for (long i = 0; i < count; i++) y[(start + i) * y_stride + r] = out[i];
