@@ -107,7 +107,7 @@ public struct GGUFExport: Sendable {
 
     /// Sets a byte-level BPE tokenizer's metadata as llama.cpp's converter writes it: the
     /// tokens by id (ids without one become "[PAD<id>]"), their types (special tokens are
-    /// control tokens), the merges, the special ids and the chat template.
+    /// control tokens, the padding ones unused), the merges, the special ids and the chat template.
     public mutating func setTokenizer(_ tokenizer: ByteLevelBPETokenizer, pre: String? = nil, bos: Int? = nil, eos: Int? = nil,
                                       padding: Int? = nil, addBOS: Bool = false, chatTemplate: String? = nil, vocabularySize: Int? = nil) {
         let count = max(vocabularySize ?? 0, tokenizer.vocabularySize, (tokenizer.specialTokens.values.max() ?? -1) + 1)
@@ -118,7 +118,7 @@ public struct GGUFExport: Sendable {
             tokens[id] = token
             types[id] = 3
         }
-        for id in 0..<count where tokens[id] == "[PAD\(id)]" { types[id] = 4 }
+        for id in 0..<count where tokens[id] == "[PAD\(id)]" { types[id] = 5 }
         writer.set("tokenizer.ggml.model", .string("gpt2"))
         writer.set("tokenizer.ggml.pre", .string(pre ?? (tokenizer.preTokenization == .llama3 ? "llama-bpe" : "gpt-2")))
         writer.set("tokenizer.ggml.tokens", .array(tokens.map { .string($0) }))
