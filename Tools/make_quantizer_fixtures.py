@@ -5,7 +5,7 @@ byte for byte.
 
   Q8_0, Q4_0, Q4_1, F16, BF16: gguf-py's numpy quantisers (the `gguf` package on PyPI, in the
                                reference venv: ../shared/tools/make-reference-venv.sh).
-  Q4_K:                        ggml's own C quantiser (quantize_row_q4_K_ref), called through
+  Q4_K, Q6_K:                  ggml's own C quantisers (quantize_row_q4_K_ref, q6_K_ref), called through
                                ggml_quantize_chunk in libggml-base.so of a llama.cpp build
                                (Tools/build-llama-cpp.sh; CORTEX_LLAMA_CPP=.../build/bin).
 
@@ -52,6 +52,10 @@ output = np.zeros(ROWS * COLUMNS // 256 * 144, dtype=np.uint8)
 written = library.ggml_quantize_chunk(12, rows.ctypes.data, output.ctypes.data, 0, ROWS, COLUMNS, None)
 assert written == output.size, (written, output.size)
 expected["Q4_K"] = output.tobytes().hex()
+output = np.zeros(ROWS * COLUMNS // 256 * 210, dtype=np.uint8)
+written = library.ggml_quantize_chunk(14, rows.ctypes.data, output.ctypes.data, 0, ROWS, COLUMNS, None)
+assert written == output.size, (written, output.size)
+expected["Q6_K"] = output.tobytes().hex()
 
 target = os.path.join(os.path.dirname(__file__), "..", "Tests", "CortexCoreTests", "Fixtures", "quantizers.json")
 with open(target, "w") as handle:

@@ -1,5 +1,5 @@
 // Quantisers into ggml's block formats, the same arithmetic as ggml's reference quantisers
-// (ggml-quants.c: quantize_row_q8_0_ref, q4_0_ref, q4_1_ref, q4_K_ref), so a tensor Cortex
+// (ggml-quants.c: quantize_row_q8_0_ref, q4_0_ref, q4_1_ref, q4_K_ref, q6_K_ref), so a tensor Cortex
 // writes holds the bytes llama.cpp's own converter would write for it. Every product and
 // quotient is rounded as C's scalar float operations round (no fused multiply-adds: ggml's
 // base library is built for baseline x86-64), and halves are rounded to nearest even.
@@ -242,6 +242,104 @@ static void quantize_q4_k(const float *x, uint8_t *y, long blocks) {
     }
 }
 
+// ggml's make_qx_quants with rmse_type 1 (weights x², no early return): signed codes
+// -nmax...nmax-1 stored offset by nmax, the scale fitted by least squares and the best of 19
+// trial scales kept.
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; ++i) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    if (amax < 1e-15f) {
+        for (int i = 0; i < n; ++i) L[i] = 0;
+        return 0.f;
+    }
+    float iscale = -nmax / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+        int l = nearest_int(iscale * x[i]);
+        l = maximum(-nmax, minimum(nmax - 1, l));
+        L[i] = (int8_t)(l + nmax);
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    float scale = suml2 ? sumlx / suml2 : 0.0f;
+    float best = scale * sumlx;
+    for (int is = -9; is <= 9; ++is) {
+        if (is == 0) continue;
+        iscale = -(nmax + 0.1f * is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < n; ++i) {
+            int l = nearest_int(iscale * x[i]);
+            l = maximum(-nmax, minimum(nmax - 1, l));
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; ++i) {
+                int l = nearest_int(iscale * x[i]);
+                L[i] = (int8_t)(nmax + maximum(-nmax, minimum(nmax - 1, l)));
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+// Q6_K: super-blocks of 256 values (128 + 64 + 16 + 2 bytes): 6-bit codes (a low nibble in ql,
+// two high bits in qh) around 32, an int8 scale per 16 values, one half-precision d.
+static void quantize_q6_k(const float *x, uint8_t *y, long blocks) {
+    int8_t L[256];
+    float scales[16];
+    for (long i = 0; i < blocks; i++, x += 256, y += 210) {
+        uint8_t *ql = y, *qh = y + 128;
+        int8_t *block_scales = (int8_t *)(y + 192);
+        float max_scale = 0, max_abs_scale = 0;
+        for (int ib = 0; ib < 16; ++ib) {
+            const float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+            scales[ib] = scale;
+            if (fabsf(scale) > max_abs_scale) {
+                max_abs_scale = fabsf(scale);
+                max_scale = scale;
+            }
+        }
+        if (max_abs_scale < 1e-15f) {
+            memset(y, 0, 210);
+            continue;
+        }
+        float iscale = -128.f / max_scale;
+        store_half(y + 208, 1 / iscale);
+        for (int ib = 0; ib < 16; ++ib) block_scales[ib] = (int8_t)minimum(127, nearest_int(iscale * scales[ib]));
+        uint16_t d_bits;
+        memcpy(&d_bits, y + 208, 2);
+        for (int j = 0; j < 16; ++j) {
+            float d = float_of_half(d_bits) * block_scales[j];
+            if (!d) continue;
+            for (int ii = 0; ii < 16; ++ii) {
+                int l = nearest_int(x[16 * j + ii] / d);
+                L[16 * j + ii] = (int8_t)(maximum(-32, minimum(31, l)) + 32);
+            }
+        }
+        for (int j = 0; j < 256; j += 128) {
+            for (int l = 0; l < 32; ++l) {
+                const uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF, q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+                ql[l + 0] = (uint8_t)(q1 | (q3 << 4));
+                ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+                qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+            }
+            ql += 64;
+            qh += 32;
+        }
+    }
+}
+
 long cortex_quantize_row_bytes(int type, long n) {
     switch (type) {
     case CORTEX_QUANT_F32: return 4 * n;
@@ -250,6 +348,7 @@ long cortex_quantize_row_bytes(int type, long n) {
     case CORTEX_QUANT_Q4_0: return n % 32 ? -1 : n / 32 * 18;
     case CORTEX_QUANT_Q4_1: return n % 32 ? -1 : n / 32 * 20;
     case CORTEX_QUANT_Q4_K: return n % 256 ? -1 : n / 256 * 144;
+    case CORTEX_QUANT_Q6_K: return n % 256 ? -1 : n / 256 * 210;
     default: return -1;
     }
 }
@@ -266,6 +365,7 @@ int cortex_quantize_rows(int type, const float *x, long rows, long n, void *out)
         case CORTEX_QUANT_Q4_0: quantize_q4_0(x, y, n / 32); break;
         case CORTEX_QUANT_Q4_1: quantize_q4_1(x, y, n / 32); break;
         case CORTEX_QUANT_Q4_K: quantize_q4_k(x, y, n / 256); break;
+        case CORTEX_QUANT_Q6_K: quantize_q6_k(x, y, n / 256); break;
         default: return -1;
         }
     }

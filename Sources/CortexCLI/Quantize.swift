@@ -7,7 +7,7 @@ import Foundation
 /// ggml's own quantisers, that llama.cpp and Cortex read.
 struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a GPT-2 or Llama-family model as a GGUF file in f32, f16, bf16, q8_0, q4_0, q4_1 or q4_k.",
+        abstract: "Write a GPT-2 or Llama-family model as a GGUF file in f32, f16, bf16, q8_0, q4_0, q4_1, q4_k or q6_k.",
         discussion: """
             --model is a .gguf file (its blocks are dequantised and quantised again, as llama-quantize --allow-requantize does), \
             a checkpoint directory (config.json, model.safetensors, tokenizer files), a model name in the Hugging Face cache, or \
@@ -16,7 +16,7 @@ struct Quantize: ParsableCommand {
             """)
 
     @Option(help: "GGUF file, checkpoint directory, or model name.") var model: String
-    @Option(help: "Target format: f32, f16, bf16, q8_0, q4_0, q4_1 or q4_k.") var to: String
+    @Option(help: "Target format: f32, f16, bf16, q8_0, q4_0, q4_1, q4_k or q6_k.") var to: String
     @Option(help: "Format for matrices whose rows do not divide into the target's blocks, or none.") var fallback = "q8_0"
     @Option(help: "The GGUF file to write.") var out: String
     @Flag(help: "Print one JSON object with the sizes before and after.") var json = false

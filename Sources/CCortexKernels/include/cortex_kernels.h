@@ -159,9 +159,10 @@ long cortex_quant_block_size(int type);
 long cortex_quant_type_size(int type);
 
 /// Quantisation into the block formats with ggml's reference quantisers (bit for bit the
-/// blocks llama.cpp's converter writes): F32, F16, Q8_0, Q4_0, Q4_1 and Q4_K. `rows` rows of n
-/// floats each, contiguous, into cortex_quantize_row_bytes(type, n) bytes per row. Both give
-/// -1 for a format without a quantiser, or an n that is not a whole number of its blocks.
+/// blocks llama.cpp's converter writes): F32, F16, Q8_0, Q4_0, Q4_1, Q4_K and Q6_K. `rows`
+/// rows of n floats each, contiguous, into cortex_quantize_row_bytes(type, n) bytes per row.
+/// Both give -1 for a format without a quantiser, or an n that is not a whole number of its
+/// blocks.
 long cortex_quantize_row_bytes(int type, long n);
 int cortex_quantize_rows(int type, const float *x, long rows, long n, void *out);
 

@@ -114,7 +114,7 @@ public struct GGUFWriter: Sendable {
     }
 
     /// The formats Cortex quantises into.
-    public static let quantizable: [QuantizationFormat] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q4K]
+    public static let quantizable: [QuantizationFormat] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q4K, .q6K]
 
     /// The file's bytes up to the tensor data (header, metadata, tensor descriptions, padding).
     func header() throws -> Data {
