@@ -153,6 +153,46 @@ CLONES void cortex_quant_dequantize(int type, const void *source, float *y, long
     }
 }
 
+// Bytes of one 32-value chunk of a Q4_0/Q4_1/Q8_0/F16/F32 row.
+static inline long chunk32_bytes(int type) {
+    switch (type) {
+    case CORTEX_QUANT_Q4_1: return 20;
+    case CORTEX_QUANT_Q4_0: return 18;
+    case CORTEX_QUANT_Q8_0: return 34;
+    case CORTEX_QUANT_F16: return 64;
+    default: return 128;
+    }
+}
+
+// The drivers of an instruction set's shared_dot_group (GROUP), defined once and expanded in
+// each set's target region. NAME: every row against one vector, the format a constant in
+// each case, so the per-row call and the format's switch per chunk are gone from a decoding
+// step's largest product.
+#define ONE_VECTOR_ROWS(GROUP, TYPE)                                                                      \
+    case TYPE:                                                                                            \
+        for (long r = 0; r < rows; r++) GROUP(TYPE, w + r * row_bytes, n, x, 0, 1, y + r);              \
+        return;
+#define ROWS_ONE_VECTOR(NAME, GROUP)                                                                      \
+    static void NAME(int type, const uint8_t *w, long row_bytes, long rows, long n, const float *x, float *y) { \
+        switch (type) {                                                                                   \
+            ONE_VECTOR_ROWS(GROUP, CORTEX_QUANT_Q8_0)                                                     \
+            ONE_VECTOR_ROWS(GROUP, CORTEX_QUANT_Q4_0)                                                     \
+            ONE_VECTOR_ROWS(GROUP, CORTEX_QUANT_Q4_1)                                                     \
+            ONE_VECTOR_ROWS(GROUP, CORTEX_QUANT_F16)                                                      \
+            ONE_VECTOR_ROWS(GROUP, CORTEX_QUANT_F32)                                                      \
+        }                                                                                                 \
+    }
+// NAME: one row against m vectors, in groups of WIDEST (the most GROUP's accumulators hold),
+// then 4, 2 and 1.
+#define SHARED_DOT_ROW(NAME, GROUP, WIDEST)                                                               \
+    static void NAME(int type, const uint8_t *w, long n, const float *x, long x_stride, long m, float *out) { \
+        long i = 0;                                                                                       \
+        for (; i + WIDEST <= m; i += WIDEST) GROUP(type, w, n, x + i * x_stride, x_stride, WIDEST, out + i); \
+        if (WIDEST > 4 && i + 4 <= m) { GROUP(type, w, n, x + i * x_stride, x_stride, 4, out + i); i += 4; } \
+        if (i + 2 <= m) { GROUP(type, w, n, x + i * x_stride, x_stride, 2, out + i); i += 2; }          \
+        if (i < m) GROUP(type, w, n, x + i * x_stride, x_stride, 1, out + i);                             \
+    }
+
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,f16c"))), apply_to = function)
 
 
@@ -294,16 +334,6 @@ static inline __attribute__((always_inline)) void dequantize_chunk32(int type, c
     }
 }
 
-static long chunk32_bytes(int type) {
-    switch (type) {
-    case CORTEX_QUANT_Q4_1: return 20;
-    case CORTEX_QUANT_Q4_0: return 18;
-    case CORTEX_QUANT_Q8_0: return 34;
-    case CORTEX_QUANT_F16: return 64;
-    default: return 128;
-    }
-}
-
 // `count` vectors (a constant where it is inlined) against one row: each 32-value chunk is
 // dequantised once and multiplied into every vector's two accumulators, so a batch of decode
 // positions shares the dequantisation as it shares the row's bytes.
@@ -329,30 +359,8 @@ static inline __attribute__((always_inline)) void shared_dot_group(int type, con
     for (int i = 0; i < count; i++) out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i]));
 }
 
-// Every row against one vector, the format a constant in each case: the per-row call and the
-// format's switch per chunk are gone from a decoding step's largest product.
-static void avx512_rows_one_vector(int type, const uint8_t *w, long row_bytes, long rows, long n, const float *x, float *y) {
-#define ONE_VECTOR_ROWS(TYPE)                                                              \
-    case TYPE:                                                                             \
-        for (long r = 0; r < rows; r++) shared_dot_group(TYPE, w + r * row_bytes, n, x, 0, 1, y + r); \
-        return;
-    switch (type) {
-        ONE_VECTOR_ROWS(CORTEX_QUANT_Q8_0)
-        ONE_VECTOR_ROWS(CORTEX_QUANT_Q4_0)
-        ONE_VECTOR_ROWS(CORTEX_QUANT_Q4_1)
-        ONE_VECTOR_ROWS(CORTEX_QUANT_F16)
-        ONE_VECTOR_ROWS(CORTEX_QUANT_F32)
-    }
-#undef ONE_VECTOR_ROWS
-}
-
-static void avx512_shared_dot_row(int type, const uint8_t *w, long n, const float *x, long x_stride, long m, float *out) {
-    long i = 0;
-    for (; i + 8 <= m; i += 8) shared_dot_group(type, w, n, x + i * x_stride, x_stride, 8, out + i);
-    if (i + 4 <= m) { shared_dot_group(type, w, n, x + i * x_stride, x_stride, 4, out + i); i += 4; }
-    if (i + 2 <= m) { shared_dot_group(type, w, n, x + i * x_stride, x_stride, 2, out + i); i += 2; }
-    if (i < m) shared_dot_group(type, w, n, x + i * x_stride, x_stride, 1, out + i);
-}
+ROWS_ONE_VECTOR(avx512_rows_one_vector, shared_dot_group)
+SHARED_DOT_ROW(avx512_shared_dot_row, shared_dot_group, 8)
 
 #pragma clang attribute pop
 
@@ -399,7 +407,7 @@ static inline __attribute__((always_inline)) void avx2_shared_dot_group(int type
                                                                         const int count, float *out) {
     __m256 acc0[4], acc1[4];
     for (int i = 0; i < count; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
-    const long bytes = type == CORTEX_QUANT_Q4_1 ? 20 : type == CORTEX_QUANT_Q4_0 ? 18 : type == CORTEX_QUANT_Q8_0 ? 34 : type == CORTEX_QUANT_F16 ? 64 : 128;
+    const long bytes = chunk32_bytes(type);
     const uint8_t *p = w;
     for (long b = 0; b < n / 32; b++, p += bytes) {
         _mm_prefetch((const char *)(p + 8192), _MM_HINT_T0);
@@ -422,27 +430,8 @@ static inline __attribute__((always_inline)) void avx2_shared_dot_group(int type
     }
 }
 
-static void avx2_rows_one_vector(int type, const uint8_t *w, long row_bytes, long rows, long n, const float *x, float *y) {
-#define ONE_VECTOR_ROWS(TYPE)                                                                       \
-    case TYPE:                                                                                      \
-        for (long r = 0; r < rows; r++) avx2_shared_dot_group(TYPE, w + r * row_bytes, n, x, 0, 1, y + r); \
-        return;
-    switch (type) {
-        ONE_VECTOR_ROWS(CORTEX_QUANT_Q8_0)
-        ONE_VECTOR_ROWS(CORTEX_QUANT_Q4_0)
-        ONE_VECTOR_ROWS(CORTEX_QUANT_Q4_1)
-        ONE_VECTOR_ROWS(CORTEX_QUANT_F16)
-        ONE_VECTOR_ROWS(CORTEX_QUANT_F32)
-    }
-#undef ONE_VECTOR_ROWS
-}
-
-static void avx2_shared_dot_row(int type, const uint8_t *w, long n, const float *x, long x_stride, long m, float *out) {
-    long i = 0;
-    for (; i + 4 <= m; i += 4) avx2_shared_dot_group(type, w, n, x + i * x_stride, x_stride, 4, out + i);
-    if (i + 2 <= m) { avx2_shared_dot_group(type, w, n, x + i * x_stride, x_stride, 2, out + i); i += 2; }
-    if (i < m) avx2_shared_dot_group(type, w, n, x + i * x_stride, x_stride, 1, out + i);
-}
+ROWS_ONE_VECTOR(avx2_rows_one_vector, avx2_shared_dot_group)
+SHARED_DOT_ROW(avx2_shared_dot_row, avx2_shared_dot_group, 4)
 
 #pragma clang attribute pop
 

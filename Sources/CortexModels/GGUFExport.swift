@@ -56,15 +56,11 @@ public struct GGUFExport: Sendable {
 
     /// Adds a weight matrix (out, in) from a dense or quantised layer, or from a tensor.
     mutating func addMatrix(_ name: String, _ source: MatrixSource) throws {
+        let chosen = try format(forColumns: source.columns, name: name)
+        if chosen != format { fellBack.append(name) }
         switch source {
-        case let .dense(tensor):
-            let chosen = try format(forColumns: tensor.shape.last!, name: name)
-            if chosen != format { fellBack.append(name) }
-            try writer.add(name, tensor: tensor, as: chosen)
-        case let .quantized(matrix):
-            let chosen = try format(forColumns: matrix.columns, name: name)
-            if chosen != format { fellBack.append(name) }
-            try writer.add(name, matrix: matrix, as: chosen)
+        case let .dense(tensor): try writer.add(name, tensor: tensor, as: chosen)
+        case let .quantized(matrix): try writer.add(name, matrix: matrix, as: chosen)
         }
     }
 
@@ -88,10 +84,11 @@ public struct GGUFExport: Sendable {
             }
         }
 
-        var shape: [Int] {
+        /// Values per row.
+        var columns: Int {
             switch self {
-            case let .dense(tensor): tensor.shape
-            case let .quantized(matrix): matrix.shape
+            case let .dense(tensor): tensor.shape.last!
+            case let .quantized(matrix): matrix.columns
             }
         }
 

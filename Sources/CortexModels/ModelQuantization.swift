@@ -22,9 +22,7 @@ public struct ModelQuantization: Sendable, Codable {
     /// sizes before and after.
     public static func run(model nameOrPath: String, format: QuantizationFormat, fallback: QuantizationFormat? = .q8_0,
                            output: String) throws -> ModelQuantization {
-        let path = PretrainedModels.path(named: nameOrPath) ?? nameOrPath
-        var isDirectory: ObjCBool = false
-        let isFile = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        let (path, isFile) = TextGenerator.location(nameOrPath)
         var export: GGUFExport
         var protected: [String]
         let sourceBytes: Int
@@ -45,8 +43,8 @@ public struct ModelQuantization: Sendable, Codable {
             let directory = try GPT.checkpointDirectory(path)
             let generator = try TextGenerator.load(directory)
             let name = (directory as NSString).lastPathComponent
-            let config = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("config.json"))))) as? [String: Any] ?? [:]
-            let tokenizerConfig = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("tokenizer_config.json"))))) as? [String: Any] ?? [:]
+            let config = TextGenerator.jsonObject((directory as NSString).appendingPathComponent("config.json")) ?? [:]
+            let tokenizerConfig = TextGenerator.jsonObject((directory as NSString).appendingPathComponent("tokenizer_config.json")) ?? [:]
             func id(_ key: String) -> Int? { (config[key] as? Int) ?? (config[key] as? [Int])?.first }
             switch generator.model {
             case let llama as Llama:

@@ -34,15 +34,11 @@ public final class TextGenerator: @unchecked Sendable {
     /// "gpt2", "llama" or "mistral", with model.safetensors and tokenizer files), a model name
     /// in the Hugging Face cache, or a short name of `PretrainedModels` ("smollm2").
     public static func load(_ nameOrPath: String) throws -> TextGenerator {
-        let path = PretrainedModels.path(named: nameOrPath) ?? nameOrPath
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
-            return try load(gguf: path)
-        }
+        let (path, isFile) = location(nameOrPath)
+        if isFile { return try load(gguf: path) }
         let directory = try GPT.checkpointDirectory(path)
         let configPath = (directory as NSString).appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: configPath),
-              let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        guard let config = jsonObject(configPath) else {
             throw CortexError.invalidFile(path: configPath, reason: "missing or not a JSON object")
         }
         let modelType = config["model_type"] as? String ?? "gpt2"
@@ -51,17 +47,25 @@ public final class TextGenerator: @unchecked Sendable {
             return TextGenerator(model: try GPT.load(directory: directory), tokenizer: try ByteLevelBPETokenizer.load(directory: directory))
         case "llama", "mistral":
             let endOfSequence = (config["eos_token_id"] as? [Int]) ?? (config["eos_token_id"] as? Int).map { [$0] } ?? []
-            var jinja: String?
-            let tokenizerConfig = (directory as NSString).appendingPathComponent("tokenizer_config.json")
-            if let data = FileManager.default.contents(atPath: tokenizerConfig),
-               let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
-                jinja = object["chat_template"] as? String
-            }
+            let jinja = jsonObject((directory as NSString).appendingPathComponent("tokenizer_config.json"))?["chat_template"] as? String
             return chatModel(try Llama.load(directory: directory), tokenizer: try ByteLevelBPETokenizer.load(directory: directory),
                              endOfSequence: endOfSequence, template: jinja)
         default:
             throw CortexError.invalidFile(path: configPath, reason: "model_type \"\(modelType)\" is not one Cortex generates with (gpt2, llama, mistral)")
         }
+    }
+
+    /// Where `nameOrPath` points: a `PretrainedModels` short name's file, else the path itself;
+    /// `isFile` for a file (GGUF), false for a directory or a Hugging Face cache name.
+    static func location(_ nameOrPath: String) -> (path: String, isFile: Bool) {
+        let path = PretrainedModels.path(named: nameOrPath) ?? nameOrPath
+        var isDirectory: ObjCBool = false
+        return (path, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue)
+    }
+
+    /// The JSON object in the file at `path`, or nil when it is missing or not an object.
+    static func jsonObject(_ path: String) -> [String: Any]? {
+        FileManager.default.contents(atPath: path).flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]
     }
 
     /// A Llama-family or GPT-2 GGUF file with the tokenizer, end-of-sequence token and chat

@@ -50,6 +50,25 @@ public enum GGUF {
             }
         }
 
+        /// GGUF's number for the value's type (what `Reader.value(type:)` reads).
+        public var typeId: UInt32 {
+            switch self {
+            case .uint8: 0
+            case .int8: 1
+            case .uint16: 2
+            case .int16: 3
+            case .uint32: 4
+            case .int32: 5
+            case .float32: 6
+            case .bool: 7
+            case .string: 8
+            case .array: 9
+            case .uint64: 10
+            case .int64: 11
+            case .float64: 12
+            }
+        }
+
         public var string: String? { if case let .string(v) = self { v } else { nil } }
         public var bool: Bool? { if case let .bool(v) = self { v } else { nil } }
         public var array: [Value]? { if case let .array(v) = self { v } else { nil } }

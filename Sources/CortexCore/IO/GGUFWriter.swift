@@ -125,23 +125,6 @@ public struct GGUFWriter: Sendable {
             integer(UInt64(bytes.count))
             out.append(contentsOf: bytes)
         }
-        func typeId(_ value: GGUF.Value) -> UInt32 {
-            switch value {
-            case .uint8: 0
-            case .int8: 1
-            case .uint16: 2
-            case .int16: 3
-            case .uint32: 4
-            case .int32: 5
-            case .float32: 6
-            case .bool: 7
-            case .string: 8
-            case .array: 9
-            case .uint64: 10
-            case .int64: 11
-            case .float64: 12
-            }
-        }
         func encode(_ value: GGUF.Value, key: String) throws {
             switch value {
             case let .uint8(v): integer(v)
@@ -157,8 +140,8 @@ public struct GGUFWriter: Sendable {
             case let .int64(v): integer(v)
             case let .float64(v): integer(v.bitPattern)
             case let .array(items):
-                let element = items.first.map(typeId) ?? 4
-                guard items.allSatisfy({ typeId($0) == element }) else {
+                let element = items.first?.typeId ?? 4
+                guard items.allSatisfy({ $0.typeId == element }) else {
                     throw CortexError.invalidArgument(operation: "GGUFWriter", reason: "metadata \"\(key)\" mixes value types in one array")
                 }
                 integer(element)
@@ -173,7 +156,7 @@ public struct GGUFWriter: Sendable {
         for key in keys {
             let item = metadata[key]!
             string(key)
-            integer(typeId(item))
+            integer(item.typeId)
             try encode(item, key: key)
         }
         var offset = 0
