@@ -213,6 +213,36 @@ void cortex_cached_attention(const float *q, long q_stride, const float *k, cons
 /// allocations such as a parsed file's metadata.
 void cortex_release_free_memory(void);
 
+/// Post-training int8 products (int8_gemm.c), as PyTorch's dynamically quantised Linear:
+/// weights int8 with one scale per output channel, activations uint8 with a scale and zero
+/// point per row, exact int32 sums (AVX512-VNNI where present, else a portable kernel giving
+/// the same integers).
+///
+/// cortex_int8_quantize_weights: n rows of k floats to codes in [-128, 127] and n scales
+/// (max |row| / 127.5, PyTorch's per_channel_symmetric). cortex_int8_pack_weights: the codes into cortex_int8_packed_bytes(n, k)
+/// bytes of 16-channel panels, with each channel's code sum. cortex_int8_quantize_rows: m rows
+/// (x_stride apart) to uint8 codes (code_stride >= cortex_int8_padded_inputs(k) apart, padded
+/// with zeros), a scale and a zero point per row, chosen per row from its range as PyTorch's
+/// choose_qparams does, or fixed_scale and fixed_zero_point where fixed_scale > 0 (static
+/// calibration). cortex_int8_range: the smallest and largest value of m rows.
+long cortex_int8_padded_inputs(long k);
+long cortex_int8_packed_bytes(long n, long k);
+void cortex_int8_quantize_weights(const float *w, long n, long k, int8_t *codes, float *scales);
+void cortex_int8_pack_weights(const int8_t *w, long n, long k, int8_t *packed, int32_t *sums);
+void cortex_int8_choose_parameters(float low, float high, float *scale, int32_t *zero_point);
+void cortex_int8_range(const float *x, long x_stride, long m, long k, float *low, float *high);
+void cortex_int8_quantize_rows(const float *x, long x_stride, long m, long k, uint8_t *codes, long code_stride, float *scales,
+                               int32_t *zero_points, float fixed_scale, int32_t fixed_zero_point);
+/// Rows [first_row, end_row) of the codes times the 16-channel panels [first_panel, end_panel)
+/// of n channels: the int32 sums into c (row i, channel j at i * c_stride + j), or through
+/// y = row_scale * column_scale * (sum - row_zero_point * column_sum) + bias (bias may be NULL).
+/// Single-threaded; callers split the rows or the panels.
+void cortex_int8_gemm_s32(const uint8_t *a, long a_stride, long first_row, long end_row, const int8_t *packed, long n, long k,
+                          long first_panel, long end_panel, int32_t *c, long c_stride);
+void cortex_int8_linear(const uint8_t *a, long a_stride, const float *row_scales, const int32_t *row_zero_points, long first_row,
+                        long end_row, const int8_t *packed, const float *column_scales, const int32_t *column_sums, const float *bias,
+                        long n, long k, long first_panel, long end_panel, float *y, long y_stride);
+
 /// Lets tests switch the hand-written AVX-512 rows off (1 = allowed, the default) so the
 /// portable kernels can be compared with them on the same machine. The choice is the calling
 /// thread's own (CPUParallelism hands it to the workers of each parallel region), so a test

@@ -13,6 +13,9 @@ public final class Conv2d: Module, Layer, @unchecked Sendable {
     @Parameter public var bias: Tensor?
     public let inChannels: Int, outChannels: Int, groups: Int
     public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int)
+    /// The layer's int8 form (``Int8Quantization``): while set and quantised, forward passes
+    /// compute in int8 (im2col rows times the int8 weights) and give no gradients.
+    public internal(set) var int8: Int8LayerState?
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
@@ -45,7 +48,25 @@ public final class Conv2d: Module, Layer, @unchecked Sendable {
             throw CortexError.shapeMismatch(operation: "Conv2d", shapes: [input.shape, weight.shape],
                                             reason: "(input must be (N, \(inChannels), H, W))")
         }
+        if let int8, groups == 1 {
+            if let matrix = int8.matrix, let activations = int8.activations {
+                return try int8Convolution(input, matrix: matrix, activations: activations)
+            }
+            try int8.observe(input)
+        }
         return try convolution2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+
+    /// The convolution as int8 products: each output position's window (an im2col row of
+    /// C * kh * kw values) quantised as one activation row.
+    private func int8Convolution(_ input: Tensor, matrix: Int8Matrix, activations: Int8Activations) throws -> Tensor {
+        let batch = input.shape[0]
+        let columns = try input.im2col(kernel: kernelSize, stride: stride, padding: padding, dilation: dilation)
+        let (windowValues, positions) = (columns.shape[1], columns.shape[2])
+        let outputHeight = (input.shape[2] + 2 * padding.0 - dilation.0 * (kernelSize.0 - 1) - 1) / stride.0 + 1
+        let rows = try columns.permute([0, 2, 1]).reshape([batch * positions, windowValues])
+        let product = try matrix.product(rows, bias: bias, activations: activations)
+        return try product.reshape([batch, outputHeight, positions / outputHeight, outChannels]).permute([0, 3, 1, 2]).contiguous()
     }
 }
 

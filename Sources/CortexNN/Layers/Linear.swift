@@ -11,6 +11,9 @@ public final class Linear: Module, Layer, @unchecked Sendable {
     @Parameter public var weight: Tensor
     @Parameter public var bias: Tensor?
     public let inFeatures: Int, outFeatures: Int
+    /// The layer's int8 form (``Int8Quantization``): while set and quantised, forward passes
+    /// compute in int8 and give no gradients.
+    public internal(set) var int8: Int8LayerState?
 
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: RandomGenerator = .default) {
         self.inFeatures = inFeatures
@@ -38,6 +41,7 @@ public final class Linear: Module, Layer, @unchecked Sendable {
             throw CortexError.shapeMismatch(operation: "Linear", shapes: [input.shape, weight.shape],
                                             reason: "(input's last axis must be \(inFeatures))")
         }
+        if let int8, let product = try int8.product(input, bias: bias) { return product }
         let product = try input.matmul(weight.mT)
         return try bias.map { try product + $0 } ?? product
     }

@@ -49,6 +49,14 @@ extension Int64: HostElement {
     var integerValue: Int64 { self }
 }
 
+extension Int8: HostElement {
+    static var dtype: DType { .int8 }
+    init(floatValue: Float) { self = floatValue.isFinite ? Int8(clamping: Int64(floatValue.rounded(.towardZero))) : 0 }
+    init(integerValue: Int64) { self = Int8(truncatingIfNeeded: integerValue) }
+    var floatValue: Float { Float(self) }
+    var integerValue: Int64 { Int64(self) }
+}
+
 /// bool as stored: one byte, 0 or 1.
 struct BoolByte: HostElement {
     var byte: UInt8
@@ -69,6 +77,7 @@ func withHostElementType<Result>(_ dtype: DType, _ body: (any HostElement.Type) 
     case .int32: return try body(Int32.self)
     case .int64: return try body(Int64.self)
     case .bool: return try body(BoolByte.self)
+    case .int8: return try body(Int8.self)
     }
 }
 
