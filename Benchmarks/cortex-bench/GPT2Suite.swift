@@ -19,22 +19,8 @@ struct GPT2Suite: ParsableCommand {
         let weightBytes = Double(model.parameterCount() * 4)
         let generator = RandomGenerator(seed: 1)
         let prompt = (0..<16).map { _ in generator.integer(below: 50257) }
-        /// Median seconds to the first token and tokens/s after it, of greedy runs of `model`.
         func timing(_ model: CausalLanguageModel) throws -> (first: Double, rate: Double) {
-            var firstTokenSeconds: [Double] = [], tokensPerSecond: [Double] = []
-            for _ in 0..<max(options.repetitions / 5, 3) {
-                let start = DispatchTime.now().uptimeNanoseconds
-                var first: UInt64 = 0
-                var count = 0
-                _ = try model.generate(prompt: prompt, maxNewTokens: 64, sampling: SamplingOptions(temperature: 0), onToken: { _ in
-                    count += 1
-                    if count == 1 { first = DispatchTime.now().uptimeNanoseconds }
-                })
-                let end = DispatchTime.now().uptimeNanoseconds
-                firstTokenSeconds.append(Double(first - start) * 1e-9)
-                tokensPerSecond.append(63 / (Double(end - first) * 1e-9))
-            }
-            return (firstTokenSeconds.sorted()[firstTokenSeconds.count / 2], tokensPerSecond.sorted()[tokensPerSecond.count / 2])
+            try greedyTiming(model, prompt: prompt, newTokens: 64, repetitions: options.repetitions)
         }
         let native = try timing(model)
         let firstTokenSeconds = [native.first], tokensPerSecond = [native.rate]

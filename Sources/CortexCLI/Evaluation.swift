@@ -4,24 +4,36 @@ import CortexModels
 import CortexNN
 import CortexTrain
 
-/// `cortex evaluate`: loads a checkpoint into its recipe's model and measures the test set.
+/// `cortex evaluate`: loads a checkpoint into its recipe's model and measures the test set,
+/// optionally quantising the model to int8 first.
 enum Evaluation {
-    static func run(recipe: String, checkpoint: String, dataDirectory: String?) throws -> RecipeResult {
-        let model: Sequential
-        let dataset: String
-        switch recipe {
-        case "mnist-mlp": (model, dataset) = (Classifiers.mnistMLP(), "mnist")
-        case "mnist-cnn": (model, dataset) = (Classifiers.mnistCNN(), "mnist")
-        case "fashion-cnn": (model, dataset) = (Classifiers.mnistCNN(dropout: 0.25), "fashion-mnist")
-        default: throw CortexError.invalidArgument(operation: "cortex evaluate", reason: "unknown recipe \"\(recipe)\" (mnist-mlp, mnist-cnn, fashion-cnn)")
+    /// How `--int8` quantises a float checkpoint before evaluating it.
+    enum Int8Mode: String, CaseIterable { case dynamic, `static` }
+
+    static func run(recipe: String, checkpoint: String, dataDirectory: String?, int8: Int8Mode? = nil,
+                    calibrationBatches: Int = 10) throws -> RecipeResult {
+        let (model, dataset) = try ClassifierCheckpoint.load(recipe, checkpoint: checkpoint, operation: "cortex evaluate")
+        var quantization: [(String, Any)] = []
+        if let int8 {
+            var calibration: (() throws -> Void)?
+            if int8 == .static {
+                // Calibrated on the first training images, never on the test set.
+                let train = try ClassifierCheckpoint.split(dataset, .train, dataDirectory: dataDirectory)
+                let batches = try DataLoader(train, batchSize: 100, shuffle: true, seed: 0).epoch(0).prefix(calibrationBatches)
+                calibration = { try batches.forEachBatch { _ = try model($0.inputs) } }
+            }
+            let report = try Int8Quantization.quantize(model, calibration: calibration)
+            quantization = [("int8", int8.rawValue), ("int8_layers", report.quantized.count),
+                            ("weight_bytes_float", report.floatBytes), ("weight_bytes_int8", report.int8Bytes)]
+        } else if let state = model.layers.lazy.compactMap({ Int8Quantization.state(of: $0) }).first {
+            quantization = [("int8", state.activations == .dynamic ? "dynamic" : "static")]
         }
-        try model.loadStateDict(from: checkpoint + "/model.safetensors")
-        let directory = try DataDirectory.locate(dataset, explicit: dataDirectory, systemLocations: [DataDirectory.debianFashionMNIST])
-        let test = try MNIST.load(directory: directory, split: .test)
+        let test = try ClassifierCheckpoint.split(dataset, .test, dataDirectory: dataDirectory)
         let trainer = Trainer(model: model, optimizer: SGD(model.parameters(), learningRate: 0), loss: { try Loss.crossEntropy($0, targets: $1) })
         let evaluation = try trainer.evaluate(DataLoader(test, batchSize: 1000))
         let report = try Metrics.ClassificationReport(predictions: evaluation.predictions, targets: evaluation.targets, classes: 10)
         return RecipeResult(fields: [("test_accuracy", evaluation.accuracy ?? .nan), ("test_loss", evaluation.loss),
-                                     ("f1_macro", report.f1Macro), ("precision_macro", report.precisionMacro), ("recall_macro", report.recallMacro)])
+                                     ("f1_macro", report.f1Macro), ("precision_macro", report.precisionMacro), ("recall_macro", report.recallMacro)]
+                            + quantization)
     }
 }

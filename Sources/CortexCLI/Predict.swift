@@ -41,22 +41,12 @@ struct Predict: ParsableCommand {
 
     /// The most probable class of each requested example.
     func predictions() throws -> [Prediction] {
-        let model: Sequential
-        switch recipe {
-        case "mnist-mlp": model = Classifiers.mnistMLP()
-        case "mnist-cnn": model = Classifiers.mnistCNN()
-        case "fashion-cnn": model = Classifiers.mnistCNN(dropout: 0.25)
-        default: throw CortexError.invalidArgument(operation: "cortex predict", reason: "unknown recipe \"\(recipe)\" (mnist-mlp, mnist-cnn, fashion-cnn)")
-        }
-        try model.loadStateDict(from: checkpoint + "/model.safetensors")
-        model.eval()
+        let (model, dataset) = try ClassifierCheckpoint.load(recipe, checkpoint: checkpoint, operation: "cortex predict")
         let inputs: Tensor
         if let images {
             inputs = try IDX.read(images).unsqueeze(1)
         } else {
-            let dataset = recipe == "fashion-cnn" ? "fashion-mnist" : "mnist"
-            let directory = try DataDirectory.locate(dataset, explicit: dataDirectory, systemLocations: [DataDirectory.debianFashionMNIST])
-            inputs = try MNIST.load(directory: directory, split: .test).inputs
+            inputs = try ClassifierCheckpoint.split(dataset, .test, dataDirectory: dataDirectory).inputs
         }
         guard inputs.rank == 4, Array(inputs.shape.dropFirst()) == [1, 28, 28] else {
             throw CortexError.shapeMismatch(operation: "cortex predict", shapes: [inputs.shape], reason: "images must be 28x28")

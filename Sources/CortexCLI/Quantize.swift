@@ -1,24 +1,36 @@
 import ArgumentParser
 import CortexCore
+import CortexData
 import CortexModels
+import CortexNN
 import Foundation
 
 /// `cortex quantize`: a GPT-2 or Llama-family model written as a GGUF file in one format, with
 /// ggml's own quantisers, that llama.cpp and Cortex read.
 struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a GPT-2 or Llama-family model as a GGUF file in f32, f16, bf16, q8_0, q4_0, q4_1, q4_k or q6_k.",
+        abstract: "Write a GPT-2 or Llama-family model as a GGUF file in f32, f16, bf16, q8_0, q4_0, q4_1, q4_k or q6_k, or a BERT or recipe model in int8.",
         discussion: """
-            --model is a .gguf file (its blocks are dequantised and quantised again, as llama-quantize --allow-requantize does), \
+            --to int8 quantises the Linear (and Conv2d) layers of a BERT or sentence-transformers directory (or all-minilm-l6-v2), \
+            or of a recipe checkpoint (--recipe mnist-mlp, mnist-cnn or fashion-cnn), to per-channel int8 weights with activations \
+            quantised per row at run time, and writes the directory to --out with model.safetensors in int8; --calibration-batches N \
+            fixes a recipe model's activation ranges on N batches of 100 training images instead (static quantisation). \
+            GPT-2 and Llama-family models take the GGUF formats (q8_0 is llama.cpp's 8-bit one). \
+
+            For the GGUF formats, --model is a .gguf file (its blocks are dequantised and quantised again, as llama-quantize --allow-requantize does), \
             a checkpoint directory (config.json, model.safetensors, tokenizer files), a model name in the Hugging Face cache, or \
             smollm2. Norms and biases stay F32. A matrix whose rows are not whole blocks of the format (SmolLM2's 576-wide rows in \
             q4_k's 256-value blocks) takes --fallback, as llama.cpp falls back; --fallback none makes it an error.
             """)
 
     @Option(help: "GGUF file, checkpoint directory, or model name.") var model: String
-    @Option(help: "Target format: f32, f16, bf16, q8_0, q4_0, q4_1, q4_k or q6_k.") var to: String
+    @Option(help: "Target format: f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k, or int8.") var to: String
     @Option(help: "Format for matrices whose rows do not divide into the target's blocks, or none.") var fallback = "q8_0"
-    @Option(help: "The GGUF file to write.") var out: String
+    @Option(help: "The GGUF file to write (the directory, for int8).") var out: String
+    @Option(help: "int8: the recipe whose checkpoint --model is (mnist-mlp, mnist-cnn, fashion-cnn).") var recipe: String?
+    @Option(name: .customLong("calibration-batches"), help: "int8 recipe models: calibrate on this many batches of 100 training images.")
+    var calibrationBatches: Int?
+    @Option(name: .customLong("data-dir"), help: "int8 calibration: the dataset's directory.") var dataDirectory: String?
     @Flag(help: "Print one JSON object with the sizes before and after.") var json = false
 
     static func format(_ name: String, option: String) throws -> QuantizationFormat {
@@ -29,6 +41,16 @@ struct Quantize: ParsableCommand {
     }
 
     func validate() throws {
+        if let calibrationBatches, calibrationBatches <= 0 {
+            throw ValidationError("--calibration-batches must be positive, got \(calibrationBatches)")
+        }
+        if to.lowercased() == "int8" {
+            if let recipe, !ClassifierCheckpoint.recipes.contains(recipe) {
+                throw ValidationError("--recipe must be one of \(ClassifierCheckpoint.recipes.joined(separator: ", ")), got \(recipe)")
+            }
+            return
+        }
+        if recipe != nil { throw ValidationError("--recipe is for --to int8; recipe models are quantised to int8") }
         _ = try Self.format(to, option: "--to")
         if fallback != "none" { _ = try Self.format(fallback, option: "--fallback") }
     }
@@ -36,8 +58,12 @@ struct Quantize: ParsableCommand {
     func run() throws {
         let report: ModelQuantization
         do {
-            report = try ModelQuantization.run(model: model, format: try Self.format(to, option: "--to"),
-                                               fallback: fallback == "none" ? nil : try Self.format(fallback, option: "--fallback"), output: out)
+            if to.lowercased() == "int8" {
+                report = try int8()
+            } else {
+                report = try ModelQuantization.run(model: model, format: try Self.format(to, option: "--to"),
+                                                   fallback: fallback == "none" ? nil : try Self.format(fallback, option: "--fallback"), output: out)
+            }
         } catch let error as CortexError {
             throw ValidationError(error.description)
         }
@@ -51,10 +77,35 @@ struct Quantize: ParsableCommand {
         print("\(report.architecture) \(report.source) -> \(report.output) (\(report.format), \(report.tensors) tensors)")
         print("size: \(megabytes(report.sourceBytes)) -> \(megabytes(report.outputBytes))"
               + (report.sourceBytes > 0 ? String(format: " (%.2fx)", Double(report.sourceBytes) / Double(max(report.outputBytes, 1))) : ""))
+        if let layers = report.int8Layers { print("\(layers) layers in int8") }
         if !report.fellBack.isEmpty {
             print("\(report.fellBack.count) matrices in \(report.fallback ?? "?") (rows not whole \(report.format) blocks): "
                   + report.fellBack.prefix(6).joined(separator: ", ") + (report.fellBack.count > 6 ? ", ..." : ""))
         }
+    }
+}
+
+extension Quantize {
+    /// --to int8: a recipe checkpoint (with --recipe) or a BERT directory.
+    func int8() throws -> ModelQuantization {
+        guard let recipe else { return try ModelQuantization.runInt8(bert: model, output: out) }
+        let (classifier, dataset) = try ClassifierCheckpoint.load(recipe, checkpoint: model, operation: "quantize")
+        var calibration: (() throws -> Void)?
+        if let calibrationBatches {
+            let batches = try DataLoader(ClassifierCheckpoint.split(dataset, .train, dataDirectory: dataDirectory), batchSize: 100, shuffle: true, seed: 0)
+                .epoch(0).prefix(calibrationBatches)
+            calibration = { try batches.forEachBatch { _ = try classifier($0.inputs) } }
+        }
+        let source = URL(fileURLWithPath: model).standardizedFileURL.path, target = URL(fileURLWithPath: out).standardizedFileURL.path
+        guard source != target else { throw CortexError.invalidArgument(operation: "quantize", reason: "--out \(out) is the checkpoint directory itself") }
+        let report = try Int8Quantization.quantize(classifier, calibration: calibration)
+        try AtomicDirectory.write(to: target, owning: ["model.safetensors"]) { staging in
+            try Int8Quantization.save(classifier, to: ClassifierCheckpoint.weightsPath(staging))
+        }
+        func size(_ path: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0 }
+        return ModelQuantization(source: source, output: target, architecture: recipe, format: calibration == nil ? "int8" : "int8 (static)",
+                                 sourceBytes: size(ClassifierCheckpoint.weightsPath(source)), outputBytes: size(ClassifierCheckpoint.weightsPath(target)),
+                                 tensors: classifier.stateDict().count, fellBack: [], fallback: nil, int8Layers: report.quantized.count)
     }
 }
 

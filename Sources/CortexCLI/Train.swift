@@ -85,11 +85,21 @@ struct Evaluate: ParsableCommand {
     @Argument(help: "mnist-mlp, mnist-cnn or fashion-cnn.") var recipe: String
     @Option(help: "Checkpoint directory written by `cortex train --out`.") var checkpoint: String
     @Option(name: .customLong("data-dir"), help: "Directory holding the dataset's files.") var dataDirectory: String?
+    @Option(help: "Quantise the float checkpoint to int8 first: dynamic (activations per row) or static (calibrated on training images).")
+    var int8: String?
+    @Option(name: .customLong("calibration-batches"), help: "--int8 static: batches of 100 training images to calibrate on.")
+    var calibrationBatches = 10
     @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        if let int8, Evaluation.Int8Mode(rawValue: int8) == nil { throw ValidationError("--int8 must be dynamic or static, got \(int8)") }
+        guard calibrationBatches > 0 else { throw ValidationError("--calibration-batches must be positive, got \(calibrationBatches)") }
+    }
 
     func run() throws {
         do {
-            let result = try Evaluation.run(recipe: recipe, checkpoint: checkpoint, dataDirectory: dataDirectory)
+            let result = try Evaluation.run(recipe: recipe, checkpoint: checkpoint, dataDirectory: dataDirectory,
+                                            int8: int8.flatMap(Evaluation.Int8Mode.init), calibrationBatches: calibrationBatches)
             if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
         } catch let error as CortexError {
             throw ValidationError(error.description)

@@ -159,6 +159,8 @@ public final class BERT: Module, @unchecked Sendable {
         guard problems.isEmpty else {
             throw CortexError.invalidFile(path: weightsPath, reason: "does not hold the BERT config.json describes: " + problems.joined(separator: "; "))
         }
+        // An int8 checkpoint (`cortex quantize --to int8`): its layers compute in int8 again.
+        if file.metadata[Int8Quantization.metadataKey] == "int8" { try Int8Quantization.load(model, from: weightsPath) }
         model.eval()
         return model
     }

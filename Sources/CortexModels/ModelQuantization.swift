@@ -17,6 +17,15 @@ public struct ModelQuantization: Sendable, Codable {
     /// Matrices written in the fallback format (rows not whole blocks of `format`).
     public var fellBack: [String]
     public var fallback: String?
+    /// int8: the Linear and Conv2d layers quantised.
+    public var int8Layers: Int?
+
+    public init(source: String, output: String, architecture: String, format: String, sourceBytes: Int, outputBytes: Int, tensors: Int,
+                fellBack: [String] = [], fallback: String? = nil, int8Layers: Int? = nil) {
+        (self.source, self.output, self.architecture, self.format) = (source, output, architecture, format)
+        (self.sourceBytes, self.outputBytes, self.tensors) = (sourceBytes, outputBytes, tensors)
+        (self.fellBack, self.fallback, self.int8Layers) = (fellBack, fallback, int8Layers)
+    }
 
     /// Reads `nameOrPath`, writes `output` atomically (never over the source) and reports the
     /// sizes before and after.

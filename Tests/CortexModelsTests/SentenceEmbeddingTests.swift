@@ -41,6 +41,30 @@ import CortexTestSupport
         #expect(try fromJSON.decode(fromJSON.encode("unaffable")) == "[CLS] unaffable [SEP]")
     }
 
+    /// int8 (per-channel weights, activations per row) keeps every test sentence's embedding at
+    /// cosine ≥ 0.99 to transformers' float32 one; written by `cortex quantize --to int8` and
+    /// loaded back, the directory gives the same embeddings exactly.
+    @Test func int8EmbeddingsStayCloseToFloat() throws {
+        guard let (directory, reference, expected) = try SentenceEmbeddingTests.fixture() else { return }
+        let sentences = reference.sentences.map(\.text)
+        let embedder = try SentenceEmbedder.load(directory: directory)
+        let report = try embedder.quantizeInt8()
+        #expect(report.quantized.count == 6 * 6)
+        #expect(report.int8Bytes * 3 < report.floatBytes)
+        let embeddings = try embedder.embed(sentences, batchSize: 8)
+        let cosines = try (embeddings * expected).sum(axes: [1]).toFloatArray()
+        #expect(cosines.allSatisfy { $0 >= 0.99 }, "\(cosines)")
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("minilm-int8-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let written = try ModelQuantization.runInt8(bert: directory, output: output)
+        // The Linear layers shrink 4x; the embeddings (half of MiniLM's weights) stay float32, as quantize_dynamic leaves them.
+        #expect(written.int8Layers == 36 && Double(written.outputBytes) < 0.7 * Double(written.sourceBytes))
+        #expect(FileManager.default.fileExists(atPath: output + "/vocab.txt"))
+        let loaded = try SentenceEmbedder.load(directory: output)
+        #expect(try loaded.embed(sentences, batchSize: 8).toFloatArray() == embeddings.toFloatArray())
+        expectCortexError(["would write into the model directory"]) { _ = try ModelQuantization.runInt8(bert: directory, output: directory) }
+    }
+
     /// Every embedding within 1e-5 of transformers' (cosine ≥ 0.99999), batched with padding.
     @Test func embeddingsMatchTransformers() throws {
         guard let (directory, reference, expected) = try SentenceEmbeddingTests.fixture() else { return }
