@@ -75,7 +75,7 @@ let package = Package(
             dependencies: ["CortexCUDA", "CortexCore", "CortexTestSupport"]),
         .testTarget(
             name: "CortexCLITests",
-            dependencies: ["CortexCLI", "CortexCore", "CortexData", "CortexText", "CortexModels", "CortexTestSupport",
+            dependencies: ["CortexCLI", "CortexCore", "CortexData", "CortexText", "CortexModels", "CortexNN", "CortexTestSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "CortexModelsTests",

@@ -25,15 +25,15 @@ extension ModelQuantization {
     public static func runInt8(bert nameOrPath: String, output: String) throws -> ModelQuantization {
         let directory = PretrainedModels.path(named: nameOrPath) ?? nameOrPath
         let source = URL(fileURLWithPath: directory).standardizedFileURL, target = URL(fileURLWithPath: output).standardizedFileURL
-        guard source.path != target.path, !target.path.hasPrefix(source.path + "/") else {
-            throw CortexError.invalidArgument(operation: "quantize", reason: "--out \(output) would write into the model directory \(directory)")
-        }
         let config = TextGenerator.jsonObject(source.appendingPathComponent("config.json").path)
         guard let config, config["model_type"] as? String == "bert" || config["num_attention_heads"] != nil && config["n_embd"] == nil
                 && !["llama", "gpt2", "mistral", "qwen2"].contains(config["model_type"] as? String ?? "") else {
             throw CortexError.invalidArgument(operation: "quantize", reason: config == nil
                 ? "\(nameOrPath) has no config.json: give --recipe for a recipe checkpoint, or a BERT directory"
                 : "int8 is for BERT and recipe models; GPT-2 and Llama-family models take q8_0 (llama.cpp's 8-bit format) or another GGUF format")
+        }
+        guard source.path != target.path, !target.path.hasPrefix(source.path + "/") else {
+            throw CortexError.invalidArgument(operation: "quantize", reason: "--out \(output) would write into the model directory \(directory)")
         }
         let model = try BERT.load(directory: directory)
         let report = try Int8Quantization.quantize(model)

@@ -5,6 +5,7 @@ import CortexTestSupport
 import CortexCore
 import CortexData
 import CortexModels
+import CortexNN
 import CortexText
 @testable import CortexCLI
 
@@ -74,6 +75,32 @@ import CortexText
             #expect(prediction.predictedClass == row.indices.max { row[$0] < row[$1] }!)
             #expect(Swift.abs(prediction.probability - row.max()!) < 1e-6)
         }
+    }
+
+    /// `cortex quantize --to int8` on a recipe checkpoint: an int8 model.safetensors a quarter the
+    /// size, which predict loads in int8 and which agrees with the float model's classes.
+    @Test func quantizeWritesAnInt8RecipeCheckpoint() throws {
+        let model = Classifiers.mnistCNN(generator: RandomGenerator(seed: 4))
+        try model.save(to: directory + "/model.safetensors")
+        let output = directory + "/int8"
+        var command = try CortexCommand.parseAsRoot(["quantize", "--model", directory, "--recipe", "mnist-cnn", "--to", "int8", "--out", output, "--json"])
+        try command.run()
+        let float = try FileManager.default.attributesOfItem(atPath: directory + "/model.safetensors")[.size] as! Int
+        let int8 = try FileManager.default.attributesOfItem(atPath: output + "/model.safetensors")[.size] as! Int
+        #expect(int8 * 3 < float)
+        #expect(Int8Quantization.isInt8Checkpoint(output + "/model.safetensors"))
+        let images = try writeImages(count: 8)
+        let indices = "0,1,2,3,4,5,6,7"
+        func classes(_ checkpoint: String) throws -> [Int] {
+            try #require(try CortexCommand.parseAsRoot(["predict", "mnist-cnn", "--checkpoint", checkpoint, "--images", images, "--indices", indices])
+                as? Predict).predictions().map(\.predictedClass)
+        }
+        #expect(try classes(output) == classes(directory))
+        expectFailure(["quantize", "--model", directory, "--recipe", "lstm", "--to", "int8", "--out", output], mentions: ["--recipe", "lstm"])
+        expectFailure(["quantize", "--model", directory, "--recipe", "mnist-cnn", "--to", "int8", "--out", directory], mentions: ["checkpoint directory itself"])
+        expectFailure(["quantize", "--model", directory, "--to", "int8", "--out", output], mentions: ["--recipe"])
+        expectFailure(["quantize", "--model", directory, "--recipe", "mnist-cnn", "--to", "q8_0", "--out", output], mentions: ["--recipe"])
+        expectFailure(["evaluate", "mnist-cnn", "--checkpoint", directory, "--int8", "fast"], mentions: ["--int8", "fast"])
     }
 
     @Test func xorTrainsFromTheCommandLine() throws {
