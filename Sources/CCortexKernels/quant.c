@@ -41,8 +41,8 @@ static inline float half_to_float(uint16_t h) {
 long cortex_quant_block_size(int type) {
     switch (type) {
     case CORTEX_QUANT_F32: case CORTEX_QUANT_F16: case CORTEX_QUANT_BF16: return 1;
-    case CORTEX_QUANT_Q8_0: case CORTEX_QUANT_Q4_0: case CORTEX_QUANT_Q4_1: return 32;
-    case CORTEX_QUANT_Q4_K: case CORTEX_QUANT_Q6_K: return 256;
+    case CORTEX_QUANT_Q8_0: case CORTEX_QUANT_Q4_0: case CORTEX_QUANT_Q4_1: case CORTEX_QUANT_Q5_0: case CORTEX_QUANT_Q5_1: return 32;
+    case CORTEX_QUANT_Q2_K: case CORTEX_QUANT_Q3_K: case CORTEX_QUANT_Q4_K: case CORTEX_QUANT_Q5_K: case CORTEX_QUANT_Q6_K: return 256;
     default: return 0;
     }
 }
@@ -54,7 +54,12 @@ long cortex_quant_type_size(int type) {
     case CORTEX_QUANT_Q8_0: return 34;
     case CORTEX_QUANT_Q4_0: return 18;
     case CORTEX_QUANT_Q4_1: return 20;
+    case CORTEX_QUANT_Q5_0: return 22;
+    case CORTEX_QUANT_Q5_1: return 24;
+    case CORTEX_QUANT_Q2_K: return 84;
+    case CORTEX_QUANT_Q3_K: return 110;
     case CORTEX_QUANT_Q4_K: return 144;
+    case CORTEX_QUANT_Q5_K: return 176;
     case CORTEX_QUANT_Q6_K: return 210;
     default: return 0;
     }
@@ -125,6 +130,83 @@ CLONES void cortex_quant_dequantize(int type, const void *source, float *y, long
                 float d2 = d * scale, m2 = dmin * minimum;
                 for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0xF) - m1;
                 for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
+            }
+        }
+        return;
+    // Q5_0 / Q5_1: 16 bytes of low nibbles, the fifth bits of the 32 values in a 32-bit mask.
+    case CORTEX_QUANT_Q5_0:
+    case CORTEX_QUANT_Q5_1: {
+        int offset = type == CORTEX_QUANT_Q5_1;
+        long bytes = offset ? 24 : 22;
+        for (long b = 0; b < n / 32; b++, src += bytes, y += 32) {
+            float d = half_to_float(cortex_load_u16(src)), m = offset ? half_to_float(cortex_load_u16(src + 2)) : 0;
+            uint32_t high;
+            memcpy(&high, src + 2 + 2 * offset, 4);
+            const uint8_t *q = src + 6 + 2 * offset;
+            int bias = offset ? 0 : 16;
+            for (int j = 0; j < 16; j++) {
+                int low = (q[j] & 0xF) | (((high >> j) << 4) & 0x10), upper = (q[j] >> 4) | ((high >> (j + 12)) & 0x10);
+                y[j] = (float)(low - bias) * d + m;
+                y[j + 16] = (float)(upper - bias) * d + m;
+            }
+        }
+        return;
+    }
+    // Q2_K: 16 sub-blocks of 16, each a 4-bit scale and 4-bit minimum; 2-bit codes.
+    case CORTEX_QUANT_Q2_K:
+        for (long b = 0; b < n / 256; b++, src += 84) {
+            const uint8_t *scales = src, *q = src + 16;
+            float d = half_to_float(cortex_load_u16(src + 80)), dmin = half_to_float(cortex_load_u16(src + 82));
+            int is = 0;
+            for (int half = 0; half < 2; half++, q += 32)
+                for (int shift = 0; shift < 8; shift += 2)
+                    for (int part = 0; part < 2; part++) {
+                        uint8_t sc = scales[is++];
+                        float dl = d * (float)(sc & 0xF), ml = dmin * (float)(sc >> 4);
+                        for (int l = 0; l < 16; l++) *y++ = dl * (float)((q[l + 16 * part] >> shift) & 3) - ml;
+                    }
+        }
+        return;
+    // Q3_K: 2-bit codes plus a high-bit mask (set: +0, clear: -4), 16 signed 6-bit scales.
+    case CORTEX_QUANT_Q3_K:
+        for (long b = 0; b < n / 256; b++, src += 110) {
+            const uint8_t *mask = src, *q = src + 32;
+            float d = half_to_float(cortex_load_u16(src + 108));
+            uint32_t aux[4];
+            memcpy(aux, src + 96, 12);
+            uint32_t tmp = aux[2];
+            aux[2] = ((aux[0] >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4);
+            aux[3] = ((aux[1] >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4);
+            aux[0] = (aux[0] & 0x0f0f0f0f) | (((tmp >> 0) & 0x03030303) << 4);
+            aux[1] = (aux[1] & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4);
+            const int8_t *scales = (const int8_t *)aux;
+            int is = 0;
+            uint8_t bit = 1;
+            for (int half = 0; half < 2; half++, q += 32)
+                for (int shift = 0; shift < 8; shift += 2, bit <<= 1)
+                    for (int part = 0; part < 2; part++) {
+                        float dl = d * (float)(scales[is++] - 32);
+                        for (int l = 0; l < 16; l++) {
+                            int k = l + 16 * part;
+                            *y++ = dl * (float)(((q[k] >> shift) & 3) - ((mask[k] & bit) ? 0 : 4));
+                        }
+                    }
+        }
+        return;
+    // Q5_K: Q4_K's scales and minimums with a fifth bit per value in qh.
+    case CORTEX_QUANT_Q5_K:
+        for (long b = 0; b < n / 256; b++, src += 176) {
+            float d = half_to_float(cortex_load_u16(src)), dmin = half_to_float(cortex_load_u16(src + 2));
+            const uint8_t *scales = src + 4, *high = src + 16, *q = src + 48;
+            uint8_t u1 = 1, u2 = 2;
+            for (int j = 0; j < 8; j += 2, q += 32, u1 <<= 2, u2 <<= 2) {
+                uint8_t scale, minimum;
+                scale_min_k4(j, scales, &scale, &minimum);
+                float d1 = d * scale, m1 = dmin * minimum;
+                scale_min_k4(j + 1, scales, &scale, &minimum);
+                float d2 = d * scale, m2 = dmin * minimum;
+                for (int l = 0; l < 32; l++) *y++ = d1 * (float)((q[l] & 0xF) + (high[l] & u1 ? 16 : 0)) - m1;
+                for (int l = 0; l < 32; l++) *y++ = d2 * (float)((q[l] >> 4) + (high[l] & u2 ? 16 : 0)) - m2;
             }
         }
         return;
@@ -464,10 +546,13 @@ void cortex_quant_matvec(int type, const void *weights, long row_bytes, long row
             || type == CORTEX_QUANT_F32 || type == CORTEX_QUANT_Q4_K || type == CORTEX_QUANT_Q6_K);
     // The 32-value formats share each chunk's dequantisation among the vectors; the K formats
     // dequantise per vector.
-    int shared = type != CORTEX_QUANT_Q4_K && type != CORTEX_QUANT_Q6_K;
+    int shared = type == CORTEX_QUANT_Q4_1 || type == CORTEX_QUANT_Q4_0 || type == CORTEX_QUANT_Q8_0 || type == CORTEX_QUANT_F16
+        || type == CORTEX_QUANT_F32;
     // Without AVX-512: the AVX2 kernels for the 32-value formats (switched off with the
     // AVX-512 ones by cortex_allow_avx512(0), so tests compare them with the portable kernel).
-    int avx2 = !fast && shared && n % 32 == 0 && type != CORTEX_QUANT_BF16 && cortex_avx512_allowed() && has_avx2_fma();
+    // Other formats (BF16, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K) take the generic kernel: blocks
+    // dequantised 256 values at a time, dotted in the vectorised clone of the CPU.
+    int avx2 = !fast && shared && n % 32 == 0 && cortex_avx512_allowed() && has_avx2_fma();
     if (fast && shared && m == 1) {
         avx512_rows_one_vector(type, w, row_bytes, rows, n, x, y);
         return;

@@ -39,7 +39,12 @@ public struct GGUFExport: Sendable {
         case .q4_0: 2
         case .q4_1: 3
         case .q8_0: 7
+        case .q5_0: 8
+        case .q5_1: 9
+        case .q2K: 10
+        case .q3K: 11
         case .q4K: 14
+        case .q5K: 16
         case .q6K: 18
         case .bf16: 32
         }

@@ -134,8 +134,9 @@ import CortexTestSupport
         let two = header(tensors: 2, keys: 0) + tensorInfo("w", dimensions: [8], type: 0, offset: 0) + tensorInfo("w", dimensions: [8], type: 0, offset: 32)
         expectInvalid(padded(two, data: 64), ["\"w\" appears twice"])
         // Readable, but a format Cortex does not compute with: the error comes when it is used.
-        let q5 = try GGUF.parse(mapping: MappedFile(copying: padded(oneTensor + tensorInfo("w", dimensions: [32, 2], type: 6, offset: 0), data: 64)),
-                                path: "q5.gguf")
+        // (IQ2_XXS, type 16: 66 bytes per 256 values.)
+        let q5 = try GGUF.parse(mapping: MappedFile(copying: padded(oneTensor + tensorInfo("w", dimensions: [256, 1], type: 16, offset: 0), data: 96)),
+                                path: "iq2.gguf")
         #expect(throws: CortexError.self) { try q5.matrix("w") }
         #expect(throws: CortexError.self) { try q5.matrix("nope") }
     }

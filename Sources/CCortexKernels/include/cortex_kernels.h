@@ -150,8 +150,9 @@ void cortex_bf16_gemm(long m, long n, long k, const uint16_t *a, long a_row_stri
 
 /// Block formats of quantised weights, numbered as ggml's types (GGUF's tensor type ids).
 typedef enum {
-    CORTEX_QUANT_F32 = 0, CORTEX_QUANT_F16 = 1, CORTEX_QUANT_Q4_0 = 2, CORTEX_QUANT_Q4_1 = 3, CORTEX_QUANT_Q8_0 = 8,
-    CORTEX_QUANT_Q4_K = 12, CORTEX_QUANT_Q6_K = 14, CORTEX_QUANT_BF16 = 30,
+    CORTEX_QUANT_F32 = 0, CORTEX_QUANT_F16 = 1, CORTEX_QUANT_Q4_0 = 2, CORTEX_QUANT_Q4_1 = 3, CORTEX_QUANT_Q5_0 = 6,
+    CORTEX_QUANT_Q5_1 = 7, CORTEX_QUANT_Q8_0 = 8, CORTEX_QUANT_Q2_K = 10, CORTEX_QUANT_Q3_K = 11, CORTEX_QUANT_Q4_K = 12,
+    CORTEX_QUANT_Q5_K = 13, CORTEX_QUANT_Q6_K = 14, CORTEX_QUANT_BF16 = 30,
 } cortex_quant_type;
 
 /// Values per block and bytes per block of a format (0 for formats not supported).

@@ -3,7 +3,7 @@ import Foundation
 
 /// Block formats of quantised weights, with ggml's names and type ids (what GGUF files store).
 public enum QuantizationFormat: Int32, Sendable, CaseIterable, CustomStringConvertible {
-    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, q4K = 12, q6K = 14, bf16 = 30
+    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q2K = 10, q3K = 11, q4K = 12, q5K = 13, q6K = 14, bf16 = 30
 
     /// Values per block and bytes per block.
     public var blockSize: Int { cortex_quant_block_size(rawValue) }
@@ -17,7 +17,12 @@ public enum QuantizationFormat: Int32, Sendable, CaseIterable, CustomStringConve
         case .q8_0: "Q8_0"
         case .q4_0: "Q4_0"
         case .q4_1: "Q4_1"
+        case .q5_0: "Q5_0"
+        case .q5_1: "Q5_1"
+        case .q2K: "Q2_K"
+        case .q3K: "Q3_K"
         case .q4K: "Q4_K"
+        case .q5K: "Q5_K"
         case .q6K: "Q6_K"
         }
     }
