@@ -91,9 +91,11 @@ extension Llama {
                      lmHead: head)
     }
 
-    /// Loads a GGUF file of the "llama" architecture. Projections stay in their blocks
-    /// (QuantizedLinear over the mapped file); norms are dequantised. The output projection is
-    /// the token embedding when the file has no `output.weight`.
+    /// Loads a GGUF file of the "llama" architecture, or of "qwen2" (a Llama with biases on the
+    /// query, key and value projections, rotating halves of each head rather than neighbour
+    /// pairs). Projections stay in their blocks (QuantizedLinear over the mapped file); norms
+    /// are dequantised. The output projection is the token embedding when the file has no
+    /// `output.weight`.
     ///
     /// ```swift
     /// let model = try Llama.load(gguf: "SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -102,12 +104,15 @@ extension Llama {
         try load(gguf: GGUF.load(path))
     }
 
+    /// The GGUF architectures ``load(gguf:)-(GGUF.File)`` reads.
+    public static let ggufArchitectures = ["llama", "qwen2"]
+
     public static func load(gguf file: GGUF.File) throws -> Llama {
         let architecture = try file.string("general.architecture")
-        guard architecture == "llama" else {
-            throw CortexError.invalidFile(path: file.path, reason: "architecture \"\(architecture)\" is not a Llama (\"llama\")")
+        guard ggufArchitectures.contains(architecture) else {
+            throw CortexError.invalidFile(path: file.path, reason: "architecture \"\(architecture)\" is not a Llama (\"llama\", \"qwen2\")")
         }
-        func key(_ name: String) -> String { "llama." + name }
+        func key(_ name: String) -> String { architecture + "." + name }
         let embeddingInfo = try file.info("token_embd.weight")
         let hidden = try file.integer(key("embedding_length")), heads = try file.integer(key("attention.head_count"))
         let headSize = file.metadata[key("attention.key_length")]?.integer ?? hidden / max(heads, 1)
@@ -134,9 +139,16 @@ extension Llama {
             guard matrix.shape == shape else { throw CortexError.invalidFile(path: file.path, reason: "\(name) is \(matrix.shape), expected \(shape)") }
             return matrix
         }
-        // llama.cpp's converter permutes query and key rows for neighbour-pair rotation.
-        return try assemble(configuration, source: file.path, pairing: .interleaved, frequencyFactors: frequencyFactors,
-                            matrix: { role, shape in try QuantizedLinear(checked(role.gguf, shape)) },
+        // llama.cpp's converter permutes a Llama's query and key rows for neighbour-pair
+        // rotation; a Qwen2's it leaves in Hugging Face's order (llama.cpp's NEOX rotation).
+        let names = Set(file.tensors.map(\.name))
+        return try assemble(configuration, source: file.path, pairing: architecture == "qwen2" ? .halves : .interleaved,
+                            frequencyFactors: frequencyFactors,
+                            matrix: { role, shape in
+                                let biasName = role.gguf.replacingOccurrences(of: ".weight", with: ".bias")
+                                let bias = names.contains(biasName) ? try file.tensor(biasName) : nil
+                                return try QuantizedLinear(checked(role.gguf, shape), bias: bias)
+                            },
                             embedding: { shape in QuantizedEmbedding(try checked("token_embd.weight", shape)) },
                             vector: { role, size in
                                 let weight = try file.tensor(role.gguf)

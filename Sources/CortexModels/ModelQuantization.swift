@@ -41,6 +41,8 @@ public struct ModelQuantization: Sendable, Codable {
             let name = file.metadata["general.name"]?.string ?? (path as NSString).lastPathComponent
             switch architecture {
             case "llama": export = try Llama.load(gguf: file).ggufExport(format: format, fallback: fallback, name: name)
+            case "qwen2":
+                throw CortexError.invalidFile(path: path, reason: "architecture \"qwen2\" is read but not yet written by Cortex (llama, gpt2)")
             case "gpt2": export = try GPT.load(gguf: file).ggufExport(format: format, fallback: fallback, name: name)
             default:
                 throw CortexError.invalidFile(path: path, reason: "architecture \"\(architecture)\" is not one Cortex exports (llama, gpt2)")
