@@ -232,7 +232,7 @@ static void vnni_tile_any(const uint8_t *a, long a_stride, int rows, const int8_
 static void product(const uint8_t *a, long a_stride, long first_row, long end_row, const int8_t *packed, long k, long first_panel,
                     long end_panel, const int8_output *out) {
     long groups = cortex_int8_padded_inputs(k) / GROUP, panel_bytes = groups * PANEL_GROUP_BYTES;
-    int vnni = cortex_has_avx512_vnni() && cortex_avx512_allowed();
+    int vnni = cortex_has_avx512_vnni() && cortex_avx512_allowed() == 1;
     for (long p = first_panel; p < end_panel; p += 4) {
         int count = end_panel - p < 4 ? (int)(end_panel - p) : 4;
         for (long i = first_row; i < end_row; i += 4) {

@@ -201,7 +201,7 @@ static _Thread_local int avx512_allowed = 1;
 int cortex_has_avx512(void) {
     static int available = -1;
     if (available < 0) available = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    return available && avx512_allowed;
+    return available && avx512_allowed == 1;
 }
 
 void cortex_allow_avx512(int allowed) { avx512_allowed = allowed; }

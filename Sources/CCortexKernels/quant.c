@@ -235,9 +235,11 @@ CLONES void cortex_quant_dequantize(int type, const void *source, float *y, long
     }
 }
 
-// Bytes of one 32-value chunk of a Q4_0/Q4_1/Q8_0/F16/F32 row.
+// Bytes of one 32-value chunk of a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/F16/F32 row.
 static inline long chunk32_bytes(int type) {
     switch (type) {
+    case CORTEX_QUANT_Q5_1: return 24;
+    case CORTEX_QUANT_Q5_0: return 22;
     case CORTEX_QUANT_Q4_1: return 20;
     case CORTEX_QUANT_Q4_0: return 18;
     case CORTEX_QUANT_Q8_0: return 34;
@@ -260,6 +262,8 @@ static inline long chunk32_bytes(int type) {
             ONE_VECTOR_ROWS(GROUP, CORTEX_QUANT_Q8_0)                                                     \
             ONE_VECTOR_ROWS(GROUP, CORTEX_QUANT_Q4_0)                                                     \
             ONE_VECTOR_ROWS(GROUP, CORTEX_QUANT_Q4_1)                                                     \
+            ONE_VECTOR_ROWS(GROUP, CORTEX_QUANT_Q5_0)                                                     \
+            ONE_VECTOR_ROWS(GROUP, CORTEX_QUANT_Q5_1)                                                     \
             ONE_VECTOR_ROWS(GROUP, CORTEX_QUANT_F16)                                                      \
             ONE_VECTOR_ROWS(GROUP, CORTEX_QUANT_F32)                                                      \
         }                                                                                                 \
@@ -399,6 +403,30 @@ static inline __attribute__((always_inline)) void dequantize_chunk32(int type, c
         *w1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(high), table);
         return;
     }
+    // Q5_0 / Q5_1: the nibbles, plus 16 where the block's 32-bit mask has the value's bit;
+    // (q - 16) * d, or q * d + m, as the reference dequantises.
+    case CORTEX_QUANT_Q5_0:
+    case CORTEX_QUANT_Q5_1: {
+        const int offset = type == CORTEX_QUANT_Q5_1 ? 2 : 0;
+        uint32_t mask;
+        memcpy(&mask, p + 2 + offset, 4);
+        __m128i bytes = _mm_loadu_si128((const __m128i *)(p + 6 + offset));
+        __m512i q0 = _mm512_cvtepu8_epi32(_mm_and_si128(bytes, _mm_set1_epi8(0x0F)));
+        __m512i q1 = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F)));
+        const __m512i sixteen = _mm512_set1_epi32(16);
+        q0 = _mm512_mask_add_epi32(q0, (__mmask16)(mask & 0xFFFF), q0, sixteen);
+        q1 = _mm512_mask_add_epi32(q1, (__mmask16)(mask >> 16), q1, sixteen);
+        __m512 d = _mm512_set1_ps(cortex_half_at(p));
+        if (offset) {
+            __m512 m = _mm512_set1_ps(cortex_half_at(p + 2));
+            *w0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q0), d), m);
+            *w1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q1), d), m);
+        } else {
+            *w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q0, sixteen)), d);
+            *w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q1, sixteen)), d);
+        }
+        return;
+    }
     case CORTEX_QUANT_Q8_0: {
         __m512 d = _mm512_set1_ps(cortex_half_at(p));
         *w0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))));
@@ -467,6 +495,28 @@ static inline __attribute__((always_inline)) void avx2_dequantize_chunk32(int ty
                 w[k] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(8))), d);
             } else {
                 w[k] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), d), _mm256_set1_ps(cortex_half_at(p + 2)));
+            }
+        }
+        return;
+    }
+    case CORTEX_QUANT_Q5_0:
+    case CORTEX_QUANT_Q5_1: {
+        const int offset = type == CORTEX_QUANT_Q5_1 ? 2 : 0;
+        uint32_t mask;
+        memcpy(&mask, p + 2 + offset, 4);
+        const __m256 d = _mm256_set1_ps(cortex_half_at(p));
+        const __m128i bytes = _mm_loadu_si128((const __m128i *)(p + 6 + offset));
+        const __m128i low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F)), high = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
+        const __m128i parts[4] = {low, _mm_srli_si128(low, 8), high, _mm_srli_si128(high, 8)};
+        const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (int k = 0; k < 4; k++) {
+            // Values 8k .. 8k + 7 take bits 8k .. 8k + 7 of the mask as their fifth bit.
+            __m256i fifth = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)(mask >> (8 * k))), lanes), _mm256_set1_epi32(1));
+            __m256i q = _mm256_or_si256(_mm256_cvtepu8_epi32(parts[k]), _mm256_slli_epi32(fifth, 4));
+            if (offset) {
+                w[k] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), d), _mm256_set1_ps(cortex_half_at(p + 2)));
+            } else {
+                w[k] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(16))), d);
             }
         }
         return;
@@ -541,16 +591,14 @@ CLONES static void generic_dot_row(int type, const uint8_t *w, long n, const flo
 void cortex_quant_matvec(int type, const void *weights, long row_bytes, long rows, long n, const float *x, long x_stride,
                          long m, float *y, long y_stride) {
     const uint8_t *w = weights;
-    int fast = cortex_has_avx512() && n % 32 == 0
-        && (type == CORTEX_QUANT_Q4_1 || type == CORTEX_QUANT_Q4_0 || type == CORTEX_QUANT_Q8_0 || type == CORTEX_QUANT_F16
-            || type == CORTEX_QUANT_F32 || type == CORTEX_QUANT_Q4_K || type == CORTEX_QUANT_Q6_K);
+    int shared = type == CORTEX_QUANT_Q4_1 || type == CORTEX_QUANT_Q4_0 || type == CORTEX_QUANT_Q5_0 || type == CORTEX_QUANT_Q5_1
+        || type == CORTEX_QUANT_Q8_0 || type == CORTEX_QUANT_F16 || type == CORTEX_QUANT_F32;
+    int fast = cortex_has_avx512() && n % 32 == 0 && (shared || type == CORTEX_QUANT_Q4_K || type == CORTEX_QUANT_Q6_K);
     // The 32-value formats share each chunk's dequantisation among the vectors; the K formats
     // dequantise per vector.
-    int shared = type == CORTEX_QUANT_Q4_1 || type == CORTEX_QUANT_Q4_0 || type == CORTEX_QUANT_Q8_0 || type == CORTEX_QUANT_F16
-        || type == CORTEX_QUANT_F32;
     // Without AVX-512: the AVX2 kernels for the 32-value formats (switched off with the
     // AVX-512 ones by cortex_allow_avx512(0), so tests compare them with the portable kernel).
-    // Other formats (BF16, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K) take the generic kernel: blocks
+    // Other formats (BF16, Q2_K, Q3_K, Q5_K) take the generic kernel: blocks
     // dequantised 256 values at a time, dotted in the vectorised clone of the CPU.
     int avx2 = !fast && shared && n % 32 == 0 && cortex_avx512_allowed() && has_avx2_fma();
     if (fast && shared && m == 1) {

@@ -1,3 +1,4 @@
+import CCortexKernels
 import CortexCore
 import CortexTestSupport
 import Foundation
@@ -57,11 +58,16 @@ import Testing
         let (matrix, entry, bytes) = try Self.matrix(name)
         try withExtendedLifetime(bytes) {
             let dense = try matrix.dequantized()
-            for count in [1, 3, 40] {
-                let x = try Tensor.randn([count, entry.columns], generator: RandomGenerator(seed: UInt64(count)))
-                let want = try x.matmul(dense.mT)
-                let failure = try closenessFailure(matrix.product(x), want, rtol: 1e-4, atol: 1e-4)
-                #expect(failure == nil, "\(name), \(count) rows: \(failure ?? "")")
+            // Each kernel: AVX-512 (where present), AVX2 alone (2), portable (0).
+            for allowed: Int32 in [1, 2, 0] {
+                cortex_allow_avx512(allowed)
+                defer { cortex_allow_avx512(1) }
+                for count in [1, 3, 40] {
+                    let x = try Tensor.randn([count, entry.columns], generator: RandomGenerator(seed: UInt64(count)))
+                    let want = try x.matmul(dense.mT)
+                    let failure = try closenessFailure(matrix.product(x), want, rtol: 1e-4, atol: 1e-4)
+                    #expect(failure == nil, "\(name), \(count) rows, kernels \(allowed): \(failure ?? "")")
+                }
             }
         }
     }

@@ -247,7 +247,8 @@ void cortex_int8_linear(const uint8_t *a, long a_stride, const float *row_scales
 /// Lets tests switch the hand-written AVX-512 rows off (1 = allowed, the default) so the
 /// portable kernels can be compared with them on the same machine. The choice is the calling
 /// thread's own (CPUParallelism hands it to the workers of each parallel region), so a test
-/// that switches never changes the kernels another thread runs meanwhile.
+/// that switches never changes the kernels another thread runs meanwhile. 2 switches off the
+/// AVX-512 kernels but keeps the AVX2 ones, so tests on AVX-512 machines exercise those too.
 void cortex_allow_avx512(int allowed);
 /// The calling thread's choice (see cortex_allow_avx512).
 int cortex_avx512_allowed(void);
