@@ -5,7 +5,8 @@ transformers computes from each file (it dequantises the blocks through gguf-py)
 PresetParityTests to compare with:
 
   DIR/SmolLM2-<PRESET>.gguf
-  DIR/references.json: per preset, each prompt's ids and the 32 greedy tokens after it;
+  DIR/references.json: per preset, each prompt's ids and the 32 greedy tokens after it (plain argmax, the end-of-sequence
+                       token taken as any other);
   DIR/SmolLM2-<PRESET>.logits.safetensors: "logits" (prompts, vocabulary), each prompt's last
                        position (float32 throughout).
 
@@ -27,6 +28,21 @@ warnings.filterwarnings("ignore")
 PRESETS = ["Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_0", "Q4_1", "Q4_K_S", "Q4_K_M", "Q5_0", "Q5_1", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0"]
 PROMPTS = ["The capital of France is", "Once upon a time, in a small village,", "def fibonacci(n):",
            "The three primary colours are", "Water boils at a temperature of"]
+
+
+
+def greedy(model, ids, count):
+    """`count` plain argmax steps with the key/value cache: the end-of-sequence token is a token
+    like any other (generate would stop at it, or with min_new_tokens forbid it)."""
+    tokens, past, step = [], None, torch.tensor([ids])
+    for _ in range(count):
+        output = model(step, past_key_values=past, use_cache=True)
+        past = output.past_key_values
+        token = int(output.logits[0, -1].argmax())
+        tokens.append(token)
+        step = torch.tensor([[token]])
+    return tokens
+
 
 directory = sys.argv[1]
 presets = sys.argv[2:] or PRESETS
@@ -50,8 +66,7 @@ for preset in presets:
         for prompt in PROMPTS:
             ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
             last.append(model(torch.tensor([ids])).logits[0, -1])
-            output = model.generate(torch.tensor([ids]), max_new_tokens=32, min_new_tokens=32, do_sample=False, pad_token_id=2)
-            cases.append({"prompt": prompt, "ids": ids, "greedy": output[0, len(ids):].tolist()})
+            cases.append({"prompt": prompt, "ids": ids, "greedy": greedy(model, ids, 32)})
     save_file({"logits": torch.stack(last).contiguous()}, os.path.join(directory, name.replace(".gguf", ".logits.safetensors")))
     references[preset] = {"file": name, "bytes": os.path.getsize(path), "cases": cases}
     json.dump(references, open(references_path, "w"))

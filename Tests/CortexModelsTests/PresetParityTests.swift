@@ -23,8 +23,9 @@ import Testing
 
     /// The largest difference of any last-position logit, over the largest logit: both sides
     /// compute in float32 from identical dequantised weights (DequantizerTests), so what remains
-    /// is the order of float32 sums through 30 layers, well under 1e-3 of the logits' scale.
-    static let logitTolerance: Float = 1e-3
+    /// is the order of float32 sums through 30 layers: measured at 1.6e-6 to 3.3e-6 of the logits' scale
+    /// on Zen 4 (AVX-512), bounded here at 2e-5 for other CPUs' kernels.
+    static let logitTolerance: Float = 2e-5
 
     @Test func everyPresetMatchesTransformers() throws {
         guard let (directory, presets) = try Self.references() else { return }
@@ -42,8 +43,13 @@ import Testing
                     let expected = try want.select(axis: 0, index: index).toFloatArray()
                     let scale = expected.map(abs).max() ?? 1
                     worst = max(worst, zip(got, expected).map { abs($0 - $1) }.max()! / scale)
+                    // No stop tokens: end-of-sequence is argmax'd as any other token, as the reference did.
                     let greedy = try generator.model.generate(prompt: item.ids, maxNewTokens: 32, sampling: SamplingOptions(temperature: 0))
-                    if Array(greedy.suffix(32)) == item.greedy { identical += 1 }
+                    let tokens = Array(greedy.suffix(32))
+                    if tokens == item.greedy { identical += 1 } else {
+                        let first = zip(tokens, item.greedy).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1
+                        print("\(name) \"\(item.prompt)\": first differs at \(first): cortex \(tokens) transformers \(item.greedy)")
+                    }
                 }
             }
             report.append("\(name): logits within \(worst) of the largest, greedy identical on \(identical)/\(preset.cases.count)")
