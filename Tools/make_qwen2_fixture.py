@@ -6,6 +6,8 @@ convert_hf_to_gguf.py (Q8_0, the smallest file it writes), and what transformers
 that GGUF file (it dequantises the blocks through gguf-py): the logits of the prompt's last two
 positions and 16 greedy tokens.
 
+The converter imports sentencepiece: `$CORTEX_TORCH_PYTHON -m pip install sentencepiece` first.
+
 Usage: CORTEX_LLAMA_CPP_SOURCE=~/.cache/cortex/llama.cpp/source CORTEX_DATA_DIR=../shared/data \
        $CORTEX_TORCH_PYTHON Tools/make_qwen2_fixture.py
 """
