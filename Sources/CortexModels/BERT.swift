@@ -193,12 +193,40 @@ public final class BERTLayer: Module, @unchecked Sendable {
          ("intermediate.dense", intermediate), ("output.dense", output), ("output.LayerNorm", outputNorm)]
     }
 
+    /// The three int8 projections as one matrix (their rows stacked), made on first use after
+    /// quantisation: the input is quantised once for all three, and one product fills the tiles.
+    private var fusedInt8: (parts: [ObjectIdentifier], matrix: Int8Matrix)?
+    private let fusedLock = NSLock()
+
+    /// Query, key and value of x: one int8 product where all three are quantised alike.
+    func projections(_ x: Tensor) throws -> (Tensor, Tensor, Tensor) {
+        let states = [query, key, value].map { Int8Quantization.state(of: $0) }
+        let matrices = states.compactMap { $0?.matrix }, biases = [query.bias, key.bias, value.bias].compactMap { $0 }
+        guard matrices.count == 3, biases.count == 3, let activations = states[0]?.activations,
+              states.allSatisfy({ $0?.activations == activations }) else {
+            return (try query(x), try key(x), try value(x))
+        }
+        let parts = matrices.map(ObjectIdentifier.init)
+        fusedLock.lock()
+        if fusedInt8?.parts != parts {
+            fusedInt8 = (parts, try Int8Matrix(codes: matrices.flatMap(\.codes), scales: matrices.flatMap(\.scales),
+                                                  rows: matrices.reduce(0) { $0 + $1.rows }, columns: matrices[0].columns))
+        }
+        let fused = fusedInt8!.matrix
+        fusedLock.unlock()
+        let product = try fused.product(x, bias: Tensor.cat(biases, axis: 0), activations: activations)
+        let (q, k, last) = (matrices[0].rows, matrices[1].rows, product.rank - 1)
+        return (try product.slice(axis: last, start: 0, end: q), try product.slice(axis: last, start: q, end: q + k),
+                try product.slice(axis: last, start: q + k, end: fused.rows))
+    }
+
     func callAsFunction(_ x: Tensor, allowed: Tensor?) throws -> Tensor {
         let (batch, length, size) = (x.shape[0], x.shape[1], x.shape[2])
         func split(_ projected: Tensor) throws -> Tensor {
             try projected.reshape([batch, length, heads, size / heads]).permute([0, 2, 1, 3])
         }
-        let attended = try Attention.scaledDotProduct(query: split(query(x)), key: split(key(x)), value: split(value(x)), allowed: allowed)
+        let (q, k, v) = try projections(x)
+        let attended = try Attention.scaledDotProduct(query: split(q), key: split(k), value: split(v), allowed: allowed)
         let y = try attentionNorm(x + attentionOutput(attended.permute([0, 2, 1, 3]).reshape([batch, length, size])))
         let hidden = try intermediate(y)
         let activated = switch activation {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import CortexCore
 import CortexText
+import CortexNN
 @testable import CortexModels
 import CortexTestSupport
 
@@ -54,6 +55,12 @@ import CortexTestSupport
         let embeddings = try embedder.embed(sentences, batchSize: 8)
         let cosines = try (embeddings * expected).sum(axes: [1]).toFloatArray()
         #expect(cosines.allSatisfy { $0 >= 0.99 }, "\(cosines)")
+        // The fused query/key/value product is the three products exactly.
+        let layer = try #require(embedder.model.namedModules().lazy.compactMap { $0.1 as? BERTLayer }.first)
+        let x = try Tensor.randn([2, 5, 384], generator: RandomGenerator(seed: 3))
+        let (q, k, v) = try layer.projections(x)
+        let separate = try layer.namedChildren().prefix(3).map { try ($0.1 as! Linear)(x) }
+        #expect(try [q, k, v].map { try $0.contiguous().toFloatArray() } == separate.map { try $0.toFloatArray() })
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("minilm-int8-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: output) }
         let written = try ModelQuantization.runInt8(bert: directory, output: output)
