@@ -195,7 +195,7 @@ public final class BERTLayer: Module, @unchecked Sendable {
 
     /// The three int8 projections as one matrix (their rows stacked), made on first use after
     /// quantisation: the input is quantised once for all three, and one product fills the tiles.
-    private var fusedInt8: (parts: [ObjectIdentifier], matrix: Int8Matrix)?
+    private var fusedInt8: (parts: [Int8Matrix], matrix: Int8Matrix)?   // the parts held, so none is freed and its address reused
     private let fusedLock = NSLock()
 
     /// Query, key and value of x: one int8 product where all three are quantised alike.
@@ -206,14 +206,15 @@ public final class BERTLayer: Module, @unchecked Sendable {
               states.allSatisfy({ $0?.activations == activations }) else {
             return (try query(x), try key(x), try value(x))
         }
-        let parts = matrices.map(ObjectIdentifier.init)
-        fusedLock.lock()
-        if fusedInt8?.parts != parts {
-            fusedInt8 = (parts, try Int8Matrix(codes: matrices.flatMap(\.codes), scales: matrices.flatMap(\.scales),
-                                                  rows: matrices.reduce(0) { $0 + $1.rows }, columns: matrices[0].columns))
-        }
-        let fused = fusedInt8!.matrix
-        fusedLock.unlock()
+        let fused: Int8Matrix = try {
+            fusedLock.lock()
+            defer { fusedLock.unlock() }
+            if let cached = fusedInt8, zip(cached.parts, matrices).allSatisfy({ $0 === $1 }) { return cached.matrix }
+            let matrix = try Int8Matrix(codes: matrices.flatMap(\.codes), scales: matrices.flatMap(\.scales),
+                                        rows: matrices.reduce(0) { $0 + $1.rows }, columns: matrices[0].columns)
+            fusedInt8 = (matrices, matrix)
+            return matrix
+        }()
         let product = try fused.product(x, bias: Tensor.cat(biases, axis: 0), activations: activations)
         let (q, k, last) = (matrices[0].rows, matrices[1].rows, product.rank - 1)
         return (try product.slice(axis: last, start: 0, end: q), try product.slice(axis: last, start: q, end: q + k),
