@@ -162,6 +162,20 @@ def minilm_sentences(count):
     return lines[:count]
 
 
+def minilm_embed(tokenizer, model, sentences):
+    """Sentence embeddings as sentence-transformers makes them with all-MiniLM-L6-v2: batches of
+    32, mean pooling over the attention mask, L2 normalisation."""
+    pieces = []
+    with torch.no_grad():
+        for start in range(0, len(sentences), 32):
+            batch = tokenizer(sentences[start:start + 32], padding=True, truncation=True, max_length=256, return_tensors="pt")
+            hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pieces.append(torch.nn.functional.normalize(pooled, p=2, dim=1))
+    return torch.cat(pieces)
+
+
 def pretrained(repetitions):
     # SmolLM2-135M-Instruct Q4_1 through transformers (which dequantises the GGUF file to float32):
     # prompt tokens/s (the paragraph's forward pass), greedy decoding tokens/s over 64 new tokens,
@@ -185,15 +199,8 @@ def pretrained(repetitions):
     encoder = AutoModel.from_pretrained(directory).eval()
     sentences = minilm_sentences(256)
 
-    def embed():
-        with torch.no_grad():
-            for start in range(0, len(sentences), 32):
-                batch = tokenizer(sentences[start:start + 32], padding=True, truncation=True, max_length=256, return_tensors="pt")
-                hidden = encoder(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).float()
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                torch.nn.functional.normalize(pooled, p=2, dim=1)
-    figures["minilm_sentences_per_sec"] = len(sentences) / median_seconds(max(repetitions // 5, 3), embed)
+    figures["minilm_sentences_per_sec"] = len(sentences) / median_seconds(max(repetitions // 5, 3),
+                                                                          lambda: minilm_embed(tokenizer, encoder, sentences))
     return figures
 
 
@@ -283,24 +290,13 @@ def quantized(repetitions):
     encoder = AutoModel.from_pretrained(directory).eval()
     encoder_int8 = quantize_dynamic(encoder, {nn.Linear}, dtype=torch.qint8)
 
-    def embed(model, sentences):
-        pieces = []
-        with torch.no_grad():
-            for start in range(0, len(sentences), 32):
-                batch = tokenizer(sentences[start:start + 32], padding=True, truncation=True, max_length=256, return_tensors="pt")
-                hidden = model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).float()
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pieces.append(torch.nn.functional.normalize(pooled, p=2, dim=1))
-        return torch.cat(pieces)
-
     sentences = minilm_sentences(256)
     for label, model in (("f32", encoder), ("int8", encoder_int8)):
-        rows[f"minilm_{label}_sentences_per_sec"] = len(sentences) / median_seconds(max(repetitions // 5, 3), lambda: embed(model, sentences))
+        rows[f"minilm_{label}_sentences_per_sec"] = len(sentences) / median_seconds(max(repetitions // 5, 3), lambda: minilm_embed(tokenizer, model, sentences))
     fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "CortexModelsTests", "Fixtures", "minilm.reference.json")
     with open(fixture, encoding="utf-8") as handle:
         test_sentences = [case["text"] for case in json.load(handle)["sentences"]]
-    cosines = (embed(encoder_int8, test_sentences) * embed(encoder, test_sentences)).sum(1)
+    cosines = (minilm_embed(tokenizer, encoder_int8, test_sentences) * minilm_embed(tokenizer, encoder, test_sentences)).sum(1)
     rows["minilm_int8_cosine_min"] = float(cosines.min())
     rows["minilm_int8_cosine_mean"] = float(cosines.mean())
     return rows

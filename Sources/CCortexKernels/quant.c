@@ -137,7 +137,7 @@ CLONES void cortex_quant_dequantize(int type, const void *source, float *y, long
     case CORTEX_QUANT_Q5_0:
     case CORTEX_QUANT_Q5_1: {
         int offset = type == CORTEX_QUANT_Q5_1;
-        long bytes = offset ? 24 : 22;
+        long bytes = cortex_quant_type_size(type);
         for (long b = 0; b < n / 32; b++, src += bytes, y += 32) {
             float d = half_to_float(cortex_load_u16(src)), m = offset ? half_to_float(cortex_load_u16(src + 2)) : 0;
             uint32_t high;

@@ -34,6 +34,14 @@ enum ClassifierCheckpoint {
         return (model, dataset)
     }
 
+    /// Static calibration for `model`: its forward pass over `batches` batches of 100 training
+    /// images (shuffled, seed 0), never the test set.
+    static func calibration(_ model: Sequential, dataset: String, batches: Int, dataDirectory: String?) throws -> () throws -> Void {
+        let loader = try DataLoader(split(dataset, .train, dataDirectory: dataDirectory), batchSize: 100, shuffle: true, seed: 0)
+        let prefix = try loader.epoch(0).prefix(batches)
+        return { try prefix.forEachBatch { _ = try model($0.inputs) } }
+    }
+
     static func split(_ dataset: String, _ split: MNIST.Split, dataDirectory: String?) throws -> TensorDataset {
         let directory = try DataDirectory.locate(dataset, explicit: dataDirectory, systemLocations: [DataDirectory.debianFashionMNIST])
         return try MNIST.load(directory: directory, split: split)

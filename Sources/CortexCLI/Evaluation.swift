@@ -15,13 +15,8 @@ enum Evaluation {
         let (model, dataset) = try ClassifierCheckpoint.load(recipe, checkpoint: checkpoint, operation: "cortex evaluate")
         var quantization: [(String, Any)] = []
         if let int8 {
-            var calibration: (() throws -> Void)?
-            if int8 == .static {
-                // Calibrated on the first training images, never on the test set.
-                let train = try ClassifierCheckpoint.split(dataset, .train, dataDirectory: dataDirectory)
-                let batches = try DataLoader(train, batchSize: 100, shuffle: true, seed: 0).epoch(0).prefix(calibrationBatches)
-                calibration = { try batches.forEachBatch { _ = try model($0.inputs) } }
-            }
+            let calibration = int8 == .static
+                ? try ClassifierCheckpoint.calibration(model, dataset: dataset, batches: calibrationBatches, dataDirectory: dataDirectory) : nil
             let report = try Int8Quantization.quantize(model, calibration: calibration)
             quantization = [("int8", int8.rawValue), ("int8_layers", report.quantized.count),
                             ("weight_bytes_float", report.floatBytes), ("weight_bytes_int8", report.int8Bytes)]

@@ -90,11 +90,8 @@ extension Quantize {
     func int8() throws -> ModelQuantization {
         guard let recipe else { return try ModelQuantization.runInt8(bert: model, output: out) }
         let (classifier, dataset) = try ClassifierCheckpoint.load(recipe, checkpoint: model, operation: "quantize")
-        var calibration: (() throws -> Void)?
-        if let calibrationBatches {
-            let batches = try DataLoader(ClassifierCheckpoint.split(dataset, .train, dataDirectory: dataDirectory), batchSize: 100, shuffle: true, seed: 0)
-                .epoch(0).prefix(calibrationBatches)
-            calibration = { try batches.forEachBatch { _ = try classifier($0.inputs) } }
+        let calibration = try calibrationBatches.map {
+            try ClassifierCheckpoint.calibration(classifier, dataset: dataset, batches: $0, dataDirectory: dataDirectory)
         }
         let source = URL(fileURLWithPath: model).standardizedFileURL.path, target = URL(fileURLWithPath: out).standardizedFileURL.path
         guard source != target else { throw CortexError.invalidArgument(operation: "quantize", reason: "--out \(out) is the checkpoint directory itself") }
@@ -102,9 +99,9 @@ extension Quantize {
         try AtomicDirectory.write(to: target, owning: ["model.safetensors"]) { staging in
             try Int8Quantization.save(classifier, to: ClassifierCheckpoint.weightsPath(staging))
         }
-        func size(_ path: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0 }
         return ModelQuantization(source: source, output: target, architecture: recipe, format: calibration == nil ? "int8" : "int8 (static)",
-                                 sourceBytes: size(ClassifierCheckpoint.weightsPath(source)), outputBytes: size(ClassifierCheckpoint.weightsPath(target)),
+                                 sourceBytes: ModelQuantization.fileBytes(ClassifierCheckpoint.weightsPath(source)),
+                                 outputBytes: ModelQuantization.fileBytes(ClassifierCheckpoint.weightsPath(target)),
                                  tensors: classifier.stateDict().count, fellBack: [], fallback: nil, int8Layers: report.quantized.count)
     }
 }

@@ -53,9 +53,8 @@ extension ModelQuantization {
             }
             try Int8Quantization.save(model, to: (staging as NSString).appendingPathComponent("model.safetensors"))
         }
-        func size(_ path: String) -> Int { ((try? manager.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0 }
-        return ModelQuantization(source: directory, output: target.path, architecture: "bert", format: "int8", sourceBytes: size(weights),
-                                 outputBytes: size(target.appendingPathComponent("model.safetensors").path),
+        return ModelQuantization(source: directory, output: target.path, architecture: "bert", format: "int8", sourceBytes: fileBytes(weights),
+                                 outputBytes: fileBytes(target.appendingPathComponent("model.safetensors").path),
                                  tensors: model.stateDict().count, fellBack: [], fallback: nil,
                                  int8Layers: report.quantized.count)
     }

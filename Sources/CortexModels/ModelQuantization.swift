@@ -27,6 +27,11 @@ public struct ModelQuantization: Sendable, Codable {
         (self.fellBack, self.fallback, self.int8Layers) = (fellBack, fallback, int8Layers)
     }
 
+    /// The size of the file at `path` (0 where it cannot be read), for the report.
+    public static func fileBytes(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+    }
+
     /// Reads `nameOrPath`, writes `output` atomically (never over the source) and reports the
     /// sizes before and after.
     public static func run(model nameOrPath: String, format: QuantizationFormat, fallback: QuantizationFormat? = .q8_0,
@@ -49,7 +54,7 @@ public struct ModelQuantization: Sendable, Codable {
             }
             export.writer.copy(from: file, prefixes: ["tokenizer."])
             protected = [path]
-            sourceBytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+            sourceBytes = fileBytes(path)
         } else {
             let directory = try GPT.checkpointDirectory(path)
             let generator = try TextGenerator.load(directory)
@@ -72,10 +77,10 @@ public struct ModelQuantization: Sendable, Codable {
             }
             let weights = (directory as NSString).appendingPathComponent("model.safetensors")
             protected = [weights]
-            sourceBytes = ((try? FileManager.default.attributesOfItem(atPath: weights))?[.size] as? Int) ?? 0
+            sourceBytes = fileBytes(weights)
         }
         try export.writer.write(to: output, protecting: protected)
-        let outputBytes = ((try? FileManager.default.attributesOfItem(atPath: output))?[.size] as? Int) ?? 0
+        let outputBytes = fileBytes(output)
         return ModelQuantization(source: path, output: output, architecture: export.writer.metadata["general.architecture"]?.string ?? "?",
                                  format: format.description, sourceBytes: sourceBytes, outputBytes: outputBytes,
                                  tensors: export.writer.tensors.count, fellBack: export.fellBack,

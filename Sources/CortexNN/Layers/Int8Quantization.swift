@@ -96,24 +96,23 @@ public enum Int8Quantization {
                 layers.append((name, convolution, try convolution.weight.reshape([convolution.outChannels, -1])))
             }
         }
-        var ranges: [ObjectIdentifier: (Float, Float)] = [:]
+        var activations = [Int8Activations](repeating: .dynamic, count: layers.count)
         if let calibration {
-            let states = layers.map { _, module, _ in (module, Int8LayerState(.observing(low: nil, high: nil))) }
-            for (module, state) in states { setState(state, on: module) }
-            defer { for (module, _) in states where state(of: module)?.matrix == nil { setState(nil, on: module) } }
+            let observers = layers.map { _ in Int8LayerState(.observing(low: nil, high: nil)) }
+            for (layer, observer) in zip(layers, observers) { setState(observer, on: layer.1) }
+            // Back to float while calibrating fails; the quantised states replace these below.
+            defer { for layer in layers { setState(nil, on: layer.1) } }
             try withNoGrad { try calibration() }
-            for (module, state) in states {
-                guard case let .observing(low?, high?) = state.phase else {
-                    let name = layers.first { $0.1 === module }?.0 ?? "?"
+            for (index, (layer, observer)) in zip(layers, observers).enumerated() {
+                guard case let .observing(low?, high?) = observer.phase else {
                     throw CortexError.invalidArgument(operation: "Int8Quantization.quantize",
-                                                      reason: "layer \(name.isEmpty ? "(the model)" : name) saw no input during calibration")
+                                                      reason: "layer \(layer.0.isEmpty ? "(the model)" : layer.0) saw no input during calibration")
                 }
-                ranges[ObjectIdentifier(module)] = (low, high)
+                activations[index] = .calibrated(low: low, high: high)
             }
         }
-        for (name, module, weight) in layers {
+        for ((name, module, weight), activations) in zip(layers, activations) {
             let matrix = try Int8Matrix(quantizing: weight)
-            let activations = ranges[ObjectIdentifier(module)].map { Int8Activations.calibrated(low: $0.0, high: $0.1) } ?? .dynamic
             setState(Int8LayerState(.quantized(matrix, activations)), on: module)
             report.quantized.append(name)
             report.floatBytes += weight.count * 4

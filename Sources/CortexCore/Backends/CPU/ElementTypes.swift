@@ -33,29 +33,23 @@ struct BFloat16: HostElement {
     var integerValue: Int64 { let value = floatValue; return value.isFinite ? Int64(value) : 0 }
 }
 
-extension Int32: HostElement {
-    static var dtype: DType { .int32 }
-    init(floatValue: Float) { self = floatValue.isFinite ? Int32(clamping: Int64(floatValue.rounded(.towardZero))) : 0 }
-    init(integerValue: Int64) { self = Int32(truncatingIfNeeded: integerValue) }
+
+
+
+/// The signed integer dtypes (int8, int32, int64): floats truncate toward zero, clamped to the
+/// type's range (int64's conversion from Int64 is exact); integers wrap.
+protocol SignedIntegerHostElement: HostElement, FixedWidthInteger, SignedInteger {}
+
+extension SignedIntegerHostElement {
+    init(floatValue: Float) { self = floatValue.isFinite ? Self(clamping: Int64(floatValue.rounded(.towardZero))) : 0 }
+    init(integerValue: Int64) { self = Self(truncatingIfNeeded: integerValue) }
     var floatValue: Float { Float(self) }
     var integerValue: Int64 { Int64(self) }
 }
 
-extension Int64: HostElement {
-    static var dtype: DType { .int64 }
-    init(floatValue: Float) { self = floatValue.isFinite ? Int64(floatValue.rounded(.towardZero)) : 0 }
-    init(integerValue: Int64) { self = integerValue }
-    var floatValue: Float { Float(self) }
-    var integerValue: Int64 { self }
-}
-
-extension Int8: HostElement {
-    static var dtype: DType { .int8 }
-    init(floatValue: Float) { self = floatValue.isFinite ? Int8(clamping: Int64(floatValue.rounded(.towardZero))) : 0 }
-    init(integerValue: Int64) { self = Int8(truncatingIfNeeded: integerValue) }
-    var floatValue: Float { Float(self) }
-    var integerValue: Int64 { Int64(self) }
-}
+extension Int8: SignedIntegerHostElement { static var dtype: DType { .int8 } }
+extension Int32: SignedIntegerHostElement { static var dtype: DType { .int32 } }
+extension Int64: SignedIntegerHostElement { static var dtype: DType { .int64 } }
 
 /// bool as stored: one byte, 0 or 1.
 struct BoolByte: HostElement {
