@@ -24,6 +24,9 @@ public protocol Layer: AnyObject {
 open class Module: @unchecked Sendable {
     /// Training mode (dropout active, batch norm updating its statistics) or evaluation mode.
     public private(set) var isTraining = true
+    /// Masks of this module's pruned parameters by parameter name (see ``Pruning``): the
+    /// parameter is then saved as `<name>_orig` and its mask as the buffer `<name>_mask`.
+    final var pruningMasks: [String: Buffer<Tensor?>] = [:]
 
     public init() {}
 
@@ -43,8 +46,18 @@ open class Module: @unchecked Sendable {
         return children
     }
 
-    /// This module's own parameter and buffer slots (not its children's).
+    /// This module's own parameter and buffer slots (not its children's) by their checkpoint
+    /// names: a pruned parameter as `<name>_orig`, followed by its mask `<name>_mask`, as
+    /// `torch.nn.utils.prune` names them.
     func ownSlots() -> [(String, TensorSlot)] {
+        let slots = declaredSlots()
+        guard !pruningMasks.isEmpty else { return slots }
+        return slots.map { name, slot in pruningMasks[name] == nil ? (name, slot) : (name + "_orig", slot) }
+            + slots.compactMap { name, _ in pruningMasks[name].map { (name + "_mask", $0 as TensorSlot) } }
+    }
+
+    /// This module's own slots under the names their properties declare.
+    func declaredSlots() -> [(String, TensorSlot)] {
         Module.storedProperties(of: self).compactMap { label, value in
             guard let slot = value as? TensorSlot else { return nil }
             return (slot.key ?? Module.checkpointName(label), slot)
@@ -163,6 +176,7 @@ open class Module: @unchecked Sendable {
     }
 
     private func loadStateDict(_ state: [String: Tensor], strict: Bool, assigning: Bool) throws {
+        preparePruning(for: state)
         let slots = namedSlots()
         let expected = Set(slots.compactMap { $0.1.tensor == nil ? nil : $0.0 })
         var problems: [String] = []

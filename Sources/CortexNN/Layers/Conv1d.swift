@@ -25,7 +25,8 @@ public final class Conv1d: Module, Layer, @unchecked Sendable {
             throw CortexError.shapeMismatch(operation: "Conv1d", shapes: [input.shape, weight.shape],
                                             reason: "(input must be (N, \(inChannels), L))")
         }
-        let output = try convolution2d(input.unsqueeze(2), weight: weight.unsqueeze(2), bias: bias, stride: (1, stride),
+        let output = try convolution2d(input.unsqueeze(2), weight: masked("weight", weight).unsqueeze(2),
+                                       bias: bias.map { try masked("bias", $0) }, stride: (1, stride),
                                        padding: (0, padding), dilation: (1, dilation), groups: groups)
         return try output.squeeze(2)
     }

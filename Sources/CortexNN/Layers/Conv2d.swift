@@ -48,18 +48,19 @@ public final class Conv2d: Module, Layer, @unchecked Sendable {
             throw CortexError.shapeMismatch(operation: "Conv2d", shapes: [input.shape, weight.shape],
                                             reason: "(input must be (N, \(inChannels), H, W))")
         }
+        let bias = try self.bias.map { try masked("bias", $0) }
         if let int8, groups == 1 {
             if let matrix = int8.matrix, let activations = int8.activations {
-                return try int8Convolution(input, matrix: matrix, activations: activations)
+                return try int8Convolution(input, matrix: matrix, activations: activations, bias: bias)
             }
             try int8.observe(input)
         }
-        return try convolution2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        return try convolution2d(input, weight: masked("weight", weight), bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
     /// The convolution as int8 products: each output position's window (an im2col row of
     /// C * kh * kw values) quantised as one activation row.
-    private func int8Convolution(_ input: Tensor, matrix: Int8Matrix, activations: Int8Activations) throws -> Tensor {
+    private func int8Convolution(_ input: Tensor, matrix: Int8Matrix, activations: Int8Activations, bias: Tensor?) throws -> Tensor {
         let batch = input.shape[0]
         let columns = try input.im2col(kernel: kernelSize, stride: stride, padding: padding, dilation: dilation)
         let (windowValues, positions) = (columns.shape[1], columns.shape[2])

@@ -87,13 +87,13 @@ public enum Int8Quantization {
         var layers: [(String, Module, Tensor)] = []
         for (name, module) in model.namedModules() {
             if let linear = module as? Linear {
-                layers.append((name, linear, linear.weight))
+                layers.append((name, linear, try linear.masked("weight", linear.weight)))
             } else if let convolution = module as? Conv2d {
                 guard convolution.groups == 1 else {
                     report.skipped[name] = "grouped convolution (groups \(convolution.groups))"
                     continue
                 }
-                layers.append((name, convolution, try convolution.weight.reshape([convolution.outChannels, -1])))
+                layers.append((name, convolution, try convolution.masked("weight", convolution.weight).reshape([convolution.outChannels, -1])))
             }
         }
         var activations = [Int8Activations](repeating: .dynamic, count: layers.count)

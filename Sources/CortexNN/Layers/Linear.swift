@@ -41,8 +41,9 @@ public final class Linear: Module, Layer, @unchecked Sendable {
             throw CortexError.shapeMismatch(operation: "Linear", shapes: [input.shape, weight.shape],
                                             reason: "(input's last axis must be \(inFeatures))")
         }
+        let bias = try self.bias.map { try masked("bias", $0) }
         if let int8, let product = try int8.product(input, bias: bias) { return product }
-        let product = try input.matmul(weight.mT)
+        let product = try input.matmul(masked("weight", weight).mT)
         return try bias.map { try product + $0 } ?? product
     }
 }
