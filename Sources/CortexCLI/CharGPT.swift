@@ -3,6 +3,7 @@ import CortexData
 import CortexModels
 import CortexNN
 import CortexText
+import CortexTrain
 import Foundation
 
 /// `cortex train char-gpt`: a GPT decoder trained from scratch on tiny Shakespeare, one token
@@ -18,7 +19,10 @@ struct CharGPTOptions {
 }
 
 enum CharGPTRecipe {
-    static func run(_ options: RecipeOptions, _ gpt: CharGPTOptions) throws -> RecipeResult {
+    /// With a `teacher` (a char-gpt checkpoint over the same characters), the model trains on
+    /// the distillation loss against the teacher's logits at every position; validation stays
+    /// plain cross-entropy.
+    static func run(_ options: RecipeOptions, _ gpt: CharGPTOptions, teacher: (directory: String, temperature: Float, alpha: Float)? = nil) throws -> RecipeResult {
         let directory = try DataDirectory.locate("tinyshakespeare", explicit: options.dataDirectory)
         let path = (directory as NSString).appendingPathComponent("input.txt")
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CortexError.io(path: path, reason: "cannot be read as UTF-8 text") }
@@ -31,6 +35,9 @@ enum CharGPTRecipe {
                                              layers: gpt.layers, heads: gpt.heads, dropout: gpt.dropout)
         let generator = RandomGenerator(seed: options.seed)
         let model = GPT(configuration, generator: generator)
+        let distillation = try teacher.map { teacher in
+            try CharGPTRecipe.teacher(teacher.directory, tokenizer: tokenizer, temperature: teacher.temperature, alpha: teacher.alpha)
+        }
         let parallel = options.parallel
         let dataParallel = try parallel.wrap(model, globalBatch: options.batchSize)
         // Weight decay on matrices only, as nanoGPT.
@@ -53,6 +60,9 @@ enum CharGPTRecipe {
         func validationLoss() throws -> Float {
             try model.evaluationLoss(on: validation, batches: gpt.evaluationBatches, batchSize: options.batchSize, length: gpt.context)
         }
+        if options.reports, let teacher, let distillation {
+            print("distilling from \(teacher.directory) (\(distillation.teacher.parameterCount()) parameters) at temperature \(teacher.temperature), alpha \(teacher.alpha)")
+        }
         if options.reports {
             print("char-gpt: \(gpt.layers) layers, \(gpt.heads) heads, width \(gpt.width), context \(gpt.context), "
                   + "\(model.parameterCount()) parameters, vocabulary \(tokenizer.vocabularySize); batch \(options.batchSize), "
@@ -66,7 +76,7 @@ enum CharGPTRecipe {
             optimizer.learningRates = optimizer.learningRates.map { _ in learningRate(step) }
             let (x, y) = try parallel.randomBatch(train, global: options.batchSize, length: gpt.context, generator: generator)
             optimizer.zeroGrad()
-            let loss = try model.loss(x, targets: y)
+            let loss = try distillation.map { try $0.loss(studentOutput: model(x), inputs: x, targets: y) } ?? model.loss(x, targets: y)
             try loss.backward()
             try GradientClipping.clipNorm(parameters, maxNorm: 1)
             try optimizer.step()
@@ -115,5 +125,15 @@ enum CharGPTRecipe {
         return RecipeResult(fields: [("validation_loss", Double(curve.last?.validation ?? .nan)), ("train_loss", Double(curve.last?.train ?? .nan)),
                                      ("steps", step), ("seconds", seconds), ("tokens_per_sec", tokensPerSecond),
                                      ("parameters", model.parameterCount()), ("sample", sample)])
+    }
+
+    /// A char-gpt checkpoint as a frozen teacher, checked to share the student's characters.
+    static func teacher(_ directory: String, tokenizer: CharacterTokenizer, temperature: Float, alpha: Float) throws -> Distillation {
+        let characters = try CharacterTokenizer.load(from: directory + "/characters.json")
+        guard characters == tokenizer else {
+            throw CortexError.invalidArgument(operation: "cortex distill",
+                                              reason: "the teacher's \(characters.vocabularySize) characters (\(directory)/characters.json) differ from the student's \(tokenizer.vocabularySize): teacher and student must share a tokenizer")
+        }
+        return try Distillation(teacher: GPT.load(directory: directory), temperature: temperature, alpha: alpha)
     }
 }

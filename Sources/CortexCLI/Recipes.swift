@@ -47,7 +47,7 @@ struct RecipeResult {
 }
 
 enum Recipes {
-    static let names = ["xor", "linear-regression", "mnist-mlp", "mnist-cnn", "fashion-cnn", "cifar-cnn", "transformer-classifier",
+    static let names = ["xor", "linear-regression", "mnist-mlp", "lenet-300-100", "mnist-cnn", "fashion-cnn", "cifar-cnn", "transformer-classifier",
                         "lstm-lm", "char-gpt", "gpt2-finetune"]
 
     static func defaultEpochs(_ recipe: String) -> Int { recipe == "linear-regression" ? 10 : 3 }
@@ -63,6 +63,7 @@ enum Recipes {
         case "linear-regression": return try linearRegression(options)
         case "mnist-mlp": return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.mnistMLP())
         case "mnist-cnn": return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.mnistCNN())
+        case "lenet-300-100": return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.lenet300100())
         case "fashion-cnn":
             return try imageClassifier(options, data: mnist(options, "fashion-mnist", systemLocations: [DataDirectory.debianFashionMNIST]),
                                        model: Classifiers.mnistCNN(dropout: 0.25))
@@ -145,7 +146,7 @@ enum Recipes {
     }
 
     static func imageClassifier(_ options: RecipeOptions, data: (train: TensorDataset, test: TensorDataset), model: Module & Layer,
-                                transform: Transforms.Transform? = nil) throws -> RecipeResult {
+                                transform: Transforms.Transform? = nil, distillation: Distillation? = nil) throws -> RecipeResult {
         let (train, test) = data
         let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 0.05 : model is TransformerClassifier ? 1e-3 : 2e-3)
         // Cosine decay over the run's epochs (per epoch, restored with the checkpoint on resume).
@@ -154,6 +155,7 @@ enum Recipes {
         trainer.progress = ProgressReporter(enabled: options.reports)
         trainer.maximumSteps = options.maximumSteps
         trainer.batchesPerEpoch = options.batchesPerEpoch
+        trainer.distillation = distillation
         // Across ranks: the same model on every rank (checked, then broadcast from rank 0), each
         // rank a strided share of every epoch's shuffle and of the test set.
         let parallel = options.parallel

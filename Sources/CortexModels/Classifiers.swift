@@ -8,6 +8,23 @@ public enum Classifiers {
         Sequential(Flatten(), Linear(784, hidden, generator: generator), ReLU(), Linear(hidden, classes, generator: generator))
     }
 
+    /// A multilayer perceptron over flattened images with ReLU between its Linear layers, as
+    /// `widths` gives them from input to output: [784, 300, 100, 10] is Han et al.'s
+    /// LeNet-300-100, [784, 800, 800, 10] Hinton et al.'s distillation student.
+    public static func perceptron(_ widths: [Int], generator: RandomGenerator = .default) -> Sequential {
+        var layers: [Module & Layer] = [Flatten()]
+        for (index, (inputs, outputs)) in zip(widths, widths.dropFirst()).enumerated() {
+            if index > 0 { layers.append(ReLU()) }
+            layers.append(Linear(inputs, outputs, generator: generator))
+        }
+        return Sequential(layers)
+    }
+
+    /// Han et al. 2015's LeNet-300-100: 784-300-100-10.
+    public static func lenet300100(classes: Int = 10, generator: RandomGenerator = .default) -> Sequential {
+        perceptron([784, 300, 100, classes], generator: generator)
+    }
+
     /// conv32-pool-conv64-pool-fc128-fc10 for 1x28x28 images (3x3 convolutions, padding 1).
     public static func mnistCNN(classes: Int = 10, dropout: Float = 0, generator: RandomGenerator = .default) -> Sequential {
         Sequential(

@@ -57,7 +57,7 @@ public final class TransposedLinear: Module, Layer, @unchecked Sendable {
 /// let model = GPT(GPTConfiguration(vocabularySize: 65, contextLength: 128, embeddingSize: 128, layers: 4, heads: 4))
 /// let logits = try model(ids)            // (B, T) int64 -> (B, T, 65)
 /// ```
-public final class GPT: Module, CausalLanguageModel, @unchecked Sendable {
+public final class GPT: Module, CausalLanguageModel, Layer, @unchecked Sendable {
     public let configuration: GPTConfiguration
     public let transformer: GPTBody
 

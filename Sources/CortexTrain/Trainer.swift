@@ -60,6 +60,9 @@ public final class Trainer: @unchecked Sendable {
     public var dataParallel: DistributedDataParallel? {
         didSet { if let dataParallel { processGroup = dataParallel.group } }
     }
+    /// A teacher to distil from: the training loss becomes the distillation loss against its
+    /// logits (validation and ``evaluate(_:)`` keep the plain loss).
+    public var distillation: Distillation?
     /// Stops an epoch after this many optimizer steps in total (nil: no limit); for short runs
     /// and equivalence checks.
     public var maximumSteps: Int?
@@ -98,7 +101,8 @@ public final class Trainer: @unchecked Sendable {
             try batches.forEachBatch { batch in
                 optimizer.zeroGrad()
                 let output = try dataParallel.map { try $0(batch.inputs) } ?? model(batch.inputs)
-                let loss = try lossFunction(output, batch.targets)
+                let loss = try distillation.map { try $0.loss(studentOutput: output, inputs: batch.inputs, targets: batch.targets) }
+                    ?? lossFunction(output, batch.targets)
                 try loss.backward()
                 try optimizer.step()
                 let batchLoss = Double(try loss.item())

@@ -125,3 +125,72 @@ import Testing
         #expect(!Pruning.isPruned(layer))
     }
 }
+
+/// Structured shrinking and the compact sparse save.
+@Suite struct ChannelShrinkingTests {
+    static func cnn() -> Sequential {
+        let generator = RandomGenerator(seed: 4)
+        return Sequential(Conv2d(1, 8, kernelSize: 3, padding: 1, generator: generator), BatchNorm2d(8), ReLU(), MaxPool2d(2),
+                          Conv2d(8, 6, kernelSize: 3, padding: 1, generator: generator), ReLU(), MaxPool2d(2),
+                          Flatten(), Linear(6 * 2 * 2, 5, generator: generator), ReLU(), Linear(5, 3, generator: generator))
+    }
+
+    /// Removing channels equals zeroing them with ln_structured's mask: the smaller model
+    /// computes what the masked one does.
+    @Test func shrunkModelComputesWhatTheMaskedOneDoes() throws {
+        let model = Self.cnn()
+        model.eval()
+        let x = try Tensor.randn([2, 1, 8, 8], generator: RandomGenerator(seed: 5))
+        let (smaller, changes) = try ChannelShrinking.shrink(model, amount: 0.5, n: 1)
+        #expect(changes == [.init(layer: 0, before: 8, after: 4), .init(layer: 4, before: 6, after: 3)])
+        #expect((smaller.layers[1] as! BatchNorm2d).numFeatures == 4)
+        #expect((smaller.layers[8] as! Linear).inFeatures == 12)
+        // The masked equivalent: zero those filters, their BatchNorm outputs (bias 0 at init) and the next layer sees zeros.
+        for index in [0, 4] { try Pruning.lnStructured(model.layers[index], name: "weight", amount: 0.5, n: 1, dim: 0) }
+        for index in [0, 4] { try Pruning.l1Unstructured(model.layers[index], name: "bias", amount: .count(0)) }
+        for index in [0, 4] {
+            let layer = model.layers[index] as! Conv2d
+            let rows = try layer.pruningMask("weight")!.reshape([layer.outChannels, -1]).sum(axes: [1]).toFloatArray().map { $0 > 0 ? Float(1) : 0 }
+            try layer.setBiasMaskForTest(rows)
+        }
+        #expect(try closenessFailure(smaller(x), model(x), rtol: 1e-4, atol: 1e-5) == nil)
+        #expect(smaller.parameterCount() < model.parameterCount())
+        expectCortexError(["layer 10", "outputs"]) { _ = try ChannelShrinking.shrink(model, amount: 0.5, targets: [10]) }
+        expectCortexError(["all 8 channels"]) { _ = try ChannelShrinking.shrink(Self.cnn(), amount: 1.0, targets: [0]) }
+    }
+
+    @Test func resizedModelLoadsAShrunkCheckpoint() throws {
+        let (smaller, _) = try ChannelShrinking.shrink(Self.cnn(), amount: 0.5)
+        let fresh = ChannelShrinking.resized(Self.cnn(), toMatch: smaller.stateDict())
+        try fresh.loadStateDict(smaller.stateDict())
+        #expect(fresh.parameterCount() == smaller.parameterCount())
+    }
+
+    @Test func sparseSaveFollowsTheSparsity() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sparse-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let generator = RandomGenerator(seed: 6)
+        let model = Sequential(Flatten(), Linear(784, 300, generator: generator), ReLU(), Linear(300, 100, generator: generator), ReLU(),
+                               Linear(100, 10, generator: generator))
+        let dense = directory + "/dense.safetensors"
+        try model.save(to: dense)
+        try Pruning.globalUnstructured(Pruning.weights(of: model), amount: 0.92)
+        let bytes = try SparseCheckpoint.save(model, to: directory + "/sparse.safetensors")
+        let denseBytes = try FileManager.default.attributesOfItem(atPath: dense)[.size] as! Int
+        // 8% of the weights at 4 bytes plus one bit per weight: about 0.445 bytes per weight of the 4 dense.
+        #expect(Double(bytes) < 0.13 * Double(denseBytes), "\(bytes) of \(denseBytes)")
+        let fresh = Sequential(Flatten(), Linear(784, 300), ReLU(), Linear(300, 100), ReLU(), Linear(100, 10))
+        try SparseCheckpoint.load(into: fresh, from: directory + "/sparse.safetensors", keepingMasks: true)
+        let x = try Tensor.randn([3, 784], generator: generator)
+        #expect(try fresh(x).toFloatArray() == model(x).toFloatArray())
+        #expect(try Pruning.sparsity(of: fresh).weightZeros == Pruning.sparsity(of: model).weightZeros)
+        #expect(Pruning.isPruned(fresh))
+        expectCortexError(["not a sparse checkpoint"]) { _ = try SparseCheckpoint.load(dense) }
+    }
+}
+
+extension Conv2d {
+    /// Sets the bias mask (test support: zero the biases of removed filters).
+    func setBiasMaskForTest(_ rows: [Float]) throws { setPruningMask("bias", try Tensor(rows, shape: [rows.count])) }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import CortexCore
+import CortexData
+import CortexDistributed
+import CortexModels
+import CortexNN
+import CortexTrain
+import Foundation
+
+/// `cortex distill`: trains a student on a frozen teacher's softened outputs (Hinton, Vinyals &
+/// Dean 2015), for image classifiers and for char-gpt language models.
+struct Distill: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a small student model from a trained teacher by knowledge distillation.",
+        discussion: """
+            The student trains on alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * cross-entropy. \
+            --alpha 0 trains the same student on the hard labels alone (the baseline to compare with). \
+            Image classifiers: --teacher is a checkpoint of mnist-mlp, mnist-cnn, fashion-cnn, lenet-300-100 or a perceptron \
+            (its architecture is read from its weights); --student is one of those recipes or a perceptron's widths such as \
+            784-800-800-10; the student trains --epochs on the training set with the recipe's optimizer and schedule, and its test \
+            accuracy is reported. Language models: --teacher is a `cortex train char-gpt` checkpoint and --student char-gpt, \
+            shaped by --layers, --heads, --width, trained for --iterations steps (or --minutes).
+            """)
+
+    @Option(help: "The teacher's checkpoint directory.") var teacher: String
+    @Option(help: "The student: a recipe, a perceptron's widths (784-800-800-10), or char-gpt.") var student: String
+    @Option(help: "Softmax temperature T.") var temperature: Float = 4
+    @Option(help: "Weight of the distillation term, in [0, 1].") var alpha: Float = 0.9
+    @Option(help: "Image students: epochs to train.") var epochs = 3
+    @Option(name: .customLong("batch-size"), help: "Examples per batch (default 64; 32 windows for char-gpt).") var batchSize: Int?
+    @Option(name: .customLong("lr"), help: "Learning rate (the recipe's default when omitted).") var learningRate: Float?
+    @Option(help: "Optimizer (the recipe's default when omitted).") var optimizer: String?
+    @Option(help: "Seed for initialisation, shuffling and dropout.") var seed: UInt64 = 0
+    @Option(help: "Image students: mnist or fashion-mnist.") var dataset = "mnist"
+    @Option(name: .customLong("data-dir"), help: "Directory holding the dataset's files.") var dataDirectory: String?
+    @Option(name: .customLong("out"), help: "Directory for the student's checkpoint.") var output: String?
+    @Flag(help: "Print one JSON object with the final metrics as the last line.") var json = false
+    @OptionGroup(title: "Language-model students (char-gpt)") var language: LanguageModelOptions
+
+    func validate() throws {
+        guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be positive, got \(temperature)") }
+        guard alpha >= 0 && alpha <= 1 else { throw ValidationError("--alpha must be in [0, 1], got \(alpha)") }
+        guard epochs > 0 else { throw ValidationError("--epochs must be positive, got \(epochs)") }
+        if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        guard ["mnist", "fashion-mnist"].contains(dataset) else { throw ValidationError("--dataset must be mnist or fashion-mnist, got \(dataset)") }
+        try language.validate()
+    }
+
+    func run() throws {
+        let recipe = student == "char-gpt" ? "char-gpt" : (ClassifierCheckpoint.recipes.contains(student) ? student : "mnist-mlp")
+        let options = RecipeOptions(epochs: epochs, batchSize: batchSize ?? (student == "char-gpt" ? 32 : 64), learningRate: learningRate,
+                                    optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed, dataDirectory: dataDirectory,
+                                    output: output, resume: nil, json: json)
+        do {
+            let result = try student == "char-gpt"
+                ? CharGPTRecipe.run(options, language.charGPT, teacher: (teacher, temperature, alpha))
+                : distillClassifier(options)
+            if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
+        } catch let error as CortexError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func distillClassifier(_ options: RecipeOptions) throws -> RecipeResult {
+        let operation = "cortex distill"
+        let teacherRecipe = try ClassifierCheckpoint.inferredRecipe(teacher, operation: operation)
+        let (teacherModel, _) = try ClassifierCheckpoint.load(teacherRecipe, checkpoint: teacher, operation: operation, dataset: dataset)
+        RandomGenerator.manualSeed(options.seed)
+        let (studentModel, _) = try ClassifierCheckpoint.model(student, operation: operation, dataset: dataset)
+        let distillation = try Distillation(teacher: teacherModel, temperature: temperature, alpha: alpha, memoizesTeacher: true)
+        let data = try Recipes.mnist(options, dataset, systemLocations: [DataDirectory.debianFashionMNIST])
+        // The output sizes must agree before training starts.
+        let probe = try data.0.batch([0])
+        let (teacherOutputs, studentOutputs) = try withNoGrad { (try teacherModel(probe.inputs).shape.last ?? 0, try studentModel(probe.inputs).shape.last ?? 0) }
+        guard teacherOutputs == studentOutputs else {
+            throw CortexError.invalidArgument(operation: operation, reason: "the teacher (\(teacherRecipe)) has \(teacherOutputs) outputs but the student (\(student)) has \(studentOutputs)")
+        }
+        if !json {
+            print("distilling \(teacherRecipe) (\(teacherModel.parameterCount()) parameters) into \(student) (\(studentModel.parameterCount()) parameters), T = \(temperature), alpha = \(alpha)")
+        }
+        var result = try Recipes.imageClassifier(options, data: data, model: studentModel, distillation: distillation)
+        let accuracy = result.fields.first { $0.0 == "test_accuracy" }?.1 as? Double ?? .nan
+        let errors = accuracy.isFinite ? Int(((1 - accuracy) * Double(data.1.count)).rounded()) : -1
+        result.fields.append(("test_errors", errors))
+        return result
+    }
+}
