@@ -28,9 +28,9 @@ struct QuantizedSuite: ParsableCommand {
                 let x = try Tensor.randn([count, inputs], generator: RandomGenerator(seed: 2))
                 let operations = 2.0 * Double(count * inputs * outputs)
                 let repetitions = options.repetitions * (count * inputs * outputs < 10_000_000 ? 20 : 4)
-                let float = operations / (try medianSeconds(repetitions) { _ = try layer(x) }) / 1e9
+                let float = operations / (try medianSeconds(repetitions: repetitions) { _ = try layer(x) }) / 1e9
                 try Int8Quantization.quantize(layer)
-                let int8 = operations / (try medianSeconds(repetitions) { _ = try layer(x) }) / 1e9
+                let int8 = operations / (try medianSeconds(repetitions: repetitions) { _ = try layer(x) }) / 1e9
                 let (torchFloat, torchInt8) = (reference.figures["linear_\(name)_f32"], reference.figures["linear_\(name)_int8"])
                 rows.append(BenchmarkRow(name: "linear_\(name)_f32", cortex: float, reference: torchFloat, unit: "GOP/s"))
                 rows.append(BenchmarkRow(name: "linear_\(name)_int8", cortex: int8, reference: torchInt8, unit: "GOP/s"))
@@ -51,16 +51,6 @@ struct QuantizedSuite: ParsableCommand {
         BenchmarkReport.print(rows, json: options.json, notes: notes, llamaCppRows: true)
     }
 
-    func medianSeconds(_ repetitions: Int, _ body: () throws -> Void) rethrows -> Double {
-        try body()
-        var times: [Double] = []
-        for _ in 0..<max(repetitions, 1) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try body()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
-        }
-        return times.sorted()[times.count / 2]
-    }
 
     /// MiniLM over 256 tiny-Shakespeare lines in batches of 32, float32 then int8; the cosine on
     /// the test sentences of the MiniLM fixture.
@@ -69,9 +59,9 @@ struct QuantizedSuite: ParsableCommand {
         let sentences = try PretrainedSuite().shakespeareLines(256)
         let testSentences = try Self.miniLMTestSentences()
         let floatTest = try embedder.embed(testSentences)
-        let floatRate = Double(sentences.count) / (try medianSeconds(max(options.repetitions / 5, 3)) { _ = try embedder.embed(sentences, batchSize: 32) })
+        let floatRate = Double(sentences.count) / (try medianSeconds(repetitions: max(options.repetitions / 5, 3)) { _ = try embedder.embed(sentences, batchSize: 32) })
         try embedder.quantizeInt8()
-        let int8Rate = Double(sentences.count) / (try medianSeconds(max(options.repetitions / 5, 3)) { _ = try embedder.embed(sentences, batchSize: 32) })
+        let int8Rate = Double(sentences.count) / (try medianSeconds(repetitions: max(options.repetitions / 5, 3)) { _ = try embedder.embed(sentences, batchSize: 32) })
         let cosines = try (embedder.embed(testSentences) * floatTest).sum(axes: [1]).toFloatArray()
         let (torchFloat, torchInt8) = (reference["minilm_f32_sentences_per_sec"], reference["minilm_int8_sentences_per_sec"])
         return [

@@ -29,8 +29,9 @@ public struct SparsityReport: Sendable, Codable, Equatable {
             name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + shape.padding(toLength: 18, withPad: " ", startingAt: 0)
                 + String(format: "%10d %10d %8.2f%%", count, zeros, sparsity * 100)
         }
-        var lines = ["parameter".padding(toLength: width, withPad: " ", startingAt: 0) + "  "
-                     + "shape".padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: "%10@ %10@ %9@", "entries", "zeros", "sparsity")]
+        func right(_ text: String, _ length: Int) -> String { String(repeating: " ", count: max(length - text.count, 0)) + text }
+        var lines = ["parameter".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + "shape".padding(toLength: 18, withPad: " ", startingAt: 0)
+                     + right("entries", 10) + " " + right("zeros", 10) + " " + right("sparsity", 9)]
         lines += rows.map { line($0.name, "\($0.shape)", $0.count, $0.zeros, $0.sparsity) }
         lines.append(line("weights", "", weightCount, weightZeros, weightSparsity))
         return lines.joined(separator: "\n")
