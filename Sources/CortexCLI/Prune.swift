@@ -106,7 +106,8 @@ struct PruneRun {
                 model = shrunk
                 changes.append(contentsOf: change)
             } else {
-                try prune(model, to: target, generator: generator)
+                try Pruning.prune(Pruning.weights(of: model), toSparsity: target, method: Pruning.SparsityMethod(rawValue: command.method)!,
+                                  generator: generator)
             }
             let pruned = try accuracy()
             var tuned: Double?
@@ -153,31 +154,6 @@ struct PruneRun {
 
     static func outputs(_ layer: Module & Layer) -> Int {
         (layer as? Conv2d)?.outChannels ?? (layer as? Linear)?.outFeatures ?? 0
-    }
-
-    /// Unstructured pruning until `target` of the weights are masked (counted per layer, or
-    /// over all layers for global).
-    func prune(_ model: Sequential, to target: Double, generator: RandomGenerator) throws {
-        let weights = Pruning.weights(of: model)
-        func masked(_ module: Module) throws -> Int {
-            try module.pruningMask("weight").map { try $0.toFloatArray().filter { $0 == 0 }.count } ?? 0
-        }
-        func count(_ module: Module) -> Int { module.namedParameters().first { $0.0 == "weight" || $0.0 == "weight_orig" }?.1.count ?? 0 }
-        if command.method == "global" {
-            let total = weights.reduce(0) { $0 + count($1.module) }
-            let already = try weights.reduce(0) { try $0 + masked($1.module) }
-            let more = max(0, Int((target * Double(total)).rounded(.toNearestOrEven)) - already)
-            try Pruning.globalUnstructured(weights, amount: .count(more))
-            return
-        }
-        for (module, name) in weights {
-            let more = max(0, Int((target * Double(count(module))).rounded(.toNearestOrEven)) - (try masked(module)))
-            if command.method == "random" {
-                try Pruning.randomUnstructured(module, name: name, amount: .count(more), generator: generator)
-            } else {
-                try Pruning.l1Unstructured(module, name: name, amount: .count(more))
-            }
-        }
     }
 
     func fineTune(_ model: Sequential, train: TensorDataset, optimizer name: String, rate: Float, round: Int) throws {

@@ -42,6 +42,8 @@ public final class Trainer: @unchecked Sendable {
     public let lossFunction: (Tensor, Tensor) throws -> Tensor
     public var scheduler: LearningRateScheduler?
     public var callbacks: [TrainingCallback] = []
+    /// Called after every optimizer step with the number of steps taken (``GradualPruning``).
+    public var stepCallbacks: [TrainingStepCallback] = []
     /// Whether targets are class indices (accuracy is reported) or values (regression).
     public var classification = true
     public private(set) var history: [EpochRecord] = []
@@ -111,6 +113,7 @@ public final class Trainer: @unchecked Sendable {
                 seen += batch.count
                 step += 1
                 stepsTaken += 1
+                for callback in stepCallbacks { try callback.stepEnded(stepsTaken, trainer: self) }
                 if isLeader { progress.step(epoch: epoch + 1, of: epochs, step: step, of: batches.count, loss: lossSum / Double(seen),
                               accuracy: classification ? Double(correct) / Double(seen) : nil,
                               seen: seen, elapsed: Date().timeIntervalSince(started)) }

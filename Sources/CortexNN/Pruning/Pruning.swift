@@ -237,3 +237,44 @@ public enum Pruning {
         return Foundation.pow(values.reduce(0) { $0 + Foundation.pow(Swift.abs($1), n) }, 1 / n)
     }
 }
+
+extension Pruning {
+    /// How ``prune(_:toSparsity:method:generator:)`` ranks entries.
+    public enum SparsityMethod: String, Sendable, CaseIterable {
+        /// Each parameter alone, by magnitude (`l1_unstructured` on each).
+        case l1
+        /// All parameters together, by magnitude (`global_unstructured`).
+        case global
+        /// Each parameter alone, at random.
+        case random
+    }
+
+    /// Prunes more of `parameters` until `sparsity` of their entries are masked: of each
+    /// parameter (l1, random), or of all together (global). Entries masked already count, so
+    /// calling it with a rising target prunes in steps, as iterative schedules do.
+    public static func prune(_ parameters: [(module: Module, name: String)], toSparsity sparsity: Double, method: SparsityMethod = .l1,
+                             generator: RandomGenerator = .default) throws {
+        guard sparsity >= 0 && sparsity <= 1 else {
+            throw CortexError.invalidArgument(operation: "Pruning.prune", reason: "sparsity \(sparsity) must be in [0, 1]")
+        }
+        func counts(_ module: Module, _ name: String) throws -> (total: Int, masked: Int) {
+            let total = try module.parameterSlot(name, operation: "Pruning.prune").tensor?.count ?? 0
+            let masked = try module.pruningMask(name).map { try $0.toFloatArray().filter { $0 == 0 }.count } ?? 0
+            return (total, masked)
+        }
+        func more(_ total: Int, _ masked: Int) -> Int { max(0, Int((sparsity * Double(total)).rounded(.toNearestOrEven)) - masked) }
+        if method == .global {
+            let all = try parameters.map { try counts($0.module, $0.name) }
+            try globalUnstructured(parameters, amount: .count(more(all.reduce(0) { $0 + $1.total }, all.reduce(0) { $0 + $1.masked })))
+            return
+        }
+        for (module, name) in parameters {
+            let (total, masked) = try counts(module, name)
+            if method == .random {
+                try randomUnstructured(module, name: name, amount: .count(more(total, masked)), generator: generator)
+            } else {
+                try l1Unstructured(module, name: name, amount: .count(more(total, masked)))
+            }
+        }
+    }
+}
