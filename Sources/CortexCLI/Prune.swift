@@ -17,8 +17,8 @@ struct Prune: ParsableCommand {
             random, structured removes whole output channels (of every Conv2d, or of every hidden Linear in a perceptron) and the \
             matching inputs of the next layer, so the model really shrinks. --amount is the fraction removed in the end; with \
             --iterations K it is reached in K rounds (--schedule iterative: the same fraction of what is left each round; \
-            polynomial: Zhu & Gupta 2017's cubic ramp), each followed by --fine-tune-epochs of training at --lr (default a tenth \
-            of the recipe's rate). --out gets model.safetensors (pruned weights as weight_orig and weight_mask, as PyTorch writes \
+            polynomial: Zhu & Gupta 2017's cubic ramp), each followed by --fine-tune-epochs of training from --lr (default a tenth \
+            of the recipe's rate) down to 0 (cosine). --out gets model.safetensors (pruned weights as weight_orig and weight_mask, as PyTorch writes \
             them), sparse.safetensors (bitmask and values) and pruning.json.
             """)
 
@@ -32,6 +32,7 @@ struct Prune: ParsableCommand {
     @Option(help: "structured: the norm ranking the channels (1, 2, ... or inf).") var norm = "1"
     @Option(name: .customLong("lr"), help: "Fine-tuning learning rate (default: a tenth of the recipe's).") var learningRate: Float?
     @Option(help: "Fine-tuning optimizer (default: the recipe's).") var optimizer: String?
+    @Option(name: .customLong("weight-decay"), help: "Fine-tuning weight decay (L2), as Han et al. retrain with.") var weightDecay: Float?
     @Option(name: .customLong("batch-size"), help: "Fine-tuning batch size.") var batchSize = 64
     @Option(help: "Seed for shuffling and random pruning.") var seed: UInt64 = 0
     @Option(name: .customLong("data-dir"), help: "Directory holding the dataset's files.") var dataDirectory: String?
@@ -48,6 +49,7 @@ struct Prune: ParsableCommand {
         guard ["iterative", "polynomial"].contains(schedule) else { throw ValidationError("--schedule must be iterative or polynomial, got \(schedule)") }
         guard PruneRun.norm(norm) != nil else { throw ValidationError("--norm must be a number of at least 0 or inf, got \(norm)") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be 0 or more, got \(weightDecay)") }
     }
 
     func run() throws {
@@ -157,10 +159,13 @@ struct PruneRun {
     }
 
     func fineTune(_ model: Sequential, train: TensorDataset, optimizer name: String, rate: Float, round: Int) throws {
-        let options = RecipeOptions(epochs: command.fineTuneEpochs, batchSize: command.batchSize, learningRate: rate, optimizer: name,
+        var options = RecipeOptions(epochs: command.fineTuneEpochs, batchSize: command.batchSize, learningRate: rate, optimizer: name,
                                     seed: command.seed, dataDirectory: nil, output: nil, resume: nil, json: command.json)
-        let trainer = Trainer(model: model, optimizer: try Recipes.makeOptimizer(options, model.parameters(), defaultRate: rate),
-                              loss: { try Loss.crossEntropy($0, targets: $1) })
+        options.weightDecay = command.weightDecay
+        let optimizer = try Recipes.makeOptimizer(options, model.parameters(), defaultRate: rate)
+        // Each round's fine-tuning decays from --lr to 0 (cosine, per epoch), as the recipes train.
+        let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.crossEntropy($0, targets: $1) },
+                              scheduler: try CosineAnnealing(optimizer, maximumSteps: command.fineTuneEpochs, minimumLearningRate: 0))
         trainer.progress = ProgressReporter(enabled: !command.json)
         try trainer.fit(train: DataLoader(train, batchSize: command.batchSize, shuffle: true, seed: command.seed &+ UInt64(round)),
                         epochs: command.fineTuneEpochs)

@@ -20,6 +20,8 @@ struct RecipeOptions {
     var maximumSteps: Int? = nil
     /// Image recipes: at most this many batches per epoch (Lightning's `limit_train_batches`).
     var batchesPerEpoch: Int? = nil
+    /// Weight decay (L2; decoupled for AdamW); nil: the optimizer's default (0, AdamW's 0.01).
+    var weightDecay: Float? = nil
     /// The ranks sharing the run (one without mpirun).
     var parallel: DataParallelRun = .single
 
@@ -87,12 +89,13 @@ enum Recipes {
         guard rate > 0, rate.isFinite else {
             throw CortexError.invalidArgument(operation: "cortex train", reason: "--lr \(rate) must be a positive number")
         }
+        let decay = options.weightDecay ?? 0
         switch options.optimizer {
-        case "sgd": return SGD(parameters, learningRate: rate, momentum: 0.9)
-        case "adam": return Adam(parameters, learningRate: rate)
-        case "adamw": return AdamW(parameters, learningRate: rate)
-        case "rmsprop": return RMSprop(parameters, learningRate: rate)
-        case "adagrad": return Adagrad(parameters, learningRate: rate)
+        case "sgd": return SGD(parameters, learningRate: rate, momentum: 0.9, weightDecay: decay)
+        case "adam": return Adam(parameters, learningRate: rate, weightDecay: decay)
+        case "adamw": return AdamW(parameters, learningRate: rate, weightDecay: options.weightDecay ?? 0.01)
+        case "rmsprop": return RMSprop(parameters, learningRate: rate, weightDecay: decay)
+        case "adagrad": return Adagrad(parameters, learningRate: rate, weightDecay: decay)
         default:
             throw CortexError.invalidArgument(operation: "cortex train", reason: "unknown optimizer \"\(options.optimizer)\" (sgd, adam, adamw, rmsprop, adagrad)")
         }
