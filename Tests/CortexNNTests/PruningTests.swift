@@ -113,6 +113,18 @@ import Testing
         #expect(Set(try Safetensors.load(path).tensors.keys) == Set(state.keys))
     }
 
+    /// Quantising a pruned model folds its masks first: the int8 weights keep the zeros.
+    @Test func int8QuantisationFoldsTheMasks() throws {
+        let model = Sequential(Linear(16, 8, generator: RandomGenerator(seed: 3)), ReLU(), Linear(8, 4, generator: RandomGenerator(seed: 4)))
+        try Pruning.globalUnstructured(Pruning.weights(of: model), amount: 0.5)
+        try Int8Quantization.quantize(model)
+        #expect(!Pruning.isPruned(model))
+        let state = try Int8Quantization.stateDict(model)
+        #expect(state["0.weight"]?.dtype == .int8 && state["0.weight_orig"] == nil)
+        let codes = try state["0.weight"]!.to(.float32).toFloatArray() + state["2.weight"]!.to(.float32).toFloatArray()
+        #expect(codes.filter { $0 == 0 }.count >= (16 * 8 + 8 * 4) / 2)
+    }
+
     @Test func badInputNamesTheValue() throws {
         let layer = Linear(4, 3)
         expectCortexError(["amount=1.5"]) { try Pruning.l1Unstructured(layer, name: "weight", amount: 1.5) }

@@ -80,20 +80,22 @@ public enum Int8Quantization {
     /// Quantises every Linear and Conv2d below `model` (grouped convolutions stay in float).
     /// With `calibration`, which should run the model's forward pass over representative
     /// batches, each layer's input range is observed first and fixed (static quantisation);
-    /// without it activations are quantised per row at every call (dynamic).
+    /// without it activations are quantised per row at every call (dynamic). Pruning masks
+    /// are folded into their weights first (``Pruning/removeAll(_:)``): int8 layers do not train.
     @discardableResult
     public static func quantize(_ model: Module, calibration: (() throws -> Void)? = nil) throws -> Report {
+        try Pruning.removeAll(model)
         var report = Report()
         var layers: [(String, Module, Tensor)] = []
         for (name, module) in model.namedModules() {
             if let linear = module as? Linear {
-                layers.append((name, linear, try linear.masked("weight", linear.weight)))
+                layers.append((name, linear, linear.weight))
             } else if let convolution = module as? Conv2d {
                 guard convolution.groups == 1 else {
                     report.skipped[name] = "grouped convolution (groups \(convolution.groups))"
                     continue
                 }
-                layers.append((name, convolution, try convolution.masked("weight", convolution.weight).reshape([convolution.outChannels, -1])))
+                layers.append((name, convolution, try convolution.weight.reshape([convolution.outChannels, -1])))
             }
         }
         var activations = [Int8Activations](repeating: .dynamic, count: layers.count)
