@@ -44,6 +44,9 @@ struct Distill: ParsableCommand {
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         guard ["mnist", "fashion-mnist"].contains(dataset) else { throw ValidationError("--dataset must be mnist or fashion-mnist, got \(dataset)") }
         try language.validate()
+        if let output, URL(fileURLWithPath: output).standardizedFileURL == URL(fileURLWithPath: teacher).standardizedFileURL {
+            throw ValidationError("--out \(output) is the teacher's directory; write the student elsewhere")
+        }
     }
 
     func run() throws {

@@ -49,6 +49,9 @@ struct Prune: ParsableCommand {
         guard ["iterative", "polynomial"].contains(schedule) else { throw ValidationError("--schedule must be iterative or polynomial, got \(schedule)") }
         guard PruneRun.norm(norm) != nil else { throw ValidationError("--norm must be a number of at least 0 or inf, got \(norm)") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        if let output, URL(fileURLWithPath: output).standardizedFileURL == URL(fileURLWithPath: checkpoint).standardizedFileURL {
+            throw ValidationError("--out \(output) is the checkpoint directory itself; write the pruned model beside it")
+        }
         if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be 0 or more, got \(weightDecay)") }
     }
 

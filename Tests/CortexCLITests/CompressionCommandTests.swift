@@ -77,6 +77,7 @@ import Testing
         cli.expectFailure(["prune", "mnist-mlp", "--checkpoint", checkpoint, "--amount", "0.5", "--method", "l3"], mentions: ["--method", "l3"])
         cli.expectFailure(["prune", "resnet", "--checkpoint", checkpoint, "--amount", "0.5"], mentions: ["resnet", "lenet-300-100"])
         cli.expectFailure(["prune", "mnist-mlp", "--checkpoint", checkpoint, "--amount", "0.5", "--norm=-1"], mentions: ["--norm", "-1"])
+        cli.expectFailure(["prune", "mnist-mlp", "--checkpoint", checkpoint, "--amount", "0.5", "--out", checkpoint + "/"], mentions: ["checkpoint directory itself"])
     }
 
     @Test func distillTrainsAStudentFromATeacher() throws {
@@ -92,6 +93,7 @@ import Testing
         let wide = try saved(Classifiers.perceptron([784, 20, 12]), "wide")
         cli.expectFailure(["distill", "--teacher", wide, "--student", "784-30-10", "--data-dir", data], mentions: ["12 outputs", "10"])
         cli.expectFailure(["distill", "--teacher", teacher, "--student", "784-30-10", "--alpha", "2"], mentions: ["--alpha", "2"])
+        cli.expectFailure(["distill", "--teacher", teacher, "--student", "784-30-10", "--out", teacher], mentions: ["teacher's directory"])
         cli.expectFailure(["distill", "--teacher", teacher, "--student", "784-30-10", "--temperature", "0"], mentions: ["--temperature", "0"])
         cli.expectFailure(["distill", "--teacher", directory + "/none", "--student", "784-30-10", "--data-dir", data], mentions: ["none"])
     }
