@@ -107,8 +107,14 @@ public enum ChannelShrinking {
         throw CortexError.invalidArgument(operation: "ChannelShrinking.shrink", reason: "layer \(index) gives the model's outputs; no later layer takes its channels")
     }
 
+    /// A Linear's or Conv2d's bias as the layer uses it (its mask applied).
+    static func maskedBias(_ layer: Module & Layer) throws -> Tensor? {
+        guard let bias = (layer as? Linear)?.bias ?? (layer as? Conv2d)?.bias else { return nil }
+        return try layer.masked("bias", bias)
+    }
+
     static func shrinkOutputs(_ layer: Module & Layer, _ kept: Tensor) throws -> Module & Layer {
-        let bias = try (layer as? Linear)?.bias.map { try layer.masked("bias", $0) } ?? (layer as? Conv2d)?.bias.map { try layer.masked("bias", $0) }
+        let bias = try maskedBias(layer)
         if let convolution = layer as? Conv2d {
             let result = Conv2d(convolution.inChannels, kept.count, kernelSize: convolution.kernelSize, stride: convolution.stride,
                                 padding: convolution.padding, dilation: convolution.dilation, bias: bias != nil)
@@ -122,7 +128,7 @@ public enum ChannelShrinking {
     }
 
     static func shrinkInputs(_ layer: Module & Layer, _ keep: [Int], of channels: Int, flattened: Bool) throws -> Module & Layer {
-        let bias = try (layer as? Linear)?.bias.map { try layer.masked("bias", $0) } ?? (layer as? Conv2d)?.bias.map { try layer.masked("bias", $0) }
+        let bias = try maskedBias(layer)
         if let convolution = layer as? Conv2d {
             guard convolution.groups == 1, convolution.inChannels == channels else {
                 throw CortexError.invalidArgument(operation: "ChannelShrinking.shrink",
