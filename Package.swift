@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "CortexText", targets: ["CortexText"]),
         .library(name: "CortexCUDA", targets: ["CortexCUDA"]),
         .library(name: "CortexDistributed", targets: ["CortexDistributed"]),
+        .library(name: "CortexExplain", targets: ["CortexExplain"]),
         .executable(name: "cortex", targets: ["cortex"]),
         .executable(name: "cortex-bench", targets: ["cortex-bench"]),
     ],
@@ -39,7 +40,9 @@ let package = Package(
         .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "CortexCUDA", dependencies: ["CortexCore", "CCUDA"]),
         .target(name: "CortexModels", dependencies: ["CortexCore", "CortexNN", "CortexText"]),
-        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText", "CortexDistributed"]),
+        // Attributions (Captum's methods), pictures (PNG over zlib, SVG, HTML) and fairness audits (Fairlearn's metrics).
+        .target(name: "CortexExplain", dependencies: ["CortexCore", "CortexNN", "CZlib"]),
+        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText", "CortexDistributed", "CortexExplain"]),
         // The OpenAI-compatible server: HTTP on Hummingbird 2, metrics in Prometheus text.
         .target(
             name: "CortexServe",
@@ -54,6 +57,7 @@ let package = Package(
             name: "CortexCLI",
             dependencies: [
                 "CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText", "CortexDistributed", "CortexServe",
+                "CortexExplain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "cortex", dependencies: ["CortexCLI"]),
@@ -88,6 +92,10 @@ let package = Package(
         .testTarget(
             name: "CortexDistributedTests",
             dependencies: ["CortexDistributed", "CortexCore", "CortexNN", "CortexData", "CortexText", "CortexTestSupport"]),
+        .testTarget(
+            name: "CortexExplainTests",
+            dependencies: ["CortexExplain", "CortexNN", "CortexCore", "CortexModels", "CortexTestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CortexTrainTests",
             dependencies: ["CortexTrain", "CortexData", "CortexNN", "CortexCore", "CortexTestSupport"]),

@@ -5,3 +5,4 @@
 @_exported import CortexModels
 @_exported import CortexText
 @_exported import CortexDistributed
+@_exported import CortexExplain

@@ -128,7 +128,7 @@ public final class DistributedDataParallel: Layer, @unchecked Sendable {
     // MARK: Forward
 
     /// The wrapped module's output, after ``synchronizeBuffers()``; the module must be a ``Layer``.
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         guard let layer = module as? Layer else {
             throw CortexError.invalidArgument(operation: "DistributedDataParallel", reason: "\(type(of: module)) is not a Layer: call its own forward on `module`")
         }

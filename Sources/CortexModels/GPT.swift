@@ -45,7 +45,7 @@ public final class TransposedLinear: Module, Layer, @unchecked Sendable {
         super.init()
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor { try input.matmul(weight) + bias }
+    public func forward(_ input: Tensor) throws -> Tensor { try input.matmul(weight) + bias }
 }
 
 /// GPT-2's decoder (pre-norm blocks of causal self-attention and a GELU MLP, learned position
@@ -77,7 +77,7 @@ public final class GPT: Module, CausalLanguageModel, Layer, @unchecked Sendable 
     }
 
     /// Logits (B, T, vocabulary) for token ids (B, T).
-    public func callAsFunction(_ ids: Tensor) throws -> Tensor {
+    public func forward(_ ids: Tensor) throws -> Tensor {
         try transformer.logits(transformer(ids, cache: nil))
     }
 

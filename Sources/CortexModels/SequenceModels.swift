@@ -61,7 +61,7 @@ public final class TransformerClassifier: Module, Layer, @unchecked Sendable {
         super.init()
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         let sequence = input.rank == 4 ? try input.reshape([input.shape[0], -1, input.shape[3]]) : input
         guard sequence.rank == 3, sequence.shape[2] == embed.weight.shape[1] else {
             throw CortexError.shapeMismatch(operation: "TransformerClassifier", shapes: [input.shape],

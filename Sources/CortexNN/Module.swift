@@ -2,8 +2,21 @@ import CortexCore
 import Foundation
 
 /// A layer that maps one tensor to one tensor; ``Sequential`` chains them.
+///
+/// A layer implements ``forward(_:)``, as a PyTorch module does, and is called as a function:
+/// calling it runs the forward hooks registered on it around `forward` (see
+/// ``Module/registerForwardHook(_:)``).
 public protocol Layer: AnyObject {
-    func callAsFunction(_ input: Tensor) throws -> Tensor
+    func forward(_ input: Tensor) throws -> Tensor
+}
+
+extension Layer {
+    /// `forward(input)` with this module's forward pre-hooks and hooks around it.
+    @inlinable
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        guard let module = self as? Module, module.hasForwardHooks else { return try forward(input) }
+        return try module.runningForwardHooks(input) { try forward($0) }
+    }
 }
 
 /// The base of every model and layer, as PyTorch's `nn.Module`: parameters, buffers and child
@@ -15,7 +28,7 @@ public protocol Layer: AnyObject {
 /// final class MLP: Module, Layer {
 ///     let hidden = Linear(784, 128)
 ///     let output = Linear(128, 10)
-///     func callAsFunction(_ x: Tensor) throws -> Tensor { try output(hidden(x).relu()) }
+///     func forward(_ x: Tensor) throws -> Tensor { try output(hidden(x).relu()) }
 /// }
 /// let model = MLP()
 /// print(model.parameterCount)                 // 101770
@@ -27,6 +40,8 @@ open class Module: @unchecked Sendable {
     /// Masks of this module's pruned parameters by parameter name (see ``Pruning``): the
     /// parameter is then saved as `<name>_orig` and its mask as the buffer `<name>_mask`.
     final var pruningMasks: [String: Buffer<Tensor?>] = [:]
+    /// Hooks run around `forward` (see ForwardHooks.swift).
+    final var forwardHooks = ForwardHooks()
 
     public init() {}
 

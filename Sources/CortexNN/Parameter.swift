@@ -31,7 +31,7 @@ protocol TensorSlot: AnyObject {
 /// ```swift
 /// final class Scale: Module, Layer {
 ///     @Parameter var factor = try! Tensor.ones([1])
-///     func callAsFunction(_ x: Tensor) throws -> Tensor { try x * factor }
+///     func forward(_ x: Tensor) throws -> Tensor { try x * factor }
 /// }
 /// ```
 @propertyWrapper

@@ -7,14 +7,14 @@ import CortexTestSupport
 final class Block: Module, Layer, @unchecked Sendable {
     let projection = Linear(4, 4, generator: RandomGenerator(seed: 1))
     let norm = LayerNorm(4)
-    func callAsFunction(_ x: Tensor) throws -> Tensor { try norm(projection(x).relu()) }
+    func forward(_ x: Tensor) throws -> Tensor { try norm(projection(x).relu()) }
 }
 
 final class Network: Module, Layer, @unchecked Sendable {
     @Buffer var runningMean = try! Tensor.zeros([4])
     let blocks = [Block(), Block()]
     let head = Sequential(Linear(4, 3, generator: RandomGenerator(seed: 2)), Dropout(0.5))
-    func callAsFunction(_ x: Tensor) throws -> Tensor { try head(blocks.reduce(x) { try $1($0) }) }
+    func forward(_ x: Tensor) throws -> Tensor { try head(blocks.reduce(x) { try $1($0) }) }
 }
 
 @Suite struct ModuleTests {

@@ -48,7 +48,7 @@ let layerCases: [String: @Sendable () -> Module & Layer] = [
 
 final class EmbeddingLayer: Module, Layer, @unchecked Sendable {
     let embedding = Embedding(7, 4)
-    func callAsFunction(_ ids: Tensor) throws -> Tensor { try embedding(ids) }
+    func forward(_ ids: Tensor) throws -> Tensor { try embedding(ids) }
     override func namedChildren() -> [(String, Module)] { [] }
     override func ownSlots() -> [(String, TensorSlot)] { embedding.ownSlots() }
 }

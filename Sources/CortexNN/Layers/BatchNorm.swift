@@ -29,7 +29,7 @@ public class BatchNorm: Module, Layer, @unchecked Sendable {
         super.init()
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         guard acceptedRanks.contains(input.rank), input.shape[1] == numFeatures else {
             throw CortexError.shapeMismatch(operation: String(describing: type(of: self)), shapes: [input.shape],
                                             reason: "must have rank \(acceptedRanks.map(String.init).joined(separator: " or ")) with \(numFeatures) channels on axis 1")

@@ -17,7 +17,7 @@ public final class Conv1d: Module, Layer, @unchecked Sendable {
         super.init()
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
             throw CortexError.invalidArgument(operation: "Conv1d", reason: "groups \(groups) must divide in channels \(inChannels) and out channels \(outChannels)")
         }

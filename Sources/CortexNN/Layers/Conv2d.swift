@@ -40,7 +40,7 @@ public final class Conv2d: Module, Layer, @unchecked Sendable {
                   padding: (padding, padding), dilation: (dilation, dilation), groups: groups, bias: bias, generator: generator)
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
             throw CortexError.invalidArgument(operation: "Conv2d", reason: "groups \(groups) must divide in channels \(inChannels) and out channels \(outChannels)")
         }

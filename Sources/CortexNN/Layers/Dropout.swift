@@ -12,7 +12,7 @@ public final class Dropout: Module, Layer, @unchecked Sendable {
         super.init()
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         guard probability >= 0, probability <= 1 else {
             throw CortexError.invalidArgument(operation: "Dropout", reason: "probability \(probability) is outside [0, 1]")
         }

@@ -16,5 +16,5 @@ public final class Embedding: Module, Layer, @unchecked Sendable {
         super.init()
     }
 
-    public func callAsFunction(_ ids: Tensor) throws -> Tensor { try masked("weight", weight).embedding(ids) }
+    public func forward(_ ids: Tensor) throws -> Tensor { try masked("weight", weight).embedding(ids) }
 }

@@ -17,7 +17,7 @@ public final class GroupNorm: Module, Layer, @unchecked Sendable {
         super.init()
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         guard groups > 0, channels % groups == 0 else {
             throw CortexError.invalidArgument(operation: "GroupNorm", reason: "groups \(groups) must divide channels \(channels)")
         }

@@ -19,7 +19,7 @@ public final class LayerNorm: Module, Layer, @unchecked Sendable {
 
     public convenience init(_ size: Int, epsilon: Float = 1e-5) { self.init([size], epsilon: epsilon) }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         guard input.rank >= normalizedShape.count, Array(input.shape.suffix(normalizedShape.count)) == normalizedShape else {
             throw CortexError.shapeMismatch(operation: "LayerNorm", shapes: [input.shape, normalizedShape],
                                             reason: "(input must end with the normalized shape)")

@@ -36,7 +36,7 @@ public final class Linear: Module, Layer, @unchecked Sendable {
         super.init()
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         guard input.shape.last == inFeatures else {
             throw CortexError.shapeMismatch(operation: "Linear", shapes: [input.shape, weight.shape],
                                             reason: "(input's last axis must be \(inFeatures))")

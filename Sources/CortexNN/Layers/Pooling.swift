@@ -36,7 +36,7 @@ public final class MaxPool2d: Module, Layer, @unchecked Sendable {
         self.init(kernelSize: (kernelSize, kernelSize), stride: stride.map { ($0, $0) }, padding: (padding, padding))
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         guard input.rank == 4 else {
             throw CortexError.shapeMismatch(operation: "MaxPool2d", shapes: [input.shape], reason: "must be (N, C, H, W)")
         }
@@ -60,7 +60,7 @@ public final class AvgPool2d: Module, Layer, @unchecked Sendable {
         self.init(kernelSize: (kernelSize, kernelSize), stride: stride.map { ($0, $0) }, padding: (padding, padding))
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         let (windows, height, width) = try averagePoolingWindows(input, kernel: kernelSize, stride: stride, padding: padding)
         return try windows.mean(axes: [2]).reshape([input.shape[0], input.shape[1], height, width])
     }
@@ -78,7 +78,7 @@ public final class AdaptiveAvgPool2d: Module, Layer, @unchecked Sendable {
 
     public convenience init(_ outputSize: Int) { self.init(outputSize: (outputSize, outputSize)) }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         guard input.rank == 4, outputSize.0 > 0, outputSize.1 > 0 else {
             throw CortexError.shapeMismatch(operation: "AdaptiveAvgPool2d", shapes: [input.shape],
                                             reason: "must be (N, C, H, W) with a positive output size \(outputSize)")

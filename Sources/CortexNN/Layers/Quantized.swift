@@ -23,7 +23,7 @@ public final class QuantizedLinear: Module, Layer, @unchecked Sendable {
     public var inFeatures: Int { matrix.columns }
     public var outFeatures: Int { matrix.rows }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor { try addingBias(matrix.product(input)) }
+    public func forward(_ input: Tensor) throws -> Tensor { try addingBias(matrix.product(input)) }
 
     /// The matrix's product plus the bias, if any.
     func addingBias(_ product: Tensor) throws -> Tensor { try bias.map { try product + $0 } ?? product }
@@ -50,5 +50,5 @@ public final class QuantizedEmbedding: Module, Layer, @unchecked Sendable {
     }
 
     /// Rows for integer ids of any shape: ids.shape + [columns].
-    public func callAsFunction(_ ids: Tensor) throws -> Tensor { try matrix.gatherRows(ids) }
+    public func forward(_ ids: Tensor) throws -> Tensor { try matrix.gatherRows(ids) }
 }

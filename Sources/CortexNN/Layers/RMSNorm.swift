@@ -25,7 +25,7 @@ public final class RMSNorm: Module, Layer, @unchecked Sendable {
         super.init()
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         guard input.shape.last == weight.shape.first, weight.rank == 1 else {
             throw CortexError.shapeMismatch(operation: "RMSNorm", shapes: [input.shape, weight.shape], reason: "(input must end with the weight's size)")
         }

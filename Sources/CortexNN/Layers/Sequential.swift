@@ -19,7 +19,7 @@ public final class Sequential: Module, Layer, @unchecked Sendable {
         layers.enumerated().map { (String($0.offset), $0.element) }
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         try layers.reduce(input) { try $1($0) }
     }
 }

@@ -209,7 +209,7 @@ public final class SinusoidalPositionalEncoding: Module, Layer, @unchecked Senda
         super.init()
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         let length = input.shape[batchFirst ? 1 : 0]
         guard input.rank == 3, input.shape[2] == table.shape[1], length <= table.shape[0] else {
             throw CortexError.shapeMismatch(operation: "SinusoidalPositionalEncoding", shapes: [input.shape, table.shape],
@@ -229,7 +229,7 @@ public final class LearnedPositionalEmbedding: Module, Layer, @unchecked Sendabl
         super.init()
     }
 
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    public func forward(_ input: Tensor) throws -> Tensor {
         try input + embedding(Tensor.arange(0, Double(input.shape[1]), dtype: .int64))
     }
 }
