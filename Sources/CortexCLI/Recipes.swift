@@ -49,10 +49,10 @@ struct RecipeResult {
 }
 
 enum Recipes {
-    static let names = ["xor", "linear-regression", "mnist-mlp", "lenet-300-100", "mnist-cnn", "fashion-cnn", "cifar-cnn", "transformer-classifier",
+    static let names = ["xor", "arrests-mlp", "linear-regression", "mnist-mlp", "lenet-300-100", "mnist-cnn", "fashion-cnn", "cifar-cnn", "transformer-classifier",
                         "lstm-lm", "char-gpt", "gpt2-finetune"]
 
-    static func defaultEpochs(_ recipe: String) -> Int { recipe == "linear-regression" ? 10 : 3 }
+    static func defaultEpochs(_ recipe: String) -> Int { recipe == "linear-regression" ? 10 : recipe == "arrests-mlp" ? 30 : 3 }
     static func defaultOptimizer(_ recipe: String) -> String {
         if recipe == "char-gpt" || recipe == "gpt2-finetune" { return "adamw" }
         return recipe.hasSuffix("-cnn") || recipe == "transformer-classifier" || recipe == "lstm-lm" ? "adam" : "sgd"
@@ -79,6 +79,7 @@ enum Recipes {
             return try imageClassifier(options, data: mnist(options, "mnist"),
                                        model: TransformerClassifier(features: 28, classes: 10, generator: RandomGenerator(seed: options.seed)))
         case "lstm-lm": return try LSTMLanguageModelRecipe.run(options)
+        case "arrests-mlp": return try ArrestsRecipe.run(options)
         default:
             throw CortexError.invalidArgument(operation: "cortex train", reason: "unknown recipe \"\(name)\" (known: \(names.joined(separator: ", ")))")
         }

@@ -253,7 +253,7 @@ public final class GPTAttention: Module, @unchecked Sendable {
         let (batch, steps, size) = (x.shape[0], x.shape[1], x.shape[2])
         let d = size / heads
         let qkv = try cAttn(x)
-        if let cache, batch == 1, allowed == nil, fusedInferenceApplies(to: [qkv]), qkv.isContiguous {
+        if let cache, batch == 1, allowed == nil, fusedInferenceApplies(to: [qkv]), qkv.isContiguous, !Attention.isRecording {
             return try cachedAttention(qkv, cache: cache, layer: layer)
         }
         func headsOf(_ part: Int) throws -> Tensor {

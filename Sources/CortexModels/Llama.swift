@@ -163,7 +163,8 @@ public final class Llama: Module, CausalLanguageModel, @unchecked Sendable {
     public func nextTokenLogits(_ ids: Tensor, cache: KeyValueCache, padding: [[Bool]]?) throws -> Tensor {
         // One unpadded sequence takes the continuous-batching step (fused attention over the
         // cache, no score matrices or masks): the same arithmetic, fewer passes per token.
-        if ids.rank == 2, ids.shape[0] == 1, cache.batch == 1, !cache.hasPadding, padding?.contains(where: { $0.contains(true) }) != true {
+        if ids.rank == 2, ids.shape[0] == 1, cache.batch == 1, !cache.hasPadding, padding?.contains(where: { $0.contains(true) }) != true,
+           !Attention.isRecording {
             return try nextTokenLogits(segments: [ids.toIntArray()], caches: [cache])
         }
         let hidden = try model(ids, cache: cache, padding: padding)

@@ -81,7 +81,9 @@ public final class SentenceEmbedder: @unchecked Sendable {
         return try sorted.indexSelect(axis: 0, indices: Tensor(integers: inverse, shape: [inverse.count]))
     }
 
-    func pool(_ hidden: Tensor, mask: [[Bool]]) throws -> Tensor {
+    /// Pools hidden states (B, L, hidden) into sentence embeddings (B, hidden) over the tokens
+    /// `mask` marks, normalised when the model says so; differentiable.
+    public func pool(_ hidden: Tensor, mask: [[Bool]]) throws -> Tensor {
         let (batch, length) = (hidden.shape[0], hidden.shape[1])
         let weights = try Tensor(mask.flatMap { $0.map { $0 ? Float(1) : 0 } }, shape: [batch, length, 1])
         let pooled: Tensor

@@ -43,6 +43,7 @@ public enum Attention {
         if let allowed { scores = try Tensor.where(allowed, scores, negativeInfinity(query.device)) }
         if let bias { scores = try scores + bias }
         var weights = try scores.softmax(axis: -1)
+        try record(weights)
         let attended = dropout > 0 ? try weights * (Tensor.bernoulli(weights.shape, probability: 1 - dropout, generator: generator)
                                                      * (1 / (1 - dropout))) : weights
         let output = try attended.matmul(value)
