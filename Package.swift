@@ -94,7 +94,7 @@ let package = Package(
             dependencies: ["CortexDistributed", "CortexCore", "CortexNN", "CortexData", "CortexText", "CortexTestSupport"]),
         .testTarget(
             name: "CortexExplainTests",
-            dependencies: ["CortexExplain", "CortexNN", "CortexCore", "CortexModels", "CortexTestSupport"],
+            dependencies: ["CortexExplain", "CortexNN", "CortexCore", "CortexModels", "CortexData", "CortexTestSupport", "CZlib"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CortexTrainTests",

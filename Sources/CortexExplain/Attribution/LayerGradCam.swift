@@ -32,8 +32,8 @@ public struct LayerGradCam: @unchecked Sendable {
         let (activations, gradients) = try function.withFrozenParameters {
             try withLayerOutput(of: layer, inputOf: attributeToLayerInput) { captured in
                 let scores = try target.scores(function.forward(inputs.detach()), examples: inputs.shape[0], operation: "LayerGradCam")
-                try scores.sum().backward()
                 let activations = try captured()
+                try scores.sum().backward()
                 return (activations.detach(), try activations.grad ?? Tensor.zeros(like: activations))
             }
         }

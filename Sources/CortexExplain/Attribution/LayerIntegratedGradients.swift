@@ -49,8 +49,8 @@ public struct LayerIntegratedGradients: @unchecked Sendable {
                 return try withLayerOutput(of: layer, replacing: points, inputOf: attributeToLayerInput) { captured in
                     let scores = try target.scores(function.forward(repeatedInputs), examples: examples, repeats: repeats,
                                                    operation: "LayerIntegratedGradients")
-                    try scores.sum().backward()
                     let leaf = try captured()
+                    try scores.sum().backward()
                     return try leaf.grad ?? Tensor.zeros(like: leaf)
                 }
             }
