@@ -38,7 +38,7 @@ struct Explain: ParsableCommand {
     @Option(help: "SmoothGrad: noise standard deviation, as a fraction of the input's range.") var noise: Float = 0.15
     @Option(help: "Occlusion: the square window's side in pixels.") var window: Int = 4
     @Option(help: "Occlusion: the window's stride in pixels.") var stride: Int = 2
-    @Option(help: "GradCAM: the layer (dotted name, as in the state dict; default the last convolution). Text models: the layer whose attention to draw.")
+    @Option(help: "GradCAM: the layer (dotted name, as in the state dict; default the ReLU after the last convolution). Text models: the layer whose attention to draw.")
     var layer: String?
     @Option(help: "Text models: a language model or BERT (directory, GGUF file or short name).") var model: String?
     @Option(help: "Text models: the text to explain.") var prompt: String?
@@ -176,17 +176,21 @@ struct Explain: ParsableCommand {
                                                            target: target, perturbationsPerEvaluation: 32)
             return (maps, nil, nil, .diverging)
         default:
-            let layerName = try layer ?? Explain.lastConvolution(classifier)
+            let layerName = try layer ?? Explain.gradCamLayer(classifier)
             let cam = try LayerGradCam(classifier, layer: classifier.submodule(named: layerName)).attribute(images, target: target, reluAttributions: true)
             return (try LayerAttribution.interpolate(cam, to: Array(images.shape.suffix(2)), mode: .bilinear), nil, nil, .inferno)
         }
     }
 
-    static func lastConvolution(_ model: Module) throws -> String {
-        guard let name = model.namedModules().last(where: { $0.1 is Conv2d })?.0 else {
+    /// GradCAM's default layer: the rectified feature maps of the last convolution (the ReLU
+    /// after the last Conv2d, as Selvaraju et al. use them), or the convolution itself.
+    static func gradCamLayer(_ model: Module) throws -> String {
+        let modules = model.namedModules()
+        guard let position = modules.lastIndex(where: { $0.1 is Conv2d }) else {
             throw CortexError.invalidArgument(operation: "cortex explain --method gradcam", reason: "the model has no Conv2d layer; name one with --layer")
         }
-        return name
+        if position + 1 < modules.count, modules[position + 1].1 is ReLU { return modules[position + 1].0 }
+        return modules[position].0
     }
 
     // MARK: Text

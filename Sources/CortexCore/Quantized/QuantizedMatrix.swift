@@ -108,8 +108,30 @@ public struct QuantizedMatrix: @unchecked Sendable {
         return output
     }
 
-    /// x Wᵀ for x (..., columns): (..., rows), float32. Not differentiable (inference weights).
+    /// x Wᵀ for x (..., columns): (..., rows), float32. Differentiable with respect to x (the
+    /// gradient flows through the dequantised matrix: attributions and adapters on a quantised
+    /// model), never with respect to the weights, which stay in their blocks.
     public func product(_ x: Tensor) throws -> Tensor {
+        let output = try inferenceProduct(x)
+        return output.recorded("QuantizedMatrix.product", [x]) { [self] gradient in [try inputGradient(gradient)] }
+    }
+
+    /// dL/dx = dL/dy · W for dL/dy (..., rows), the matrix dequantised a tile of rows at a time.
+    func inputGradient(_ gradient: Tensor) throws -> Tensor {
+        let count = gradient.count / max(rows, 1)
+        let flat = try gradient.contiguous().reshape([count, rows])
+        var result = try Tensor.zeros([count, columns])
+        let tileRows = min(rows, max(16, ((1 << 19) - 4096) / max(columns, 1)))
+        for start in stride(from: 0, to: rows, by: tileRows) {
+            let end = min(start + tileRows, rows)
+            let piece = try Tensor.empty([end - start, columns])
+            try dequantize(start..<end, into: piece)
+            result = try result + flat.slice(axis: 1, start: start, end: end).matmul(piece)
+        }
+        return try result.reshape(Array(gradient.shape.dropLast()) + [columns])
+    }
+
+    private func inferenceProduct(_ x: Tensor) throws -> Tensor {
         guard x.rank >= 1, x.shape.last == columns else {
             throw CortexError.shapeMismatch(operation: "QuantizedMatrix.product", shapes: [x.shape, shape],
                                             reason: "(the input's last dimension must be the matrix's \(columns) columns)")
@@ -159,6 +181,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
               matrices.allSatisfy({ $0.columns == first.columns }) else {
             return try matrices.map { try $0.product(x) }
         }
+        if GradMode.isEnabled && x.requiresGrad { return try matrices.map { try $0.product(x) } }
         let count = x.count / max(first.columns, 1)
         let mode = first.path(rows: count)
         guard count >= 1, mode != .float, matrices.allSatisfy({ $0.rows > 0 && $0.path(rows: count) == mode }) else {
