@@ -96,6 +96,10 @@ import Testing
         expectCortexError(["2 labels, 2 predictions, 1 sensitive values"]) {
             _ = try MetricFrame(metrics: [.accuracy], truth: [0, 1], predictions: [0, 1], sensitiveFeatures: ["a"])
         }
+        expectCortexError(["group \"Other\" of colour has no samples", "Black, White"]) {
+            _ = try FairnessReport(truth: [0, 1], predictions: [1, 1], sensitiveFeatures: ["colour": ["Black", "White"]],
+                                   requiredGroups: ["colour": ["Black", "Other", "White"]])
+        }
         expectCortexError(["there are no samples"]) {
             _ = try MetricFrame(metrics: [.accuracy], truth: [], predictions: [], sensitiveFeatures: [])
         }
