@@ -21,21 +21,7 @@ for candidate in python3 /usr/bin/python3; do
 done
 if [ -z "$python" ]; then
   echo "warning: no python3 with pip (apt-get install python3-pip); pretrained models not fetched" >&2
-  fetch scikit-lego==0.9.10 fd68b9fe4aca6080d992a74770f1666cf2fe449d4f0d849ed8b0b8a8a56bb2e4 \
-  sklego/data/arrests.zip
-if [ -e "$root/sklego/data/arrests.zip" ] && [ ! -e "$root/arrests/arrests.csv" ]; then
-  mkdir -p "$root/arrests"
-  "$python" - "$root/sklego/data/arrests.zip" "$root/arrests/arrests.csv" <<'PYTHON' && echo "unpacked the arrests table into $root/arrests"
-import os, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as archive:
-    data = archive.read(archive.namelist()[0])
-temporary = sys.argv[2] + ".partial"
-with open(temporary, "wb") as handle:
-    handle.write(data)
-os.replace(temporary, sys.argv[2])
-PYTHON
-fi
-exit 0
+  exit 0
 fi
 
 fetch() {
