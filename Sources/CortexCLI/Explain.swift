@@ -214,20 +214,13 @@ struct Explain: ParsableCommand {
         }
         let lastLogits = { (x: Tensor) throws -> Tensor in try languageModel(x).select(axis: 1, index: x.shape[1] - 1) }
         let next = try withNoGrad { try lastLogits(input) }.argmax(axis: 1).toIntArray()[0]
-        let embedding = try Explain.tokenEmbedding(of: languageModel)
-        let function = ExplainedFunction(languageModel, lastLogits)
-        let baseline = try Tensor(integers: Array(repeating: generator.stopTokens.min() ?? 0, count: ids.count), shape: [1, ids.count])
-        let result = try LayerIntegratedGradients(function, layer: embedding)
-            .attribute(input, baselines: baseline, target: .all(next), steps: steps, method: IntegrationMethod(rawValue: integration)!, internalBatchSize: 16)
-        let scores = try LayerIntegratedGradients.perToken(result.attributions).toFloatArray()
         let nextText = try generator.tokenizer.decode([next])
-        let html = TokenPictures.attributionHTML(
-            tokens: tokens, scores: scores, title: "Integrated gradients for the next token \(nextText.debugDescription)",
-            caption: "Each prompt token's attribution to the logit of \(nextText.debugDescription), through the token embedding (\(steps) \(integration) steps, baseline token \(baseline.shape[1] > 0 ? (try baseline.toIntArray()[0]) : 0)); convergence delta \(String(format: "%.4g", result.delta[0])) of a logit change \(String(format: "%.4g", result.scoreChange[0])).")
-        try writeText(html, to: output + "/tokens.html")
-        if !json { print("next token \(nextText.debugDescription); tokens.html written to \(output) (delta \(result.delta[0]) of \(result.scoreChange[0]))") }
-        return ["model": model!, "method": method, "tokens": tokens, "attributions": scores.map(Double.init), "next_token": nextText,
-                "delta": Double(result.delta[0]), "score_change": Double(result.scoreChange[0])]
+        let baselineId = generator.stopTokens.min() ?? 0
+        return try tokenAttribution(ExplainedFunction(languageModel, lastLogits), of: languageModel, input: input,
+                                    baseline: Array(repeating: baselineId, count: ids.count), target: .all(next), tokens: tokens,
+                                    title: "Integrated gradients for the next token \(nextText.debugDescription)",
+                                    describing: "Each prompt token's attribution to the logit of \(nextText.debugDescription), through the token embedding (\(steps) \(integration) steps, baseline token \(baselineId))",
+                                    change: "logit change", summary: ["next_token": nextText])
     }
 
     func explainSentence(_ encoder: SentenceEmbedder, _ text: String) throws -> [String: Any] {
@@ -243,25 +236,33 @@ struct Explain: ParsableCommand {
             throw CortexError.invalidArgument(operation: "cortex explain", reason: "integrated gradients on a sentence encoder explain a similarity: give --compare TEXT")
         }
         let reference = try encoder.embed([compare])
-        let mask = [Array(repeating: true, count: ids.count)]
+        let row = Array(repeating: true, count: ids.count)
         let function = ExplainedFunction(encoder.model) { x in
-            let embedded = try encoder.pool(encoder.model(x), mask: Array(repeating: mask[0], count: x.shape[0]))
+            let embedded = try encoder.pool(encoder.model(x), mask: Array(repeating: row, count: x.shape[0]))
             return try (embedded * reference).sum(axes: [1])
         }
         // The baseline keeps [CLS] and [SEP] and pads the words.
-        let baselineIds = ids.enumerated().map { $0.offset == 0 || $0.offset == ids.count - 1 ? $0.element : encoder.tokenizer.paddingId }
-        let embedding = try Explain.tokenEmbedding(of: encoder.model)
-        let result = try LayerIntegratedGradients(function, layer: embedding)
-            .attribute(input, baselines: Tensor(integers: baselineIds, shape: [1, ids.count]), steps: steps,
+        let baseline = ids.enumerated().map { $0.offset == 0 || $0.offset == ids.count - 1 ? $0.element : encoder.tokenizer.paddingId }
+        return try tokenAttribution(function, of: encoder.model, input: input, baseline: baseline, target: .none, tokens: tokens,
+                                    title: "Integrated gradients for the similarity to \(compare.debugDescription)",
+                                    describing: "Each token's attribution to the cosine similarity of the sentence embeddings, through the word embeddings (baseline: [PAD] words)",
+                                    change: "similarity change", summary: ["compare": compare])
+    }
+
+    /// Layer integrated gradients of `function` through `model`'s token embedding, written as
+    /// tokens.html; the summary holds the tokens, their attributions and the convergence delta.
+    func tokenAttribution(_ function: ExplainedFunction, of model: Module, input: Tensor, baseline: [Int], target: AttributionTarget,
+                          tokens: [String], title: String, describing: String, change: String, summary: [String: Any]) throws -> [String: Any] {
+        let result = try LayerIntegratedGradients(function, layer: Explain.tokenEmbedding(of: model))
+            .attribute(input, baselines: Tensor(integers: baseline, shape: [1, baseline.count]), target: target, steps: steps,
                        method: IntegrationMethod(rawValue: integration)!, internalBatchSize: 16)
         let scores = try LayerIntegratedGradients.perToken(result.attributions).toFloatArray()
-        let html = TokenPictures.attributionHTML(
-            tokens: tokens, scores: scores, title: "Integrated gradients for the similarity to \(compare.debugDescription)",
-            caption: "Each token's attribution to the cosine similarity of the sentence embeddings, through the word embeddings (baseline: [PAD] words); convergence delta \(String(format: "%.4g", result.delta[0])) of a similarity change \(String(format: "%.4g", result.scoreChange[0])).")
-        try writeText(html, to: output + "/tokens.html")
-        if !json { print("tokens.html written to \(output) (delta \(result.delta[0]) of \(result.scoreChange[0]))") }
-        return ["model": model!, "method": method, "tokens": tokens, "attributions": scores.map(Double.init), "compare": compare,
-                "delta": Double(result.delta[0]), "score_change": Double(result.scoreChange[0])]
+        let (delta, scoreChange) = (result.delta[0], result.scoreChange[0])
+        let caption = "\(describing); convergence delta \(String(format: "%.4g", delta)) of a \(change) \(String(format: "%.4g", scoreChange))."
+        try writeText(TokenPictures.attributionHTML(tokens: tokens, scores: scores, title: title, caption: caption), to: output + "/tokens.html")
+        if !json { print("\(title): tokens.html written to \(output) (delta \(delta) of \(scoreChange))") }
+        return summary.merging(["model": self.model!, "method": method, "tokens": tokens, "attributions": scores.map(Double.init),
+                                "delta": Double(delta), "score_change": Double(scoreChange)]) { own, _ in own }
     }
 
     /// SVG heatmaps: every layer with its heads averaged, or each head of `--layer`.
