@@ -82,19 +82,3 @@ public func jsonText(_ object: Any) throws -> String {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     return String(decoding: data, as: UTF8.self) + "\n"
 }
-
-extension MetricFrame {
-    /// Equalized odds from a frame that holds both rates (Fairlearn's worst case of the two).
-    struct EqualizedOdds {
-        let frame: MetricFrame
-        init(_ frame: MetricFrame) { self.frame = frame }
-        func difference(_ method: DisparityMethod) -> Double {
-            let parts = frame.difference(method: method)
-            return Swift.max(parts[.truePositiveRate]!, parts[.falsePositiveRate]!)
-        }
-        func ratio(_ method: DisparityMethod) -> Double {
-            let parts = frame.ratio(method: method)
-            return Swift.min(parts[.truePositiveRate]!, parts[.falsePositiveRate]!)
-        }
-    }
-}

@@ -99,20 +99,41 @@ public enum Fairness {
     /// `agg="worst_case"`), or their mean with `mean`.
     public static func equalizedOddsDifference(truth: [Int], predictions: [Int], sensitiveFeatures: [String], method: DisparityMethod = .betweenGroups,
                                                mean: Bool = false, sampleWeights: [Double]? = nil) throws -> Double {
-        let frame = try MetricFrame(metrics: [.truePositiveRate, .falsePositiveRate], truth: truth, predictions: predictions,
-                                    sensitiveFeatures: sensitiveFeatures, sampleWeights: sampleWeights)
-        let parts = frame.difference(method: method)
-        let (tpr, fpr) = (parts[.truePositiveRate]!, parts[.falsePositiveRate]!)
-        return mean ? (tpr + fpr) / 2 : Swift.max(tpr, fpr)
+        try MetricFrame.EqualizedOdds(truth: truth, predictions: predictions, sensitiveFeatures: sensitiveFeatures, sampleWeights: sampleWeights)
+            .difference(method, mean: mean)
     }
 
     /// The smaller of the true- and false-positive-rate ratios (`equalized_odds_ratio`).
     public static func equalizedOddsRatio(truth: [Int], predictions: [Int], sensitiveFeatures: [String], method: DisparityMethod = .betweenGroups,
                                           mean: Bool = false, sampleWeights: [Double]? = nil) throws -> Double {
-        let frame = try MetricFrame(metrics: [.truePositiveRate, .falsePositiveRate], truth: truth, predictions: predictions,
+        try MetricFrame.EqualizedOdds(truth: truth, predictions: predictions, sensitiveFeatures: sensitiveFeatures, sampleWeights: sampleWeights)
+            .ratio(method, mean: mean)
+    }
+}
+
+extension MetricFrame {
+    /// Equalized odds from a frame that holds both rates: the worst case of the true- and
+    /// false-positive-rate disparities (Fairlearn's `agg="worst_case"`), or their mean.
+    struct EqualizedOdds {
+        let frame: MetricFrame
+
+        init(_ frame: MetricFrame) { self.frame = frame }
+
+        init(truth: [Int], predictions: [Int], sensitiveFeatures: [String], sampleWeights: [Double]?) throws {
+            frame = try MetricFrame(metrics: [.truePositiveRate, .falsePositiveRate], truth: truth, predictions: predictions,
                                     sensitiveFeatures: sensitiveFeatures, sampleWeights: sampleWeights)
-        let parts = frame.ratio(method: method)
-        let (tpr, fpr) = (parts[.truePositiveRate]!, parts[.falsePositiveRate]!)
-        return mean ? (tpr + fpr) / 2 : Swift.min(tpr, fpr)
+        }
+
+        func difference(_ method: DisparityMethod, mean: Bool = false) -> Double {
+            let parts = frame.difference(method: method)
+            let (tpr, fpr) = (parts[.truePositiveRate]!, parts[.falsePositiveRate]!)
+            return mean ? (tpr + fpr) / 2 : Swift.max(tpr, fpr)
+        }
+
+        func ratio(_ method: DisparityMethod, mean: Bool = false) -> Double {
+            let parts = frame.ratio(method: method)
+            let (tpr, fpr) = (parts[.truePositiveRate]!, parts[.falsePositiveRate]!)
+            return mean ? (tpr + fpr) / 2 : Swift.min(tpr, fpr)
+        }
     }
 }
