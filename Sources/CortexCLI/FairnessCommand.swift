@@ -66,7 +66,7 @@ struct FairnessCommand: ParsableCommand {
         }
         let optimizer = try ThresholdOptimizer(constraint: constraintValue!, scores: validationScores, labels: data.labels(data.validation),
                                                groups: validationGroups)
-        let thresholded = try report(optimizer.predict(scores: testScores, groups: data.groups(mitigated, data.test), seed: configuration.seed))
+        let thresholded = try report(optimizer.predict(scores: testScores, groups: testSensitive[mitigated]!, seed: configuration.seed))
 
         // Reweighing: the same recipe retrained with weights that decouple label and group.
         var options = RecipeOptions(epochs: epochs ?? max(10, configuration.epochs), batchSize: 64, learningRate: nil, optimizer: "adam",

@@ -113,6 +113,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// model), never with respect to the weights, which stay in their blocks.
     public func product(_ x: Tensor) throws -> Tensor {
         let output = try inferenceProduct(x)
+        guard GradMode.isEnabled && x.requiresGrad else { return output }   // decoding: no graph, no closure
         return output.recorded("QuantizedMatrix.product", [x]) { [self] gradient in [try inputGradient(gradient)] }
     }
 

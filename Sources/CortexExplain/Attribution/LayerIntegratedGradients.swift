@@ -36,13 +36,15 @@ public struct LayerIntegratedGradients: @unchecked Sendable {
                                             reason: "(inputs and baselines differ)")
         }
         let examples = inputs.shape[0]
-        func layerValue(_ x: Tensor) throws -> Tensor {
+        // One forward pass at each end gives the layer's output there and the targets' scores.
+        func layerValueAndScores(_ x: Tensor) throws -> (Tensor, [Float]) {
             try withNoGrad { try withLayerOutput(of: layer, inputOf: attributeToLayerInput) { captured in
-                _ = try function.forward(x)
-                return try captured().detach()
+                let output = try function.forward(x)
+                return (try captured().detach(),
+                        try target.scores(output, examples: examples, operation: "LayerIntegratedGradients").toFloatArray())
             } }
         }
-        let (end, start) = (try layerValue(inputs), try layerValue(baselineInputs))
+        let ((end, endScores), (start, startScores)) = (try layerValueAndScores(inputs), try layerValueAndScores(baselineInputs))
         let integral = try function.withFrozenParameters {
             try integratedGradient(from: start, to: end, steps: steps, method: method, internalBatchSize: internalBatchSize) { points, repeats in
                 let repeatedInputs = try Tensor.cat(Array(repeating: inputs, count: repeats), axis: 0)
@@ -56,8 +58,7 @@ public struct LayerIntegratedGradients: @unchecked Sendable {
             }
         }
         let attributions = multipliesByInputs ? try integral * (end - start) : integral
-        let change = try zip(function.scores(inputs, target: target, operation: "LayerIntegratedGradients"),
-                             function.scores(baselineInputs, target: target, operation: "LayerIntegratedGradients")).map { $0 - $1 }
+        let change = zip(endScores, startScores).map { $0 - $1 }
         return try AttributionWithDelta(attributions: attributions, delta: convergenceDelta(attributions, change), scoreChange: change)
     }
 
