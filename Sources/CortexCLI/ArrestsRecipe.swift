@@ -72,7 +72,7 @@ enum ArrestsRecipe {
     static func train(_ data: ArrestsData, _ options: RecipeOptions, reweighBy: String?) throws -> (Sequential, Configuration) {
         let trainTable = data.table.subset(data.train)
         let encoder = try TabularEncoder.fit(trainTable, features: ArrestsData.features, categorical: ["year"])
-        let x = try data.inputs(data.train, encoder), y = data.labels(data.train)
+        let x = try encoder.transform(trainTable), y = data.labels(data.train)
         let weights = try reweighBy.map { try Reweighing.weights(labels: y, groups: data.groups($0, data.train)) } ?? Array(repeating: 1, count: y.count)
         let validationX = try data.inputs(data.validation, encoder), validationY = data.labels(data.validation)
         let generator = RandomGenerator(seed: options.seed)
