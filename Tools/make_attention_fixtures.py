@@ -23,21 +23,21 @@ fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests
 tensors = {}
 generator = torch.Generator().manual_seed(3)
 
-gpt2 = GPT2LMHeadModel.from_pretrained(os.path.join(fixtures, "gpt2-4layer"), attn_implementation="eager").eval()
-ids = torch.randint(0, gpt2.config.vocab_size, (2, 12), generator=generator)
-with torch.no_grad():
-    output = gpt2(ids, output_attentions=True)
-tensors["gpt2.ids"] = ids
-for index, weights in enumerate(output.attentions):
-    tensors[f"gpt2.layer{index}"] = weights.float().contiguous()
 
-llama = LlamaForCausalLM.from_pretrained(os.path.join(fixtures, "llama-2layer"), attn_implementation="eager").eval()
-ids = torch.randint(0, llama.config.vocab_size, (1, 10), generator=generator)
-with torch.no_grad():
-    output = llama(ids, output_attentions=True)
-tensors["llama.ids"] = ids
-for index, weights in enumerate(output.attentions):
-    tensors[f"llama.layer{index}"] = weights.float().contiguous()
+
+def record(prefix, model_class, directory, shape):
+    """Random ids of `shape` through the committed checkpoint, and its attentions per layer."""
+    model = model_class.from_pretrained(os.path.join(fixtures, directory), attn_implementation="eager").eval()
+    ids = torch.randint(0, model.config.vocab_size, shape, generator=generator)
+    with torch.no_grad():
+        output = model(ids, output_attentions=True)
+    tensors[f"{prefix}.ids"] = ids
+    for index, weights in enumerate(output.attentions):
+        tensors[f"{prefix}.layer{index}"] = weights.float().contiguous()
+
+
+record("gpt2", GPT2LMHeadModel, "gpt2-4layer", (2, 12))
+record("llama", LlamaForCausalLM, "llama-2layer", (1, 10))
 
 tokenizer = AutoTokenizer.from_pretrained(arguments.minilm)
 minilm = AutoModel.from_pretrained(arguments.minilm, attn_implementation="eager").eval()
