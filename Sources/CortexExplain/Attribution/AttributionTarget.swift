@@ -86,9 +86,12 @@ public struct ExplainedFunction: @unchecked Sendable {
         return try body()
     }
 
-    /// The targets' scores at `inputs` (N,), without gradients.
-    func scores(_ inputs: Tensor, target: AttributionTarget, operation: String) throws -> [Float] {
-        try withNoGrad { try target.scores(forward(inputs), examples: inputs.shape[0], operation: operation).toFloatArray() }
+    /// The targets' scores at `inputs` (N,), without gradients; `repeats` as
+    /// ``AttributionTarget/scores(_:examples:repeats:operation:)``.
+    func scores(_ inputs: Tensor, target: AttributionTarget, repeats: Int = 1, operation: String) throws -> [Float] {
+        try withNoGrad {
+            try target.scores(forward(inputs), examples: inputs.shape[0] / repeats, repeats: repeats, operation: operation).toFloatArray()
+        }
     }
 
     /// The gradient of the targets' scores with respect to `inputs` (same shape); `repeats`

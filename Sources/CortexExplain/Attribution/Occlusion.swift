@@ -61,7 +61,7 @@ public struct Occlusion: Sendable {
                 }
             }
             let scores = try function.scores(Tensor(occluded, shape: [batch.count * examples] + exampleShape),
-                                             target: repeated(target, batch.count), operation: "Occlusion")
+                                             target: target, repeats: batch.count, operation: "Occlusion")
             for (offset, mask) in masks.enumerated() {
                 for element in 0..<elements where mask[element] {
                     counts[element] += 1
@@ -76,12 +76,6 @@ public struct Occlusion: Sendable {
             for element in 0..<elements { totals[example * elements + element] /= counts[element] }
         }
         return try Tensor(totals, shape: inputs.shape)
-    }
-
-    /// The target for `copies` copies of the batch, one after another.
-    private func repeated(_ target: AttributionTarget, _ copies: Int) -> AttributionTarget {
-        if case .each(let indices) = target { return .each(Array((0..<copies).map { _ in indices }.joined())) }
-        return target
     }
 }
 
