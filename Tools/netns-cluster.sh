@@ -31,7 +31,7 @@ case "$command" in
     for namespace in "$a" "$b"; do ip -n "$namespace" link set lo up; done
     ip -n "$a" link set "${link}a" up
     ip -n "$b" link set "${link}b" up
-    mkdir -p "$state"
+    mkdir -p "$state/$a-tmp" "$state/$b-tmp"
     printf '%s slots=1\n%s slots=1\n' "$a" "$b" > "$state/hostfile"
     ;;
   run)
@@ -41,7 +41,11 @@ case "$command" in
     # and one hwloc topology: gds=hash keeps PMIx's store out of shared memory, and vmhole=none
     # stops each daemon mapping the topology into shared memory (two daemons doing so on one
     # machine crash in hwloc_shmem_topology_write now and then).
-    export PMIX_MCA_gds=hash OMPI_MCA_rtc_hwloc_vmhole=none
+    # Real hosts have a /tmp each. Here they would share one, and with one hostname the two
+    # daemons' session directories (/tmp/ompi.HOST.UID/jf.N) would be the same path, which one
+    # can remove while the other creates it ("mkdir ... File exists", orte_init failed): so
+    # each "host" gets its own TMPDIR, and Tools/netns-rsh gives the remote one its own.
+    export PMIX_MCA_gds=hash OMPI_MCA_rtc_hwloc_vmhole=none CORTEX_NETNS_STATE="$state" TMPDIR="$state/$a-tmp"
     exec ip netns exec "$a" mpirun "${root[@]}" --hostfile "$state/hostfile" -x PMIX_MCA_gds \
       --mca plm_rsh_agent "$here/netns-rsh" --mca routed direct --mca rtc_hwloc_vmhole none \
       --mca btl tcp,self --mca btl_tcp_if_include 10.231.7.0/24 --mca oob_tcp_if_include 10.231.7.0/24 "$@"
