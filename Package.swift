@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CortexCUDA", targets: ["CortexCUDA"]),
         .library(name: "CortexDistributed", targets: ["CortexDistributed"]),
         .library(name: "CortexExplain", targets: ["CortexExplain"]),
+        .library(name: "CortexPrivacy", targets: ["CortexPrivacy"]),
         .executable(name: "cortex", targets: ["cortex"]),
         .executable(name: "cortex-bench", targets: ["cortex-bench"]),
     ],
@@ -34,7 +35,9 @@ let package = Package(
         // dlopen when a process group is made, so binaries run without it in one process.
         .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "CortexDistributed", dependencies: ["CortexCore", "CortexNN", "CMPI"]),
-        .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexDistributed"]),
+        .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexDistributed", "CortexPrivacy"]),
+        // Differentially private training (Opacus's DP-SGD) and its RDP accountant.
+        .target(name: "CortexPrivacy", dependencies: ["CortexCore", "CortexNN"]),
         .target(name: "CortexText", dependencies: ["CortexCore"]),
         // CUDA is loaded with dlopen at run time: nothing of it is needed to build or test.
         .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
@@ -42,7 +45,7 @@ let package = Package(
         .target(name: "CortexModels", dependencies: ["CortexCore", "CortexNN", "CortexText"]),
         // Attributions (Captum's methods), pictures (PNG over zlib, SVG, HTML) and fairness audits (Fairlearn's metrics).
         .target(name: "CortexExplain", dependencies: ["CortexCore", "CortexNN", "CZlib"]),
-        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText", "CortexDistributed", "CortexExplain"]),
+        .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText", "CortexDistributed", "CortexExplain", "CortexPrivacy"]),
         // The OpenAI-compatible server: HTTP on Hummingbird 2, metrics in Prometheus text.
         .target(
             name: "CortexServe",
@@ -57,7 +60,7 @@ let package = Package(
             name: "CortexCLI",
             dependencies: [
                 "CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText", "CortexDistributed", "CortexServe",
-                "CortexExplain",
+                "CortexExplain", "CortexPrivacy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "cortex", dependencies: ["CortexCLI"]),
@@ -95,6 +98,10 @@ let package = Package(
         .testTarget(
             name: "CortexExplainTests",
             dependencies: ["CortexExplain", "CortexNN", "CortexCore", "CortexModels", "CortexData", "CortexTestSupport", "CZlib"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "CortexPrivacyTests",
+            dependencies: ["CortexPrivacy", "CortexNN", "CortexCore", "CortexModels", "CortexTestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CortexTrainTests",

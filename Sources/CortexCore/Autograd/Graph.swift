@@ -146,6 +146,24 @@ extension Tensor {
         return GradientHookHandle(meta: autograd, id: id)
     }
 
+    /// This tensor, unchanged, with `observer` called on its gradient during backward (the
+    /// whole gradient, summed over every consumer, once per pass), as a PyTorch tensor hook
+    /// that returns nothing: per-sample gradients read a layer's output gradient this way.
+    /// Where no gradient is recorded (`withNoGrad`, or nothing here requires one) it is `self`
+    /// and the observer never runs.
+    ///
+    /// ```swift
+    /// let hidden = try layer(x).observingGradient { gradient in print(gradient.shape) }
+    /// try hidden.sum().backward()
+    /// ```
+    public func observingGradient(_ observer: @escaping (Tensor) throws -> Void) -> Tensor {
+        let view = Tensor(storage: storage, layout: layout)
+        return view.recorded("observingGradient", [self]) { gradient in
+            try observer(gradient)
+            return [gradient]
+        }
+    }
+
     /// Makes a non-leaf tensor keep its gradient after backward.
     public func retainGrad() { autograd?.retainsGradient = true }
 

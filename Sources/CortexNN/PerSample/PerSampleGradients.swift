@@ -1,0 +1,139 @@
+import CortexCore
+import Foundation
+
+/// Per-sample gradients of a model's parameters, computed vectorised during the ordinary
+/// backward pass, as Opacus's `GradSampleModule`: a forward hook on every layer with
+/// parameters keeps the layer's input and taps the gradient of its output
+/// (``CortexCore/Tensor/observingGradient(_:)``); from the two the layer's
+/// ``PerSampleGradientLayer`` conformance forms each example's gradient, with no loop of
+/// batch-of-one backward passes. A layer called several times in one forward pass (tied
+/// weights) gets the sum of its calls.
+///
+/// ```swift
+/// let perSample = try PerSampleGradients(model)
+/// let loss = try Loss.crossEntropy(model(images), targets: labels)   // mean over the batch
+/// try loss.backward()
+/// let weight = try perSample.gradient(of: "fc1.weight")              // (batch, 32, 512)
+/// perSample.reset()
+/// ```
+///
+/// Every module that holds trainable parameters of its own must conform to
+/// ``PerSampleGradientLayer``; BatchNorm mixes the examples of a batch, so it is refused, and
+/// the error suggests GroupNorm (as Opacus's validator does).
+public final class PerSampleGradients: @unchecked Sendable {
+    /// How the loss reduces over the batch: with `.mean` the output gradients carry a 1/B that
+    /// is multiplied back, so each example's gradient is that of its own loss.
+    public enum LossReduction: String, Codable, Sendable { case mean, sum }
+
+    public let model: Module
+    public let lossReduction: LossReduction
+    /// Dotted names of the parameters that get per-sample gradients, in the model's order.
+    public let parameterNames: [String]
+    private var handles: [ForwardHookHandle] = []
+    private var stored: [String: Tensor] = [:]
+    private var batch: Int?
+    private let lock = NSLock()
+
+    public init(_ model: Module, lossReduction: LossReduction = .mean) throws {
+        self.model = model
+        self.lossReduction = lossReduction
+        try PerSampleGradients.validate(model)
+        let layers = model.namedModules().filter { $0.1 is any PerSampleGradientLayer }
+        parameterNames = layers.flatMap { path, module in
+            module.declaredSlots().filter { !$0.1.isBuffer && $0.1.tensor != nil }.map { path.isEmpty ? $0.0 : path + "." + $0.0 }
+        }
+        for (path, module) in layers {
+            handles.append(module.registerForwardHook { [weak self] module, input, output in
+                guard let self, output.requiresGrad, let layer = module as? any PerSampleGradientLayer else { return nil }
+                let saved = input.detach()
+                return output.observingGradient { [weak self] gradient in
+                    guard let self else { return }
+                    try self.add(layer.perSampleGradients(input: saved, outputGradient: gradient), prefix: path, batch: saved.shape.first ?? 0)
+                }
+            })
+        }
+    }
+
+    deinit { for handle in handles { handle.remove() } }
+
+    /// Stops computing per-sample gradients (the hooks are removed).
+    public func remove() {
+        for handle in handles { handle.remove() }
+        handles = []
+    }
+
+    /// The per-sample gradients of the last backward pass(es) since ``reset()``, by dotted
+    /// parameter name, each `[batch] + parameter.shape`.
+    public var gradients: [String: Tensor] {
+        lock.lock(); defer { lock.unlock() }
+        return stored
+    }
+
+    /// The batch size those gradients are for (nil before any backward pass).
+    public var batchSize: Int? {
+        lock.lock(); defer { lock.unlock() }
+        return batch
+    }
+
+    /// One parameter's per-sample gradient, or a typed error naming what there is.
+    public func gradient(of name: String) throws -> Tensor {
+        guard let gradient = gradients[name] else {
+            throw CortexError.invalidArgument(operation: "PerSampleGradients",
+                                              reason: "no per-sample gradient for \"\(name)\"; there are \(gradients.keys.sorted().joined(separator: ", "))")
+        }
+        return gradient
+    }
+
+    /// Forgets the stored per-sample gradients (before the next batch).
+    public func reset() {
+        lock.lock(); stored = [:]; batch = nil; lock.unlock()
+    }
+
+    private func add(_ layerGradients: [String: Tensor], prefix: String, batch size: Int) throws {
+        let scale: Float = lossReduction == .mean ? Float(size) : 1
+        lock.lock(); defer { lock.unlock() }
+        if let batch, batch != size {
+            throw CortexError.shapeMismatch(operation: "PerSampleGradients", shapes: [[batch], [size]],
+                                            reason: "(layers saw batches of different sizes in one pass; the batch must be axis 0 everywhere)")
+        }
+        batch = size
+        for (name, gradient) in layerGradients {
+            let key = prefix.isEmpty ? name : prefix + "." + name
+            let scaled = scale == 1 ? gradient : try gradient * scale
+            stored[key] = try stored[key].map { try $0 + scaled } ?? scaled
+        }
+    }
+
+    /// The batch size of a layer's input and output gradient, which must agree.
+    static func batchSize(_ input: Tensor, _ outputGradient: Tensor, layer: String) throws -> Int {
+        guard input.rank >= 1, outputGradient.rank >= 1, input.shape[0] == outputGradient.shape[0] else {
+            throw CortexError.shapeMismatch(operation: "\(layer) per-sample gradients", shapes: [input.shape, outputGradient.shape],
+                                            reason: "(input and output gradient must share the batch axis 0)")
+        }
+        return input.shape[0]
+    }
+
+    /// Refuses models whose per-sample gradients cannot be formed: BatchNorm, pruned layers,
+    /// and modules with trainable parameters of their own that do not conform.
+    public static func validate(_ model: Module) throws {
+        for (path, module) in model.namedModules() {
+            let name = path.isEmpty ? "the model" : "\"\(path)\""
+            let trainable = module.declaredSlots().filter { !$0.1.isBuffer && ($0.1.tensor?.requiresGrad ?? false) }
+            if module is BatchNorm {
+                throw CortexError.invalidArgument(
+                    operation: "differentially private training",
+                    reason: "\(name) is a \(type(of: module)), which mixes the examples of a batch, so per-sample gradients do not exist; replace it with GroupNorm (Opacus's ModuleValidator.fix does the same)")
+            }
+            guard !trainable.isEmpty else { continue }
+            if !module.pruningMasks.isEmpty {
+                throw CortexError.invalidArgument(operation: "PerSampleGradients",
+                                                  reason: "\(name) is pruned; remove the pruning (Pruning.remove) before private training")
+            }
+            guard module is any PerSampleGradientLayer else {
+                throw CortexError.invalidArgument(
+                    operation: "PerSampleGradients",
+                    reason: "\(name) (\(type(of: module))) has trainable parameters \(trainable.map(\.0).joined(separator: ", ")) but no per-sample gradient rule; conform it to PerSampleGradientLayer or freeze it")
+            }
+        }
+    }
+}
