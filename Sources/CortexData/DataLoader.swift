@@ -21,9 +21,16 @@ public struct DataLoader: Sendable {
     /// This rank's share of each epoch in data-parallel training (it then decides the order;
     /// `shuffle` and `seed` are the sampler's).
     public let sampler: DistributedSampler?
+    /// Poisson sampling (Opacus's `DPDataLoader`): each of an epoch's ``batchCount`` batches
+    /// holds every example independently with probability ``poissonSampleRate``, so batch
+    /// sizes vary (an empty batch is possible), as differential privacy's accounting assumes.
+    public let poisson: Bool
 
+    /// With `poisson`, the sample rate is 1 / batchCount (batchCount = ceil(N / batchSize), or
+    /// floor with `dropLast`), as Opacus's `DPDataLoader.from_data_loader` sets it.
     public init(_ dataset: any Dataset, batchSize: Int, shuffle: Bool = false, dropLast: Bool = false, seed: UInt64 = 0,
-                sampler: DistributedSampler? = nil, transform: (@Sendable (Batch, RandomGenerator) throws -> Batch)? = nil) {
+                sampler: DistributedSampler? = nil, poisson: Bool = false, transform: (@Sendable (Batch, RandomGenerator) throws -> Batch)? = nil) {
+        self.poisson = poisson
         self.dataset = dataset
         self.batchSize = batchSize
         self.shuffle = sampler?.shuffle ?? shuffle
@@ -40,6 +47,37 @@ public struct DataLoader: Sendable {
     public var batchCount: Int {
         guard batchSize > 0 else { return 0 }
         return dropLast ? exampleCount / batchSize : (exampleCount + batchSize - 1) / batchSize
+    }
+
+    /// The probability q of each example joining a Poisson batch (nil without Poisson sampling).
+    public var poissonSampleRate: Double? {
+        guard poisson, batchCount > 0 else { return nil }
+        return 1 / Double(batchCount)
+    }
+
+    /// The Poisson batches of `epoch`: for each example, whether it joins each batch is an
+    /// independent draw with probability q (drawn here as geometric gaps between members),
+    /// from (seed, epoch) alone.
+    public func poissonBatches(epoch: Int) -> [[Int]] {
+        guard let rate = poissonSampleRate else { return [] }
+        let generator = RandomGenerator(seed: seed &+ 0x9015_5011 &+ UInt64(truncatingIfNeeded: epoch) &* 0x9E37_79B9_7F4A_7C15)
+        let count = exampleCount
+        let logKeep = log1p(-rate)
+        return (0..<batchCount).map { _ in
+            var members: [Int] = []
+            if rate >= 1 { return Array(0..<count) }
+            var position = -1
+            while true {
+                // P(gap = k) = (1 - q)^k q: the number of skipped examples before the next member.
+                let uniform = (Double(generator.next() >> 11) + 1) * 0x1p-53 // (0, 1]
+                let gap = (log(uniform) / logKeep).rounded(.down)
+                guard gap < Double(count) else { break }
+                position += Int(gap) + 1
+                if position >= count { break }
+                members.append(position)
+            }
+            return members
+        }
     }
 
     /// The example order of `epoch`: shuffled from (seed, epoch) alone, so resuming at any epoch
@@ -61,8 +99,16 @@ public struct DataLoader: Sendable {
         guard batchSize > 0 else {
             throw CortexError.invalidArgument(operation: "DataLoader", reason: "batch size \(batchSize) must be positive")
         }
-        let order = order(epoch: epoch)
-        let batches = (0..<batchCount).map { Array(order[($0 * batchSize)..<min(($0 + 1) * batchSize, order.count)]) }
+        let batches: [[Int]]
+        if poisson {
+            guard sampler == nil else {
+                throw CortexError.invalidArgument(operation: "DataLoader", reason: "Poisson sampling and a DistributedSampler cannot be combined")
+            }
+            batches = poissonBatches(epoch: epoch)
+        } else {
+            let order = order(epoch: epoch)
+            batches = (0..<batchCount).map { Array(order[($0 * batchSize)..<min(($0 + 1) * batchSize, order.count)]) }
+        }
         let augmentation = RandomGenerator(seed: seed ^ 0xA5A5_5A5A &+ UInt64(truncatingIfNeeded: epoch))
         return BatchSequence(dataset: dataset, batches: batches, transform: transform, generator: augmentation)
     }
@@ -106,7 +152,13 @@ public struct BatchSequence: Sequence, Sendable {
             let sequence = self.sequence
             DispatchQueue.global(qos: .userInitiated).async {
                 pending.fulfil(Result {
-                    let batch = try sequence.dataset.batch(sequence.batches[index])
+                    let indices = sequence.batches[index]
+                    // An empty (Poisson) batch: the first example's shapes with no rows.
+                    if indices.isEmpty, sequence.dataset.count > 0 {
+                        let one = try sequence.dataset.batch([0])
+                        return Batch(inputs: try one.inputs.slice(axis: 0, start: 0, end: 0), targets: try one.targets.slice(axis: 0, start: 0, end: 0))
+                    }
+                    let batch = try sequence.dataset.batch(indices)
                     return try sequence.transform.map { try $0(batch, sequence.generator) } ?? batch
                 })
             }

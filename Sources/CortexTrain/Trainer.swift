@@ -2,6 +2,7 @@ import CortexCore
 import CortexData
 import CortexDistributed
 import CortexNN
+import CortexPrivacy
 import Foundation
 
 /// What one epoch of training measured.
@@ -13,6 +14,8 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var validationAccuracy: Double?
     public var samplesPerSecond: Double
     public var learningRate: Double
+    /// With differentially private training: ε spent by the end of the epoch (for the run's δ).
+    public var epsilon: Double?
 }
 
 /// Loss and accuracy of a model over a loader, with every prediction.
@@ -65,6 +68,13 @@ public final class Trainer: @unchecked Sendable {
     /// A teacher to distil from: the training loss becomes the distillation loss against its
     /// logits (validation and ``evaluate(_:)`` keep the plain loss).
     public var distillation: Distillation?
+    /// Differentially private training (DP-SGD): each step's gradient is clipped per example,
+    /// noised and accounted for by this engine. `fit` then needs a Poisson-sampled loader
+    /// (`DataLoader(poisson: true)`) whose sample rate is the engine's, and stops before a step
+    /// that would pass the engine's target ε.
+    public var privacy: PrivateTraining?
+    /// Whether the last `fit` stopped because the privacy budget was spent.
+    public private(set) var privacyBudgetReached = false
     /// Stops an epoch after this many optimizer steps in total (nil: no limit); for short runs
     /// and equivalence checks.
     public var maximumSteps: Int?
@@ -88,6 +98,8 @@ public final class Trainer: @unchecked Sendable {
     @discardableResult
     public func fit(train: DataLoader, validation: DataLoader? = nil, epochs: Int) throws -> [EpochRecord] {
         var ran: [EpochRecord] = []
+        privacyBudgetReached = false
+        if let privacy { try checkPrivateLoader(train, privacy) }
         while history.count < epochs {
             let epoch = history.count
             model.train()
@@ -100,16 +112,26 @@ public final class Trainer: @unchecked Sendable {
                 batches = batches.prefix(maximumSteps - stepsTaken)
                 stopped = true
             }
+            var budgetReached = false
             try batches.forEachBatch { batch in
+                guard !budgetReached else { return }
+                if let privacy, try privacy.wouldExceedBudget() {
+                    budgetReached = true
+                    return
+                }
                 optimizer.zeroGrad()
-                let output = try dataParallel.map { try $0(batch.inputs) } ?? model(batch.inputs)
-                let loss = try distillation.map { try $0.loss(studentOutput: output, inputs: batch.inputs, targets: batch.targets) }
-                    ?? lossFunction(output, batch.targets)
-                try loss.backward()
+                if batch.count > 0 || privacy == nil {
+                    let output = try dataParallel.map { try $0(batch.inputs) } ?? model(batch.inputs)
+                    let loss = try distillation.map { try $0.loss(studentOutput: output, inputs: batch.inputs, targets: batch.targets) }
+                        ?? lossFunction(output, batch.targets)
+                    try loss.backward()
+                    let batchLoss = Double(try loss.item())
+                    lossSum += batchLoss * Double(batch.count)
+                    if classification { correct += try correctCount(output, batch.targets) }
+                }
+                if let privacy { try privacy.privatizeGradients() }
                 try optimizer.step()
-                let batchLoss = Double(try loss.item())
-                lossSum += batchLoss * Double(batch.count)
-                if classification { correct += try correctCount(output, batch.targets) }
+                privacy?.recordStep()
                 seen += batch.count
                 step += 1
                 stepsTaken += 1
@@ -128,7 +150,12 @@ public final class Trainer: @unchecked Sendable {
                 record.validationLoss = evaluation.loss
                 record.validationAccuracy = evaluation.accuracy
             }
-            if stopped && seen == 0 { break }
+            record.epsilon = try privacy?.epsilon()
+            if budgetReached {
+                privacyBudgetReached = true
+                stopped = true
+            }
+            if stopped && seen == 0 && step == 0 { break }
             scheduler?.step()
             history.append(record)
             ran.append(record)
@@ -167,6 +194,21 @@ public final class Trainer: @unchecked Sendable {
                           predictions: predictions, targets: targets)
     }
 
+    /// A private run needs Poisson batches at the engine's sample rate.
+    private func checkPrivateLoader(_ train: DataLoader, _ privacy: PrivateTraining) throws {
+        guard let rate = train.poissonSampleRate else {
+            throw CortexError.invalidArgument(operation: "private training",
+                                              reason: "the training loader must sample Poisson batches (DataLoader(..., poisson: true)) for the privacy accounting to hold")
+        }
+        guard abs(rate - privacy.sampleRate) <= 1e-12 * max(rate, 1) else {
+            throw CortexError.invalidArgument(operation: "private training",
+                                              reason: "the loader's sample rate \(rate) differs from the one accounted for, \(privacy.sampleRate)")
+        }
+        guard processGroup.size == 1 else {
+            throw CortexError.invalidArgument(operation: "private training", reason: "is single-process; it cannot run on \(processGroup.size) ranks")
+        }
+    }
+
     /// A loss sum, a count of correct predictions and a count of examples, summed over the ranks.
     private func overAllRanks(_ lossSum: Double, _ correct: Int, _ seen: Int) throws -> (Double, Int, Int) {
         guard processGroup.size > 1 else { return (lossSum, correct, seen) }
@@ -185,6 +227,15 @@ public final class Trainer: @unchecked Sendable {
         var history: [EpochRecord]
         var randomStates: [[UInt64]]
         var schedulerState: [String: String]?
+        /// A private run's accountant and noise generator, so a resumed run counts on.
+        var privacy: PrivacyState?
+    }
+
+    struct PrivacyState: Codable {
+        var accountant: RDPAccountant
+        var noiseGenerator: [UInt64]
+        var noiseMultiplier: Double, maxGradNorm: Double, sampleRate: Double, delta: Double
+        var epsilon: Double
     }
 
     /// The files a checkpoint directory holds.
@@ -202,7 +253,12 @@ public final class Trainer: @unchecked Sendable {
             try model.save(to: staging + "/model.safetensors")
             let (tensors, metadata) = try optimizer.stateDict()
             try Safetensors.save(tensors, metadata: metadata, to: staging + "/optimizer.safetensors")
-            let state = TrainerState(history: history, randomStates: generators.map(\.stateWords), schedulerState: scheduler?.state)
+            let privacyState = try privacy.map {
+                PrivacyState(accountant: $0.accountant, noiseGenerator: $0.generator.stateWords, noiseMultiplier: $0.noiseMultiplier,
+                             maxGradNorm: $0.maxGradNorm, sampleRate: $0.sampleRate, delta: $0.delta, epsilon: try $0.epsilon())
+            }
+            let state = TrainerState(history: history, randomStates: generators.map(\.stateWords), schedulerState: scheduler?.state,
+                                     privacy: privacyState)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let json = try encoder.encode(state)
@@ -231,6 +287,13 @@ public final class Trainer: @unchecked Sendable {
             throw CortexError.invalidFile(path: trainerPath, reason: "holds \(state.randomStates.count) generator states of 4 words, the trainer has \(generators.count) generators")
         }
         for (generator, words) in zip(generators, state.randomStates) { generator.stateWords = words }
+        if let privacy {
+            guard let saved = state.privacy else {
+                throw CortexError.invalidFile(path: trainerPath, reason: "is the checkpoint of a run without differential privacy; a private run cannot resume it (its privacy spent is unknown)")
+            }
+            privacy.accountant = saved.accountant
+            if saved.noiseGenerator.count == 4 { privacy.generator.stateWords = saved.noiseGenerator }
+        }
         history = state.history
     }
 }
