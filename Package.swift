@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "cortex-bench",
             dependencies: [
-                "CortexCore", "CortexNN", "CortexModels", "CortexText", "CortexData", "CortexDistributed", "CortexServe", "CBLAS", "CCortexKernels",
+                "CortexCore", "CortexNN", "CortexModels", "CortexText", "CortexData", "CortexDistributed", "CortexServe", "CortexPrivacy", "CBLAS", "CCortexKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

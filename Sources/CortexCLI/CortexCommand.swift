@@ -10,5 +10,5 @@ public struct CortexCommand: ParsableCommand {
         abstract: "Build, train and run neural networks with Cortex.",
         subcommands: [Quickstart.self, Train.self, Evaluate.self, Predict.self, Download.self, Tokenize.self, Sample.self, Generate.self, Embed.self,
                       Similarity.self, DistributedCheck.self, Serve.self, Quantize.self, PerplexityCommand.self, Prune.self, Distill.self,
-                      Explain.self, FairnessCommand.self])
+                      Explain.self, FairnessCommand.self, PrivacyCommand.self])
 }

@@ -65,6 +65,8 @@ struct Generate: ParsableCommand {
                 fflush(nil)
             }
             var stepLogits: [[Float]] = []
+            // FLOPs (counted by the ops), tokens/s, MFU and energy of the prompt and the decode.
+            let meter = ComputeMeter(unit: "tokens")
             let (tokens, produced) = try generator.continuation(
                 of: promptIds, maxNewTokens: maxNewTokens, sampling: sampling, stop: stopStrings, seed: seed,
                 onText: { piece in
@@ -74,8 +76,11 @@ struct Generate: ParsableCommand {
                     }
                 },
                 onLogits: { logits in if logprobs { stepLogits.append(logits) } })
+            let compute = meter.finish(examples: promptIds.count + tokens.count)
             if json {
                 var object: [String: Any] = ["prompt_tokens": promptIds, "tokens": tokens, "text": produced]
+                object["compute"] = Dictionary(uniqueKeysWithValues: compute.fields.map { ($0.0, $0.1) })
+                    .merging(["tokens_per_sec": compute.examplesPerSecond]) { first, _ in first }
                 if logprobs {
                     object["logprobs"] = zip(stepLogits, tokens).map { logits, token in
                         let maximum = Double(logits.max()!)
@@ -86,6 +91,7 @@ struct Generate: ParsableCommand {
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 print()
+                FileHandle.standardError.write(Data((compute.summary + "\n").utf8))
             }
         } catch let error as CortexError {
             throw ValidationError(error.description)

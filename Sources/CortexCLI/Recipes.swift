@@ -24,6 +24,8 @@ struct RecipeOptions {
     var weightDecay: Float? = nil
     /// The ranks sharing the run (one without mpirun).
     var parallel: DataParallelRun = .single
+    /// Differentially private training (DP-SGD) for the image recipes; nil: ordinary training.
+    var privacy: PrivacyOptions? = nil
 
     /// Whether this rank prints progress (rank 0, without --json).
     var reports: Bool { !json && parallel.isLeader }
@@ -49,10 +51,17 @@ struct RecipeResult {
 }
 
 enum Recipes {
-    static let names = ["xor", "arrests-mlp", "linear-regression", "mnist-mlp", "lenet-300-100", "mnist-cnn", "fashion-cnn", "cifar-cnn", "transformer-classifier",
+    static let names = ["xor", "arrests-mlp", "linear-regression", "mnist-mlp", "lenet-300-100", "mnist-cnn", "mnist-dp", "fashion-cnn", "cifar-cnn", "transformer-classifier",
                         "lstm-lm", "char-gpt", "gpt2-finetune"]
 
-    static func defaultEpochs(_ recipe: String) -> Int { recipe == "linear-regression" ? 10 : recipe == "arrests-mlp" ? 30 : 3 }
+    static func defaultEpochs(_ recipe: String) -> Int {
+        switch recipe {
+        case "linear-regression": 10
+        case "arrests-mlp": 30
+        case "mnist-dp": PrivacyOptions.mnistEpochs
+        default: 3
+        }
+    }
     static func defaultOptimizer(_ recipe: String) -> String {
         if recipe == "char-gpt" || recipe == "gpt2-finetune" { return "adamw" }
         return recipe.hasSuffix("-cnn") || recipe == "transformer-classifier" || recipe == "lstm-lm" ? "adam" : "sgd"
@@ -65,6 +74,11 @@ enum Recipes {
         case "linear-regression": return try linearRegression(options)
         case "mnist-mlp": return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.mnistMLP())
         case "mnist-cnn": return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.mnistCNN())
+        case "mnist-dp":
+            // Private by construction: DP-SGD at the recipe's budget unless the flags say otherwise.
+            var options = options
+            options.privacy = options.privacy ?? PrivacyOptions()
+            return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.privateMNIST(generator: RandomGenerator(seed: options.seed)))
         case "lenet-300-100": return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.lenet300100())
         case "fashion-cnn":
             return try imageClassifier(options, data: mnist(options, "fashion-mnist", systemLocations: [DataDirectory.debianFashionMNIST]),
@@ -152,7 +166,9 @@ enum Recipes {
     static func imageClassifier(_ options: RecipeOptions, data: (train: TensorDataset, test: TensorDataset), model: Module & Layer,
                                 transform: Transforms.Transform? = nil, distillation: Distillation? = nil) throws -> RecipeResult {
         let (train, test) = data
-        let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 0.05 : model is TransformerClassifier ? 1e-3 : 2e-3)
+        let defaultRate: Float = options.privacy != nil && options.optimizer == "sgd" ? PrivacyOptions.sgdLearningRate
+            : options.optimizer == "sgd" ? 0.05 : model is TransformerClassifier ? 1e-3 : 2e-3
+        let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: defaultRate)
         // Cosine decay over the run's epochs (per epoch, restored with the checkpoint on resume).
         let schedule = try CosineAnnealing(optimizer, maximumSteps: options.epochs, minimumLearningRate: 0)
         let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.crossEntropy($0, targets: $1) }, scheduler: schedule)
@@ -167,20 +183,34 @@ enum Recipes {
         let trainSampler = try parallel.trainingSampler(count: train.count, seed: options.seed)
         let testSampler = try parallel.evaluationSampler(count: test.count)
         trainer.dataParallel = try parallel.wrap(model)   // sets the trainer's process group
+        var trainLoader = DataLoader(train, batchSize: localBatch, shuffle: true, seed: options.seed, sampler: trainSampler, transform: transform)
+        if let privacy = options.privacy {
+            guard parallel.size == 1 else {
+                throw CortexError.invalidArgument(operation: "cortex train", reason: "differentially private training runs in one process, not \(parallel.size) ranks")
+            }
+            trainLoader = DataLoader(train, batchSize: localBatch, seed: options.seed, poisson: true, transform: transform)
+            trainer.privacy = try privacy.engine(model: model, loader: trainLoader, epochs: options.epochs, seed: options.seed, resume: options.resume)
+            if options.reports, let engine = trainer.privacy { print(privacy.describe(engine, epochs: options.epochs)) }
+        }
         if let resume = options.resume { try trainer.loadCheckpoint(from: resume) }
         // A checkpoint after every epoch, so a run that dies can resume from the last one.
         if let output = options.output { trainer.callbacks.append(EpochCheckpoint(directory: output)) }
         let testLoader = DataLoader(test, batchSize: 1000, sampler: testSampler)
-        try trainer.fit(train: DataLoader(train, batchSize: localBatch, shuffle: true, seed: options.seed, sampler: trainSampler, transform: transform),
-                        validation: testLoader, epochs: options.epochs)
+        try trainer.fit(train: trainLoader, validation: testLoader, epochs: options.epochs)
         if let output = options.output {
             try trainer.saveCheckpoint(to: output)
             if options.reports { print("checkpoint and training curves written to \(output)") }
         }
         let last = trainer.history.last
-        return RecipeResult(fields: [("test_accuracy", last?.validationAccuracy ?? .nan), ("test_loss", last?.validationLoss ?? .nan),
-                                     ("train_loss", last?.trainLoss ?? .nan), ("samples_per_sec", last?.samplesPerSecond ?? .nan),
-                                     ("epochs", trainer.history.count)])
+        var fields: [(String, Any)] = [("test_accuracy", last?.validationAccuracy ?? .nan), ("test_loss", last?.validationLoss ?? .nan),
+                                       ("train_loss", last?.trainLoss ?? .nan), ("samples_per_sec", last?.samplesPerSecond ?? .nan),
+                                       ("epochs", trainer.history.count)]
+        if let engine = trainer.privacy {
+            fields += [("epsilon", try engine.epsilon()), ("delta", engine.delta), ("noise_multiplier", engine.noiseMultiplier),
+                       ("max_grad_norm", engine.maxGradNorm), ("sample_rate", engine.sampleRate), ("steps", engine.accountant.steps),
+                       ("budget_reached", trainer.privacyBudgetReached ? "yes" : "no")]
+        }
+        return RecipeResult(fields: fields)
     }
 
     static func save(_ model: Module, _ options: RecipeOptions) throws {

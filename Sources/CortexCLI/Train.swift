@@ -27,7 +27,26 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("max-steps"), help: "Image recipes: stop after this many optimizer steps.") var maximumSteps: Int?
     @Option(name: .customLong("limit-train-batches"), help: "Image recipes: at most this many (global) batches per epoch.") var batchesPerEpoch: Int?
     @Flag(help: "Print one JSON object with the final metrics as the last line.") var json = false
+    @Option(name: .customLong("dp-epsilon"), help: "Image recipes: train with DP-SGD and stop at this ε budget (σ is chosen to spend it in --epochs unless --noise-multiplier is given). mnist-dp: default 3.")
+    var dpEpsilon: Double?
+    @Option(name: .customLong("dp-delta"), help: "DP-SGD: the δ of (ε, δ) (default 1e-5).") var dpDelta: Double?
+    @Option(name: .customLong("max-grad-norm"), help: "DP-SGD: the per-example clipping bound C (default 1).") var maxGradNorm: Double?
+    @Option(name: .customLong("noise-multiplier"), help: "DP-SGD: the noise multiplier σ (noise σ·C); without --dp-epsilon, ε is only reported.")
+    var noiseMultiplier: Double?
     @OptionGroup(title: "Language models (char-gpt)") var language: LanguageModelOptions
+
+    /// The DP-SGD settings the flags ask for (mnist-dp's defaults under them), or nil.
+    var privacyOptions: PrivacyOptions? {
+        let asked = dpEpsilon != nil || dpDelta != nil || maxGradNorm != nil || noiseMultiplier != nil
+        guard asked || recipe == "mnist-dp" else { return nil }
+        var options = PrivacyOptions()
+        if recipe != "mnist-dp" || noiseMultiplier != nil { options.targetEpsilon = nil }
+        if let dpEpsilon { options.targetEpsilon = dpEpsilon }
+        if let dpDelta { options.delta = dpDelta }
+        if let maxGradNorm { options.maxGradNorm = maxGradNorm }
+        options.noiseMultiplier = noiseMultiplier
+        return options
+    }
 
     func validate() throws {
         if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
@@ -35,27 +54,41 @@ struct Train: ParsableCommand {
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         if let maximumSteps, maximumSteps <= 0 { throw ValidationError("--max-steps must be positive, got \(maximumSteps)") }
         if let batchesPerEpoch, batchesPerEpoch <= 0 { throw ValidationError("--limit-train-batches must be positive, got \(batchesPerEpoch)") }
+        if let privacy = privacyOptions {
+            do { try privacy.validate() } catch let error as CortexError { throw ValidationError(error.description) }
+            let imageRecipes: Set = ["mnist-mlp", "lenet-300-100", "mnist-cnn", "mnist-dp", "fashion-cnn", "cifar-cnn"]
+            guard imageRecipes.contains(recipe) else {
+                throw ValidationError("differentially private training (--dp-epsilon, --noise-multiplier) is for the image recipes (\(imageRecipes.sorted().joined(separator: ", "))), not \(recipe)")
+            }
+        }
     }
 
     func run() throws {
         let group: any ProcessGroup
         do { group = try ProcessGroups.fromEnvironment() } catch let error as CortexError { throw ValidationError(error.description) }
-        var options = RecipeOptions(epochs: epochs ?? Recipes.defaultEpochs(recipe), batchSize: batchSize ?? (recipe == "char-gpt" ? 32 : 64),
+        var options = RecipeOptions(epochs: epochs ?? Recipes.defaultEpochs(recipe), batchSize: batchSize ?? (recipe == "char-gpt" ? 32 : recipe == "mnist-dp" ? 512 : 64),
                                     learningRate: learningRate,
                                     optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed,
                                     dataDirectory: dataDirectory, output: output, resume: resume, json: json)
         options.maximumSteps = maximumSteps
         options.batchesPerEpoch = batchesPerEpoch
         options.parallel = DataParallelRun(group: group)
+        options.privacy = privacyOptions
         do {
             let result: RecipeResult
+            // FLOPs, CPU time, MFU and energy of the whole run (data loading on its own
+            // threads aside), in the summary, the JSON line and the run directory.
+            let meter = ComputeMeter(unit: "samples")
             switch recipe {
             case "char-gpt": result = try CharGPTRecipe.run(options, language.charGPT)
             case "gpt2-finetune": result = try GPT2FineTuneRecipe.run(options, language)
             default: result = try Recipes.run(recipe, options)
             }
+            let compute = meter.finish(examples: 0)
             guard group.rank == 0 else { return }
-            var fields = result.fields
+            var fields = result.fields + compute.fields
+            if let output, FileManager.default.fileExists(atPath: output) { try compute.write(to: output + "/compute.json") }
+            if !json { print(compute.summary) }
             if group.size > 1 { fields.append(("ranks", group.size)) }
             let printed = RecipeResult(fields: fields)
             if json { print(printed.json) } else { print(printed.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }

@@ -34,6 +34,19 @@ public enum Classifiers {
             Linear(128, classes, generator: generator))
     }
 
+    /// Opacus's MNIST example network (`SampleConvNet`): conv 16 8x8 stride 2 padding 3, max
+    /// pool 2 stride 1, conv 32 4x4 stride 2, max pool 2 stride 1, fc 512-32, fc 32-10; 26,010
+    /// parameters. With `tanh` the activations are tanh instead of ReLU, as Papernot et al.
+    /// 2020 ("Tempered Sigmoid Activations for Deep Learning with Differential Privacy")
+    /// recommend for private training: bounded activations keep gradients, and so clipping, small.
+    public static func privateMNIST(classes: Int = 10, tanh: Bool = true, generator: RandomGenerator = .default) -> Sequential {
+        func activation() -> Module & Layer { tanh ? Tanh() : ReLU() }
+        return Sequential(
+            Conv2d(1, 16, kernelSize: 8, stride: 2, padding: 3, generator: generator), activation(), MaxPool2d(2, stride: 1),
+            Conv2d(16, 32, kernelSize: 4, stride: 2, generator: generator), activation(), MaxPool2d(2, stride: 1),
+            Flatten(), Linear(32 * 4 * 4, 32, generator: generator), activation(), Linear(32, classes, generator: generator))
+    }
+
     /// Three convolution blocks (64, 128, 256 channels) for 3x32x32 images, then fc 1000 and fc 10.
     public static func cifarCNN(classes: Int = 10, generator: RandomGenerator = .default) -> Sequential {
         Sequential(

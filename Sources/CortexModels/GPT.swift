@@ -76,6 +76,18 @@ public final class GPT: Module, CausalLanguageModel, Layer, @unchecked Sendable 
         super.init()
     }
 
+    /// Training FLOPs per token of a sequence of `sequenceLength` tokens by PaLM's appendix B
+    /// (as nanoGPT's `estimate_mfu`): 6·N + 12·L·H·Q·T, where N counts every parameter but the
+    /// position embedding (the token embedding is also the output projection, a product) and
+    /// H·Q is the width. Forward plus backward; ``CortexCore/FLOPCounter`` counts the same
+    /// products as they run, plus the element-wise work the formula leaves out.
+    public func analyticTrainingFLOPsPerToken(sequenceLength: Int) -> Double {
+        let positions = transformer.wpe.weight.count
+        let parameters = Double(parameterCount() - positions)
+        let (layers, width) = (Double(configuration.layers), Double(configuration.embeddingSize))
+        return 6 * parameters + 12 * layers * width * Double(sequenceLength)
+    }
+
     /// Logits (B, T, vocabulary) for token ids (B, T).
     public func forward(_ ids: Tensor) throws -> Tensor {
         try transformer.logits(transformer(ids, cache: nil))
@@ -287,6 +299,7 @@ extension GPTAttention {
         let output = try Tensor.empty([1, steps, heads, d])
         let scale = 1 / Float(d).squareRoot()
         let headCount = heads
+        FLOPCounter.recordCachedAttention(heads: heads, headSize: d, queries: steps, offset: offset)
         let pointers = UncheckedPointer((query: qkv.storage.pointer.assumingMemoryBound(to: Float.self) + qkv.layout.offset,
                                          keys: keys.storage.pointer.assumingMemoryBound(to: Float.self) + keys.layout.offset,
                                          values: values.storage.pointer.assumingMemoryBound(to: Float.self) + values.layout.offset,

@@ -359,6 +359,7 @@ extension LlamaAttention {
         let queryBase = UncheckedPointer(queries.storage.pointer.assumingMemoryBound(to: Float.self) + queries.layout.offset)
         let outputBase = UncheckedPointer(output.storage.pointer.assumingMemoryBound(to: Float.self) + output.layout.offset)
         let segments = UncheckedPointer(held)
+        for segment in held { FLOPCounter.recordCachedAttention(heads: headCount, headSize: size, queries: segment.length, offset: segment.offset) }
         CPUParallelism.forEachRange(held.count * headCount, grain: 1) { items in
             for item in items {
                 let (segment, head) = (segments.value[item / headCount], item % headCount)
@@ -403,6 +404,7 @@ public final class LlamaMLP: Module, @unchecked Sendable {
             cortex_silu_multiply(g.storage.pointer.assumingMemoryBound(to: Float.self) + g.layout.offset,
                                  u.storage.pointer.assumingMemoryBound(to: Float.self) + u.layout.offset,
                                  middle.storage.pointer.assumingMemoryBound(to: Float.self), gate.count)
+            FLOPCounter.record(.elementwise, 2 * gate.count)
             return try downProj(middle)
         }
         return try downProj(gate.silu() * up)

@@ -69,7 +69,7 @@ public final class PrivateTraining: @unchecked Sendable {
         var projected = accountant
         if more > 0 { projected.step(noiseMultiplier: noiseMultiplier, sampleRate: sampleRate, count: more) }
         // One phase only (the common case): the per-step RDP is computed once and scaled.
-        if projected.history.count == 1, let entry = projected.history.first {
+        if projected.history.count == 1, let entry = projected.history.first, entry.noiseMultiplier == noiseMultiplier, entry.sampleRate == sampleRate {
             let rdp = perStepRDP ?? RenyiDifferentialPrivacy.rdp(sampleRate: sampleRate, noiseMultiplier: noiseMultiplier, steps: 1,
                                                                  orders: RDPAccountant.defaultOrders)
             perStepRDP = rdp

@@ -73,6 +73,9 @@ public final class Trainer: @unchecked Sendable {
     /// (`DataLoader(poisson: true)`) whose sample rate is the engine's, and stops before a step
     /// that would pass the engine's target ε.
     public var privacy: PrivateTraining?
+    /// Compute and energy of the training loop so far in this process (FLOPs counted by the
+    /// ops, samples/s, CPU time, MFU, energy), updated each epoch and saved as compute.json.
+    public private(set) var compute: ComputeReport?
     /// Whether the last `fit` stopped because the privacy budget was spent.
     public private(set) var privacyBudgetReached = false
     /// Stops an epoch after this many optimizer steps in total (nil: no limit); for short runs
@@ -100,6 +103,9 @@ public final class Trainer: @unchecked Sendable {
         var ran: [EpochRecord] = []
         privacyBudgetReached = false
         if let privacy { try checkPrivateLoader(train, privacy) }
+        let meter = ComputeMeter(unit: "samples")
+        var trainedExamples = 0
+        defer { compute = meter.finish(examples: trainedExamples) }
         while history.count < epochs {
             let epoch = history.count
             model.train()
@@ -133,6 +139,8 @@ public final class Trainer: @unchecked Sendable {
                 try optimizer.step()
                 privacy?.recordStep()
                 seen += batch.count
+                trainedExamples += batch.count
+                meter.tick()
                 step += 1
                 stepsTaken += 1
                 for callback in stepCallbacks { try callback.stepEnded(stepsTaken, trainer: self) }
@@ -151,6 +159,7 @@ public final class Trainer: @unchecked Sendable {
                 record.validationAccuracy = evaluation.accuracy
             }
             record.epsilon = try privacy?.epsilon()
+            compute = meter.report(examples: trainedExamples)
             if budgetReached {
                 privacyBudgetReached = true
                 stopped = true
@@ -239,7 +248,8 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// The files a checkpoint directory holds.
-    public static let checkpointFiles: Set<String> = ["model.safetensors", "optimizer.safetensors", "trainer.json", "loss.svg", "accuracy.svg"]
+    public static let checkpointFiles: Set<String> = ["model.safetensors", "optimizer.safetensors", "trainer.json", "loss.svg", "accuracy.svg",
+                                                       "compute.json"]
 
     /// Writes model, optimizer, schedule, RNG state and history into `directory`, plus loss and
     /// accuracy curves as SVG files beside them. A directory that is new, empty or holds only a
@@ -264,6 +274,7 @@ public final class Trainer: @unchecked Sendable {
             let json = try encoder.encode(state)
             try AtomicFile.write(to: staging + "/trainer.json") { handle in try json.withUnsafeBytes { try handle.write($0) } }
             try TrainingCurves.write(history: history, to: staging)
+            try compute?.write(to: staging + "/compute.json")
         }
     }
 

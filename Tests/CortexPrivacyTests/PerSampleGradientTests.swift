@@ -96,3 +96,37 @@ import Testing
         expectCortexError(["\"embedding.weight\"", "used outside the layer that holds it"]) { try privacy.privatizeGradients() }
     }
 }
+
+/// Counted FLOPs against the formulas: a GPT's training step per token against PaLM's
+/// 6N + 12·L·H·Q·T (within 2%), and a CNN's layers against the convolution and linear formulas.
+@Suite struct CountedFLOPsTests {
+    @Test func gptTrainingStepMatchesPaLMsFormula() throws {
+        let (tokens, vocabulary) = (128, 512)
+        let model = GPT(GPTConfiguration(vocabularySize: vocabulary, contextLength: tokens, embeddingSize: 256, layers: 2, heads: 4, dropout: 0),
+                        generator: RandomGenerator(seed: 1))
+        let ids = try Tensor(integers: (0..<tokens).map { ($0 * 31) % vocabulary }, shape: [1, tokens])
+        let targets = try Tensor(integers: (0..<tokens).map { ($0 * 17 + 3) % vocabulary })
+        let (_, counted) = try FLOPCounter.counting {
+            try Loss.crossEntropy(model(ids).reshape([tokens, vocabulary]), targets: targets).backward()
+        }
+        let ratio = counted.total / Double(tokens) / model.analyticTrainingFLOPsPerToken(sequenceLength: tokens)
+        print("GPT (2 layers, width 256, 128 tokens): counted FLOPs per token / (6N + 12·L·H·Q·T) = \(ratio)")
+        #expect(abs(ratio - 1) < 0.02)
+    }
+
+    @Test func cnnLayersMatchTheirFormulas() throws {
+        let batch = 3
+        let model = Sequential(Conv2d(1, 8, kernelSize: 3, padding: 1), ReLU(), MaxPool2d(2), Conv2d(8, 6, kernelSize: 3, stride: 2, groups: 2),
+                               Flatten(), Linear(6 * 6 * 6, 10))
+        let (layers, total) = try model.flopsPerLayer(input: Tensor.zeros([batch, 1, 28, 28]))
+        #expect(layers.map(\.name) == ["0", "1", "2", "3", "4", "5"])
+        let conv1 = 2.0 * Double(batch * 8 * 1 * 9 * 28 * 28) + Double(batch * 8 * 28 * 28)
+        #expect(layers[0].count.total == conv1)
+        #expect(layers[1].count.total == Double(batch * 8 * 28 * 28))
+        #expect(layers[2].count[.pooling] == Double(batch * 8 * 14 * 14 * 4))
+        // Grouped and strided: (14 - 3) / 2 + 1 = 6 wide, 4 inputs per group.
+        #expect(layers[3].count.total == 2.0 * Double(batch * 6 * 4 * 9 * 6 * 6) + Double(batch * 6 * 6 * 6))
+        #expect(layers[5].count.total == Double(batch * (2 * 216 * 10 + 10)))
+        #expect(total.total == layers.map(\.count.total).reduce(0, +))
+    }
+}

@@ -91,6 +91,18 @@ public enum OptimizerRule: Sendable, Equatable {
     case adam(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float, decoupledWeightDecay: Bool,
               amsgrad: Bool, step: Int)
 
+    /// Floating-point operations of the update per parameter element, for ``FLOPCounter``:
+    /// SGD's decay, momentum and step; Adam's decay, two moment updates, bias corrections,
+    /// square root, division and step.
+    public var operationsPerElement: Int {
+        switch self {
+        case let .sgd(_, momentum, _, weightDecay, nesterov, _, _):
+            return 2 + (weightDecay == 0 ? 0 : 2) + (momentum == 0 ? 0 : 3) + (nesterov ? 2 : 0)
+        case let .adam(_, _, _, _, weightDecay, _, amsgrad, _):
+            return 11 + (weightDecay == 0 ? 0 : 2) + (amsgrad ? 1 : 0)
+        }
+    }
+
     /// How many state buffers the rule updates.
     public var stateCount: Int {
         switch self {

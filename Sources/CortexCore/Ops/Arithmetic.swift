@@ -8,6 +8,7 @@ extension Tensor {
         let shape = try Shapes.broadcast(a.shape, b.shape, operation: name)
         let output = try empty(shape, device: a.device)
         try a.backend.binary(operation, a.storage, a.layout, b.storage, b.layout, shape: shape, into: output.storage)
+        FLOPCounter.record(.elementwise, output.count)
         return output
     }
 
@@ -16,6 +17,7 @@ extension Tensor {
         try requireFloat32(name)
         let output = try Tensor.empty(shape, device: device)
         try backend.unary(operation, storage, layout, into: output.storage)
+        FLOPCounter.record(.elementwise, output.count)
         return output
     }
 

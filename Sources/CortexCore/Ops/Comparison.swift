@@ -18,6 +18,7 @@ extension Tensor {
         let shape = try Shapes.broadcast(a.shape, b.shape, operation: name)
         let output = try empty(shape, dtype: .bool, device: a.device)
         try a.backend.compare(operation, a.storage, a.layout, b.storage, b.layout, shape: shape, into: output.storage)
+        FLOPCounter.record(.elementwise, output.count)
         return output
     }
 
@@ -58,6 +59,7 @@ extension Tensor {
         let output = try empty(shape, dtype: a.dtype, device: a.device)
         try a.backend.select(condition.storage, condition.layout, a.storage, a.layout, b.storage, b.layout,
                              shape: shape, into: output.storage)
+        FLOPCounter.record(.elementwise, output.count)
         let (shapeA, shapeB) = (a.shape, b.shape)
         return output.recorded("where", [a, b]) { gradient in
             let zero = try Tensor.zeros([], device: gradient.device)

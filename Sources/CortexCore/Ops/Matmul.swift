@@ -25,6 +25,7 @@ extension Tensor {
         let batch = try Shapes.broadcast(Array(shape.dropLast(2)), Array(other.shape.dropLast(2)), operation: "matmul")
         let output = try Tensor.empty(batch + [M, N], device: device)
         try backend.matmul(storage, layout, other.storage, other.layout, outputShape: output.shape, into: output.storage)
+        FLOPCounter.record(.matmul, 2 * output.count * K)
         let left = detach(), right = other.detach()
         return output.recorded("matmul", [self, other]) { gradient, needed in
             [needed[0] ? try gradient.matmul(right.mT).sumToShape(left.shape) : nil,

@@ -16,6 +16,8 @@ extension Tensor {
               tensors.allSatisfy({ $0.dtype == .float32 && $0.device == device && $0.shape == shape && $0.layout.isContiguous })
         else { return false }
         try checkInPlace("applyOptimizerStep")
-        return try backend.optimizerStep(rule, buffers: tensors.map { ($0.storage, $0.layout.offset) }, count: count)
+        let applied = try backend.optimizerStep(rule, buffers: tensors.map { ($0.storage, $0.layout.offset) }, count: count)
+        if applied { FLOPCounter.record(.optimizer, count * rule.operationsPerElement) }
+        return applied
     }
 }

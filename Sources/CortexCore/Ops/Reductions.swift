@@ -12,6 +12,7 @@ extension Tensor {
         let outputShape = (0..<rank).filter { !axes.contains($0) }.map { shape[$0] }
         let output = try Tensor.empty(outputShape, device: device)
         try backend.reduce(operation, storage, layout, axes: axes, into: output.storage)
+        FLOPCounter.record(.reduction, count)
         let keptShape = (0..<rank).map { axes.contains($0) ? 1 : shape[$0] }
         return (output, keptShape)
     }

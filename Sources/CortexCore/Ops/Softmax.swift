@@ -26,6 +26,7 @@ extension Tensor {
         let rowCount = rows.count / Swift.max(columns, 1)
         let output = try Tensor.empty(rows.shape, device: device)
         try backend.softmax(rows.storage, rows: rowCount, columns: columns, logarithm: logarithm, into: output.storage)
+        FLOPCounter.record(.softmax, output.count)
         let result = resolved == last ? output : try output.transpose(resolved, last)
         let backend = self.backend
         return result.recorded(name, [self]) { gradient in
@@ -33,6 +34,7 @@ extension Tensor {
             let inputGradient = try Tensor.empty(rows.shape, device: gradient.device)
             try backend.softmaxBackward(output: output.storage, gradient: movedGradient.storage, rows: rowCount,
                                         columns: columns, logarithm: logarithm, into: inputGradient.storage)
+            FLOPCounter.record(.softmax, inputGradient.count)
             return [resolved == last ? inputGradient : try inputGradient.transpose(resolved, last)]
         }
     }

@@ -79,6 +79,7 @@ extension Tensor {
         let values = try Tensor.empty(outputShape, device: device)
         let indices = try Tensor.empty(outputShape, dtype: .int64, device: device)
         try backend.maxPool2d(storage, layout, geometry: geometry, values: values.storage, indices: indices.storage)
+        FLOPCounter.record(.pooling, values.count * kernel.0 * kernel.1)
         let inputShape = shape
         return values.recorded("maxPool2d", [self]) { gradient in
             let result = try Tensor.empty(inputShape, device: gradient.device)

@@ -108,6 +108,7 @@ public final class Int8Matrix: @unchecked Sendable {
         let count = input.count / columns
         let output = try Tensor.empty(Array(x.shape.dropLast()) + [rows])
         if count == 0 || rows == 0 { return output }
+        FLOPCounter.record(.matmul, 2 * count * rows * columns)
         let quantized = try Int8Matrix.quantizeRows(input, count: count, columns: columns, activations: activations)
         defer { quantized.codes.deallocate() }
         let biasValues = try bias.map { try $0.detach().to(.float32).contiguous() }

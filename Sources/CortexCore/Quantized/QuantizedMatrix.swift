@@ -141,6 +141,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let count = input.count / max(columns, 1)
         let output = try Tensor.empty(Array(x.shape.dropLast()) + [rows])
         if count == 0 || rows == 0 { return output }
+        FLOPCounter.record(.matmul, 2 * count * rows * columns)
         let mode = path(rows: count)
         if mode != .float {
             try QuantizedMatrix.integerProducts([self], input, count: count, into: [output], refined: mode == .refined)

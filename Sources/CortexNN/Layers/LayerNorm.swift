@@ -46,6 +46,8 @@ public final class LayerNorm: Module, Layer, @unchecked Sendable {
         }
         cortex_layer_norm(pointer(x), pointer(w), pointer(b), output.storage.pointer.assumingMemoryBound(to: Float.self),
                           input.count / Swift.max(size, 1), size, epsilon)
+        // As the unfused ops count: mean, centre, square, mean, normalise, scale, shift.
+        FLOPCounter.record(.elementwise, 7 * input.count)
         return withExtendedLifetime((x, w, b)) { output }
     }
 }

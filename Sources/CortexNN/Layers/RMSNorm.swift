@@ -36,6 +36,7 @@ public final class RMSNorm: Module, Layer, @unchecked Sendable {
             cortex_rms_norm(x.storage.pointer.assumingMemoryBound(to: Float.self) + x.layout.offset,
                             w.storage.pointer.assumingMemoryBound(to: Float.self) + w.layout.offset,
                             output.storage.pointer.assumingMemoryBound(to: Float.self), input.count / max(weight.count, 1), weight.count, epsilon)
+            FLOPCounter.record(.elementwise, 4 * input.count)   // square, mean, normalise, scale
             return output
         }
         return try input * (input.square().mean(axes: [-1], keepDimensions: true) + epsilon).rsqrt() * weight
