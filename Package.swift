@@ -82,7 +82,7 @@ let package = Package(
             dependencies: ["CortexCUDA", "CortexCore", "CortexTestSupport"]),
         .testTarget(
             name: "CortexCLITests",
-            dependencies: ["CortexCLI", "CortexCore", "CortexData", "CortexText", "CortexModels", "CortexNN", "CortexTestSupport",
+            dependencies: ["CortexCLI", "CortexCore", "CortexData", "CortexText", "CortexModels", "CortexNN", "CortexPrivacy", "CortexTestSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "CortexModelsTests",

@@ -16,7 +16,7 @@ struct Train: ParsableCommand {
 
     @Argument(help: "The recipe to train.") var recipe: String
     @Option(help: "Epochs to train, in total when resuming (the recipe's default when omitted).") var epochs: Int?
-    @Option(name: .customLong("batch-size"), help: "Examples per batch (default 64; 32 windows for char-gpt).") var batchSize: Int?
+    @Option(name: .customLong("batch-size"), help: "Examples per batch (default 64; 32 windows for char-gpt; 1024 for mnist-dp, the expected size of its Poisson batches).") var batchSize: Int?
     @Option(name: .customLong("lr"), help: "Learning rate (the recipe's default when omitted).") var learningRate: Float?
     @Option(help: "sgd (with momentum 0.9), adam, adamw, rmsprop or adagrad (the recipe's default when omitted: adam for the CNNs and lstm-lm, adamw for char-gpt and gpt2-finetune, sgd otherwise).")
     var optimizer: String?
@@ -66,7 +66,7 @@ struct Train: ParsableCommand {
     func run() throws {
         let group: any ProcessGroup
         do { group = try ProcessGroups.fromEnvironment() } catch let error as CortexError { throw ValidationError(error.description) }
-        var options = RecipeOptions(epochs: epochs ?? Recipes.defaultEpochs(recipe), batchSize: batchSize ?? (recipe == "char-gpt" ? 32 : recipe == "mnist-dp" ? 512 : 64),
+        var options = RecipeOptions(epochs: epochs ?? Recipes.defaultEpochs(recipe), batchSize: batchSize ?? (recipe == "char-gpt" ? 32 : recipe == "mnist-dp" ? PrivacyOptions.mnistBatchSize : 64),
                                     learningRate: learningRate,
                                     optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed,
                                     dataDirectory: dataDirectory, output: output, resume: resume, json: json)
@@ -87,7 +87,11 @@ struct Train: ParsableCommand {
             let compute = meter.finish(examples: 0)
             guard group.rank == 0 else { return }
             var fields = result.fields + compute.fields
-            if let output, FileManager.default.fileExists(atPath: output) { try compute.write(to: output + "/compute.json") }
+            // Recipes that train through the Trainer have written their own (samples counted);
+            // the others get the whole run's.
+            if let output, FileManager.default.fileExists(atPath: output), !FileManager.default.fileExists(atPath: output + "/compute.json") {
+                try compute.write(to: output + "/compute.json")
+            }
             if !json { print(compute.summary) }
             if group.size > 1 { fields.append(("ranks", group.size)) }
             let printed = RecipeResult(fields: fields)

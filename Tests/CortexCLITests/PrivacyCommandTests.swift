@@ -1,5 +1,6 @@
 import ArgumentParser
 import CortexCore
+import CortexPrivacy
 import CortexTestSupport
 import Foundation
 import Testing
@@ -47,6 +48,21 @@ import Testing
         #expect(afterTwo.accountant.history.map(\.steps).reduce(0, +) == 10)
         #expect(afterTwo.epsilon > privacy.epsilon && afterTwo.epsilon <= 50 && afterTwo.noiseMultiplier == privacy.noiseMultiplier)
         #expect(try saved(run).history.map(\.epoch) == [1, 2])
+    }
+
+    @Test func trainingStopsAtTheBudget() throws {
+        let data = try CompressionCommandTests().writeDataset(train: 320, test: 50)
+        let run = directory + "/budget"
+        // σ 0.6 at q 0.2 passes ε 8 within a few epochs of 5 steps: training stops before epoch 20.
+        var command = try CortexCommand.parseAsRoot(["train", "mnist-dp", "--data-dir", data, "--batch-size", "64", "--noise-multiplier", "0.6",
+                                                     "--dp-epsilon", "8", "--epochs", "20", "--json", "--out", run])
+        try command.run()
+        let state = try saved(run)
+        let privacy = try #require(state.privacy)
+        #expect(state.history.count < 20 && privacy.epsilon <= 8, "\(state.history.count) epochs, ε \(privacy.epsilon)")
+        var more = RDPAccountant()
+        more.step(noiseMultiplier: 0.6, sampleRate: 0.2, count: privacy.accountant.history.map(\.steps).reduce(0, +) + 1)
+        #expect(try more.epsilon(delta: 1e-5) > 8, "one more step would have passed the budget")
     }
 
     @Test func privacyCommandPrintsEpsilonAndSigma() throws {

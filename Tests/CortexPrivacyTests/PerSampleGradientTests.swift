@@ -21,6 +21,16 @@ import Testing
         func forward(_ input: Tensor) throws -> Tensor { try embedding(input).matmul(embedding.weight.mT) }
     }
 
+    /// A module that is not a Layer (a Transformer encoder layer, a recurrent layer) as one.
+    final class Encoder: Module, Layer, @unchecked Sendable {
+        let inner: Module
+        init(_ inner: Module) { self.inner = inner; super.init() }
+        func forward(_ input: Tensor) throws -> Tensor {
+            if let encoder = inner as? TransformerEncoderLayer { return try encoder(input) }
+            return try (inner as! GRU)(input).output
+        }
+    }
+
     /// Per-example loss: a fixed weighted sum of squares of the outputs; the batch loss is its mean.
     static func loss(_ output: Tensor) throws -> Tensor {
         let weights = try Tensor.linspace(0.5, 1.5, count: output.count / output.shape[0]).reshape(Array(output.shape.dropFirst()))
@@ -73,6 +83,12 @@ import Testing
         try PerSampleGradientTests.check(model, ids, "Embedding, LayerNorm, RMSNorm, GPT-2 Conv1D")
     }
 
+    @Test func transformerEncoderWithMultiheadAttention() throws {
+        let generator = RandomGenerator(seed: 7)
+        let layer = TransformerEncoderLayer(8, heads: 2, feedforward: 16, dropout: 0, batchFirst: true, generator: generator)
+        try PerSampleGradientTests.check(Encoder(layer), Tensor.randn([3, 5, 8], generator: generator), "TransformerEncoderLayer (attention projections)")
+    }
+
     @Test func frozenParametersGetNone() throws {
         let generator = RandomGenerator(seed: 4)
         let first = Linear(3, 3, generator: generator), second = Linear(3, 2, generator: generator)
@@ -86,8 +102,11 @@ import Testing
         expectCortexError(["\"1\" is a BatchNorm1d", "mixes the examples", "replace it with GroupNorm"]) {
             _ = try PerSampleGradients(Sequential(Linear(3, 3), BatchNorm1d(3)))
         }
-        expectCortexError(["MultiheadAttention", "in_proj_weight", "no per-sample gradient rule"]) {
-            _ = try PerSampleGradients(MultiheadAttention(4, heads: 2))
+        expectCortexError(["MultiheadAttention with batchFirst false", "batchFirst: true"]) {
+            _ = try PerSampleGradients(TransformerEncoderLayer(4, heads: 2, feedforward: 8, dropout: 0))
+        }
+        expectCortexError(["\"inner\" (GRU)", "no per-sample gradient rule"]) {
+            _ = try PerSampleGradients(Encoder(GRU(3, 4)))
         }
         // A parameter used outside its layer is caught by the first private step.
         let model = TiedHead()

@@ -192,6 +192,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let input = try x.detach().to(.float32).contiguous()
         let outputs = try matrices.map { try Tensor.empty(Array(x.shape.dropLast()) + [$0.rows]) }
         try integerProducts(matrices, input, count: count, into: outputs, refined: mode == .refined)
+        for matrix in matrices { FLOPCounter.record(.matmul, 2 * count * matrix.rows * matrix.columns) }
         return outputs
     }
 

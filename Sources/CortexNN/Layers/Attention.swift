@@ -77,6 +77,9 @@ public final class MultiheadAttention: Module, @unchecked Sendable {
     public let embedDimension: Int, heads: Int, batchFirst: Bool
     public let dropout: Float
     private let generator: RandomGenerator
+    /// Set by ``PerSampleGradients``: receives each example's gradients of the input
+    /// projection (`in_proj_weight`, `in_proj_bias`), one projection (query, key, value) at a time.
+    var perSampleRecorder: (([String: Tensor]) throws -> Void)?
 
     public init(_ embedDimension: Int, heads: Int, dropout: Float = 0, bias: Bool = true, batchFirst: Bool = false,
                 generator: RandomGenerator = .default) {
@@ -91,6 +94,31 @@ public final class MultiheadAttention: Module, @unchecked Sendable {
         self.outProj = Linear(embedDimension, embedDimension, bias: bias, generator: generator)
         super.init()
         if let outBias = outProj.bias { try! withNoGrad { try outBias.copy(from: Tensor.zeros(outBias.shape)) } }
+    }
+
+    /// `projected` with its gradient turned, during backward, into each example's gradients of
+    /// the rows `part` of the stacked input projection (zero elsewhere): (N, 3E, E) and (N, 3E).
+    private func observeProjection(_ projected: Tensor, input: Tensor, part: Int, recorder: @escaping ([String: Tensor]) throws -> Void) -> Tensor {
+        let saved = input.detach()
+        let (weight, bias, E) = (inProjWeight, inProjBias, embedDimension)
+        return projected.observingGradient { gradient in
+            let batch = saved.shape[0]
+            func placed(_ rows: Tensor, axis: Int) throws -> Tensor {
+                var pieces: [Tensor] = []
+                var shape = rows.shape
+                shape[axis] = part * E
+                if part > 0 { pieces.append(try Tensor.zeros(shape)) }
+                pieces.append(rows)
+                shape[axis] = (2 - part) * E
+                if part < 2 { pieces.append(try Tensor.zeros(shape)) }
+                return try Tensor.cat(pieces, axis: axis)
+            }
+            var result: [String: Tensor] = [:]
+            let (g, a) = (try gradient.reshape([batch, -1, E]), try saved.reshape([batch, -1, E]))
+            if weight.requiresGrad { result["in_proj_weight"] = try placed(g.mT.matmul(a), axis: 1) }
+            if let bias, bias.requiresGrad { result["in_proj_bias"] = try placed(g.sum(axes: [1]), axis: 1) }
+            try recorder(result)
+        }
     }
 
     /// Attention of `query` over `key`/`value`: (L, N, E) and (S, N, E), or batch-first (N, L, E)
@@ -109,6 +137,7 @@ public final class MultiheadAttention: Module, @unchecked Sendable {
         func project(_ x: Tensor, _ part: Int) throws -> Tensor {
             var y = try x.matmul(inProjWeight.slice(axis: 0, start: part * E, end: (part + 1) * E).mT)
             if let inProjBias { y = try y + inProjBias.slice(axis: 0, start: part * E, end: (part + 1) * E) }
+            if let recorder = perSampleRecorder, y.requiresGrad { y = observeProjection(y, input: x, part: part, recorder: recorder) }
             // (N, T, E) -> (N, heads, T, d)
             return try y.reshape([batch, x.shape[1], heads, d]).permute([0, 2, 1, 3])
         }

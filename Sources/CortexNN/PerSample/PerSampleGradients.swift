@@ -18,7 +18,8 @@ import Foundation
 /// ```
 ///
 /// Every module that holds trainable parameters of its own must conform to
-/// ``PerSampleGradientLayer``; BatchNorm mixes the examples of a batch, so it is refused, and
+/// ``PerSampleGradientLayer`` (``MultiheadAttention``, with `batchFirst`, reports its input
+/// projections itself); the batch is axis 0 of every layer's input. BatchNorm mixes the examples of a batch, so it is refused, and
 /// the error suggests GroupNorm (as Opacus's validator does).
 public final class PerSampleGradients: @unchecked Sendable {
     /// How the loss reduces over the batch: with `.mean` the output gradients carry a 1/B that
@@ -30,6 +31,7 @@ public final class PerSampleGradients: @unchecked Sendable {
     /// Dotted names of the parameters that get per-sample gradients, in the model's order.
     public let parameterNames: [String]
     private var handles: [ForwardHookHandle] = []
+    private var attentionModules: [MultiheadAttention] = []
     private var stored: [String: Tensor] = [:]
     private var batch: Int?
     private let lock = NSLock()
@@ -38,11 +40,19 @@ public final class PerSampleGradients: @unchecked Sendable {
         self.model = model
         self.lossReduction = lossReduction
         try PerSampleGradients.validate(model)
-        let layers = model.namedModules().filter { $0.1 is any PerSampleGradientLayer }
+        let layers = model.namedModules().filter { $0.1 is any PerSampleGradientLayer || $0.1 is MultiheadAttention }
         parameterNames = layers.flatMap { path, module in
-            module.declaredSlots().filter { !$0.1.isBuffer && $0.1.tensor != nil }.map { path.isEmpty ? $0.0 : path + "." + $0.0 }
+            module.ownSlots().filter { !$0.1.isBuffer && $0.1.tensor != nil }.map { path.isEmpty ? $0.0 : path + "." + $0.0 }
         }
+        // Multi-head attention computes its input projections itself: it reports them.
         for (path, module) in layers {
+            guard let attention = module as? MultiheadAttention else { continue }
+            attention.perSampleRecorder = { [weak self] gradients in
+                try self?.add(gradients, prefix: path, batch: gradients.values.first?.shape.first ?? 0)
+            }
+            attentionModules.append(attention)
+        }
+        for (path, module) in layers where module is any PerSampleGradientLayer {
             handles.append(module.registerForwardHook { [weak self] module, input, output in
                 guard let self, output.requiresGrad, let layer = module as? any PerSampleGradientLayer else { return nil }
                 let saved = input.detach()
@@ -54,12 +64,14 @@ public final class PerSampleGradients: @unchecked Sendable {
         }
     }
 
-    deinit { for handle in handles { handle.remove() } }
+    deinit { remove() }
 
     /// Stops computing per-sample gradients (the hooks are removed).
     public func remove() {
         for handle in handles { handle.remove() }
+        for attention in attentionModules { attention.perSampleRecorder = nil }
         handles = []
+        attentionModules = []
     }
 
     /// The per-sample gradients of the last backward pass(es) since ``reset()``, by dotted
@@ -118,7 +130,7 @@ public final class PerSampleGradients: @unchecked Sendable {
     public static func validate(_ model: Module) throws {
         for (path, module) in model.namedModules() {
             let name = path.isEmpty ? "the model" : "\"\(path)\""
-            let trainable = module.declaredSlots().filter { !$0.1.isBuffer && ($0.1.tensor?.requiresGrad ?? false) }
+            let trainable = module.ownSlots().filter { !$0.1.isBuffer && ($0.1.tensor?.requiresGrad ?? false) }
             if module is BatchNorm {
                 throw CortexError.invalidArgument(
                     operation: "differentially private training",
@@ -128,6 +140,13 @@ public final class PerSampleGradients: @unchecked Sendable {
             if !module.pruningMasks.isEmpty {
                 throw CortexError.invalidArgument(operation: "PerSampleGradients",
                                                   reason: "\(name) is pruned; remove the pruning (Pruning.remove) before private training")
+            }
+            if let attention = module as? MultiheadAttention {
+                guard attention.batchFirst else {
+                    throw CortexError.invalidArgument(operation: "PerSampleGradients",
+                                                      reason: "\(name) is a MultiheadAttention with batchFirst false; per-sample gradients take the batch as axis 0 everywhere, so build it with batchFirst: true")
+                }
+                continue
             }
             guard module is any PerSampleGradientLayer else {
                 throw CortexError.invalidArgument(
