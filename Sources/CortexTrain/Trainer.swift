@@ -126,6 +126,7 @@ public final class Trainer: @unchecked Sendable {
                     return
                 }
                 optimizer.zeroGrad()
+                privacy?.perSample.reset()
                 if batch.count > 0 || privacy == nil {
                     let output = try dataParallel.map { try $0(batch.inputs) } ?? model(batch.inputs)
                     let loss = try distillation.map { try $0.loss(studentOutput: output, inputs: batch.inputs, targets: batch.targets) }

@@ -16,6 +16,14 @@ import Testing
         let (inner, outer) = try FLOPCounter.counting { try FLOPCounter.counting { try a.exp() }.1 }
         #expect(inner[.elementwise] == Double(a.count) && outer[.elementwise] == Double(a.count))
         #expect(FLOPCounter.current == nil)
+        // An isolated counter (the peak probe's) keeps its count from the outer one.
+        let (_, around) = try FLOPCounter.counting {
+            let probe = FLOPCounter.start(isolated: true)
+            _ = try a.exp()
+            probe.stop()
+            return try a.exp()
+        }
+        #expect(around[.elementwise] == Double(a.count))
     }
 
     @Test func backwardIsCountedAsTheOpsItRuns() throws {

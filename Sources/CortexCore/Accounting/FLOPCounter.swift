@@ -23,9 +23,15 @@ public final class FLOPCounter: @unchecked Sendable {
 
     private var counts: [Kind: Double] = [:]
     private let lock = NSLock()
+    /// The counter that was current when this one started (restored by ``stop()``).
     private let parent: FLOPCounter?
+    /// Whether counts stop here instead of reaching the parent.
+    private let isolated: Bool
 
-    init(parent: FLOPCounter?) { self.parent = parent }
+    init(parent: FLOPCounter?, isolated: Bool = false) {
+        self.parent = parent
+        self.isolated = isolated
+    }
 
     /// The totals so far.
     public var snapshot: FLOPCount {
@@ -39,7 +45,7 @@ public final class FLOPCounter: @unchecked Sendable {
             current.lock.lock()
             current.counts[kind, default: 0] += flops
             current.lock.unlock()
-            counter = current.parent
+            counter = current.isolated ? nil : current.parent
         }
     }
 
@@ -65,9 +71,11 @@ public final class FLOPCounter: @unchecked Sendable {
     }
 
     /// Starts a counter on this thread until ``stop()`` (which must come on this thread, in
-    /// the reverse order of starts): for counts that span calls, as a training run's.
-    public static func start() -> FLOPCounter {
-        let counter = FLOPCounter(parent: current)
+    /// the reverse order of starts): for counts that span calls, as a training run's. An
+    /// `isolated` counter keeps what it counts from the counters outside it (a measurement
+    /// that is not part of the run, such as the peak probe).
+    public static func start(isolated: Bool = false) -> FLOPCounter {
+        let counter = FLOPCounter(parent: current, isolated: isolated)
         pthread_setspecific(key, Unmanaged.passRetained(counter).toOpaque())
         return counter
     }

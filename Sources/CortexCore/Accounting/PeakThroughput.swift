@@ -56,7 +56,7 @@ public struct PeakThroughput: Codable, Sendable, Equatable {
         let b = try Tensor.randn([size, size], generator: RandomGenerator(seed: 2))
         let perProduct = 2 * Double(size) * Double(size) * Double(size)
         var best = 0.0
-        let counter = FLOPCounter.start()   // keep the probe out of any outer count
+        let counter = FLOPCounter.start(isolated: true)   // keep the probe out of any outer count
         defer { counter.stop() }
         _ = try withNoGrad { try a.matmul(b) }
         let deadline = Date().addingTimeInterval(seconds)
