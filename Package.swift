@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "CortexDistributed", dependencies: ["CortexCore", "CortexNN", "CMPI"]),
         .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexDistributed", "CortexPrivacy"]),
         // Differentially private training (Opacus's DP-SGD) and its RDP accountant.
-        .target(name: "CortexPrivacy", dependencies: ["CortexCore", "CortexNN"]),
+        .target(name: "CortexPrivacy", dependencies: ["CortexCore", "CortexNN", "CCortexKernels"]),
         .target(name: "CortexText", dependencies: ["CortexCore"]),
         // CUDA is loaded with dlopen at run time: nothing of it is needed to build or test.
         .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),

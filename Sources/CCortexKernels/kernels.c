@@ -466,3 +466,21 @@ CLONES void cortex_silu_multiply(const float *gate, const float *up, float *y, l
         y[i] = activated * up[i];
     }
 }
+
+/* out[r] = sum over the row's n values of x^2, for `rows` contiguous rows (per-example squared
+   gradient norms for differential privacy): one pass, no squared temporary. Eight partial sums
+   so the loop vectorises without reassociating one accumulator. */
+CLONES void cortex_row_sum_squares(const float *restrict x, long rows, long n, float *restrict out) {
+    for (long r = 0; r < rows; r++) {
+        const float *row = x + r * n;
+        float partial[16] = {0};
+        long i = 0;
+        for (; i + 16 <= n; i += 16) {
+            for (int k = 0; k < 16; k++) partial[k] += row[i + k] * row[i + k];
+        }
+        float total = 0;
+        for (int k = 0; k < 16; k++) total += partial[k];
+        for (; i < n; i++) total += row[i] * row[i];
+        out[r] = total;
+    }
+}

@@ -42,6 +42,9 @@ open class Module: @unchecked Sendable {
     final var pruningMasks: [String: Buffer<Tensor?>] = [:]
     /// Hooks run around `forward` (see ForwardHooks.swift).
     final var forwardHooks = ForwardHooks()
+    /// Set by ``PerSampleGradients`` on the product layers whose ordinary parameter gradients
+    /// a private step does not need: ``masked(_:_:)`` then hands their parameters out detached.
+    final var detachesParameters = false
 
     public init() {}
 

@@ -1,3 +1,4 @@
+import CCortexKernels
 import CortexCore
 import CortexNN
 import Foundation
@@ -39,6 +40,9 @@ public final class PrivateTraining: @unchecked Sendable {
     /// Of the examples in the last step, the fraction whose gradient was clipped.
     public private(set) var lastClippedFraction = 0.0
     private var verified = false
+    /// Whether steps after the first skip the ordinary gradients that DP-SGD replaces
+    /// (``PerSampleGradients/skipsOrdinaryGradients``). On by default.
+    public var skipsOrdinaryGradients = true
     private var perStepRDP: [Double]?
 
     /// With `targetEpsilon` and no noise multiplier, σ is the one that spends the budget in
@@ -104,25 +108,25 @@ public final class PrivateTraining: @unchecked Sendable {
         try withNoGrad {
             var factors: Tensor?
             if batch > 0 {
-                var squaredNorms = try Tensor.zeros([batch])
+                var squaredNorms = [Float](repeating: 0, count: batch)
                 for (name, _) in parameters {
                     guard let gradient = perExample[name] else {
                         throw PrivacyError.invalid("per-sample gradients", "the parameter \"\(name)\" got none in this batch; was its layer called through its forward pass (layer(x)), and is it used in the loss?")
                     }
-                    squaredNorms = try squaredNorms + gradient.reshape([batch, -1]).square().sum(axes: [1])
+                    let rows = try PrivateTraining.rowSumsOfSquares(gradient, rows: batch)
+                    for index in 0..<batch { squaredNorms[index] += rows[index] }
                 }
                 if !verified { try verifySums(parameters, perExample, batch: batch) }
-                let norms = try squaredNorms.sqrt()
-                let clip = try (Tensor.scalar(Float(maxGradNorm)) / (norms + 1e-6)).clamp(max: 1)
-                factors = clip
-                let clipped = try norms.toFloatArray().filter { Double($0) > maxGradNorm }.count
-                lastClippedFraction = Double(clipped) / Double(batch)
+                // Opacus's factor: min(1, C / (norm + 1e-6)).
+                let norms = squaredNorms.map { $0.squareRoot() }
+                factors = try Tensor(norms.map { min(1, Float(maxGradNorm) / ($0 + 1e-6)) }, shape: [1, batch])
+                lastClippedFraction = Double(norms.filter { Double($0) > maxGradNorm }.count) / Double(batch)
             }
             let divisor = perSample.lossReduction == .mean ? Float(expectedBatchSize) : 1
             for (name, parameter) in parameters {
                 var summed: Tensor
                 if let factors, let gradient = perExample[name] {
-                    summed = try factors.reshape([1, batch]).matmul(gradient.reshape([batch, -1])).reshape(parameter.shape)
+                    summed = try factors.matmul(gradient.reshape([batch, -1])).reshape(parameter.shape)
                 } else {
                     summed = try Tensor.zeros(parameter.shape)
                 }
@@ -132,6 +136,27 @@ public final class PrivateTraining: @unchecked Sendable {
                 parameter.setGrad(divisor == 1 ? summed : try summed / divisor)
             }
         }
+    }
+
+    /// The sum of squares of each of the `rows` rows of `tensor` (one pass, rows in parallel).
+    static func rowSumsOfSquares(_ tensor: Tensor, rows: Int) throws -> [Float] {
+        let contiguous = try tensor.contiguous()
+        let width = contiguous.count / max(rows, 1)
+        var result = [Float](repeating: 0, count: rows)
+        let source = UnsafePointer(contiguous.storage.pointer.assumingMemoryBound(to: Float.self) + contiguous.layout.offset)
+        result.withUnsafeMutableBufferPointer { target in
+            let pointers = RowPointers(source: source, target: target.baseAddress!)
+            CPUParallelism.forEachRange(rows, grain: max(1, 32_768 / max(width, 1))) { range in
+                cortex_row_sum_squares(pointers.source + range.lowerBound * width, range.count, width, pointers.target + range.lowerBound)
+            }
+        }
+        return withExtendedLifetime(contiguous) { result }
+    }
+
+    /// Pointers the worker threads read and write while the caller waits.
+    private struct RowPointers: @unchecked Sendable {
+        let source: UnsafePointer<Float>
+        let target: UnsafeMutablePointer<Float>
     }
 
     /// Σ_b of each parameter's per-sample gradients against its ordinary gradient.
@@ -149,5 +174,7 @@ public final class PrivateTraining: @unchecked Sendable {
             }
         }
         verified = true
+        // Checked: from now on the ordinary gradients of the product layers are not computed.
+        if skipsOrdinaryGradients, model is Layer { perSample.skipsOrdinaryGradients = true }
     }
 }

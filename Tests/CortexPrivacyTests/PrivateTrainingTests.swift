@@ -37,6 +37,35 @@ import Testing
         }
     }
 
+    /// After the checked first step the product layers skip their ordinary gradients; the
+    /// private gradients are the same as with them.
+    @Test func skippingOrdinaryGradientsChangesNothing() throws {
+        var results: [[Tensor]] = []
+        for skipping in [false, true] {
+            let generator = RandomGenerator(seed: 13)
+            let model = Sequential(Conv2d(1, 4, kernelSize: 3, generator: generator), Tanh(), Flatten(), Linear(4 * 4 * 4, 3, generator: generator))
+            let privacy = try PrivateTraining(model: model, sampleRate: 0.1, noiseMultiplier: 0, maxGradNorm: 0.5, delta: 1e-5, expectedBatchSize: 4)
+            privacy.skipsOrdinaryGradients = skipping
+            var gradients: [Tensor] = []
+            for step in 0..<3 {
+                for parameter in model.parameters() { parameter.setGrad(nil) }
+                let images = try Tensor.randn([4, 1, 6, 6], generator: RandomGenerator(seed: UInt64(step)))
+                try PerSampleGradientTests.loss(model(images)).backward()
+                if step == 2 {
+                    // The ordinary gradients were skipped on this step (and only with skipping on).
+                    #expect((model.parameters()[0].grad == nil) == skipping)
+                }
+                try privacy.privatizeGradients()
+                gradients += model.parameters().map { $0.grad! }
+            }
+            #expect(privacy.perSample.skipsOrdinaryGradients == skipping)
+            results.append(gradients)
+        }
+        for (plain, skipped) in zip(results[0], results[1]) {
+            if let failure = try closenessFailure(skipped, plain, rtol: 1e-5, atol: 1e-7) { Issue.record("skipping ordinary gradients: \(failure)") }
+        }
+    }
+
     @Test func noiseHasStandardDeviationSigmaTimesC() throws {
         let model = Linear(100, 100, generator: RandomGenerator(seed: 12))
         let privacy = try PrivateTraining(model: model, sampleRate: 0.01, noiseMultiplier: 1.5, maxGradNorm: 2, delta: 1e-5, expectedBatchSize: 10)

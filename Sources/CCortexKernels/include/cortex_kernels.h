@@ -197,6 +197,8 @@ void cortex_quant_matvec_integer(int type, const void *weights, long row_bytes, 
 /// (batch, heads, steps, d) with element strides sb, sh, st and contiguous rows, into
 /// contiguous y; cosine and sine rows of d / 2 per step, batch b's at b * angle_batch_stride).
 void cortex_rms_norm(const float *x, const float *weight, float *y, long rows, long n, float epsilon);
+/* Sum of squares of each of `rows` contiguous rows of n floats. */
+void cortex_row_sum_squares(const float *x, long rows, long n, float *out);
 /// LayerNorm over rows of n, fused for inference (weight and bias may be NULL).
 void cortex_layer_norm(const float *x, const float *weight, const float *bias, float *y, long rows, long n, float epsilon);
 /// silu(gate) * up over n floats (SwiGLU's middle, fused for inference).

@@ -31,6 +31,8 @@ public final class PerSampleGradients: @unchecked Sendable {
     /// Dotted names of the parameters that get per-sample gradients, in the model's order.
     public let parameterNames: [String]
     private var handles: [ForwardHookHandle] = []
+    /// The Linear and convolution layers whose ordinary gradients ``skipsOrdinaryGradients`` skips.
+    private var productLayers: [Module] = []
     private var attentionModules: [MultiheadAttention] = []
     private var stored: [String: Tensor] = [:]
     private var batch: Int?
@@ -52,6 +54,11 @@ public final class PerSampleGradients: @unchecked Sendable {
             }
             attentionModules.append(attention)
         }
+        productLayers = layers.map(\.1).filter { $0 is Linear || $0 is Conv1d || $0 is Conv2d }
+        handles.append(model.registerForwardPreHook { [weak self] _, input in
+            guard let self, self.skipsOrdinaryGradients, GradMode.isEnabled, input.dtype == .float32, !input.requiresGrad else { return nil }
+            return try input.detach().requiringGrad()
+        })
         for (path, module) in layers where module is any PerSampleGradientLayer {
             handles.append(module.registerForwardHook { [weak self] module, input, output in
                 guard let self, output.requiresGrad, let layer = module as? any PerSampleGradientLayer else { return nil }
@@ -64,12 +71,24 @@ public final class PerSampleGradients: @unchecked Sendable {
         }
     }
 
+    /// Skips the ordinary gradients of Linear, Conv1d and Conv2d parameters (their per-sample
+    /// gradients still come): those layers compute with their parameters detached, and the
+    /// model's float input is made to require a gradient so the graph reaches every layer.
+    /// DP-SGD replaces the ordinary gradient anyway, so it saves a weight-gradient product per
+    /// layer. Off by default; ``PrivateTraining`` turns it on after its first step has checked
+    /// the per-sample gradients against the ordinary ones.
+    public var skipsOrdinaryGradients = false {
+        didSet { for layer in productLayers { layer.detachesParameters = skipsOrdinaryGradients } }
+    }
+
     deinit { remove() }
 
     /// Stops computing per-sample gradients (the hooks are removed).
     public func remove() {
         for handle in handles { handle.remove() }
         for attention in attentionModules { attention.perSampleRecorder = nil }
+        for layer in productLayers { layer.detachesParameters = false }
+        productLayers = []
         handles = []
         attentionModules = []
     }

@@ -14,6 +14,7 @@ extension Module {
     /// `value` times the mask of the parameter `name` where it is pruned, else `value` itself:
     /// what a pruned layer computes with (`torch.nn.utils.prune`'s forward pre-hook).
     public func masked(_ name: String, _ value: Tensor) throws -> Tensor {
+        if detachesParameters { return value.detach() }   // private steps: per-sample gradients only
         guard let mask = pruningMasks[name]?.wrappedValue else { return value }
         return try value * mask
     }
