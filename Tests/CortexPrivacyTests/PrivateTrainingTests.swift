@@ -59,6 +59,11 @@ import Testing
                 gradients += model.parameters().map { $0.grad! }
             }
             #expect(privacy.perSample.skipsOrdinaryGradients == skipping)
+            // After a step the layers compute as usual again: a forward pass that does not go
+            // through the model's call (no step begins) gives ordinary weight gradients.
+            for parameter in model.parameters() { parameter.setGrad(nil) }
+            try PerSampleGradientTests.loss(model.forward(Tensor.randn([2, 1, 6, 6]))).backward()
+            #expect(model.parameters().allSatisfy { $0.grad != nil })
             results.append(gradients)
         }
         for (plain, skipped) in zip(results[0], results[1]) {

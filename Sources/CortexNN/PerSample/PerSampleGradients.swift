@@ -56,8 +56,9 @@ public final class PerSampleGradients: @unchecked Sendable {
         }
         productLayers = layers.map(\.1).filter { $0 is Linear || $0 is Conv1d || $0 is Conv2d }
         handles.append(model.registerForwardPreHook { [weak self] _, input in
-            guard let self, self.skipsOrdinaryGradients, GradMode.isEnabled, input.dtype == .float32, !input.requiresGrad else { return nil }
-            return try input.detach().requiringGrad()
+            guard let self, self.skipsOrdinaryGradients, GradMode.isEnabled, input.dtype == .float32 else { return nil }
+            for layer in self.productLayers { layer.detachesParameters = true }
+            return input.requiresGrad ? nil : try input.detach().requiringGrad()
         })
         for (path, module) in layers where module is any PerSampleGradientLayer {
             handles.append(module.registerForwardHook { [weak self] module, input, output in
@@ -77,9 +78,11 @@ public final class PerSampleGradients: @unchecked Sendable {
     /// DP-SGD replaces the ordinary gradient anyway, so it saves a weight-gradient product per
     /// layer. Off by default; ``PrivateTraining`` turns it on after its first step has checked
     /// the per-sample gradients against the ordinary ones.
-    public var skipsOrdinaryGradients = false {
-        didSet { for layer in productLayers { layer.detachesParameters = skipsOrdinaryGradients } }
-    }
+    ///
+    /// The layers detach their parameters only from the start of a forward pass of the model
+    /// (called as a Layer) to the next ``reset()``, which DP-SGD's step calls: between steps,
+    /// and in a forward pass that does not go through the model's call, they compute as usual.
+    public var skipsOrdinaryGradients = false
 
     deinit { remove() }
 
@@ -115,9 +118,11 @@ public final class PerSampleGradients: @unchecked Sendable {
         return gradient
     }
 
-    /// Forgets the stored per-sample gradients (before the next batch).
+    /// Forgets the stored per-sample gradients (before the next batch), and the product layers
+    /// that detached their parameters for this step compute as usual again.
     public func reset() {
         lock.lock(); stored = [:]; batch = nil; lock.unlock()
+        for layer in productLayers { layer.detachesParameters = false }
     }
 
     private func add(_ layerGradients: [String: Tensor], prefix: String, batch size: Int) throws {
