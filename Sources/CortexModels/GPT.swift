@@ -348,15 +348,11 @@ extension TransposedLinear: PerSampleGradientLayer {
     /// Weight (in, out): each example's activations^T times its output gradients, (B, in, out);
     /// bias: the output gradient summed over positions.
     public func perSampleGradients(input: Tensor, outputGradient: Tensor) throws -> [String: Tensor] {
-        let batch = input.shape.first ?? 0
-        guard outputGradient.shape.first == batch else {
-            throw CortexError.shapeMismatch(operation: "TransposedLinear per-sample gradients", shapes: [input.shape, outputGradient.shape],
-                                            reason: "(input and output gradient must share the batch axis 0)")
-        }
+        let batch = try PerSampleGradients.batchSize(input, outputGradient, layer: "TransposedLinear")
         let activations = try input.reshape([batch, -1, weight.shape[0]])
         let gradients = try outputGradient.reshape([batch, -1, weight.shape[1]])
         var result: [String: Tensor] = [:]
-        if weight.requiresGrad { result["weight"] = try activations.mT.matmul(gradients) }
+        if weight.requiresGrad { result["weight"] = try PerSampleGradients.outerProductSums(activations, gradients) }
         if bias.requiresGrad { result["bias"] = try gradients.sum(axes: [1]) }
         return result
     }

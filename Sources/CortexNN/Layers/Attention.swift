@@ -115,7 +115,7 @@ public final class MultiheadAttention: Module, @unchecked Sendable {
             }
             var result: [String: Tensor] = [:]
             let (g, a) = (try gradient.reshape([batch, -1, E]), try saved.reshape([batch, -1, E]))
-            if weight.requiresGrad { result["in_proj_weight"] = try placed(g.mT.matmul(a), axis: 1) }
+            if weight.requiresGrad { result["in_proj_weight"] = try placed(PerSampleGradients.outerProductSums(g, a), axis: 1) }
             if let bias, bias.requiresGrad { result["in_proj_bias"] = try placed(g.sum(axes: [1]), axis: 1) }
             try recorder(result)
         }

@@ -24,13 +24,19 @@ public final class GroupNorm: Module, Layer, @unchecked Sendable {
         guard input.rank >= 2, input.shape[1] == channels else {
             throw CortexError.shapeMismatch(operation: "GroupNorm", shapes: [input.shape], reason: "must be (N, \(channels), ...)")
         }
-        let grouped = try input.reshape([input.shape[0], groups, -1])
-        let centered = try grouped - grouped.mean(axes: [2], keepDimensions: true)
-        let variance = try centered.square().mean(axes: [2], keepDimensions: true)
-        var output = try (centered * (variance + epsilon).rsqrt()).reshape(input.shape)
+        var output = try normalized(input)
         let broadcastShape = [1, channels] + Array(repeating: 1, count: input.rank - 2)
         if let weight { output = try output * weight.reshape(broadcastShape) }
         if let bias { output = try output + bias.reshape(broadcastShape) }
         return output
+    }
+
+    /// The input centred and scaled to unit variance within each group, before the affine
+    /// weight and bias (the forward pass and the per-sample gradients share it).
+    func normalized(_ input: Tensor) throws -> Tensor {
+        let grouped = try input.reshape([input.shape[0], groups, -1])
+        let centered = try grouped - grouped.mean(axes: [2], keepDimensions: true)
+        let variance = try centered.square().mean(axes: [2], keepDimensions: true)
+        return try (centered * (variance + epsilon).rsqrt()).reshape(input.shape)
     }
 }

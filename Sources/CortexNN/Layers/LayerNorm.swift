@@ -25,10 +25,7 @@ public final class LayerNorm: Module, Layer, @unchecked Sendable {
                                             reason: "(input must end with the normalized shape)")
         }
         if let fused = try fusedInference(input) { return fused }
-        let axes = Array((input.rank - normalizedShape.count)..<input.rank)
-        let centered = try input - input.mean(axes: axes, keepDimensions: true)
-        let variance = try centered.square().mean(axes: axes, keepDimensions: true)
-        var output = try centered * (variance + epsilon).rsqrt()
+        var output = try normalized(input)
         if let weight { output = try output * weight }
         if let bias { output = try output + bias }
         return output
@@ -36,6 +33,15 @@ public final class LayerNorm: Module, Layer, @unchecked Sendable {
 
     /// Inference (nothing needs a gradient): one fused pass instead of nine ops. Nil where the
     /// composite form must run.
+    /// The input centred and scaled to unit variance over the normalised axes, before the
+    /// affine weight and bias (the forward pass and the per-sample gradients share it).
+    func normalized(_ input: Tensor) throws -> Tensor {
+        let axes = Array((input.rank - normalizedShape.count)..<input.rank)
+        let centered = try input - input.mean(axes: axes, keepDimensions: true)
+        let variance = try centered.square().mean(axes: axes, keepDimensions: true)
+        return try centered * (variance + epsilon).rsqrt()
+    }
+
     private func fusedInference(_ input: Tensor) throws -> Tensor? {
         guard fusedInferenceApplies(to: [input] + [weight, bias].compactMap { $0 }) else { return nil }
         let size = normalizedShape.reduce(1, *)

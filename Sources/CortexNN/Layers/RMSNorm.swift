@@ -39,6 +39,12 @@ public final class RMSNorm: Module, Layer, @unchecked Sendable {
             FLOPCounter.record(.elementwise, 4 * input.count)   // square, mean, normalise, scale
             return output
         }
-        return try input * (input.square().mean(axes: [-1], keepDimensions: true) + epsilon).rsqrt() * weight
+        return try normalized(input) * weight
+    }
+
+    /// The input divided by its root mean square over the last axis, before the weight (the
+    /// forward pass and the per-sample gradients share it).
+    func normalized(_ input: Tensor) throws -> Tensor {
+        try input * (input.square().mean(axes: [-1], keepDimensions: true) + epsilon).rsqrt()
     }
 }

@@ -31,11 +31,8 @@ extension Linear: PerSampleGradientLayer {
         let batch = try PerSampleGradients.batchSize(input, outputGradient, layer: "Linear")
         let activations = try input.reshape([batch, -1, inFeatures])
         let gradients = try outputGradient.reshape([batch, -1, outFeatures])
-        return try trainable(weight: weight, {
-            guard activations.shape[1] == 1 else { return try gradients.mT.matmul(activations) }
-            // One position per example: the outer products by broadcasting, no tiny products.
-            return try gradients.reshape([batch, outFeatures, 1]) * activations.reshape([batch, 1, inFeatures])
-        }, bias: bias, { try gradients.sum(axes: [1]) })
+        return try trainable(weight: weight, { try PerSampleGradients.outerProductSums(gradients, activations) },
+                             bias: bias, { try gradients.sum(axes: [1]) })
     }
 }
 
@@ -93,13 +90,9 @@ extension LayerNorm: PerSampleGradientLayer {
     /// batch and the normalised ones; bias: the output gradient summed the same way.
     public func perSampleGradients(input: Tensor, outputGradient: Tensor) throws -> [String: Tensor] {
         let batch = try PerSampleGradients.batchSize(input, outputGradient, layer: "LayerNorm")
-        let size = normalizedShape.reduce(1, *)
-        let axes = Array((input.rank - normalizedShape.count)..<input.rank)
-        let perExample = [batch, -1, size]
+        let perExample = [batch, -1, normalizedShape.reduce(1, *)]
         return try trainable(weight: weight, {
-            let centered = try input - input.mean(axes: axes, keepDimensions: true)
-            let normalized = try centered * (centered.square().mean(axes: axes, keepDimensions: true) + epsilon).rsqrt()
-            return try (normalized * outputGradient).reshape(perExample).sum(axes: [1]).reshape([batch] + normalizedShape)
+            try (normalized(input) * outputGradient).reshape(perExample).sum(axes: [1]).reshape([batch] + normalizedShape)
         }, bias: bias, { try outputGradient.reshape(perExample).sum(axes: [1]).reshape([batch] + self.normalizedShape) })
     }
 }
@@ -110,10 +103,7 @@ extension GroupNorm: PerSampleGradientLayer {
     public func perSampleGradients(input: Tensor, outputGradient: Tensor) throws -> [String: Tensor] {
         let batch = try PerSampleGradients.batchSize(input, outputGradient, layer: "GroupNorm")
         return try trainable(weight: weight, {
-            let grouped = try input.reshape([batch, groups, -1])
-            let centered = try grouped - grouped.mean(axes: [2], keepDimensions: true)
-            let normalized = try (centered * (centered.square().mean(axes: [2], keepDimensions: true) + epsilon).rsqrt()).reshape(input.shape)
-            return try (normalized * outputGradient).reshape([batch, channels, -1]).sum(axes: [2])
+            try (normalized(input) * outputGradient).reshape([batch, channels, -1]).sum(axes: [2])
         }, bias: bias, { try outputGradient.reshape([batch, self.channels, -1]).sum(axes: [2]) })
     }
 }
@@ -123,10 +113,8 @@ extension RMSNorm: PerSampleGradientLayer {
     /// over every axis but the batch and the last.
     public func perSampleGradients(input: Tensor, outputGradient: Tensor) throws -> [String: Tensor] {
         let batch = try PerSampleGradients.batchSize(input, outputGradient, layer: "RMSNorm")
-        let size = weight.shape[0]
         return try trainable(weight: weight, {
-            let normalized = try input * (input.square().mean(axes: [-1], keepDimensions: true) + epsilon).rsqrt()
-            return try (normalized * outputGradient).reshape([batch, -1, size]).sum(axes: [1])
+            try (normalized(input) * outputGradient).reshape([batch, -1, weight.shape[0]]).sum(axes: [1])
         })
     }
 }

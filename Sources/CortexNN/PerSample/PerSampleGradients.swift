@@ -28,8 +28,6 @@ public final class PerSampleGradients: @unchecked Sendable {
 
     public let model: Module
     public let lossReduction: LossReduction
-    /// Dotted names of the parameters that get per-sample gradients, in the model's order.
-    public let parameterNames: [String]
     private var handles: [ForwardHookHandle] = []
     /// The Linear and convolution layers whose ordinary gradients ``skipsOrdinaryGradients`` skips.
     private var productLayers: [Module] = []
@@ -43,9 +41,6 @@ public final class PerSampleGradients: @unchecked Sendable {
         self.lossReduction = lossReduction
         try PerSampleGradients.validate(model)
         let layers = model.namedModules().filter { $0.1 is any PerSampleGradientLayer || $0.1 is MultiheadAttention }
-        parameterNames = layers.flatMap { path, module in
-            module.ownSlots().filter { !$0.1.isBuffer && $0.1.tensor != nil }.map { path.isEmpty ? $0.0 : path + "." + $0.0 }
-        }
         // Multi-head attention computes its input projections itself: it reports them.
         for (path, module) in layers {
             guard let attention = module as? MultiheadAttention else { continue }
@@ -140,8 +135,19 @@ public final class PerSampleGradients: @unchecked Sendable {
         }
     }
 
-    /// The batch size of a layer's input and output gradient, which must agree.
-    static func batchSize(_ input: Tensor, _ outputGradient: Tensor, layer: String) throws -> Int {
+    /// Σ over positions t of each example's outer products x_t y_tᵀ: (B, T, m) and (B, T, n)
+    /// to (B, m, n), the per-sample weight gradient of a linear map (x the output gradient and
+    /// y the input for a (out, in) weight; the other way round for an (in, out) one). With one
+    /// position per example the products are formed by broadcasting, not as B tiny matmuls.
+    public static func outerProductSums(_ x: Tensor, _ y: Tensor) throws -> Tensor {
+        let (batch, m, n) = (x.shape[0], x.shape[2], y.shape[2])
+        guard x.shape[1] == 1 else { return try x.mT.matmul(y) }
+        return try x.reshape([batch, m, 1]) * y.reshape([batch, 1, n])
+    }
+
+    /// The batch size of a layer's input and output gradient, which must agree (for custom
+    /// ``PerSampleGradientLayer`` rules too).
+    public static func batchSize(_ input: Tensor, _ outputGradient: Tensor, layer: String) throws -> Int {
         guard input.rank >= 1, outputGradient.rank >= 1, input.shape[0] == outputGradient.shape[0] else {
             throw CortexError.shapeMismatch(operation: "\(layer) per-sample gradients", shapes: [input.shape, outputGradient.shape],
                                             reason: "(input and output gradient must share the batch axis 0)")
