@@ -64,8 +64,8 @@ public struct DataLoader: Sendable {
         let count = exampleCount
         let logKeep = log1p(-rate)
         return (0..<batchCount).map { _ in
-            var members: [Int] = []
             if rate >= 1 { return Array(0..<count) }
+            var members: [Int] = []
             var position = -1
             while true {
                 // P(gap = k) = (1 - q)^k q: the number of skipped examples before the next member.

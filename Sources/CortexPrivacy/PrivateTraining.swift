@@ -43,10 +43,9 @@ public final class PrivateTraining: @unchecked Sendable {
     /// Whether steps after the first skip the ordinary gradients that DP-SGD replaces
     /// (``PerSampleGradients/skipsOrdinaryGradients``). On by default.
     public var skipsOrdinaryGradients = true
-    private var perStepRDP: [Double]?
 
-    /// With `targetEpsilon` and no noise multiplier, σ is the one that spends the budget in
-    /// `epochs` epochs (Opacus's `make_private_with_epsilon`).
+    /// `targetEpsilon` is the budget training stops at; for the σ that spends it in a number of
+    /// epochs (Opacus's `make_private_with_epsilon`), use ``RDPAccountant/noiseMultiplier(targetEpsilon:targetDelta:sampleRate:steps:epochs:tolerance:orders:)``.
     public init(model: Module, sampleRate: Double, noiseMultiplier: Double, maxGradNorm: Double, delta: Double,
                 expectedBatchSize: Int, targetEpsilon: Double? = nil, lossReduction: PerSampleGradients.LossReduction = .mean,
                 accountant: RDPAccountant = RDPAccountant(), generator: RandomGenerator = RandomGenerator(seed: 0x5EC0_12E)) throws {
@@ -72,14 +71,6 @@ public final class PrivateTraining: @unchecked Sendable {
     public func epsilon(afterSteps more: Int) throws -> Double {
         var projected = accountant
         if more > 0 { projected.step(noiseMultiplier: noiseMultiplier, sampleRate: sampleRate, count: more) }
-        // One phase only (the common case): the per-step RDP is computed once and scaled.
-        if projected.history.count == 1, let entry = projected.history.first, entry.noiseMultiplier == noiseMultiplier, entry.sampleRate == sampleRate {
-            let rdp = perStepRDP ?? RenyiDifferentialPrivacy.rdp(sampleRate: sampleRate, noiseMultiplier: noiseMultiplier, steps: 1,
-                                                                 orders: RDPAccountant.defaultOrders)
-            perStepRDP = rdp
-            return try RenyiDifferentialPrivacy.privacySpent(orders: RDPAccountant.defaultOrders, rdp: rdp.map { $0 * Double(entry.steps) },
-                                                             delta: delta).epsilon
-        }
         return try projected.epsilon(delta: delta)
     }
 
@@ -164,9 +155,9 @@ public final class PrivateTraining: @unchecked Sendable {
         let scale = perSample.lossReduction == .mean ? Float(batch) : 1
         for (name, parameter) in parameters {
             guard let ordinary = parameter.grad, let gradient = perExample[name] else { continue }
-            let summed = try gradient.sum(axes: [0])
-            let difference = try (summed - ordinary * scale).square().sum().item().squareRoot()
-            let size = try (ordinary * scale).square().sum().item().squareRoot()
+            let (summed, expected) = (try gradient.sum(axes: [0]), try ordinary * scale)
+            let difference = try (summed - expected).square().sum().item().squareRoot()
+            let size = try expected.square().sum().item().squareRoot()
             guard difference <= 1e-3 * max(size, 1e-6) else {
                 throw PrivacyError.invalid(
                     "per-sample gradients",

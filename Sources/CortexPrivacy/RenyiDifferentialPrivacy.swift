@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Rényi differential privacy of the sampled Gaussian mechanism (Mironov, Talwar & Zhang 2019,
 /// "Rényi Differential Privacy of the Sampled Gaussian Mechanism", section 3.3) and its
@@ -16,7 +17,26 @@ public enum RenyiDifferentialPrivacy {
     /// The RDP of `steps` compositions of the sampled Gaussian mechanism at each order
     /// (infinite where it is unbounded).
     public static func rdp(sampleRate q: Double, noiseMultiplier sigma: Double, steps: Int, orders: [Double]) -> [Double] {
-        orders.map { rdp(q, sigma, $0) * Double(steps) }
+        perStep(q, sigma, orders).map { $0 * Double(steps) }
+    }
+
+    struct Mechanism: Hashable {
+        let sampleRate: Double, noiseMultiplier: Double, orders: [Double]
+    }
+
+    /// One step's RDP at each order, memoised: a private run asks for ε at every step (to stop
+    /// at its budget), and the series behind each order are the costly part.
+    private static let perStepCache = Mutex<[Mechanism: [Double]]>([:])
+
+    static func perStep(_ q: Double, _ sigma: Double, _ orders: [Double]) -> [Double] {
+        let mechanism = Mechanism(sampleRate: q, noiseMultiplier: sigma, orders: orders)
+        if let known = perStepCache.withLock({ $0[mechanism] }) { return known }
+        let values = orders.map { rdp(q, sigma, $0) }
+        perStepCache.withLock { cache in
+            if cache.count >= 1024 { cache.removeAll() }   // a noise search fills it with one-off σs
+            cache[mechanism] = values
+        }
+        return values
     }
 
     /// One step's RDP at order `alpha`.

@@ -93,7 +93,7 @@ import Testing
         let spent = try privacy.epsilon()
         let next = try privacy.epsilon(afterSteps: 1), accountants = try privacy.accountant.epsilon(delta: 1e-5)
         #expect(spent <= 2 && next > 2, "stopped after \(steps) steps at ε \(spent)")
-        // The cached single-phase figure equals the accountant's own.
+        // The engine reports what its accountant says.
         #expect(abs(spent - accountants) < 1e-12)
     }
 
