@@ -146,10 +146,7 @@ struct PruneRun {
                 sizes.sparse = try SparseCheckpoint.save(model, to: staging + "/sparse.safetensors")
                 let summary = PruningSummary(recipe: command.recipe, method: command.method, amount: command.amount, accuracyBefore: before,
                                              accuracyAfter: after, sparsity: report, channels: changes)
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                let data = try encoder.encode(summary)
-                try AtomicFile.write(to: staging + "/pruning.json") { handle in try data.withUnsafeBytes { try handle.write($0) } }
+                try AtomicFile.writeJSON(summary, to: staging + "/pruning.json")
             }
             fields += [("model_bytes", sizes.dense), ("sparse_bytes", sizes.sparse)]
             if reports { print("pruned checkpoint written to \(output): model.safetensors \(sizes.dense) bytes, sparse.safetensors \(sizes.sparse) bytes") }

@@ -270,10 +270,7 @@ public final class Trainer: @unchecked Sendable {
             }
             let state = TrainerState(history: history, randomStates: generators.map(\.stateWords), schedulerState: scheduler?.state,
                                      privacy: privacyState)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let json = try encoder.encode(state)
-            try AtomicFile.write(to: staging + "/trainer.json") { handle in try json.withUnsafeBytes { try handle.write($0) } }
+            try AtomicFile.writeJSON(state, to: staging + "/trainer.json")
             try TrainingCurves.write(history: history, to: staging)
             try compute?.write(to: staging + "/compute.json")
         }

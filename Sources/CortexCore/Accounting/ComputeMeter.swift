@@ -116,10 +116,5 @@ public struct ComputeReport: Codable, Sendable, Equatable {
     }
 
     /// Writes the report as pretty JSON, atomically.
-    public func write(to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(self)
-        try AtomicFile.write(to: path) { handle in try data.withUnsafeBytes { try handle.write($0) } }
-    }
+    public func write(to path: String) throws { try AtomicFile.writeJSON(self, to: path) }
 }

@@ -43,9 +43,7 @@ public struct PeakThroughput: Codable, Sendable, Equatable {
         guard let measured = try? probe() else { return nil }
         table[key] = measured
         try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        if let data = try? JSONEncoder().encode(table) {
-            try? AtomicFile.write(to: path) { handle in try data.withUnsafeBytes { try handle.write($0) } }
-        }
+        try? AtomicFile.writeJSON(table, to: path)
         return measured
     }
 

@@ -61,6 +61,14 @@ public enum AtomicFile {
         }
     }
 
+    /// `value` as JSON (pretty-printed, keys sorted, so files diff well), written atomically.
+    public static func writeJSON<Value: Encodable>(_ value: Value, to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(value)
+        try write(to: path) { handle in try data.withUnsafeBytes { try handle.write($0) } }
+    }
+
     public static func write(to path: String, _ body: (Handle) throws -> Void) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
