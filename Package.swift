@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "CortexPrivacy", targets: ["CortexPrivacy"]),
         .executable(name: "cortex", targets: ["cortex"]),
         .executable(name: "cortex-bench", targets: ["cortex-bench"]),
+        .executable(name: "cortex-fuzz", targets: ["cortex-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -65,6 +66,9 @@ let package = Package(
             ]),
         .executableTarget(name: "cortex", dependencies: ["CortexCLI"]),
         .target(name: "CortexTestSupport", dependencies: ["CortexCore"]),
+        // One libFuzzer target per parser of a user's bytes (Tools/fuzz.sh), replayed by the tests.
+        .target(name: "CortexFuzzing", dependencies: ["CortexCore", "CortexData", "CortexText", "CortexModels", "CortexNN", "CortexTrain"]),
+        .executableTarget(name: "cortex-fuzz", dependencies: ["CortexFuzzing"]),
         .executableTarget(
             name: "cortex-bench",
             dependencies: [
@@ -113,6 +117,10 @@ let package = Package(
             name: "CortexNNTests",
             dependencies: ["CortexNN", "CortexCore", "CortexTestSupport"],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "CortexFuzzingTests",
+            dependencies: ["CortexFuzzing", "CortexCore", "CortexTestSupport"],
+            resources: [.copy("Findings")]),
         .testTarget(
             name: "CortexCoreTests",
             dependencies: ["CortexCore", "CortexTestSupport"],

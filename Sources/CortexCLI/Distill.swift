@@ -54,14 +54,10 @@ struct Distill: ParsableCommand {
         let options = RecipeOptions(epochs: epochs, batchSize: batchSize ?? (student == "char-gpt" ? 32 : 64), learningRate: learningRate,
                                     optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed, dataDirectory: dataDirectory,
                                     output: output, resume: nil, json: json)
-        do {
-            let result = try student == "char-gpt"
-                ? CharGPTRecipe.run(options, language.charGPT, teacher: (teacher, temperature, alpha))
-                : distillClassifier(options)
-            if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
-        }
+        let result = try student == "char-gpt"
+            ? CharGPTRecipe.run(options, language.charGPT, teacher: (teacher, temperature, alpha))
+            : distillClassifier(options)
+        if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
     }
 
     func distillClassifier(_ options: RecipeOptions) throws -> RecipeResult {

@@ -15,13 +15,9 @@ struct Download: ParsableCommand {
     @Option(help: "Base URL of a mirror holding the same file names (http(s):// or file://).") var mirror: String?
 
     func run() throws {
-        do {
-            let remote = try RemoteDataset.named(dataset)
-            let root = dataDirectory ?? ProcessInfo.processInfo.environment["CORTEX_DATA_DIR"] ?? "data"
-            let directory = try Downloader(mirror: mirror, log: { print($0) }).fetch(remote, into: root)
-            print("\(remote.name) is in \((directory as NSString).standardizingPath)")
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
-        }
+        let remote = try RemoteDataset.named(dataset)
+        let root = dataDirectory ?? ProcessInfo.processInfo.environment["CORTEX_DATA_DIR"] ?? "data"
+        let directory = try Downloader(mirror: mirror, log: { print($0) }).fetch(remote, into: root)
+        print("\(remote.name) is in \((directory as NSString).standardizingPath)")
     }
 }

@@ -39,12 +39,8 @@ struct Embed: ParsableCommand {
     @Flag(help: "Print each embedding as a JSON array.") var json = false
 
     func run() throws {
-        do {
-            for embedding in try options.embed().embeddings {
-                print(json ? "[" + embedding.map { "\($0)" }.joined(separator: ",") + "]" : embedding.map { "\($0)" }.joined(separator: " "))
-            }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
+        for embedding in try options.embed().embeddings {
+            print(json ? "[" + embedding.map { "\($0)" }.joined(separator: ",") + "]" : embedding.map { "\($0)" }.joined(separator: " "))
         }
     }
 }
@@ -58,22 +54,18 @@ struct Similarity: ParsableCommand {
     @Flag(help: "Print a JSON array of rows.") var json = false
 
     func run() throws {
-        do {
-            let (sentences, embeddings) = try options.embed()
-            guard sentences.count >= 2 else { throw ValidationError("similarity needs at least two sentences, got \(sentences.count)") }
-            let dimension = embeddings[0].count
-            let matrix = try Tensor(embeddings.flatMap { $0 }, shape: [sentences.count, dimension])
-            let similarities = try SentenceEmbedder.cosineSimilarity(matrix, matrix).toFloatArray()
-            let rows = (0..<sentences.count).map { Array(similarities[($0 * sentences.count)..<(($0 + 1) * sentences.count)]) }
-            if json {
-                print("[" + rows.map { "[" + $0.map { String(format: "%.6f", $0) }.joined(separator: ",") + "]" }.joined(separator: ",") + "]")
-            } else if sentences.count == 2 {
-                print(String(format: "%.6f", rows[0][1]))
-            } else {
-                for row in rows { print(row.map { String(format: "%.4f", $0) }.joined(separator: " ")) }
-            }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
+        let (sentences, embeddings) = try options.embed()
+        guard sentences.count >= 2 else { throw ValidationError("similarity needs at least two sentences, got \(sentences.count)") }
+        let dimension = embeddings[0].count
+        let matrix = try Tensor(embeddings.flatMap { $0 }, shape: [sentences.count, dimension])
+        let similarities = try SentenceEmbedder.cosineSimilarity(matrix, matrix).toFloatArray()
+        let rows = (0..<sentences.count).map { Array(similarities[($0 * sentences.count)..<(($0 + 1) * sentences.count)]) }
+        if json {
+            print("[" + rows.map { "[" + $0.map { String(format: "%.6f", $0) }.joined(separator: ",") + "]" }.joined(separator: ",") + "]")
+        } else if sentences.count == 2 {
+            print(String(format: "%.6f", rows[0][1]))
+        } else {
+            for row in rows { print(row.map { String(format: "%.4f", $0) }.joined(separator: " ")) }
         }
     }
 }

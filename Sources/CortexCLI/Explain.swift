@@ -71,13 +71,9 @@ struct Explain: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            let summary = model == nil ? try explainImages() : try explainText()
-            try writeText(jsonText(summary), to: output + "/explain.json")
-            if json { print(try jsonText(summary).replacingOccurrences(of: "\n", with: " ")) }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
-        }
+        let summary = model == nil ? try explainImages() : try explainText()
+        try writeText(jsonText(summary), to: output + "/explain.json")
+        if json { print(try jsonText(summary).replacingOccurrences(of: "\n", with: " ")) }
     }
 
     /// "0,1,5-9" as [0, 1, 5, 6, 7, 8, 9].

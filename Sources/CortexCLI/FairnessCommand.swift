@@ -39,7 +39,7 @@ struct FairnessCommand: ParsableCommand {
     }
 
     func run() throws {
-        do { try audit() } catch let error as CortexError { throw ValidationError(error.description) }
+        try audit()
     }
 
     func audit() throws {

@@ -48,53 +48,49 @@ struct Generate: ParsableCommand {
     }
 
     func generate() throws {
-        do {
-            var generator = try TextGenerator.load(model)
-            if let tokenizer {
-                generator = TextGenerator(model: generator.model, tokenizer: try ByteLevelBPETokenizer.load(directory: tokenizer),
-                                          chatTemplate: generator.chatTemplate)
-            }
-            let text = chat ? try generator.chatPrompt(prompt, system: system) : prompt
-            let promptIds = try generator.tokenizer.encode(text)
-            if let outside = promptIds.first(where: { $0 >= generator.model.vocabularySize }) {
-                throw CortexError.invalidArgument(operation: "cortex generate",
-                                                  reason: "token \(outside) of the tokenizer is outside the model's vocabulary of \(generator.model.vocabularySize)")
-            }
-            if !json && !chat {
-                print(prompt, terminator: "")
-                fflush(nil)
-            }
-            var stepLogits: [[Float]] = []
-            // FLOPs (counted by the ops), tokens/s, MFU and energy of the prompt and the decode.
-            let meter = ComputeMeter(unit: "tokens")
-            let (tokens, produced) = try generator.continuation(
-                of: promptIds, maxNewTokens: maxNewTokens, sampling: sampling, stop: stopStrings, seed: seed,
-                onText: { piece in
-                    if !json {
-                        print(piece, terminator: "")
-                        fflush(nil)
-                    }
-                },
-                onLogits: { logits in if logprobs { stepLogits.append(logits) } })
-            let compute = meter.finish(examples: promptIds.count + tokens.count)
-            if json {
-                var object: [String: Any] = ["prompt_tokens": promptIds, "tokens": tokens, "text": produced]
-                object["compute"] = Dictionary(uniqueKeysWithValues: compute.fields.map { ($0.0, $0.1) })
-                    .merging(["tokens_per_sec": compute.examplesPerSecond]) { first, _ in first }
-                if logprobs {
-                    object["logprobs"] = zip(stepLogits, tokens).map { logits, token in
-                        let maximum = Double(logits.max()!)
-                        return Double(logits[token]) - maximum - Foundation.log(logits.reduce(0) { $0 + Foundation.exp(Double($1) - maximum) })
-                    }
+        var generator = try TextGenerator.load(model)
+        if let tokenizer {
+            generator = TextGenerator(model: generator.model, tokenizer: try ByteLevelBPETokenizer.load(directory: tokenizer),
+                                      chatTemplate: generator.chatTemplate)
+        }
+        let text = chat ? try generator.chatPrompt(prompt, system: system) : prompt
+        let promptIds = try generator.tokenizer.encode(text)
+        if let outside = promptIds.first(where: { $0 >= generator.model.vocabularySize }) {
+            throw CortexError.invalidArgument(operation: "cortex generate",
+                                              reason: "token \(outside) of the tokenizer is outside the model's vocabulary of \(generator.model.vocabularySize)")
+        }
+        if !json && !chat {
+            print(prompt, terminator: "")
+            fflush(nil)
+        }
+        var stepLogits: [[Float]] = []
+        // FLOPs (counted by the ops), tokens/s, MFU and energy of the prompt and the decode.
+        let meter = ComputeMeter(unit: "tokens")
+        let (tokens, produced) = try generator.continuation(
+            of: promptIds, maxNewTokens: maxNewTokens, sampling: sampling, stop: stopStrings, seed: seed,
+            onText: { piece in
+                if !json {
+                    print(piece, terminator: "")
+                    fflush(nil)
                 }
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
-            } else {
-                print()
-                FileHandle.standardError.write(Data((compute.summary + "\n").utf8))
+            },
+            onLogits: { logits in if logprobs { stepLogits.append(logits) } })
+        let compute = meter.finish(examples: promptIds.count + tokens.count)
+        if json {
+            var object: [String: Any] = ["prompt_tokens": promptIds, "tokens": tokens, "text": produced]
+            object["compute"] = Dictionary(uniqueKeysWithValues: compute.fields.map { ($0.0, $0.1) })
+                .merging(["tokens_per_sec": compute.examplesPerSecond]) { first, _ in first }
+            if logprobs {
+                object["logprobs"] = zip(stepLogits, tokens).map { logits, token in
+                    let maximum = Double(logits.max()!)
+                    return Double(logits[token]) - maximum - Foundation.log(logits.reduce(0) { $0 + Foundation.exp(Double($1) - maximum) })
+                }
             }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print()
+            FileHandle.standardError.write(Data((compute.summary + "\n").utf8))
         }
     }
 }

@@ -25,17 +25,13 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            for prediction in try predictions() {
-                let (index, best, probability) = (prediction.index, prediction.predictedClass, prediction.probability)
-                if json {
-                    print("{\"index\": \(index), \"class\": \(best), \"probability\": \(String(format: "%.6f", probability))}")
-                } else {
-                    print("example \(index): class \(best) (probability \(String(format: "%.4f", probability)))")
-                }
+        for prediction in try predictions() {
+            let (index, best, probability) = (prediction.index, prediction.predictedClass, prediction.probability)
+            if json {
+                print("{\"index\": \(index), \"class\": \(best), \"probability\": \(String(format: "%.6f", probability))}")
+            } else {
+                print("example \(index): class \(best) (probability \(String(format: "%.4f", probability)))")
             }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
         }
     }
 

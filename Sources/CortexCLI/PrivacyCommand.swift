@@ -41,25 +41,21 @@ struct PrivacyCommand: ParsableCommand {
 
     func run() throws {
         let stepCount = steps ?? Int(epochs! / sampleRate)
-        do {
-            let sigma = try noiseMultiplier ?? RDPAccountant.noiseMultiplier(targetEpsilon: targetEpsilon!, targetDelta: delta, sampleRate: sampleRate,
-                                                                           steps: stepCount, tolerance: tolerance)
-            var accountant = RDPAccountant()
-            accountant.step(noiseMultiplier: sigma, sampleRate: sampleRate, count: stepCount)
-            let (epsilon, order) = try accountant.privacySpent(delta: delta)
-            if json {
-                print(RecipeResult(fields: [("epsilon", epsilon), ("order", order), ("noise_multiplier", sigma)]
-                                   + (targetEpsilon.map { [("target_epsilon", $0)] } ?? [])
-                                   + [("delta", delta), ("sample_rate", sampleRate), ("steps", stepCount)]).json)
-            } else if let targetEpsilon {
-                print(String(format: "noise multiplier σ = %.6g spends ε = %.4f (target %.4g, optimal RDP order %.3g) at δ = %.3g over %d steps at q = %.6g",
-                             sigma, epsilon, targetEpsilon, order, delta, stepCount, sampleRate))
-            } else {
-                print(String(format: "ε = %.4f at δ = %.3g (optimal RDP order %.3g) for %d steps at q = %.6g with σ = %.6g",
-                             epsilon, delta, order, stepCount, sampleRate, sigma))
-            }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
+        let sigma = try noiseMultiplier ?? RDPAccountant.noiseMultiplier(targetEpsilon: targetEpsilon!, targetDelta: delta, sampleRate: sampleRate,
+                                                                       steps: stepCount, tolerance: tolerance)
+        var accountant = RDPAccountant()
+        accountant.step(noiseMultiplier: sigma, sampleRate: sampleRate, count: stepCount)
+        let (epsilon, order) = try accountant.privacySpent(delta: delta)
+        if json {
+            print(RecipeResult(fields: [("epsilon", epsilon), ("order", order), ("noise_multiplier", sigma)]
+                               + (targetEpsilon.map { [("target_epsilon", $0)] } ?? [])
+                               + [("delta", delta), ("sample_rate", sampleRate), ("steps", stepCount)]).json)
+        } else if let targetEpsilon {
+            print(String(format: "noise multiplier σ = %.6g spends ε = %.4f (target %.4g, optimal RDP order %.3g) at δ = %.3g over %d steps at q = %.6g",
+                         sigma, epsilon, targetEpsilon, order, delta, stepCount, sampleRate))
+        } else {
+            print(String(format: "ε = %.4f at δ = %.3g (optimal RDP order %.3g) for %d steps at q = %.6g with σ = %.6g",
+                         epsilon, delta, order, stepCount, sampleRate, sigma))
         }
     }
 }

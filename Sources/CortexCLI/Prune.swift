@@ -56,12 +56,8 @@ struct Prune: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            let result = try PruneRun(command: self).run()
-            if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
-        }
+        let result = try PruneRun(command: self).run()
+        if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
     }
 }
 

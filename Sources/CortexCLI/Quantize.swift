@@ -57,15 +57,11 @@ struct Quantize: ParsableCommand {
 
     func run() throws {
         let report: ModelQuantization
-        do {
-            if to.lowercased() == "int8" {
-                report = try int8()
-            } else {
-                report = try ModelQuantization.run(model: model, format: try Self.format(to, option: "--to"),
-                                                   fallback: fallback == "none" ? nil : try Self.format(fallback, option: "--fallback"), output: out)
-            }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
+        if to.lowercased() == "int8" {
+            report = try int8()
+        } else {
+            report = try ModelQuantization.run(model: model, format: try Self.format(to, option: "--to"),
+                                               fallback: fallback == "none" ? nil : try Self.format(fallback, option: "--fallback"), output: out)
         }
         if json {
             let encoder = JSONEncoder()
@@ -133,29 +129,25 @@ struct PerplexityCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try QuantizedMatrix.$activations.withValue(quantized.mode) {
-                let generator = try TextGenerator.load(model)
-                guard let data = FileManager.default.contents(atPath: text) else { throw CortexError.io(path: text, reason: "cannot be read") }
-                var tokens = try generator.tokenizer.encode(String(decoding: data, as: UTF8.self))
-                let step = stride ?? context
-                if maxWindows > 0 { tokens = Array(tokens.prefix(context + (maxWindows - 1) * step)) }
-                let result = try Perplexity.evaluate(generator.model, tokens: tokens, context: context, stride: stride) { window, running in
-                    if !json {
-                        print("[\(window)] \(String(format: "%.4f", running))", terminator: window % 8 == 0 ? "\n" : " ")
-                        fflush(nil)
-                    }
-                }
-                if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.sortedKeys]
-                    print(String(decoding: try encoder.encode(result), as: UTF8.self))
-                } else {
-                    print("\nperplexity \(String(format: "%.4f", result.perplexity)) over \(result.scoredTokens) tokens in \(result.windows) windows of \(context)")
+        try QuantizedMatrix.$activations.withValue(quantized.mode) {
+            let generator = try TextGenerator.load(model)
+            guard let data = FileManager.default.contents(atPath: text) else { throw CortexError.io(path: text, reason: "cannot be read") }
+            var tokens = try generator.tokenizer.encode(String(decoding: data, as: UTF8.self))
+            let step = stride ?? context
+            if maxWindows > 0 { tokens = Array(tokens.prefix(context + (maxWindows - 1) * step)) }
+            let result = try Perplexity.evaluate(generator.model, tokens: tokens, context: context, stride: stride) { window, running in
+                if !json {
+                    print("[\(window)] \(String(format: "%.4f", running))", terminator: window % 8 == 0 ? "\n" : " ")
+                    fflush(nil)
                 }
             }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            } else {
+                print("\nperplexity \(String(format: "%.4f", result.perplexity)) over \(result.scoredTokens) tokens in \(result.windows) windows of \(context)")
+            }
         }
     }
 }

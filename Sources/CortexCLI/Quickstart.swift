@@ -23,19 +23,15 @@ struct Quickstart: ParsableCommand {
         if !json { print("quickstart: training \(recipe) for one epoch") }
         let options = RecipeOptions(epochs: 1, batchSize: 64, learningRate: nil, optimizer: "adam", seed: 0,
                                     dataDirectory: dataDirectory, output: output, resume: nil, json: json)
-        do {
-            let result = try Recipes.run(recipe, options)
-            let path = (output as NSString).standardizingPath
-            if json {
-                print(RecipeResult(fields: result.fields + [("recipe", recipe), ("checkpoint", path)]).json)
-            } else {
-                print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", "))
-                // The recipe has already said where the checkpoint went; name the files in it.
-                print("files: \(path)/model.safetensors (optimizer and trainer state beside it), \(path)/loss.svg, \(path)/accuracy.svg")
-                print("evaluate again with: cortex evaluate \(recipe) --checkpoint \(path)")
-            }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
+        let result = try Recipes.run(recipe, options)
+        let path = (output as NSString).standardizingPath
+        if json {
+            print(RecipeResult(fields: result.fields + [("recipe", recipe), ("checkpoint", path)]).json)
+        } else {
+            print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", "))
+            // The recipe has already said where the checkpoint went; name the files in it.
+            print("files: \(path)/model.safetensors (optimizer and trainer state beside it), \(path)/loss.svg, \(path)/accuracy.svg")
+            print("evaluate again with: cortex evaluate \(recipe) --checkpoint \(path)")
         }
     }
 }

@@ -22,20 +22,16 @@ struct Sample: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            let (model, tokenizer) = try Sample.load(checkpoint)
-            let promptIds = try tokenizer.encode(prompt)
-            print(prompt, terminator: "")
-            _ = try model.generate(prompt: promptIds, maxNewTokens: maxNewTokens,
-                                   sampling: SamplingOptions(temperature: temperature, topK: topK == 0 ? nil : topK),
-                                   generator: RandomGenerator(seed: seed), onToken: { token in
-                print((try? tokenizer.decode([token])) ?? "", terminator: "")
-                fflush(nil)
-            })
-            print()
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
-        }
+        let (model, tokenizer) = try Sample.load(checkpoint)
+        let promptIds = try tokenizer.encode(prompt)
+        print(prompt, terminator: "")
+        _ = try model.generate(prompt: promptIds, maxNewTokens: maxNewTokens,
+                               sampling: SamplingOptions(temperature: temperature, topK: topK == 0 ? nil : topK),
+                               generator: RandomGenerator(seed: seed), onToken: { token in
+            print((try? tokenizer.decode([token])) ?? "", terminator: "")
+            fflush(nil)
+        })
+        print()
     }
 
     static func load(_ directory: String) throws -> (GPT, CharacterTokenizer) {

@@ -68,14 +68,10 @@ struct Serve: ParsableCommand {
         configuration.activations = quantized.mode
         configuration.shutdownDeadline = .milliseconds(Int64(shutdownSeconds * 1000))
         let server: CortexServer
-        do {
-            let generator = try TextGenerator.load(model)
-            let embedder = try embeddingModel.map { try SentenceEmbedder.load(directory: PretrainedModels.path(named: $0) ?? $0) }
-            server = try CortexServer(generator: generator, modelName: alias ?? Self.name(of: model), embedder: embedder,
-                                      embeddingName: embeddingAlias ?? embeddingModel.map(Self.name(of:)), configuration: configuration)
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
-        }
+        let generator = try TextGenerator.load(model)
+        let embedder = try embeddingModel.map { try SentenceEmbedder.load(directory: PretrainedModels.path(named: $0) ?? $0) }
+        server = try CortexServer(generator: generator, modelName: alias ?? Self.name(of: model), embedder: embedder,
+                                  embeddingName: embeddingAlias ?? embeddingModel.map(Self.name(of:)), configuration: configuration)
         let (host, port, parallel, name) = (host, port, parallel, server.modelName)
         let outcome = ServeOutcome()
         let done = DispatchSemaphore(value: 0)

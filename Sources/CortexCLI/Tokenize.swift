@@ -14,14 +14,10 @@ struct Tokenize: ParsableCommand {
     @Argument(help: "Text file to tokenize (standard input when omitted).") var file: String?
 
     func run() throws {
-        do {
-            let text = try input()
-            let ids = try ByteLevelBPETokenizer.load(directory: tokenizer).encode(text)
-            let numbers = ids.map(String.init)
-            print(json ? "[" + numbers.joined(separator: ", ") + "]" : numbers.joined(separator: " "))
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
-        }
+        let text = try input()
+        let ids = try ByteLevelBPETokenizer.load(directory: tokenizer).encode(text)
+        let numbers = ids.map(String.init)
+        print(json ? "[" + numbers.joined(separator: ", ") + "]" : numbers.joined(separator: " "))
     }
 
     func input() throws -> String {

@@ -64,8 +64,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let group: any ProcessGroup
-        do { group = try ProcessGroups.fromEnvironment() } catch let error as CortexError { throw ValidationError(error.description) }
+        let group = try ProcessGroups.fromEnvironment()
         var options = RecipeOptions(epochs: epochs ?? Recipes.defaultEpochs(recipe), batchSize: batchSize ?? (recipe == "char-gpt" ? 32 : recipe == "mnist-dp" ? PrivacyOptions.mnistBatchSize : 64),
                                     learningRate: learningRate,
                                     optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed,
@@ -97,14 +96,14 @@ struct Train: ParsableCommand {
             let printed = RecipeResult(fields: fields)
             if json { print(printed.json) } else { print(printed.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
         } catch let failure as CollectiveFailure {
-            guard group.size > 1 else { throw ValidationError(failure.error.description) }
+            guard group.size > 1 else { throw failure.error }
             // Every rank met it: each says so, and the job ends without anyone waiting.
             Train.report("rank \(group.rank) of \(group.size): error: \(failure.error.description)")
             (group as? MPIProcessGroup)?.finalize()
             Foundation.exit(1)
         } catch {
+            guard group.size > 1 else { throw error }
             let message = (error as? CortexError)?.description ?? "\(error)"
-            guard group.size > 1 else { throw ValidationError(message) }
             // Only this rank may have seen it: end every rank now rather than leave them waiting.
             Train.report("rank \(group.rank) of \(group.size): error: \(message); aborting all ranks")
             group.abort(code: 1)
@@ -134,13 +133,9 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            let result = try Evaluation.run(recipe: recipe, checkpoint: checkpoint, dataDirectory: dataDirectory,
-                                            int8: int8.flatMap(Evaluation.Int8Mode.init), calibrationBatches: calibrationBatches)
-            if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
-        } catch let error as CortexError {
-            throw ValidationError(error.description)
-        }
+        let result = try Evaluation.run(recipe: recipe, checkpoint: checkpoint, dataDirectory: dataDirectory,
+                                        int8: int8.flatMap(Evaluation.Int8Mode.init), calibrationBatches: calibrationBatches)
+        if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
     }
 }
 

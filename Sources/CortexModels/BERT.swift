@@ -104,19 +104,8 @@ public final class BERT: Module, @unchecked Sendable {
     /// prefix); missing and mis-shaped tensors are named together in one error.
     public static func load(directory: String) throws -> BERT {
         let configPath = (directory as NSString).appendingPathComponent("config.json")
-        let configuration: BERTConfiguration
-        do {
-            configuration = try JSONDecoder().decode(BERTConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: configPath)))
-        } catch {
-            throw CortexError.invalidFile(path: configPath, reason: "not a BERT config.json: \(error)")
-        }
+        let configuration = try BERTConfiguration.load(path: configPath)
         let c = configuration
-        guard c.hiddenSize > 0, c.heads > 0, c.hiddenSize % c.heads == 0, c.layers > 0, c.intermediateSize > 0 else {
-            throw CortexError.invalidFile(path: configPath, reason: "inconsistent BERT configuration \(c)")
-        }
-        guard ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"].contains(c.hiddenActivation) else {
-            throw CortexError.invalidFile(path: configPath, reason: "hidden_act \(c.hiddenActivation) is not supported (gelu, gelu_new, relu)")
-        }
         let weightsPath = (directory as NSString).appendingPathComponent("model.safetensors")
         let file = try Safetensors.load(weightsPath)
         var problems: [String] = []
@@ -236,5 +225,25 @@ public final class BERTLayer: Module, @unchecked Sendable {
         default: try hidden.gelu(approximate: .tanh)
         }
         return try outputNorm(y + output(activated))
+    }
+}
+
+extension BERTConfiguration {
+    /// Reads a Hugging Face BERT config.json and checks it is one Cortex can build.
+    public static func load(path: String) throws -> BERTConfiguration {
+        let c: BERTConfiguration
+        do {
+            c = try JSONDecoder().decode(BERTConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw CortexError.invalidFile(path: path, reason: "not a BERT config.json: \(error)")
+        }
+        guard c.vocabularySize > 0, c.hiddenSize > 0, c.heads > 0, c.hiddenSize % c.heads == 0, c.layers > 0, c.intermediateSize > 0,
+              c.maximumPositions > 0, c.typeVocabularySize > 0, c.layerNormEpsilon.isFinite, c.layerNormEpsilon >= 0 else {
+            throw CortexError.invalidFile(path: path, reason: "inconsistent BERT configuration \(c)")
+        }
+        guard ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"].contains(c.hiddenActivation) else {
+            throw CortexError.invalidFile(path: path, reason: "hidden_act \(c.hiddenActivation) is not supported (gelu, gelu_new, relu)")
+        }
+        return c
     }
 }

@@ -161,23 +161,7 @@ extension Llama {
     /// float32 tensors become the parameters; float16 and bfloat16 ones are converted).
     public static func load(directory: String) throws -> Llama {
         let configPath = (directory as NSString).appendingPathComponent("config.json")
-        let configuration: LlamaConfiguration
-        do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: configPath))
-            if let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                if let type = object["model_type"] as? String, !["llama", "mistral"].contains(type) {
-                    throw CortexError.invalidFile(path: configPath, reason: "model_type \"\(type)\" is not a Llama")
-                }
-                if object["attention_bias"] as? Bool == true || object["mlp_bias"] as? Bool == true {
-                    throw CortexError.invalidFile(path: configPath, reason: "attention or MLP biases are not supported")
-                }
-            }
-            configuration = try JSONDecoder().decode(LlamaConfiguration.self, from: data)
-        } catch let error as CortexError {
-            throw error
-        } catch {
-            throw CortexError.invalidFile(path: configPath, reason: "not a Llama config.json: \(error)")
-        }
+        let configuration = try LlamaConfiguration.load(path: configPath)
         let weightsPath = (directory as NSString).appendingPathComponent("model.safetensors")
         guard FileManager.default.fileExists(atPath: weightsPath) else {
             throw CortexError.io(path: weightsPath, reason: "missing (Cortex reads safetensors checkpoints)")
@@ -201,5 +185,30 @@ extension Llama {
             throw CortexError.invalidFile(path: weightsPath, reason: "unexpected tensors \(unused.sorted().prefix(10).joined(separator: ", "))")
         }
         return model
+    }
+}
+
+extension LlamaConfiguration {
+    /// Reads a Hugging Face Llama (or Mistral) config.json and checks it is one Cortex can build.
+    public static func load(path: String) throws -> LlamaConfiguration {
+        let configuration: LlamaConfiguration
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            if let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                if let type = object["model_type"] as? String, !["llama", "mistral"].contains(type) {
+                    throw CortexError.invalidFile(path: path, reason: "model_type \"\(type)\" is not a Llama")
+                }
+                if object["attention_bias"] as? Bool == true || object["mlp_bias"] as? Bool == true {
+                    throw CortexError.invalidFile(path: path, reason: "attention or MLP biases are not supported")
+                }
+            }
+            configuration = try JSONDecoder().decode(LlamaConfiguration.self, from: data)
+        } catch let error as CortexError {
+            throw error
+        } catch {
+            throw CortexError.invalidFile(path: path, reason: "not a Llama config.json: \(error)")
+        }
+        try configuration.validate(source: path)
+        return configuration
     }
 }

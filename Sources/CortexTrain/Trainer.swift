@@ -233,6 +233,13 @@ public final class Trainer: @unchecked Sendable {
 
     // MARK: Checkpoints
 
+    /// Decodes a trainer.json (what ``loadCheckpoint(from:)`` reads before it changes anything).
+    static func readState(_ data: Data, path: String) throws -> TrainerState {
+        do { return try JSONDecoder().decode(TrainerState.self, from: data) } catch {
+            throw CortexError.invalidFile(path: path, reason: "not a trainer state: \(error)")
+        }
+    }
+
     struct TrainerState: Codable {
         var history: [EpochRecord]
         var randomStates: [[UInt64]]
@@ -250,17 +257,22 @@ public final class Trainer: @unchecked Sendable {
 
     /// The files a checkpoint directory holds.
     public static let checkpointFiles: Set<String> = ["model.safetensors", "optimizer.safetensors", "trainer.json", "loss.svg", "accuracy.svg",
-                                                       "compute.json"]
+                                                       "compute.json", CheckpointManifest.fileName]
+    /// The files without which a checkpoint cannot resume.
+    static let requiredCheckpointFiles = ["model.safetensors", "optimizer.safetensors", "trainer.json"]
 
     /// Writes model, optimizer, schedule, RNG state and history into `directory`, plus loss and
-    /// accuracy curves as SVG files beside them. A directory that is new, empty or holds only a
-    /// checkpoint is replaced at once (written beside it, then swapped in): a process killed
-    /// while saving leaves the previous checkpoint whole. One that holds other files too keeps
-    /// them, and gets each checkpoint file atomically instead. Only rank 0 writes; the other
-    /// ranks return at once.
+    /// accuracy curves as SVG files beside them, and last a ``CheckpointManifest`` naming them
+    /// all with their hashes. A directory that is new, empty or holds only a checkpoint is
+    /// replaced at once (written beside it, then swapped in): a process killed while saving
+    /// leaves the previous checkpoint whole. One that holds other files too keeps them; its old
+    /// manifest is removed first and each file written atomically, so a kill there leaves a
+    /// checkpoint that ``loadCheckpoint(from:)`` refuses as partial. Only rank 0 writes; the
+    /// other ranks return at once.
     public func saveCheckpoint(to directory: String) throws {
         guard isLeader else { return }
         try AtomicDirectory.write(to: directory, owning: Trainer.checkpointFiles) { staging in
+            try CheckpointManifest.remove(from: staging)
             try model.save(to: staging + "/model.safetensors")
             let (tensors, metadata) = try optimizer.stateDict()
             try Safetensors.save(tensors, metadata: metadata, to: staging + "/optimizer.safetensors")
@@ -273,20 +285,29 @@ public final class Trainer: @unchecked Sendable {
             try AtomicFile.writeJSON(state, to: staging + "/trainer.json")
             try TrainingCurves.write(history: history, to: staging)
             try compute?.write(to: staging + "/compute.json")
+            // What this save wrote (a file left by an earlier save in a shared directory is not named).
+            let written = Trainer.requiredCheckpointFiles + (compute == nil ? [] : ["compute.json"])
+                + ["loss.svg", "accuracy.svg"].filter { FileManager.default.fileExists(atPath: staging + "/" + $0) }
+            try CheckpointManifest.write(directory: staging, files: written, epoch: history.count)
         }
     }
 
     /// Restores a checkpoint written by ``saveCheckpoint(to:)``; training then continues exactly
-    /// where it stopped.
+    /// where it stopped. A checkpoint whose files do not all match its manifest (a save that was
+    /// interrupted, files copied in from another run) is refused, naming the file.
     public func loadCheckpoint(from directory: String) throws {
         try? AtomicDirectory.recover(directory)
         let trainerPath = directory + "/trainer.json"
-        guard let data = FileManager.default.contents(atPath: trainerPath) else {
+        guard FileManager.default.fileExists(atPath: trainerPath) || CheckpointManifest.exists(in: directory) else {
             throw CortexError.io(path: trainerPath, reason: "no checkpoint here")
         }
-        let state: TrainerState
-        do { state = try JSONDecoder().decode(TrainerState.self, from: data) } catch {
-            throw CortexError.invalidFile(path: trainerPath, reason: "not a trainer state: \(error)")
+        let manifest = try CheckpointManifest.verify(directory: directory, requiring: Trainer.requiredCheckpointFiles)
+        guard let data = FileManager.default.contents(atPath: trainerPath) else {
+            throw CortexError.io(path: trainerPath, reason: "cannot be read")
+        }
+        let state = try Trainer.readState(data, path: trainerPath)
+        if let epoch = manifest.epoch, epoch != state.history.count {
+            throw CortexError.invalidFile(path: directory, reason: "is a mixed checkpoint: its manifest is of epoch \(epoch), trainer.json of epoch \(state.history.count)")
         }
         try model.loadStateDict(from: directory + "/model.safetensors")
         let optimizerFile = try Safetensors.load(directory + "/optimizer.safetensors")

@@ -60,11 +60,19 @@ public enum AtomicDirectory {
     }
 
     /// Puts back a directory that a process killed between the two renames of the fallback
-    /// left aside.
+    /// left aside, and removes the staging directories of writers that died while filling them.
     public static func recover(_ directory: String) throws {
         let aside = previous(directory)
         let manager = FileManager.default
         if manager.fileExists(atPath: aside) && !manager.fileExists(atPath: directory) { try rename(aside, directory) }
+        let url = URL(fileURLWithPath: directory)
+        let parent = url.deletingLastPathComponent().path, prefix = "." + url.lastPathComponent + ".staging-"
+        for entry in (try? manager.contentsOfDirectory(atPath: parent)) ?? [] where entry.hasPrefix(prefix) {
+            // ".NAME.staging-PID-RANDOM": only a writer that is gone (no such process) is cleaned up after.
+            guard let pid = entry.dropFirst(prefix.count).split(separator: "-").first.flatMap({ pid_t($0) }), pid > 0,
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? manager.removeItem(atPath: parent + "/" + entry)
+        }
     }
 
     static func previous(_ directory: String) -> String {
