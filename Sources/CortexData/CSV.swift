@@ -37,6 +37,9 @@ public enum CSVTable {
             }
         }
         let inputs = try Tensor(features, shape: [lines.count, columns - 1])
+        if classification, let row = targets.firstIndex(where: { !($0 >= 0 && $0 < 16_777_216 && $0.rounded() == $0) }) {
+            throw CortexError.invalidFile(path: path, reason: "line \(row + (hasHeader ? 2 : 1)): class label \(targets[row]) is not a whole number from 0 to 16777215")
+        }
         let labels = classification ? try Tensor(integers: targets.map { Int($0) }) : try Tensor(targets, shape: [lines.count, 1])
         return try TensorDataset(inputs: inputs, targets: labels)
     }

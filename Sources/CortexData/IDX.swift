@@ -22,9 +22,13 @@ public enum IDX {
             let offset = 4 + 4 * axis
             shape.append(Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3]))
         }
-        let count = shape.reduce(1, *)
-        guard bytes.count - headerSize == count else {
-            throw invalid("header promises shape \(shape) (\(count) bytes of data) but the file holds \(bytes.count - headerSize)")
+        // Four 32-bit sizes can multiply past Int: such a header promises more than any file holds.
+        let (count, overflow) = shape.reduce((1, false)) { product, size in
+            let next = product.0.multipliedReportingOverflow(by: size)
+            return (next.partialValue, product.1 || next.overflow)
+        }
+        guard !overflow, bytes.count - headerSize == count else {
+            throw invalid("header promises shape \(shape) (\(overflow ? "more than \(Int.max)" : "\(count)") bytes of data) but the file holds \(bytes.count - headerSize)")
         }
         let payload = bytes[headerSize...]
         if asLabels {
