@@ -49,6 +49,9 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
+        guard Recipes.names.contains(recipe) else {
+            throw ValidationError("unknown recipe \"\(recipe)\" (known: \(Recipes.names.joined(separator: ", ")))")
+        }
         if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
         try language.validate()
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive, got \(batchSize)") }

@@ -84,6 +84,7 @@ import Testing
         let data = try CompressionCommandTests().writeDataset(train: 64, test: 16)
         expect(["train", "mnist-mlp", "--data-dir", data, "--epochs", "1", "--resume", partial], .runtime, mentions: [partial, "partial"])
         // 9. evaluate: a checkpoint of another architecture, and one that is not there.
+        try FileManager.default.createDirectory(atPath: directory + "/mlp", withIntermediateDirectories: true)
         try Classifiers.mnistMLP(generator: RandomGenerator(seed: 1)).save(to: directory + "/mlp/model.safetensors")
         expect(["evaluate", "mnist-cnn", "--checkpoint", directory + "/mlp", "--data-dir", data], .runtime, mentions: ["missing keys"])
         expect(["evaluate", "mnist-mlp", "--checkpoint", directory + "/missing", "--data-dir", data], .runtime, mentions: [directory + "/missing"])

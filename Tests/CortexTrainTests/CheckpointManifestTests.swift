@@ -24,7 +24,7 @@ import Testing
         try trained(epochs: 2).saveCheckpoint(to: second)
         let manifest = try CheckpointManifest.verify(directory: first, requiring: ["model.safetensors", "optimizer.safetensors", "trainer.json"])
         #expect(manifest.epoch == 1)
-        #expect(Set(manifest.files.keys) == ["model.safetensors", "optimizer.safetensors", "trainer.json", "loss.svg", "accuracy.svg"])
+        #expect(Set(manifest.files.keys) == ["model.safetensors", "optimizer.safetensors", "trainer.json", "loss.svg", "accuracy.svg", "compute.json"])
         try TrainerTests.makeTrainer().loadCheckpoint(from: first)
 
         // The model of epoch 2 beside the rest of epoch 1.
@@ -47,8 +47,10 @@ import Testing
         try FileManager.default.removeItem(atPath: mixed + "/" + CheckpointManifest.fileName)
         expectCortexError(["partial", "checkpoint.json"]) { try TrainerTests.makeTrainer().loadCheckpoint(from: mixed) }
         // A file the manifest names, gone.
-        try FileManager.default.removeItem(atPath: swapped + "/optimizer.safetensors")
-        expectCortexError(["optimizer.safetensors"]) { try TrainerTests.makeTrainer().loadCheckpoint(from: swapped) }
+        let missing = directory + "/missing"
+        try FileManager.default.copyItem(atPath: first, toPath: missing)
+        try FileManager.default.removeItem(atPath: missing + "/optimizer.safetensors")
+        expectCortexError(["optimizer.safetensors is missing"]) { try TrainerTests.makeTrainer().loadCheckpoint(from: missing) }
     }
 
     @Test func aSharedDirectoryKeepsItsFilesAndGetsAManifestLast() throws {
