@@ -59,6 +59,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         var specials = specialTokens
         for (token, id) in vocabulary where token.hasPrefix("<|") && token.hasSuffix("|>") && specials[token] == nil { specials[token] = id }
         self.specialTokens = specials
+        try checkTokenIdentifiers(vocabulary, specials, source: source)
         let size = max((vocabulary.values.max() ?? -1), (specials.values.max() ?? -1)) + 1
         var bytes = [[UInt8]?](repeating: nil, count: size)
         var odd: [Int: String] = [:]

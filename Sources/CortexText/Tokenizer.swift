@@ -71,3 +71,16 @@ public struct CharacterTokenizer: Tokenizer, Equatable {
 
     public static func == (lhs: CharacterTokenizer, rhs: CharacterTokenizer) -> Bool { lhs.characters == rhs.characters }
 }
+
+/// Refuses token ids far past a vocabulary's size. Vocabularies number their tokens from 0 to
+/// about their size; an id like 54,000,000,000 (a corrupt or hostile file) would otherwise size
+/// the id-to-token table.
+func checkTokenIdentifiers(_ tables: [String: Int]..., source: String) throws {
+    let entries = tables.reduce(0) { $0 + $1.count }
+    let limit = 4 * entries + 1024
+    for table in tables {
+        if let (token, id) = table.first(where: { $0.value >= limit }) {
+            throw CortexError.invalidFile(path: source, reason: "token \(token.debugDescription) has id \(id), far past the \(entries) tokens of the vocabulary (ids run from 0 to about its size)")
+        }
+    }
+}

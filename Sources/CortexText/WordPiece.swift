@@ -42,6 +42,7 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
         self.paddingToken = paddingToken
         self.continuationPrefix = continuationPrefix
         self.maximumCharactersPerWord = maximumCharactersPerWord
+        try checkTokenIdentifiers(vocabulary, source: source)
         var tokens = [String](repeating: "", count: (vocabulary.values.max() ?? -1) + 1)
         var wordStarts: [[UInt8]: Int] = [:], continuations: [[UInt8]: Int] = [:]
         for (token, id) in vocabulary where id >= 0 {

@@ -105,6 +105,16 @@ public enum Shapes {
         for size in shape where size < 0 {
             throw CortexError.invalidArgument(operation: operation, reason: "negative dimension \(size) in shape \(shape)")
         }
+        // The strides multiply every size but the first; with a zero size the element count is
+        // 0, yet the strides of the others must still fit in Int.
+        var product = 1
+        for size in shape where size > 0 {
+            let (next, overflow) = product.multipliedReportingOverflow(by: size)
+            guard !overflow else {
+                throw CortexError.invalidArgument(operation: operation, reason: "shape \(shape) is too large: its sizes multiply past \(Int.max)")
+            }
+            product = next
+        }
     }
 }
 

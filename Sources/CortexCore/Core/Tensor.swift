@@ -51,6 +51,7 @@ public struct Tensor: Sendable {
     /// A tensor whose elements are not initialised (as `torch.empty`): for buffers that are
     /// about to be overwritten. Large blocks cost no memory until written.
     public static func empty(_ shape: [Int], dtype: DType = .float32, device: Device = .cpu) throws -> Tensor {
+        try Shapes.validate(shape, operation: "empty")
         let backend = try Backends.backend(for: device)
         let storage = try backend.allocate(dtype: dtype, count: shape.reduce(1, *))
         return Tensor(storage: storage, layout: Layout(contiguous: shape))

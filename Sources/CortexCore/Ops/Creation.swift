@@ -98,6 +98,7 @@ extension Tensor {
     /// An integer tensor (int64 by default; int32 for compact indices).
     public init(integers values: [Int], shape: [Int]? = nil, dtype: DType = .int64, device: Device = .cpu) throws {
         let shape = shape ?? [values.count]
+        try Shapes.validate(shape, operation: "Tensor(integers:shape:)")
         guard dtype.isInteger else {
             throw CortexError.dtypeMismatch(operation: "Tensor(integers:)", expected: "int32 or int64", got: dtype.rawValue)
         }
@@ -120,6 +121,7 @@ extension Tensor {
     /// A bool mask.
     public init(booleans values: [Bool], shape: [Int]? = nil, device: Device = .cpu) throws {
         let shape = shape ?? [values.count]
+        try Shapes.validate(shape, operation: "Tensor(booleans:shape:)")
         guard shape.reduce(1, *) == values.count else {
             throw CortexError.shapeMismatch(operation: "Tensor(booleans:)", shapes: [shape, [values.count]],
                                             reason: "(shape and number of values) disagree")
