@@ -29,29 +29,26 @@ extension FuzzTarget {
         try attempt { try exercise(try WordPieceTokenizer.load(tokenizerJSON: path)) }
     })
 
-    static let vocabularyAndMerges = FuzzTarget("vocab-merges", "vocab.json + merges.txt (Hugging Face's byte-level BPE files)", seeds: { sources in
-        guard let vocabulary = sources.data("gpt2-tokenizer/vocab.json"), let merges = sources.data("gpt2-tokenizer/merges.txt"),
-              let trimmed = trimmedBPE(vocabulary, merges, keeping: 600) else { return [] }
-        return [joined([trimmed.vocabulary, trimmed.merges])]
-    }, body: { workspace, bytes in
-        let files = parts(bytes, count: 2)
-        let directory = try workspace.emptyDirectory("vocab-merges")
-        try workspace.file("vocab.json", files[0], in: "vocab-merges")
-        try workspace.file("merges.txt", files[1], in: "vocab-merges")
-        try exercise(try ByteLevelBPETokenizer.load(directory: directory))
-    })
+    static let vocabularyAndMerges = bpeFiles("vocab-merges", "vocab.json + merges.txt (Hugging Face's byte-level BPE files)",
+                                              vocabulary: "vocab.json", merges: "merges.txt")
+    static let encoderAndVocabBPE = bpeFiles("encoder-bpe", "encoder.json + vocab.bpe (OpenAI's GPT-2 files)",
+                                             vocabulary: "encoder.json", merges: "vocab.bpe")
 
-    static let encoderAndVocabBPE = FuzzTarget("encoder-bpe", "encoder.json + vocab.bpe (OpenAI's GPT-2 files)", seeds: { sources in
-        guard let encoder = sources.data("gpt2-tokenizer/encoder.json"), let bpe = sources.data("gpt2-tokenizer/vocab.bpe"),
-              let trimmed = trimmedBPE(encoder, bpe, keeping: 600) else { return [] }
-        return [joined([trimmed.vocabulary, trimmed.merges])]
-    }, body: { workspace, bytes in
-        let files = parts(bytes, count: 2)
-        let directory = try workspace.emptyDirectory("encoder-bpe")
-        try workspace.file("encoder.json", files[0], in: "encoder-bpe")
-        try workspace.file("vocab.bpe", files[1], in: "encoder-bpe")
-        try exercise(try ByteLevelBPETokenizer.load(directory: directory))
-    })
+    /// A byte-level BPE vocabulary and merges file under the given names, seeded from the real
+    /// GPT-2 files of that name, and loaded as a directory (the way users load them).
+    static func bpeFiles(_ name: String, _ summary: String, vocabulary: String, merges: String) -> FuzzTarget {
+        FuzzTarget(name, summary, seeds: { sources in
+            guard let vocabularyBytes = sources.data("gpt2-tokenizer/" + vocabulary), let mergesBytes = sources.data("gpt2-tokenizer/" + merges),
+                  let trimmed = trimmedBPE(vocabularyBytes, mergesBytes, keeping: 600) else { return [] }
+            return [joined([trimmed.vocabulary, trimmed.merges])]
+        }, body: { workspace, bytes in
+            let files = parts(bytes, count: 2)
+            let directory = try workspace.emptyDirectory(name)
+            try workspace.file(vocabulary, files[0], in: name)
+            try workspace.file(merges, files[1], in: name)
+            try exercise(try ByteLevelBPETokenizer.load(directory: directory))
+        })
+    }
 
     static let vocabularyText = FuzzTarget("vocab-txt", "WordPiece vocab.txt + tokenizer_config.json (BERT)", seeds: { sources in
         let config = sources.bytes(sources.miniLM + "/tokenizer_config.json") ?? Array(#"{"do_lower_case": true}"#.utf8)
