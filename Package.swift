@@ -119,7 +119,7 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CortexFuzzingTests",
-            dependencies: ["CortexFuzzing", "CortexCore", "CortexTestSupport"],
+            dependencies: ["CortexFuzzing", "CortexCore", "CortexData", "CortexText", "CortexTestSupport"],
             resources: [.copy("Findings")]),
         .testTarget(
             name: "CortexCoreTests",

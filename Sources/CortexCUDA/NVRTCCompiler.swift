@@ -29,12 +29,27 @@ public final class NVRTCCompiler: @unchecked Sendable {
     public static func shared() throws -> NVRTCCompiler { try loaded.get { try NVRTCCompiler(candidates: candidates) } }
 
     public init(candidates: [String]) throws {
+        NVRTCCompiler.preloadBuiltins(beside: candidates)
         var table = cortex_nvrtc()
         try RuntimeLibrary.load(&table, candidates: candidates, device: "nvrtc", what: "NVRTC", cortex_cuda_load_nvrtc)
         self.table = table
         var major: Int32 = 0, minor: Int32 = 0
         _ = table.nvrtcVersion(&major, &minor)
         version = (Int(major), Int(minor))
+    }
+
+    /// NVRTC opens its builtins library (libnvrtc-builtins.so.12.9) itself, found beside it
+    /// through its $ORIGIN. Where that lookup is not NVRTC's own (under AddressSanitizer, whose
+    /// dlopen stands between), it fails; loading the builtins first, by path, makes NVRTC's
+    /// open find them by name.
+    static func preloadBuiltins(beside candidates: [String]) {
+        for candidate in candidates where candidate.hasPrefix("/") {
+            let directory = (candidate as NSString).deletingLastPathComponent
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            where name.hasPrefix("libnvrtc-builtins.so") {
+                _ = dlopen(directory + "/" + name, RTLD_NOW | RTLD_GLOBAL)
+            }
+        }
     }
 
     public enum Output: String, Sendable { case cubin, ptx }

@@ -1,5 +1,7 @@
 import CortexCore
+import CortexData
 import CortexTestSupport
+import CortexText
 import Foundation
 import Testing
 @testable import CortexFuzzing
@@ -46,6 +48,28 @@ import Testing
             }
         }
         print("replayed \(replayed) past findings")
+    }
+
+    /// What each fix refuses, by name (the findings' inputs themselves are replayed above).
+    @Test func theFindingsAreRefusedByName() throws {
+        let directory = temporaryDirectory("cortex-findings")
+        // IDX: four sizes whose product passes Int; and a zero size beside huge ones.
+        var header: [UInt8] = [0, 0, 8, 4]
+        for size: UInt32 in [0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF, 2] { header += withUnsafeBytes(of: size.bigEndian, Array.init) }
+        try Data(header).write(to: URL(fileURLWithPath: directory + "/overflow.idx"))
+        expectCortexError(["more than \(Int.max)"]) { _ = try IDX.read(directory + "/overflow.idx") }
+        expectCortexError(["too large"]) { _ = try Tensor(integers: [], shape: [0, 1 << 40, 1 << 40]) }
+        expectCortexError(["too large"]) { _ = try Tensor.empty([1 << 40, 1 << 40]) }
+        // CSV: class labels that are not whole numbers.
+        try Data("x,label\n1,nan\n".utf8).write(to: URL(fileURLWithPath: directory + "/labels.csv"))
+        expectCortexError(["line 2", "nan", "whole number"]) { _ = try CSVTable.load(directory + "/labels.csv", targetColumn: "label", classification: true) }
+        // Tokenizers: an id far past the vocabulary's size.
+        expectCortexError(["\"b\"", "54000000000", "far past"]) {
+            _ = try ByteLevelBPETokenizer(vocabulary: ["a": 0, "b": 54_000_000_000], merges: [])
+        }
+        expectCortexError(["1087000000", "far past"]) {
+            _ = try WordPieceTokenizer(vocabulary: ["[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "[PAD]": 3, "word": 1_087_000_000])
+        }
     }
 
     @Test func multiFileInputsSplitAtTheSeparator() {
