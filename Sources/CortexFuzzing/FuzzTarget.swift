@@ -30,9 +30,15 @@ public struct FuzzTarget: Sendable {
         public var description: String { "\(target): \(type(of: error)) escaped the parser: \(error)" }
     }
 
+    /// Targets share one workspace (and its file names), so inputs and seed builds run one at a
+    /// time, even when tests run targets on several threads.
+    private static let running = NSLock()
+
     /// Runs one input. Returns whether the parser accepted it (false: a `CortexError`).
     @discardableResult
     public func run(_ bytes: [UInt8]) throws -> Bool {
+        FuzzTarget.running.lock()
+        defer { FuzzTarget.running.unlock() }
         do {
             try body(FuzzWorkspace.shared, bytes)
             return true
@@ -46,7 +52,9 @@ public struct FuzzTarget: Sendable {
     /// The seed inputs, built from the real files in the data directory, the pretrained models
     /// and the repository's fixtures (whichever are present).
     public func seedInputs(_ sources: SeedSources = SeedSources()) throws -> [[UInt8]] {
-        try seeds(sources)
+        FuzzTarget.running.lock()
+        defer { FuzzTarget.running.unlock() }
+        return try seeds(sources)
     }
 
     /// Writes the seeds as files `seed-N` into `directory` (created), leaving it alone when it
