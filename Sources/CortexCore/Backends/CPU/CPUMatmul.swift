@@ -3,9 +3,9 @@ import CCortexKernels
 
 /// Batched, broadcasting matrix products. On CPUs with AVX-512 they run on Cortex's own packed
 /// GEMM (CCortexKernels/gemm_avx512.c), which reads any strided view directly; elsewhere
-/// through OpenBLAS `cblas_sgemm`, where a transposed view is passed as a transpose flag with
-/// its leading dimension, never copied, and only views with no unit stride in either matrix
-/// axis are made contiguous first.
+/// through single-threaded OpenBLAS `cblas_sgemm` calls shared out among Cortex's workers,
+/// where a transposed view is passed as a transpose flag with its leading dimension, never
+/// copied, and only views with no unit stride in either matrix axis are made contiguous first.
 /// Element offsets of each batch's left and right matrices under batch broadcasting.
 struct MatmulBatches {
     let shape: [Int]
@@ -54,6 +54,12 @@ extension CPUBackend {
         }
     }
 
+    /// OpenBLAS runs on the calling thread only; Cortex's workers share the products out.
+    /// (Its thread count is one setting for the whole process: switching it for some products
+    /// changed how other threads' concurrent products were summed, so the same product gave
+    /// different roundings depending on what else ran.)
+    static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
+
     public func matmul(_ a: Storage, _ aLayout: Layout, _ b: Storage, _ bLayout: Layout,
                        outputShape: [Int], into out: Storage) throws {
         if cortex_has_avx512() != 0 {
@@ -91,38 +97,53 @@ extension CPUBackend {
         let (batchShape, batchCount) = (batches.shape, batches.count)
         let aBase = aStorage.floats() + aLayout.offset, bBase = bStorage.floats() + bLayout.offset
 
+        _ = Self.singleThreadedBLAS
+        // C's rows [rows] and columns [columns] of one product, on the calling thread.
         func gemm(_ aPointer: UnsafePointer<Float>, _ bPointer: UnsafePointer<Float>, _ cPointer: UnsafeMutablePointer<Float>,
-                  rows: Int, leading: Int? = nil) {
+                  rows: Range<Int>, columns: Range<Int>, leading: Int? = nil) {
+            let aLeading = leading ?? left.leadingDimension
+            let aStart = aPointer + rows.lowerBound * (left.transposed ? 1 : aLeading)
+            let bStart = bPointer + columns.lowerBound * (right.transposed ? right.leadingDimension : 1)
             cblas_sgemm(CblasRowMajor, left.transposed ? CblasTrans : CblasNoTrans, right.transposed ? CblasTrans : CblasNoTrans,
-                        Int32(rows), Int32(N), Int32(K), 1, aPointer, Int32(leading ?? left.leadingDimension),
-                        bPointer, Int32(right.leadingDimension), 0, cPointer, Int32(N))
+                        Int32(rows.count), Int32(columns.count), Int32(K), 1, aStart, Int32(aLeading),
+                        bStart, Int32(right.leadingDimension), 0, cPointer + rows.lowerBound * N + columns.lowerBound, Int32(N))
+        }
+        // One product split between the workers: the taller side in 16-row (or 16-column)
+        // shares, each share computed whole by one worker, so no result depends on timing.
+        let pointers = UncheckedSendable((aBase, bBase, output))
+        func product(_ aOffset: Int, _ bOffset: Int, _ cOffset: Int, rows: Int, leading: Int? = nil) {
+            let (aPointer, bPointer, cPointer) = (pointers.value.0 + aOffset, pointers.value.1 + bOffset, pointers.value.2 + cOffset)
+            let splitRows = rows >= N
+            let pieces = ((splitRows ? rows : N) + 15) / 16
+            let grain = max(1, (1 << 18) / max(16 * (splitRows ? N : rows) * K, 1))
+            CPUParallelism.forEachRange(pieces, grain: grain) { range in
+                let first = 16 * range.lowerBound, last = min(16 * range.upperBound, splitRows ? rows : N)
+                gemm(aPointer, bPointer, cPointer, rows: splitRows ? first..<last : 0..<rows, columns: splitRows ? 0..<N : first..<last,
+                     leading: leading)
+            }
         }
 
         // A shared right operand and row-major stacked left matrices: one tall product.
         if !left.transposed && batches.rightStrides.allSatisfy({ $0 == 0 }) {
             let folded = CoalescedIteration(shape: batchShape + [M], strides: [batches.leftStrides + [left.leadingDimension]])
             if folded.shape.count == 1 && folded.strides[0][0] >= K {
-                gemm(aBase, bBase, output, rows: batchCount * M, leading: folded.strides[0][0])
+                product(0, 0, 0, rows: batchCount * M, leading: folded.strides[0][0])
                 withExtendedLifetime((aStorage, bStorage)) {}
                 return
             }
         }
-        let smallProducts = batchCount >= 2 && M * N * K < (1 << 21)
-        if smallProducts && CPUParallelism.threadCount > 1 {
-            // Many small products: one per core, BLAS single-threaded meanwhile.
-            openblas_set_num_threads(1)
-            let pointers = UncheckedSendable((aBase, bBase, output))
-            CPUParallelism.forEachRange(batchCount, grain: 1) { range in
+        if batchCount >= 2 && M * N * K < (1 << 21) {
+            // Many small products: one worker each.
+            CPUParallelism.forEachRange(batchCount, grain: max(1, (1 << 18) / max(M * N * K, 1))) { range in
                 for batch in range {
                     let (aOffset, bOffset) = batches.offsets(batch)
-                    gemm(pointers.value.0 + aOffset, pointers.value.1 + bOffset, pointers.value.2 + batch * M * N, rows: M)
+                    gemm(pointers.value.0 + aOffset, pointers.value.1 + bOffset, pointers.value.2 + batch * M * N, rows: 0..<M, columns: 0..<N)
                 }
             }
-            openblas_set_num_threads(Int32(CPUParallelism.threadCount))
         } else {
             for batch in 0..<batchCount {
                 let (aOffset, bOffset) = batches.offsets(batch)
-                gemm(aBase + aOffset, bBase + bOffset, output + batch * M * N, rows: M)
+                product(aOffset, bOffset, batch * M * N, rows: M)
             }
         }
         withExtendedLifetime((aStorage, bStorage)) {}

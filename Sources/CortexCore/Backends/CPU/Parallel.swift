@@ -1,12 +1,11 @@
 import Foundation
 import Synchronization
-import CBLAS
 import CCortexKernels
 
 /// The one pool Cortex's CPU kernels run on (``WorkerPool``), split into one chunk per core.
 ///
-/// OpenBLAS keeps its own threads for sgemm; Cortex never calls multi-threaded BLAS from inside
-/// a parallel region, so the two pools take turns instead of oversubscribing the cores.
+/// OpenBLAS (the products on CPUs without AVX-512) runs single-threaded on these workers, so
+/// there is one pool and the cores are never oversubscribed.
 public enum CPUParallelism {
     /// Worker count, from CORTEX_NUM_THREADS, else the cores this process may run on: the ones
     /// a launcher bound it to (mpirun binds each of 2 ranks to a core), or else the active cores
@@ -24,10 +23,9 @@ public enum CPUParallelism {
         return max(online / localRanks, 1)
     }()
 
-    /// Sets the workers used by Cortex kernels and by OpenBLAS.
+    /// Sets the workers used by Cortex kernels (OpenBLAS products run on them).
     public static func setThreadCount(_ count: Int) {
         threadCount = max(count, 1)
-        openblas_set_num_threads(Int32(threadCount))
     }
 
     /// Runs `body` over `0..<count` split into contiguous ranges, one per worker, when the work

@@ -10,13 +10,17 @@ final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool(workers: max(CPUParallelism.threadCount - 1, 0))
 
     let workerCount: Int
+    /// The current job's number times `partsLimit`, plus its part count: a worker learns both
+    /// from one load. (A separate part count let a worker that sat out one job read the next
+    /// job's count before that job was published, run its part early and then again.)
     private let generation = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let condition = NSCondition()
-    // Written by the caller before it publishes a new generation, read by workers after.
+    // Written by the caller before it publishes a new generation; read only by the workers
+    // that take part, while the caller waits for them.
     nonisolated(unsafe) private var job: ((Int) -> Void)?
-    nonisolated(unsafe) private var parts = 0
+    private static let partsLimit = 1 << 16
     /// Spin iterations (each a `pause`) before an idle worker goes to sleep: tens of microseconds.
     private let spinLimit = 20_000
 
@@ -44,14 +48,14 @@ final class WorkerPool: @unchecked Sendable {
     /// returns when all are done. Returns false without running anything when the pool is in
     /// use (a nested or concurrent region), so the caller runs serially instead.
     func run(parts: Int, _ body: (Int) -> Void) -> Bool {
-        guard parts >= 1, parts - 1 <= workerCount,
+        guard parts >= 1, parts - 1 <= workerCount, parts < Self.partsLimit,
               busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         withoutActuallyEscaping(body) { body in
             job = body
-            self.parts = parts
             pending.store(parts - 1, ordering: .relaxed)
+            let next = (generation.load(ordering: .relaxed) / Self.partsLimit + 1) * Self.partsLimit + parts
             condition.lock()
-            generation.add(1, ordering: .releasing)
+            generation.store(next, ordering: .releasing)
             condition.broadcast()
             condition.unlock()
             body(0)
@@ -84,7 +88,7 @@ final class WorkerPool: @unchecked Sendable {
             }
             seen = current
             // Only the parts of this job check in; the caller waits for exactly those.
-            if part < parts {
+            if part < current % Self.partsLimit {
                 runJob(part)
                 pending.subtract(1, ordering: .releasing)
             }
