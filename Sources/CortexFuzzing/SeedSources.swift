@@ -19,7 +19,9 @@ public struct SeedSources: Sendable {
     }
 
     /// The bytes of a file, or nil when it is absent.
-    func bytes(_ path: String) -> [UInt8]? {
+    func bytes(_ path: String) -> [UInt8]? { Self.bytes(path) }
+
+    static func bytes(_ path: String) -> [UInt8]? {
         FileManager.default.contents(atPath: path).map { [UInt8]($0) }
     }
 

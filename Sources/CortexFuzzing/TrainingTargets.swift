@@ -102,7 +102,7 @@ enum TrainingFixture {
     }
 
     static func saved(_ path: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CortexError.io(path: path, reason: "cannot be read") }
-        return [UInt8](data)
+        guard let bytes = SeedSources.bytes(path) else { throw CortexError.io(path: path, reason: "cannot be read") }
+        return bytes
     }
 }
