@@ -46,7 +46,15 @@ case "$command" in
     # can remove while the other creates it ("mkdir ... File exists", orte_init failed): so
     # each "host" gets its own TMPDIR, and Tools/netns-rsh gives the remote one its own.
     export PMIX_MCA_gds=hash OMPI_MCA_rtc_hwloc_vmhole=none CORTEX_NETNS_STATE="$state" TMPDIR="$state/$a-tmp"
-    exec ip netns exec "$a" mpirun "${root[@]}" --hostfile "$state/hostfile" -x PMIX_MCA_gds \
+    # mpirun refuses -x beside the mca_base_env_list parameter (Tools/sanitize.sh sets it), so
+    # that list's entries become -x entries here.
+    forwarded=()
+    if [ -n "${OMPI_MCA_mca_base_env_list:-}" ]; then
+      IFS=';' read -ra entries <<< "$OMPI_MCA_mca_base_env_list"
+      for entry in "${entries[@]}"; do forwarded+=(-x "$entry"); done
+      unset OMPI_MCA_mca_base_env_list
+    fi
+    exec ip netns exec "$a" mpirun "${root[@]}" --hostfile "$state/hostfile" -x PMIX_MCA_gds "${forwarded[@]}" \
       --mca plm_rsh_agent "$here/netns-rsh" --mca routed direct --mca rtc_hwloc_vmhole none \
       --mca btl tcp,self --mca btl_tcp_if_include 10.231.7.0/24 --mca oob_tcp_if_include 10.231.7.0/24 "$@"
     ;;
