@@ -4,7 +4,19 @@
 #include "cortex_kernels.h"
 #include <math.h>
 
+// ThreadSanitizer instruments the resolvers that target_clones generates, and the dynamic
+// loader runs those resolvers before the sanitizer's runtime is up (the process dies in
+// __tsan_func_entry before main). Under it the clones give way to the baseline build.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORTEX_WITHOUT_CLONES 1
+#endif
+#endif
+#ifdef CORTEX_WITHOUT_CLONES
+#define CLONES
+#else
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 
 /// The float32 GEMM's packing of rows [0, m) x columns [0, k) of A (element strides rs, cs)
 /// into 12-row panels; the bfloat16 GEMM packs its pairs (32 bits each) with it.
