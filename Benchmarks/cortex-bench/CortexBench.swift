@@ -7,7 +7,7 @@ struct CortexBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cortex-bench",
         abstract: "Cortex benchmarks, side by side with PyTorch.",
-        subcommands: [CoreSuite.self, TrainSuite.self, TextSuite.self, GPT2Suite.self, PretrainedSuite.self, QuantizedSuite.self, CompressSuite.self, PrivacySuite.self, ComputeSuite.self, SequenceSuite.self, DistributedSuite.self, ServeSuite.self, ServeMemorySuite.self])
+        subcommands: [CoreSuite.self, TrainSuite.self, TextSuite.self, GPT2Suite.self, PretrainedSuite.self, QuantizedSuite.self, CompressSuite.self, PrivacySuite.self, ComputeSuite.self, SequenceSuite.self, DistributedSuite.self, ServeSuite.self, ServeMemorySuite.self, FineTuneSuite.self])
 }
 
 struct BenchmarkOptions: ParsableArguments {

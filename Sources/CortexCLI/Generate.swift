@@ -1,6 +1,7 @@
 import ArgumentParser
 import CortexCore
 import CortexModels
+import CortexNN
 import CortexText
 import Foundation
 
@@ -18,6 +19,8 @@ struct Generate: ParsableCommand {
 
     @Option(help: "GGUF file, checkpoint directory, or model name.") var model: String
     @Option(help: "Tokenizer directory (default: the model's).") var tokenizer: String?
+    @Option(help: "A LoRA adapter directory (adapter_config.json + adapter_model.safetensors, Cortex's or PEFT's) applied to the model.")
+    var adapter: String?
     @Option(help: "Text to continue, or with --chat the user's message.") var prompt: String
     @Flag(help: "Wrap the prompt in the model's chat template and stop at the end of the assistant's turn.") var chat = false
     @Option(help: "With --chat, a system message (default: the template's own).") var system: String?
@@ -49,6 +52,9 @@ struct Generate: ParsableCommand {
 
     func generate() throws {
         var generator = try TextGenerator.load(model)
+        if let adapter, let module = generator.model as? Module {
+            _ = try LoRAAdapter.load(directory: adapter, into: module)
+        }
         if let tokenizer {
             generator = TextGenerator(model: generator.model, tokenizer: try ByteLevelBPETokenizer.load(directory: tokenizer),
                                       chatTemplate: generator.chatTemplate)

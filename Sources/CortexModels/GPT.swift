@@ -48,6 +48,26 @@ public final class TransposedLinear: Module, Layer, @unchecked Sendable {
     public func forward(_ input: Tensor) throws -> Tensor { try input.matmul(weight) + bias }
 }
 
+extension TransposedLinear: LoRAAdaptable {
+    public var inFeatures: Int { weight.shape[0] }
+    public var outFeatures: Int { weight.shape[1] }
+    public var storesWeightTransposed: Bool { true }
+
+    /// Adds the update (out, in), transposed to the stored (in, out) layout (PEFT's
+    /// `fan_in_fan_out`).
+    public func merging(_ delta: Tensor) throws -> Module & Layer {
+        guard delta.shape == [outFeatures, inFeatures] else {
+            throw CortexError.shapeMismatch(operation: "TransposedLinear.merging", shapes: [delta.shape, weight.shape],
+                                            reason: "(the update must be (out, in) for a weight stored (in, out))")
+        }
+        let trainable = weight.requiresGrad
+        try withNoGrad { weight = try (weight.detach() + delta.mT.to(weight.dtype)).contiguous() }
+        var updated = weight
+        updated.requiresGrad = trainable
+        return self
+    }
+}
+
 /// GPT-2's decoder (pre-norm blocks of causal self-attention and a GELU MLP, learned position
 /// embeddings, final layer norm, output projection tied to the token embedding), with Hugging
 /// Face's parameter names (`transformer.h.0.attn.c_attn.weight`, ...), so its checkpoints are
@@ -234,7 +254,7 @@ public final class GPTBlock: Module, @unchecked Sendable {
 public final class GPTAttention: Module, @unchecked Sendable {
     /// The fused query/key/value projection and the output projection: ``TransposedLinear``s,
     /// or ``QuantizedLinear``s from a GGUF file.
-    let cAttn: Module & Layer, cProj: Module & Layer
+    private(set) var cAttn: Module & Layer, cProj: Module & Layer
     let attentionDropout: Dropout, residualDropout: Dropout
     let heads: Int, dropout: Float
 
@@ -318,7 +338,8 @@ extension GPTAttention {
 }
 
 public final class GPTMLP: Module, @unchecked Sendable {
-    let cFc: Module & Layer, cProj: Module & Layer, dropout: Dropout
+    private(set) var cFc: Module & Layer, cProj: Module & Layer
+    let dropout: Dropout
 
     init(_ configuration: GPTConfiguration, initialize: Bool, generator: RandomGenerator) {
         let size = configuration.embeddingSize
@@ -355,5 +376,25 @@ extension TransposedLinear: PerSampleGradientLayer {
         if weight.requiresGrad { result["weight"] = try PerSampleGradients.outerProductSums(activations, gradients) }
         if bias.requiresGrad { result["bias"] = try gradients.sum(axes: [1]) }
         return result
+    }
+}
+
+extension GPTAttention: ChildReplacing {
+    public func replaceChild(named name: String, with module: Module & Layer) throws {
+        switch name {
+        case "c_attn": cAttn = module
+        case "c_proj": cProj = module
+        default: throw noReplaceableChild(name, among: ["c_attn", "c_proj"])
+        }
+    }
+}
+
+extension GPTMLP: ChildReplacing {
+    public func replaceChild(named name: String, with module: Module & Layer) throws {
+        switch name {
+        case "c_fc": cFc = module
+        case "c_proj": cProj = module
+        default: throw noReplaceableChild(name, among: ["c_fc", "c_proj"])
+        }
     }
 }

@@ -288,7 +288,7 @@ public final class LlamaDecoderLayer: Module, @unchecked Sendable {
 /// Rotary grouped-query attention: `heads` query heads share `keyValueHeads` key/value heads
 /// in groups (query head i reads key/value head i / (heads / keyValueHeads)).
 public final class LlamaAttention: Module, @unchecked Sendable {
-    public let qProj: Module & Layer, kProj: Module & Layer, vProj: Module & Layer, oProj: Module & Layer
+    public private(set) var qProj: Module & Layer, kProj: Module & Layer, vProj: Module & Layer, oProj: Module & Layer
     let heads: Int, keyValueHeads: Int, headSize: Int
     let rope: RotaryEmbedding
 
@@ -385,7 +385,7 @@ struct UncheckedPointer<Value>: @unchecked Sendable {
 
 /// SwiGLU: down(silu(gate(x)) * up(x)).
 public final class LlamaMLP: Module, @unchecked Sendable {
-    public let gateProj: Module & Layer, upProj: Module & Layer, downProj: Module & Layer
+    public private(set) var gateProj: Module & Layer, upProj: Module & Layer, downProj: Module & Layer
 
     init(gateProj: Module & Layer, upProj: Module & Layer, downProj: Module & Layer) {
         self.gateProj = gateProj
@@ -408,5 +408,28 @@ public final class LlamaMLP: Module, @unchecked Sendable {
             return try downProj(middle)
         }
         return try downProj(gate.silu() * up)
+    }
+}
+
+extension LlamaAttention: ChildReplacing {
+    public func replaceChild(named name: String, with module: Module & Layer) throws {
+        switch name {
+        case "q_proj": qProj = module
+        case "k_proj": kProj = module
+        case "v_proj": vProj = module
+        case "o_proj": oProj = module
+        default: throw noReplaceableChild(name, among: ["q_proj", "k_proj", "v_proj", "o_proj"])
+        }
+    }
+}
+
+extension LlamaMLP: ChildReplacing {
+    public func replaceChild(named name: String, with module: Module & Layer) throws {
+        switch name {
+        case "gate_proj": gateProj = module
+        case "up_proj": upProj = module
+        case "down_proj": downProj = module
+        default: throw noReplaceableChild(name, among: ["gate_proj", "up_proj", "down_proj"])
+        }
     }
 }

@@ -1,4 +1,5 @@
 import CortexCore
+import CortexNN
 import CortexText
 import Foundation
 
@@ -33,9 +34,10 @@ public struct ModelQuantization: Sendable, Codable {
     }
 
     /// Reads `nameOrPath`, writes `output` atomically (never over the source) and reports the
-    /// sizes before and after.
+    /// sizes before and after. `prepare` sees the loaded model before it is written (`cortex
+    /// merge` folds an adapter into it there).
     public static func run(model nameOrPath: String, format: QuantizationFormat, fallback: QuantizationFormat? = .q8_0,
-                           output: String) throws -> ModelQuantization {
+                           output: String, prepare: (Module) throws -> Void = { _ in }) throws -> ModelQuantization {
         let (path, isFile) = TextGenerator.location(nameOrPath)
         var export: GGUFExport
         var protected: [String]
@@ -45,10 +47,16 @@ public struct ModelQuantization: Sendable, Codable {
             let architecture = try file.string("general.architecture")
             let name = file.metadata["general.name"]?.string ?? (path as NSString).lastPathComponent
             switch architecture {
-            case "llama": export = try Llama.load(gguf: file).ggufExport(format: format, fallback: fallback, name: name)
+            case "llama":
+                let model = try Llama.load(gguf: file)
+                try prepare(model)
+                export = try model.ggufExport(format: format, fallback: fallback, name: name)
             case "qwen2":
                 throw CortexError.invalidFile(path: path, reason: "architecture \"qwen2\" is read but not yet written by Cortex (llama, gpt2)")
-            case "gpt2": export = try GPT.load(gguf: file).ggufExport(format: format, fallback: fallback, name: name)
+            case "gpt2":
+                let model = try GPT.load(gguf: file)
+                try prepare(model)
+                export = try model.ggufExport(format: format, fallback: fallback, name: name)
             default:
                 throw CortexError.invalidFile(path: path, reason: "architecture \"\(architecture)\" is not one Cortex exports (llama, gpt2)")
             }
@@ -62,6 +70,7 @@ public struct ModelQuantization: Sendable, Codable {
             let config = TextGenerator.jsonObject((directory as NSString).appendingPathComponent("config.json")) ?? [:]
             let tokenizerConfig = TextGenerator.jsonObject((directory as NSString).appendingPathComponent("tokenizer_config.json")) ?? [:]
             func id(_ key: String) -> Int? { (config[key] as? Int) ?? (config[key] as? [Int])?.first }
+            if let model = generator.model as? Module { try prepare(model) }
             switch generator.model {
             case let llama as Llama:
                 export = try llama.ggufExport(format: format, fallback: fallback, name: name)

@@ -57,7 +57,7 @@ public final class TextGenerator: @unchecked Sendable {
 
     /// Where `nameOrPath` points: a `PretrainedModels` short name's file, else the path itself;
     /// `isFile` for a file (GGUF), false for a directory or a Hugging Face cache name.
-    static func location(_ nameOrPath: String) -> (path: String, isFile: Bool) {
+    public static func location(_ nameOrPath: String) -> (path: String, isFile: Bool) {
         let path = PretrainedModels.path(named: nameOrPath) ?? nameOrPath
         var isDirectory: ObjCBool = false
         return (path, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue)
