@@ -90,9 +90,7 @@ struct FineTune: ParsableCommand {
 
     func train() throws -> Report {
         let generator = try TextGenerator.load(model)
-        guard let network = generator.model as? Module else {
-            throw CortexError.invalidArgument(operation: "cortex finetune", reason: "\(type(of: generator.model)) cannot take an adapter")
-        }
+        let network: Module = generator.model
         let (basePath, isFile) = TextGenerator.location(model)
         let configuration = try LoRAConfiguration(rank: rank, alpha: alpha, dropout: dropout, targetModules: targetModules,
                                                   baseModelNameOrPath: basePath)

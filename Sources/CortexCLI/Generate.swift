@@ -52,9 +52,7 @@ struct Generate: ParsableCommand {
 
     func generate() throws {
         var generator = try TextGenerator.load(model)
-        if let adapter, let module = generator.model as? Module {
-            _ = try LoRAAdapter.load(directory: adapter, into: module)
-        }
+        if let adapter { _ = try LoRAAdapter.load(directory: adapter, into: generator.model) }
         if let tokenizer {
             generator = TextGenerator(model: generator.model, tokenizer: try ByteLevelBPETokenizer.load(directory: tokenizer),
                                       chatTemplate: generator.chatTemplate)

@@ -70,7 +70,7 @@ public struct ModelQuantization: Sendable, Codable {
             let config = TextGenerator.jsonObject((directory as NSString).appendingPathComponent("config.json")) ?? [:]
             let tokenizerConfig = TextGenerator.jsonObject((directory as NSString).appendingPathComponent("tokenizer_config.json")) ?? [:]
             func id(_ key: String) -> Int? { (config[key] as? Int) ?? (config[key] as? [Int])?.first }
-            if let model = generator.model as? Module { try prepare(model) }
+            try prepare(generator.model)
             switch generator.model {
             case let llama as Llama:
                 export = try llama.ggufExport(format: format, fallback: fallback, name: name)

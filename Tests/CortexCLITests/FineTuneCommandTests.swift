@@ -37,8 +37,8 @@ extension CommandLineTests {
         var merge = try CortexCommand.parseAsRoot(["merge", "--model", model, "--adapter", adapterDirectory, "--out", merged])
         try merge.run()
         let adapted = try TextGenerator.load(model)
-        _ = try LoRAAdapter.load(directory: adapterDirectory, into: adapted.model as! Module)
-        (adapted.model as! Module).eval()
+        _ = try LoRAAdapter.load(directory: adapterDirectory, into: adapted.model)
+        adapted.model.eval()
         let prompt = try adapted.tokenizer.encode("First Citizen: speak")
         let ids = try Tensor(integers: prompt, shape: [1, prompt.count])
         let expected = try withNoGrad { try adapted.model(ids) }
