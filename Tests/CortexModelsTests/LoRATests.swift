@@ -140,6 +140,11 @@ import CortexTestSupport
         #expect {
             try LoRAAdapter.apply(to: model, configuration: LoRAConfiguration(targetModules: ["mlp"]))
         } throws: { "\($0)".contains("LlamaMLP, not a linear projection") }
+        // Llama's own output projection is not held by a block that can swap it: refused before any change.
+        #expect {
+            try LoRAAdapter.apply(to: model, configuration: LoRAConfiguration(targetModules: ["q_proj", "lm_head"]))
+        } throws: { "\($0)".contains("target lm_head is held by a Llama") }
+        #expect(!model.namedModules().contains { $0.1 is LoRALinear })
         #expect { try LoRAConfiguration(rank: 0, targetModules: ["q_proj"]) } throws: { "\($0)".contains("positive, got 0") }
         #expect { try LoRAConfiguration(rank: -2, targetModules: ["q_proj"]) } throws: { "\($0)".contains("got -2") }
         // An adapter for another base: GPT-2's names, then a Llama of another width.

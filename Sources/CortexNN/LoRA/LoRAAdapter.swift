@@ -64,6 +64,11 @@ public final class LoRAAdapter: @unchecked Sendable {
             guard let layer = module as? any LoRAAdaptable else {
                 throw CortexError.invalidArgument(operation: "LoRA", reason: "target \(path) is a \(type(of: module)), not a linear projection")
             }
+            // Every parent is checked before anything changes, so a refusal leaves the model as it was.
+            let parent = try model.submodule(named: path.split(separator: ".").dropLast().joined(separator: "."))
+            guard parent is any ChildReplacing else {
+                throw CortexError.invalidArgument(operation: "LoRA", reason: "target \(path) is held by a \(type(of: parent)), which cannot swap its projections")
+            }
             targets.append((path, layer))
         }
         let adaptable = Set(modules.compactMap { path, module in module is any LoRAAdaptable ? path.split(separator: ".").last.map(String.init) : nil })
