@@ -114,7 +114,8 @@ struct FineTune: ParsableCommand {
         }
         let before = try heldOut()
         if !json { data.describe(before, label: "before", total: total) }
-        let optimizer = AdamW(adapter.parameters(), learningRate: lr, weightDecay: 0)
+        let parameters = adapter.parameters()
+        let optimizer = AdamW(parameters, learningRate: lr, weightDecay: 0)
         let start = Date()
         var step = 0, tokens = 0
         network.train()
@@ -126,7 +127,7 @@ struct FineTune: ParsableCommand {
             let logits = try generator.model(inputs)
             let loss = try Loss.crossEntropy(logits.reshape([-1, generator.model.vocabularySize]), targets: targets.reshape([-1]))
             try loss.backward()
-            _ = try GradientClipping.clipNorm(adapter.parameters(), maxNorm: 1)
+            _ = try GradientClipping.clipNorm(parameters, maxNorm: 1)
             try optimizer.step()
             step += 1
             tokens += inputs.count

@@ -64,18 +64,15 @@ public final class LoRAAdapter: @unchecked Sendable {
             guard let layer = module as? any LoRAAdaptable else {
                 throw CortexError.invalidArgument(operation: "LoRA", reason: "target \(path) is a \(type(of: module)), not a linear projection")
             }
-            // Every parent is checked before anything changes, so a refusal leaves the model as it was.
-            let parent = try model.submodule(named: path.split(separator: ".").dropLast().joined(separator: "."))
-            guard parent is any ChildReplacing else {
-                throw CortexError.invalidArgument(operation: "LoRA", reason: "target \(path) is held by a \(type(of: parent)), which cannot swap its projections")
-            }
+            // Every holder is checked before anything changes, so a refusal leaves the model as it was.
+            _ = try holder(of: path, in: model)
             targets.append((path, layer))
         }
         let adaptable = Set(modules.compactMap { path, module in module is any LoRAAdaptable ? path.split(separator: ".").last.map(String.init) : nil })
         let known = "the model's projections are named \(adaptable.sorted().joined(separator: ", "))"
         switch configuration.targetModules {
         case let .names(names):
-            for name in names where !targets.contains(where: { $0.path == name || $0.path.hasSuffix("." + name) }) {
+            for name in names where !targets.contains(where: { LoRAConfiguration.path($0.path, matches: name) }) {
                 throw CortexError.invalidArgument(operation: "LoRA", reason: "target module \"\(name)\" matches no layer; \(known)")
             }
         case let .pattern(pattern):
@@ -96,15 +93,21 @@ public final class LoRAAdapter: @unchecked Sendable {
         return LoRAAdapter(model: model, configuration: configuration, layers: layers)
     }
 
+    /// The module holding the one at dotted path `path` of `model`, and that one's name there;
+    /// an error unless the holder can swap it.
+    static func holder(of path: String, in model: Module) throws -> (parent: any ChildReplacing, name: String) {
+        let parts = path.split(separator: ".", omittingEmptySubsequences: false)
+        let parent = try model.submodule(named: parts.dropLast().joined(separator: "."))
+        guard let replacing = parent as? any ChildReplacing else {
+            throw CortexError.invalidArgument(operation: "LoRA", reason: "target \(path) is held by a \(type(of: parent)), which cannot swap its projections")
+        }
+        return (replacing, String(parts.last!))
+    }
+
     /// Puts `module` at dotted path `path` of `model`.
     static func replace(_ path: String, in model: Module, with module: Module & Layer) throws {
-        let parts = path.split(separator: ".", omittingEmptySubsequences: false)
-        let parentPath = parts.dropLast().joined(separator: ".")
-        let parent = try model.submodule(named: parentPath)
-        guard let replacing = parent as? any ChildReplacing else {
-            throw CortexError.invalidArgument(operation: "LoRA", reason: "\(path)'s parent \(type(of: parent)) cannot swap its projections")
-        }
-        try replacing.replaceChild(named: String(parts.last!), with: module)
+        let (parent, name) = try holder(of: path, in: model)
+        try parent.replaceChild(named: name, with: module)
     }
 
     // MARK: Parameters
@@ -188,10 +191,11 @@ public final class LoRAAdapter: @unchecked Sendable {
         var problems: [String] = []
         let missing = expected.map(\.0).filter { normalized[$0] == nil }
         let unexpected = Set(normalized.keys).subtracting(expected.map(\.0)).sorted()
-        if !missing.isEmpty { problems.append("missing keys: \(missing.prefix(6).joined(separator: ", "))\(missing.count > 6 ? " and \(missing.count - 6) more" : "")") }
-        if !unexpected.isEmpty {
-            problems.append("unexpected keys: \(unexpected.prefix(6).joined(separator: ", "))\(unexpected.count > 6 ? " and \(unexpected.count - 6) more" : "")")
+        func listed(_ keys: [String]) -> String {
+            keys.prefix(6).joined(separator: ", ") + (keys.count > 6 ? " and \(keys.count - 6) more" : "")
         }
+        if !missing.isEmpty { problems.append("missing keys: \(listed(missing))") }
+        if !unexpected.isEmpty { problems.append("unexpected keys: \(listed(unexpected))") }
         for (name, target) in expected {
             if let source = normalized[name], source.shape != target.shape {
                 problems.append("\(name) has shape \(source.shape) in the adapter but \(target.shape) in the model")

@@ -63,10 +63,13 @@ public struct LoRAConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// PEFT's rule for a name in a list of targets: the whole path, or its last components.
+    static func path(_ path: String, matches name: String) -> Bool { path == name || path.hasSuffix("." + name) }
+
     /// Whether the module at dotted path `path` is a target.
     func targets(_ path: String) throws -> Bool {
         switch targetModules {
-        case let .names(names): return names.contains { path == $0 || path.hasSuffix("." + $0) }
+        case let .names(names): return names.contains { Self.path(path, matches: $0) }
         case let .pattern(pattern):
             let expression: Regex<AnyRegexOutput>
             do { expression = try Regex(pattern) } catch {
