@@ -176,6 +176,7 @@ enum Recipes {
         trainer.maximumSteps = options.maximumSteps
         trainer.batchesPerEpoch = options.batchesPerEpoch
         trainer.distillation = distillation
+        trainer.stopsOnNonFiniteLoss = true
         // Across ranks: the same model on every rank (checked, then broadcast from rank 0), each
         // rank a strided share of every epoch's shuffle and of the test set.
         let parallel = options.parallel

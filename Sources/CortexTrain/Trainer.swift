@@ -85,6 +85,11 @@ public final class Trainer: @unchecked Sendable {
     public var batchesPerEpoch: Int?
     /// Optimizer steps taken so far in this process.
     public private(set) var stepsTaken = 0
+    /// Stop with an error as soon as the training loss is not finite (Keras's
+    /// `TerminateOnNaN`), instead of training on for the remaining epochs with NaN weights.
+    /// In one process it is checked after every batch; across ranks on the epoch's global
+    /// loss, which every rank holds, so they stop together.
+    public var stopsOnNonFiniteLoss = false
     /// Whether this rank prints and writes files (rank 0).
     public var isLeader: Bool { processGroup.rank == 0 }
 
@@ -133,6 +138,9 @@ public final class Trainer: @unchecked Sendable {
                         ?? lossFunction(output, batch.targets)
                     try loss.backward()
                     let batchLoss = Double(try loss.item())
+                    if stopsOnNonFiniteLoss && processGroup.size == 1 && !batchLoss.isFinite {
+                        throw diverged(batchLoss, epoch: epoch + 1, step: step + 1)
+                    }
                     lossSum += batchLoss * Double(batch.count)
                     if classification { correct += try correctCount(output, batch.targets) }
                 }
@@ -151,6 +159,7 @@ public final class Trainer: @unchecked Sendable {
             }
             let seconds = max(Date().timeIntervalSince(started), 1e-9)
             (lossSum, correct, seen) = try overAllRanks(lossSum, correct, seen)
+            if stopsOnNonFiniteLoss && !lossSum.isFinite { throw diverged(lossSum, epoch: epoch + 1, step: nil) }
             var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(seen, 1)),
                                      trainAccuracy: classification ? Double(correct) / Double(max(seen, 1)) : nil,
                                      samplesPerSecond: Double(seen) / seconds, learningRate: Double(optimizer.learningRates.first ?? 0))
@@ -175,6 +184,12 @@ public final class Trainer: @unchecked Sendable {
             if !keepGoing || stopped { break }
         }
         return ran
+    }
+
+    private func diverged(_ loss: Double, epoch: Int, step: Int?) -> CortexError {
+        let rate = optimizer.learningRates.first.map { " (learning rate \($0))" } ?? ""
+        return .invalidArgument(operation: "Trainer.fit", reason: "the training loss became \(loss) at epoch \(epoch)"
+                                + (step.map { ", step \($0)" } ?? "") + ": training diverged; lower the learning rate\(rate) or clip the gradients")
     }
 
     /// Mean loss (and accuracy for classification) over `loader`, in evaluation mode without

@@ -53,6 +53,22 @@ import CortexTrain
         #expect(FileManager.default.fileExists(atPath: directory + "/accuracy.svg"))
     }
 
+    @Test func divergingTrainingStopsAtTheFirstNonFiniteLoss() throws {
+        let data = try TrainerTests.syntheticData(seed: 5)
+        let model = Sequential(Linear(8, 32, generator: RandomGenerator(seed: 1)), ReLU(), Linear(32, 3, generator: RandomGenerator(seed: 2)))
+        let trainer = Trainer(model: model, optimizer: SGD(model.parameters(), learningRate: 1e30), loss: { try Loss.crossEntropy($0, targets: $1) })
+        trainer.progress = ProgressReporter(enabled: false)
+        trainer.stopsOnNonFiniteLoss = true
+        do {
+            try trainer.fit(train: DataLoader(data, batchSize: 32), epochs: 3)
+            Issue.record("a learning rate of 1e30 trained three epochs without stopping")
+        } catch let error as CortexError {
+            let message = "\(error)"
+            #expect(message.contains("epoch 1, step") && message.contains("diverged") && message.contains("learning rate 1e+30"), "\(message)")
+        }
+        #expect(trainer.history.isEmpty)
+    }
+
     @Test func trainingLearnsAndCallbacksRun() throws {
         let train = try TrainerTests.syntheticData(seed: 5), test = try TrainerTests.syntheticData(seed: 6)
         let trainer = TrainerTests.makeTrainer()
