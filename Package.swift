@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.30.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
@@ -31,12 +32,15 @@ let package = Package(
         .target(name: "CortexCore", dependencies: ["CBLAS", "CCortexKernels"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "CortexNN", dependencies: ["CortexCore", "CCortexKernels"]),
-        .target(name: "CortexData", dependencies: ["CortexCore", "CZlib"]),
+        // PNG and JPEG decoding through Debian's libpng-dev and libjpeg62-turbo-dev.
+        .target(name: "CCortexImage", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+        .target(name: "CortexData", dependencies: ["CortexCore", "CZlib", "CCortexImage"]),
         // Open MPI from Debian: built against its mpi.h (libopenmpi-dev), libmpi loaded with
         // dlopen when a process group is made, so binaries run without it in one process.
         .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "CortexDistributed", dependencies: ["CortexCore", "CortexNN", "CMPI"]),
-        .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexDistributed", "CortexPrivacy"]),
+        .target(name: "CortexTrain", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexDistributed", "CortexPrivacy",
+                                                    .product(name: "Yams", package: "Yams")]),
         // Differentially private training (Opacus's DP-SGD) and its RDP accountant.
         .target(name: "CortexPrivacy", dependencies: ["CortexCore", "CortexNN", "CCortexKernels"]),
         .target(name: "CortexText", dependencies: ["CortexCore"]),
@@ -45,7 +49,7 @@ let package = Package(
         .target(name: "CortexCUDA", dependencies: ["CortexCore", "CCUDA"]),
         .target(name: "CortexModels", dependencies: ["CortexCore", "CortexNN", "CortexText"]),
         // Attributions (Captum's methods), pictures (PNG over zlib, SVG, HTML) and fairness audits (Fairlearn's metrics).
-        .target(name: "CortexExplain", dependencies: ["CortexCore", "CortexNN", "CZlib"]),
+        .target(name: "CortexExplain", dependencies: ["CortexCore", "CortexNN", "CortexData"]),
         .target(name: "Cortex", dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTrain", "CortexModels", "CortexText", "CortexDistributed", "CortexExplain", "CortexPrivacy"]),
         // The OpenAI-compatible server: HTTP on Hummingbird 2, metrics in Prometheus text.
         .target(
@@ -112,7 +116,8 @@ let package = Package(
             dependencies: ["CortexTrain", "CortexData", "CortexNN", "CortexCore", "CortexTestSupport"]),
         .testTarget(
             name: "CortexDataTests",
-            dependencies: ["CortexData", "CortexNN", "CortexCore", "CortexTestSupport"]),
+            dependencies: ["CortexData", "CortexNN", "CortexCore", "CortexTestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CortexNNTests",
             dependencies: ["CortexNN", "CortexCore", "CortexTestSupport"],

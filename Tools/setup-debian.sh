@@ -3,7 +3,7 @@
 # /opt/swift or on PATH), then fetches the pretrained models (Tools/fetch-pretrained.sh).
 # Safe to run again: it skips apt and the downloads when everything is present.
 set -euo pipefail
-packages=(libopenblas-dev zlib1g-dev dataset-fashion-mnist openmpi-bin libopenmpi-dev iproute2 chromium wrk)
+packages=(libopenblas-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist openmpi-bin libopenmpi-dev iproute2 chromium wrk)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

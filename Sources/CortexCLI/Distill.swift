@@ -35,6 +35,7 @@ struct Distill: ParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Directory holding the dataset's files.") var dataDirectory: String?
     @Option(name: .customLong("out"), help: "Directory for the student's checkpoint.") var output: String?
     @Flag(help: "Print one JSON object with the final metrics as the last line.") var json = false
+    @OptionGroup(title: "Validation, monitoring, clipping, accumulation, schedules and step logs (classifier students)") var controls: TrainingControlOptions
     @OptionGroup(title: "Language-model students (char-gpt)") var language: LanguageModelOptions
 
     func validate() throws {
@@ -51,9 +52,10 @@ struct Distill: ParsableCommand {
 
     func run() throws {
         let recipe = student == "char-gpt" ? "char-gpt" : (ClassifierCheckpoint.recipes.contains(student) ? student : "mnist-mlp")
-        let options = RecipeOptions(epochs: epochs, batchSize: batchSize ?? (student == "char-gpt" ? 32 : 64), learningRate: learningRate,
+        var options = RecipeOptions(epochs: epochs, batchSize: batchSize ?? (student == "char-gpt" ? 32 : 64), learningRate: learningRate,
                                     optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed, dataDirectory: dataDirectory,
                                     output: output, resume: nil, json: json)
+        options.controls = try controls.controls()
         let result = try student == "char-gpt"
             ? CharGPTRecipe.run(options, language.charGPT, teacher: (teacher, temperature, alpha))
             : distillClassifier(options)

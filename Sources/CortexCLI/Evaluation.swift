@@ -3,6 +3,7 @@ import CortexData
 import CortexModels
 import CortexNN
 import CortexTrain
+import Foundation
 
 /// `cortex evaluate`: loads a checkpoint into its recipe's model and measures the test set,
 /// optionally quantising the model to int8 first.
@@ -10,8 +11,9 @@ enum Evaluation {
     /// How `--int8` quantises a float checkpoint before evaluating it.
     enum Int8Mode: String, CaseIterable { case dynamic, `static` }
 
-    static func run(recipe: String, checkpoint: String, dataDirectory: String?, int8: Int8Mode? = nil,
-                    calibrationBatches: Int = 10) throws -> RecipeResult {
+    static func run(recipe: String, checkpoint given: String, dataDirectory: String?, int8: Int8Mode? = nil,
+                    calibrationBatches: Int = 10, last: Bool = false) throws -> RecipeResult {
+        let (checkpoint, chosen) = chooseCheckpoint(given, last: last)
         let (model, dataset) = try ClassifierCheckpoint.load(recipe, checkpoint: checkpoint, operation: "cortex evaluate")
         var quantization: [(String, Any)] = []
         if let int8 {
@@ -28,7 +30,30 @@ enum Evaluation {
         let evaluation = try trainer.evaluate(DataLoader(test, batchSize: 1000))
         let report = try Metrics.ClassificationReport(predictions: evaluation.predictions, targets: evaluation.targets, classes: 10)
         return RecipeResult(fields: [("test_accuracy", evaluation.accuracy ?? .nan), ("test_loss", evaluation.loss),
-                                     ("f1_macro", report.f1Macro), ("precision_macro", report.precisionMacro), ("recall_macro", report.recallMacro)]
-                            + quantization)
+                                     ("f1_macro", report.f1Macro), ("precision_macro", report.precisionMacro), ("recall_macro", report.recallMacro),
+                                     ("checkpoint", checkpoint)]
+                            + chosen + quantization)
+    }
+
+    /// A checkpoint of `cortex train --config`: the model its description builds, on the test
+    /// data the run named (or `data`), with the description's metrics.
+    static func runConfigured(checkpoint given: String, data: String?, last: Bool) throws -> RecipeResult {
+        let (checkpoint, chosen) = chooseCheckpoint(given, last: last)
+        let (model, carried, configuration) = try ConfiguredModel.load(checkpoint)
+        let test = try ConfiguredModel.testSet(carried, configuration, data: data)
+        let trainer = Trainer(model: model, optimizer: SGD(model.parameters(), learningRate: 0), loss: { try Loss.crossEntropy($0, targets: $1) })
+        let evaluation = try trainer.evaluate(DataLoader(test, batchSize: 256))
+        let report = try Metrics.ClassificationReport(predictions: evaluation.predictions, targets: evaluation.targets, classes: carried.classes.count)
+        return RecipeResult(fields: [("test_accuracy", evaluation.accuracy ?? .nan), ("test_loss", evaluation.loss), ("test_examples", test.count),
+                                     ("f1_macro", report.f1Macro), ("precision_macro", report.precisionMacro), ("recall_macro", report.recallMacro),
+                                     ("checkpoint", checkpoint), ("model", configuration.name ?? "configured")] + chosen)
+    }
+
+    /// The best checkpoint a training run kept (DIR/best, chosen on validation), unless `last`
+    /// asks for the directory's own (the last epoch's); with what it is, for the report.
+    static func chooseCheckpoint(_ directory: String, last: Bool) -> (String, [(String, Any)]) {
+        let best = directory + "/best"
+        guard !last, FileManager.default.fileExists(atPath: ClassifierCheckpoint.weightsPath(best)) else { return (directory, []) }
+        return (best, [("best_epoch", Trainer.checkpointEpoch(best) ?? -1)])
     }
 }

@@ -26,6 +26,12 @@ struct RecipeOptions {
     var parallel: DataParallelRun = .single
     /// Differentially private training (DP-SGD) for the image recipes; nil: ordinary training.
     var privacy: PrivacyOptions? = nil
+    /// Image recipes: validation split, monitor, clipping, accumulation, schedule, step logs.
+    var controls = TrainingControls()
+    /// Classification metrics reported on the test set beside accuracy and loss (f1_macro,
+    /// precision_macro, recall_macro), over this many classes.
+    var testMetrics: [String] = []
+    var classCount = 10
 
     /// Whether this rank prints progress (rank 0, without --json).
     var reports: Bool { !json && parallel.isLeader }
@@ -163,26 +169,37 @@ enum Recipes {
         return (try MNIST.load(directory: directory, split: .train), try MNIST.load(directory: directory, split: .test))
     }
 
-    static func imageClassifier(_ options: RecipeOptions, data: (train: TensorDataset, test: TensorDataset), model: Module & Layer,
-                                transform: Transforms.Transform? = nil, distillation: Distillation? = nil) throws -> RecipeResult {
-        let (train, test) = data
+    /// Trains an image classifier honestly: a stratified, seeded share of the training set
+    /// (`controls.validationSplit`) is held out and validated each epoch; early stopping, the
+    /// best checkpoint (OUT/best) and ReduceLROnPlateau watch it. The test set is read once,
+    /// after training has ended, and reported under its own name.
+    /// `validation` given: it is the validation set (already held out by the caller) and
+    /// nothing more is split off. `attachments` ride along in every checkpoint.
+    static func imageClassifier(_ options: RecipeOptions, data: (train: any Dataset, test: any Dataset), validation heldOut: (any Dataset)? = nil,
+                                model: Module & Layer, transform: Transforms.Transform? = nil, distillation: Distillation? = nil,
+                                attachments: [String: Data] = [:]) throws -> RecipeResult {
+        let controls = options.controls
+        var (train, validation): (any Dataset, (any Dataset)?) = (data.train, heldOut)
+        if heldOut == nil && controls.validationSplit > 0 {
+            let labels = try (data.train as? ClassLabelled)?.classLabels()
+            let parts = try Splits.holdOut(data.train, fraction: controls.validationSplit, labels: labels, seed: options.seed)
+            (train, validation) = (parts.train, parts.validation)
+        }
         let defaultRate: Float = options.privacy != nil && options.optimizer == "sgd" ? PrivacyOptions.sgdLearningRate
             : options.optimizer == "sgd" ? 0.05 : model is TransformerClassifier ? 1e-3 : 2e-3
         let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: defaultRate)
-        // Cosine decay over the run's epochs (per epoch, restored with the checkpoint on resume).
-        let schedule = try CosineAnnealing(optimizer, maximumSteps: options.epochs, minimumLearningRate: 0)
-        let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.crossEntropy($0, targets: $1) }, scheduler: schedule)
+        let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.crossEntropy($0, targets: $1) })
         trainer.progress = ProgressReporter(enabled: options.reports)
         trainer.maximumSteps = options.maximumSteps
         trainer.batchesPerEpoch = options.batchesPerEpoch
         trainer.distillation = distillation
         trainer.stopsOnNonFiniteLoss = true
+        trainer.checkpointAttachments = attachments
         // Across ranks: the same model on every rank (checked, then broadcast from rank 0), each
-        // rank a strided share of every epoch's shuffle and of the test set.
+        // rank a strided share of every epoch's shuffle and of the validation set.
         let parallel = options.parallel
         let localBatch = try parallel.localBatchSize(options.batchSize)
         let trainSampler = try parallel.trainingSampler(count: train.count, seed: options.seed)
-        let testSampler = try parallel.evaluationSampler(count: test.count)
         trainer.dataParallel = try parallel.wrap(model)   // sets the trainer's process group
         var trainLoader = DataLoader(train, batchSize: localBatch, shuffle: true, seed: options.seed, sampler: trainSampler, transform: transform)
         if let privacy = options.privacy {
@@ -193,19 +210,50 @@ enum Recipes {
             trainer.privacy = try privacy.engine(model: model, loader: trainLoader, epochs: options.epochs, seed: options.seed, resume: options.resume)
             if options.reports, let engine = trainer.privacy { print(privacy.describe(engine, epochs: options.epochs)) }
         }
+        let batchesPerEpoch = min(trainLoader.batchCount, options.batchesPerEpoch ?? .max)
+        try controls.configure(trainer, epochs: options.epochs, batchesPerEpoch: batchesPerEpoch, hasValidation: validation != nil)
+        let validationLoader = try validation.map { DataLoader($0, batchSize: 1000, sampler: try parallel.evaluationSampler(count: $0.count)) }
         if let resume = options.resume { try trainer.loadCheckpoint(from: resume) }
-        // A checkpoint after every epoch, so a run that dies can resume from the last one.
-        if let output = options.output { trainer.callbacks.append(EpochCheckpoint(directory: output)) }
-        let testLoader = DataLoader(test, batchSize: 1000, sampler: testSampler)
-        try trainer.fit(train: trainLoader, validation: testLoader, epochs: options.epochs)
+        var best: BestCheckpoint?
+        if let output = options.output {
+            if parallel.isLeader {
+                let resumesHere = options.resume.map { URL(fileURLWithPath: $0).standardized == URL(fileURLWithPath: output).standardized } ?? false
+                trainer.loggers = [try JSONLinesLogger(path: output + "/steps.jsonl", append: resumesHere), try TensorBoardLogger(directory: output)]
+            }
+            // The best epoch by the monitored metric, for `cortex evaluate`; then a checkpoint
+            // after every epoch, so a run that dies can resume from the last one.
+            if validation != nil || !controls.monitor.needsValidation {
+                best = BestCheckpoint(directory: output + "/best", monitor: controls.monitor)
+                trainer.callbacks.insert(best!, at: 0)
+            }
+            trainer.callbacks.append(EpochCheckpoint(directory: output))
+        }
+        try trainer.fit(train: trainLoader, validation: validationLoader, epochs: options.epochs)
         if let output = options.output {
             try trainer.saveCheckpoint(to: output)
-            if options.reports { print("checkpoint and training curves written to \(output)") }
+            if options.reports { print("checkpoint, step logs (steps.jsonl, TensorBoard) and training curves written to \(output)") }
         }
+        // Training has ended: only now is the test set read, once.
+        let testLoader = DataLoader(data.test, batchSize: 1000, sampler: try parallel.evaluationSampler(count: data.test.count))
+        let test = try trainer.evaluate(testLoader)
         let last = trainer.history.last
-        var fields: [(String, Any)] = [("test_accuracy", last?.validationAccuracy ?? .nan), ("test_loss", last?.validationLoss ?? .nan),
+        if options.reports {
+            var line = String(format: "test accuracy %.4f, test loss %.4f", test.accuracy ?? .nan, test.loss)
+            if let accuracy = last?.validationAccuracy, let loss = last?.validationLoss {
+                line += String(format: " (validation accuracy %.4f, validation loss %.4f)", accuracy, loss)
+            }
+            print(line)
+        }
+        var fields: [(String, Any)] = [("test_accuracy", test.accuracy ?? .nan), ("test_loss", test.loss),
+                                       ("validation_accuracy", last?.validationAccuracy ?? .nan), ("validation_loss", last?.validationLoss ?? .nan),
                                        ("train_loss", last?.trainLoss ?? .nan), ("samples_per_sec", last?.samplesPerSecond ?? .nan),
-                                       ("epochs", trainer.history.count)]
+                                       ("epochs", trainer.history.count), ("optimizer_steps", trainer.globalStep)]
+        if let bestEpoch = best?.bestEpoch { fields.append(("best_epoch", bestEpoch)) }
+        if !options.testMetrics.isEmpty && parallel.size == 1 {
+            let report = try Metrics.ClassificationReport(predictions: test.predictions, targets: test.targets, classes: options.classCount)
+            let named = [("f1_macro", report.f1Macro), ("precision_macro", report.precisionMacro), ("recall_macro", report.recallMacro)]
+            fields += named.filter { options.testMetrics.contains($0.0) }.map { ("test_" + $0.0, $0.1) }
+        }
         if let engine = trainer.privacy {
             fields += [("epsilon", try engine.epsilon()), ("delta", engine.delta), ("noise_multiplier", engine.noiseMultiplier),
                        ("max_grad_norm", engine.maxGradNorm), ("sample_rate", engine.sampleRate), ("steps", engine.accountant.steps),

@@ -14,13 +14,20 @@ struct Train: ParsableCommand {
             writes the checkpoint.
             """)
 
-    @Argument(help: "The recipe to train.") var recipe: String
+    @Argument(help: "The recipe to train (or none, with --config).") var recipe: String?
+    @Option(help: "A model described in YAML or JSON (layers, optimizer, schedule, epochs, batch size, metrics) to train on --data instead of a recipe.")
+    var config: String?
+    @Option(help: "--config: the data, an image folder (class subfolders, or train/ and test/ folders of them), a directory of MNIST-format IDX files (or a dataset name such as mnist), or a CSV file.")
+    var data: String?
+    @Option(name: .customLong("test-data"), help: "--config: the held-out test data (an image folder or a CSV); default: DATA/test, the IDX test files, or 20% of a CSV.")
+    var testData: String?
+    @Option(help: "--config with a CSV: the column to predict (or target: in the description).") var target: String?
     @Option(help: "Epochs to train, in total when resuming (the recipe's default when omitted).") var epochs: Int?
     @Option(name: .customLong("batch-size"), help: "Examples per batch (default 64; 32 windows for char-gpt; 1024 for mnist-dp, the expected size of its Poisson batches).") var batchSize: Int?
     @Option(name: .customLong("lr"), help: "Learning rate (the recipe's default when omitted).") var learningRate: Float?
     @Option(help: "sgd (with momentum 0.9), adam, adamw, rmsprop or adagrad (the recipe's default when omitted: adam for the CNNs and lstm-lm, adamw for char-gpt and gpt2-finetune, sgd otherwise).")
     var optimizer: String?
-    @Option(help: "Seed for initialisation, shuffling and dropout.") var seed: UInt64 = 0
+    @Option(help: "Seed for initialisation, shuffling, dropout and the validation split (default 0, or the description's seed).") var seed: UInt64?
     @Option(name: .customLong("data-dir"), help: "Directory holding the dataset's files.") var dataDirectory: String?
     @Option(name: .customLong("out"), help: "Directory for the checkpoint and training curves.") var output: String?
     @Option(help: "Checkpoint directory to continue training from (any number of ranks may resume it).") var resume: String?
@@ -33,10 +40,12 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("max-grad-norm"), help: "DP-SGD: the per-example clipping bound C (default 1).") var maxGradNorm: Double?
     @Option(name: .customLong("noise-multiplier"), help: "DP-SGD: the noise multiplier σ (noise σ·C); without --dp-epsilon, ε is only reported.")
     var noiseMultiplier: Double?
+    @OptionGroup(title: "Validation, monitoring, clipping, accumulation, schedules and step logs (image recipes)") var controls: TrainingControlOptions
     @OptionGroup(title: "Language models (char-gpt)") var language: LanguageModelOptions
 
     /// The DP-SGD settings the flags ask for (mnist-dp's defaults under them), or nil.
     var privacyOptions: PrivacyOptions? {
+        let recipe = self.recipe ?? ""
         let asked = dpEpsilon != nil || dpDelta != nil || maxGradNorm != nil || noiseMultiplier != nil
         guard asked || recipe == "mnist-dp" else { return nil }
         var options = PrivacyOptions()
@@ -49,6 +58,15 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
+        if config != nil {
+            guard recipe == nil else { throw ValidationError("give a recipe or --config, not both") }
+            guard data != nil else { throw ValidationError("--config needs --data DIR|file.csv") }
+        } else if data != nil || testData != nil || target != nil {
+            throw ValidationError("--data, --test-data and --target go with --config")
+        }
+        guard let recipe = recipe ?? (config != nil ? "mnist-cnn" : nil) else {
+            throw ValidationError("name a recipe (\(Recipes.names.joined(separator: ", "))) or give --config model.yaml --data DIR")
+        }
         guard Recipes.names.contains(recipe) else {
             throw ValidationError("unknown recipe \"\(recipe)\" (known: \(Recipes.names.joined(separator: ", ")))")
         }
@@ -68,20 +86,26 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let group = try ProcessGroups.fromEnvironment()
+        let recipe = self.recipe ?? "configured"
         var options = RecipeOptions(epochs: epochs ?? Recipes.defaultEpochs(recipe), batchSize: batchSize ?? (recipe == "char-gpt" ? 32 : recipe == "mnist-dp" ? PrivacyOptions.mnistBatchSize : 64),
                                     learningRate: learningRate,
-                                    optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed,
+                                    optimizer: optimizer ?? Recipes.defaultOptimizer(recipe), seed: seed ?? 0,
                                     dataDirectory: dataDirectory, output: output, resume: resume, json: json)
         options.maximumSteps = maximumSteps
         options.batchesPerEpoch = batchesPerEpoch
         options.parallel = DataParallelRun(group: group)
         options.privacy = privacyOptions
+        options.controls = try controls.controls()
         do {
             let result: RecipeResult
             // FLOPs, CPU time, MFU and energy of the whole run (data loading on its own
             // threads aside), in the summary, the JSON line and the run directory.
             let meter = ComputeMeter(unit: "samples")
             switch recipe {
+            case "configured":
+                let overrides = ConfiguredModel.Overrides(epochs: epochs, batchSize: batchSize, optimizer: optimizer, learningRate: learningRate, seed: seed,
+                                                          validationSplit: controls.validationSplit, schedule: controls.schedule)
+                result = try ConfiguredModel.train(configurationPath: config!, data: data!, testData: testData, target: target, overrides: overrides, options: options)
             case "char-gpt": result = try CharGPTRecipe.run(options, language.charGPT)
             case "gpt2-finetune": result = try GPT2FineTuneRecipe.run(options, language)
             default: result = try Recipes.run(recipe, options)
@@ -121,8 +145,10 @@ struct Train: ParsableCommand {
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Evaluate a saved image-classifier checkpoint on its test set.")
 
-    @Argument(help: "mnist-mlp, mnist-cnn or fashion-cnn.") var recipe: String
-    @Option(help: "Checkpoint directory written by `cortex train --out`.") var checkpoint: String
+    @Argument(help: "mnist-mlp, mnist-cnn or fashion-cnn; none for a checkpoint of `cortex train --config`.") var recipe: String?
+    @Option(help: "--config checkpoints: other test data than the run's (an image folder, IDX directory or CSV).") var data: String?
+    @Option(help: "Checkpoint directory written by `cortex train --out`; its best epoch (DIR/best, chosen on validation) is evaluated where the run kept one.") var checkpoint: String
+    @Flag(help: "Evaluate the directory's last-epoch checkpoint, not its best.") var last = false
     @Option(name: .customLong("data-dir"), help: "Directory holding the dataset's files.") var dataDirectory: String?
     @Option(help: "Quantise the float checkpoint to int8 first: dynamic (activations per row) or static (calibrated on training images).")
     var int8: String?
@@ -136,8 +162,14 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
+        if recipe == nil || ConfiguredModel.isConfigured(checkpoint) {
+            let result = try Evaluation.runConfigured(checkpoint: checkpoint, data: data, last: last)
+            if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
+            return
+        }
+        guard let recipe else { throw ValidationError("name the recipe of the checkpoint, or give a checkpoint of `cortex train --config`") }
         let result = try Evaluation.run(recipe: recipe, checkpoint: checkpoint, dataDirectory: dataDirectory,
-                                        int8: int8.flatMap(Evaluation.Int8Mode.init), calibrationBatches: calibrationBatches)
+                                        int8: int8.flatMap(Evaluation.Int8Mode.init), calibrationBatches: calibrationBatches, last: last)
         if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
     }
 }

@@ -46,6 +46,22 @@ public struct TensorDataset: Dataset {
     }
 }
 
+/// A dataset whose examples each belong to one class, so it can be split stratified.
+public protocol ClassLabelled {
+    /// The class index of every example, in order.
+    func classLabels() throws -> [Int]
+}
+
+extension TensorDataset: ClassLabelled {
+    /// The targets as class indices (targets of one integer class per example).
+    public func classLabels() throws -> [Int] {
+        guard targets.rank == 1 else {
+            throw CortexError.invalidArgument(operation: "TensorDataset.classLabels", reason: "targets of shape \(targets.shape) are not one class per example")
+        }
+        return try targets.toIntArray()
+    }
+}
+
 /// A view of some examples of another dataset (a split or a fold).
 public struct Subset: Dataset {
     public let base: any Dataset
@@ -95,6 +111,36 @@ public enum Splits {
             defer { start += size }
             return try Subset(dataset, indices: Array(order[start..<(start + size)]))
         }
+    }
+
+    /// Holds out `fraction` of `dataset` for validation, seeded, as Keras's `validation_split`
+    /// but drawn at random: with `labels` (one class per example) the split is stratified, each
+    /// class giving round(fraction × its count) examples (as scikit-learn's
+    /// `train_test_split(stratify=)`), so both parts keep the class proportions.
+    ///
+    /// ```swift
+    /// let (train, validation) = try Splits.holdOut(trainSet, fraction: 0.1, labels: trainSet.targets.toIntArray(), seed: 0)
+    /// ```
+    public static func holdOut(_ dataset: any Dataset, fraction: Double, labels: [Int]? = nil, seed: UInt64) throws -> (train: Subset, validation: Subset) {
+        guard fraction > 0, fraction < 1 else {
+            throw CortexError.invalidArgument(operation: "Splits.holdOut", reason: "the validation fraction \(fraction) must be in (0, 1)")
+        }
+        if let labels, labels.count != dataset.count {
+            throw CortexError.invalidArgument(operation: "Splits.holdOut", reason: "\(labels.count) labels for \(dataset.count) examples")
+        }
+        var train: [Int], validation: [Int]
+        if let labels {
+            let parts = try stratified(labels: labels, fractions: [fraction], seed: seed)
+            (validation, train) = (parts[0], parts[1])
+        } else {
+            let order = permutation(dataset.count, generator: RandomGenerator(seed: seed))
+            let held = Int((Double(dataset.count) * fraction).rounded())
+            (validation, train) = (Array(order.prefix(held)).sorted(), Array(order.dropFirst(held)).sorted())
+        }
+        guard !train.isEmpty, !validation.isEmpty else {
+            throw CortexError.invalidArgument(operation: "Splits.holdOut", reason: "a validation fraction of \(fraction) of \(dataset.count) examples leaves \(train.count) to train on and \(validation.count) to validate")
+        }
+        return (try Subset(dataset, indices: train), try Subset(dataset, indices: validation))
     }
 
     /// `folds` (train, validation) pairs for k-fold cross-validation over a seeded shuffle;

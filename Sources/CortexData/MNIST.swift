@@ -21,6 +21,11 @@ public enum MNIST {
         return try TensorDataset(inputs: images.unsqueeze(1), targets: labels)
     }
 
+    /// Whether `directory` holds MNIST-format training images (plain or gzipped IDX).
+    public static func holdsFiles(_ directory: String) -> Bool {
+        (try? file(directory, "train-images-idx3-ubyte")) != nil
+    }
+
     /// `name` or `name.gz` in `directory`.
     static func file(_ directory: String, _ name: String) throws -> String {
         for candidate in [name, name + ".gz"] {

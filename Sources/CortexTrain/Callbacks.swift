@@ -1,36 +1,54 @@
 import CortexCore
 import Foundation
 
-/// Stops training when the validation loss has not improved by `minimumDelta` for `patience` epochs.
+/// Stops training when the monitored metric (the validation loss by default) has not
+/// improved by more than `minimumDelta` for `patience` epochs (Keras's `EarlyStopping`). A
+/// validation metric with no validation set is an error, never a silent switch to the
+/// training loss.
 public final class EarlyStopping: TrainingCallback {
+    public let monitor: Monitor
     public let patience: Int, minimumDelta: Double
-    private var best = Double.infinity
+    public private(set) var best: Double?
     private var waited = 0
 
-    public init(patience: Int = 3, minimumDelta: Double = 0) {
+    public init(monitor: Monitor = .validationLoss, patience: Int = 3, minimumDelta: Double = 0) {
+        self.monitor = monitor
         self.patience = patience
         self.minimumDelta = minimumDelta
     }
 
     public func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool {
-        let monitored = record.validationLoss ?? record.trainLoss
-        if monitored < best - minimumDelta { best = monitored; waited = 0; return true }
+        let value = try monitor.value(in: record)
+        if monitor.improves(value, on: best, minimumDelta: minimumDelta) { best = value; waited = 0; return true }
         waited += 1
         return waited < patience
     }
 }
 
-/// Saves a checkpoint into `directory` whenever the validation loss improves.
+/// Saves a checkpoint into `directory` whenever the monitored metric (the validation loss by
+/// default) improves, as Keras's `ModelCheckpoint(save_best_only=True)`.
 public final class BestCheckpoint: TrainingCallback {
     public let directory: String
-    public private(set) var bestLoss = Double.infinity
+    public let monitor: Monitor
+    public private(set) var best: Double?
+    /// The epoch whose model the directory holds.
+    public private(set) var bestEpoch: Int?
 
-    public init(directory: String) { self.directory = directory }
+    public init(directory: String, monitor: Monitor = .validationLoss) {
+        self.directory = directory
+        self.monitor = monitor
+    }
 
     public func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool {
-        let monitored = record.validationLoss ?? record.trainLoss
-        if monitored < bestLoss {
-            bestLoss = monitored
+        let value = try monitor.value(in: record)
+        if best == nil {
+            // A resumed run: the best of the epochs before this one, so a worse epoch never replaces it.
+            for earlier in trainer.history.dropLast() {
+                if let earlierValue = try? monitor.value(in: earlier), monitor.improves(earlierValue, on: best) { (best, bestEpoch) = (earlierValue, earlier.epoch) }
+            }
+        }
+        if monitor.improves(value, on: best) {
+            (best, bestEpoch) = (value, record.epoch)
             try trainer.saveCheckpoint(to: directory)
         }
         return true

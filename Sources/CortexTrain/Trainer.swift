@@ -16,6 +16,8 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var learningRate: Double
     /// With differentially private training: ε spent by the end of the epoch (for the run's δ).
     public var epsilon: Double?
+    /// Optimizer steps taken in total when the epoch ended (the x of its figures in step logs).
+    public var step: Int?
 }
 
 /// Loss and accuracy of a model over a loader, with every prediction.
@@ -90,8 +92,46 @@ public final class Trainer: @unchecked Sendable {
     /// In one process it is checked after every batch; across ranks on the epoch's global
     /// loss, which every rank holds, so they stop together.
     public var stopsOnNonFiniteLoss = false
+    /// Clips the gradients after backward (after the last accumulated batch) and before the
+    /// optimizer step, as `clip_grad_norm_` or `clip_grad_value_` on the model's parameters.
+    public var gradientClipping: GradientClip?
+    /// Batches whose gradients are summed into one optimizer step (Lightning's
+    /// `accumulate_grad_batches`). Each batch's loss is divided by the batches in its window, so
+    /// 4 batches of 16 step as one batch of 64 would; the last window of an epoch may be
+    /// shorter. Across ranks, only the window's last backward averages gradients (`noSync`).
+    public var accumulationSteps = 1
+    /// Whether ``scheduler`` steps after every epoch or after every optimizer step.
+    public var schedulerInterval: ScheduleInterval = .epoch
+    /// Lowers the learning rate when ``monitor`` stops improving (stepped after each epoch's
+    /// validation); not together with ``scheduler``.
+    public var plateau: ReduceOnPlateau?
+    /// The epoch metric ``plateau`` watches (callbacks take their own).
+    public var monitor: Monitor = .validationLoss
+    /// Per-step logs (JSON lines, TensorBoard), written by rank 0 every ``logEveryNSteps``
+    /// optimizer steps and after every epoch.
+    public var loggers: [TrainingLogger] = []
+    /// Optimizer steps between step logs (Lightning's `log_every_n_steps`).
+    public var logEveryNSteps = 50
+    /// Every step log of the run so far, resumed runs included (drawn as `loss-by-step.svg`).
+    public private(set) var stepHistory: [StepRecord] = []
+    /// Files every checkpoint carries beside the model (name: contents), such as the
+    /// description a configured model is rebuilt from; listed in the manifest with the rest.
+    public var checkpointAttachments: [String: Data] = [:]
+    /// Optimizer steps of the whole run, resumed runs included (Lightning's `global_step`).
+    public private(set) var globalStep = 0
     /// Whether this rank prints and writes files (rank 0).
     public var isLeader: Bool { processGroup.rank == 0 }
+
+    /// How gradients are clipped before each optimizer step.
+    public enum GradientClip: Sendable, Equatable {
+        /// Scale all gradients together so their `type`-norm is at most the maximum (`clip_grad_norm_`).
+        case norm(Float, type: Float = 2)
+        /// Clamp every gradient element to [-value, value] (`clip_grad_value_`).
+        case value(Float)
+    }
+
+    /// When a learning-rate schedule steps.
+    public enum ScheduleInterval: String, Sendable, CaseIterable { case epoch, step }
 
     public init(model: Module & Layer, optimizer: Optimizer, loss: @escaping (Tensor, Tensor) throws -> Tensor,
                 scheduler: LearningRateScheduler? = nil) {
@@ -107,54 +147,96 @@ public final class Trainer: @unchecked Sendable {
     public func fit(train: DataLoader, validation: DataLoader? = nil, epochs: Int) throws -> [EpochRecord] {
         var ran: [EpochRecord] = []
         privacyBudgetReached = false
+        try checkSettings(validation: validation)
         if let privacy { try checkPrivateLoader(train, privacy) }
         let meter = ComputeMeter(unit: "samples")
         var trainedExamples = 0
         defer { compute = meter.finish(examples: trainedExamples) }
+        let parameters = model.parameters()
+        var logStarted = Date(), loggedExamples = 0
         while history.count < epochs {
             let epoch = history.count
             model.train()
             let started = Date()
-            var lossSum = 0.0, correct = 0, seen = 0, step = 0
+            var lossSum = 0.0, correct = 0, seen = 0, step = 0, batchIndex = 0
+            var windowLoss = 0.0, windowExamples = 0
             var batches = try train.epoch(epoch)
             if let batchesPerEpoch { batches = batches.prefix(batchesPerEpoch) }
             var stopped = false
-            if let maximumSteps, batches.count >= maximumSteps - stepsTaken {
-                batches = batches.prefix(maximumSteps - stepsTaken)
+            if let maximumSteps, batches.count >= (maximumSteps - stepsTaken) * accumulationSteps {
+                batches = batches.prefix((maximumSteps - stepsTaken) * accumulationSteps)
                 stopped = true
             }
+            let batchCount = batches.count
             var budgetReached = false
             try batches.forEachBatch { batch in
                 guard !budgetReached else { return }
-                if let privacy, try privacy.wouldExceedBudget() {
-                    budgetReached = true
-                    return
+                // The accumulation window this batch belongs to: where it starts, how many batches it has.
+                let windowStart = batchIndex - batchIndex % accumulationSteps
+                let windowSize = min(accumulationSteps, batchCount - windowStart)
+                let endsWindow = batchIndex - windowStart == windowSize - 1
+                if batchIndex == windowStart {
+                    if let privacy, try privacy.wouldExceedBudget() {
+                        budgetReached = true
+                        return
+                    }
+                    optimizer.zeroGrad()
+                    privacy?.perSample.reset()
+                    (windowLoss, windowExamples) = (0, 0)
                 }
-                optimizer.zeroGrad()
-                privacy?.perSample.reset()
+                batchIndex += 1
                 if batch.count > 0 || privacy == nil {
-                    let output = try dataParallel.map { try $0(batch.inputs) } ?? model(batch.inputs)
-                    let loss = try distillation.map { try $0.loss(studentOutput: output, inputs: batch.inputs, targets: batch.targets) }
-                        ?? lossFunction(output, batch.targets)
-                    try loss.backward()
+                    let forwardBackward = { () throws -> (Tensor, Tensor) in
+                        let output = try self.dataParallel.map { try $0(batch.inputs) } ?? self.model(batch.inputs)
+                        let loss = try self.distillation.map { try $0.loss(studentOutput: output, inputs: batch.inputs, targets: batch.targets) }
+                            ?? self.lossFunction(output, batch.targets)
+                        try (windowSize > 1 ? loss * (1 / Float(windowSize)) : loss).backward()
+                        return (output, loss)
+                    }
+                    // Across ranks, gradients are averaged once per window, by its last backward.
+                    let (output, loss) = try endsWindow ? forwardBackward() : (dataParallel.map { try $0.noSync(forwardBackward) } ?? forwardBackward())
                     let batchLoss = Double(try loss.item())
                     if stopsOnNonFiniteLoss && processGroup.size == 1 && !batchLoss.isFinite {
                         throw diverged(batchLoss, epoch: epoch + 1, step: step + 1)
                     }
                     lossSum += batchLoss * Double(batch.count)
+                    (windowLoss, windowExamples) = (windowLoss + batchLoss * Double(batch.count), windowExamples + batch.count)
                     if classification { correct += try correctCount(output, batch.targets) }
                 }
-                if let privacy { try privacy.privatizeGradients() }
-                try optimizer.step()
-                privacy?.recordStep()
                 seen += batch.count
                 trainedExamples += batch.count
+                loggedExamples += batch.count
                 meter.tick()
+                guard endsWindow else { return }
+                let logs = isLeader && !loggers.isEmpty && (globalStep + 1) % logEveryNSteps == 0
+                var gradientNorm: Float?
+                switch gradientClipping {
+                case .norm(let maximum, let type): gradientNorm = try GradientClipping.clipNorm(parameters, maxNorm: maximum, normType: type)
+                case .value(let value):
+                    if logs { gradientNorm = try GradientClipping.norm(parameters) }
+                    try GradientClipping.clipValue(parameters, value: value)
+                case nil: if logs { gradientNorm = try GradientClipping.norm(parameters) }
+                }
+                if let privacy { try privacy.privatizeGradients() }
+                let learningRate = Double(optimizer.learningRates.first ?? 0)
+                try optimizer.step()
+                privacy?.recordStep()
                 step += 1
                 stepsTaken += 1
+                globalStep += 1
+                if schedulerInterval == .step { scheduler?.step() }
                 for callback in stepCallbacks { try callback.stepEnded(stepsTaken, trainer: self) }
-                if isLeader { progress.step(epoch: epoch + 1, of: epochs, step: step, of: batches.count, loss: lossSum / Double(seen),
-                              accuracy: classification ? Double(correct) / Double(seen) : nil,
+                if logs {
+                    let now = Date()
+                    let record = StepRecord(step: globalStep, epoch: epoch + 1, loss: windowLoss / Double(max(windowExamples, 1)),
+                                            learningRate: learningRate, gradientNorm: gradientNorm.map(Double.init),
+                                            samplesPerSecond: Double(loggedExamples) / max(now.timeIntervalSince(logStarted), 1e-9))
+                    stepHistory.append(record)
+                    for logger in loggers { try logger.stepLogged(record) }
+                    (logStarted, loggedExamples) = (now, 0)
+                }
+                if isLeader { progress.step(epoch: epoch + 1, of: epochs, step: batchIndex, of: batchCount, loss: lossSum / Double(max(seen, 1)),
+                              accuracy: classification ? Double(correct) / Double(max(seen, 1)) : nil,
                               seen: seen, elapsed: Date().timeIntervalSince(started)) }
             }
             let seconds = max(Date().timeIntervalSince(started), 1e-9)
@@ -163,6 +245,7 @@ public final class Trainer: @unchecked Sendable {
             var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(seen, 1)),
                                      trainAccuracy: classification ? Double(correct) / Double(max(seen, 1)) : nil,
                                      samplesPerSecond: Double(seen) / seconds, learningRate: Double(optimizer.learningRates.first ?? 0))
+            record.step = globalStep
             if let validation {
                 let evaluation = try evaluate(validation)
                 record.validationLoss = evaluation.loss
@@ -175,15 +258,57 @@ public final class Trainer: @unchecked Sendable {
                 stopped = true
             }
             if stopped && seen == 0 && step == 0 { break }
-            scheduler?.step()
+            if schedulerInterval == .epoch { scheduler?.step() }
+            if let plateau { plateau.step(metric: Float(try monitor.value(in: record))) }
             history.append(record)
             ran.append(record)
-            if isLeader { progress.epochEnded(record) }
+            if isLeader {
+                progress.epochEnded(record)
+                for logger in loggers { try logger.epochLogged(record, step: globalStep) }
+            }
             var keepGoing = true
             for callback in callbacks { keepGoing = try callback.epochEnded(record, trainer: self) && keepGoing }
             if !keepGoing || stopped { break }
         }
         return ran
+    }
+
+    /// Refuses settings that cannot work together, before any training.
+    private func checkSettings(validation: DataLoader?) throws {
+        guard accumulationSteps >= 1 else {
+            throw CortexError.invalidArgument(operation: "Trainer.fit", reason: "accumulationSteps \(accumulationSteps) must be at least 1")
+        }
+        guard logEveryNSteps >= 1 else {
+            throw CortexError.invalidArgument(operation: "Trainer.fit", reason: "logEveryNSteps \(logEveryNSteps) must be at least 1")
+        }
+        switch gradientClipping {
+        case .norm(let maximum, let type):
+            guard maximum > 0, maximum.isFinite, type > 0 else {
+                throw CortexError.invalidArgument(operation: "Trainer.fit", reason: "clipping by norm needs a positive maximum and norm type, got \(maximum) and \(type)")
+            }
+        case .value(let value):
+            guard value > 0, value.isFinite else {
+                throw CortexError.invalidArgument(operation: "Trainer.fit", reason: "clipping by value needs a positive value, got \(value)")
+            }
+        case nil: break
+        }
+        if privacy != nil && (gradientClipping != nil || accumulationSteps > 1) {
+            throw CortexError.invalidArgument(operation: "Trainer.fit", reason: "differentially private training clips per example and steps per Poisson batch; it takes neither gradient clipping nor accumulation")
+        }
+        if plateau != nil {
+            guard scheduler == nil else {
+                throw CortexError.invalidArgument(operation: "Trainer.fit", reason: "ReduceLROnPlateau and a learning-rate schedule would both set the rate; use one")
+            }
+            if monitor.needsValidation && validation == nil {
+                throw CortexError.invalidArgument(operation: "Trainer.fit", reason: "ReduceLROnPlateau watches \(monitor.metric), but there is no validation set")
+            }
+        }
+        for callback in callbacks {
+            let watched = (callback as? EarlyStopping)?.monitor ?? (callback as? BestCheckpoint)?.monitor
+            if let watched, watched.needsValidation && validation == nil {
+                throw CortexError.invalidArgument(operation: "Trainer.fit", reason: "\(type(of: callback)) watches \(watched.metric), but there is no validation set")
+            }
+        }
     }
 
     private func diverged(_ loss: Double, epoch: Int, step: Int?) -> CortexError {
@@ -248,6 +373,12 @@ public final class Trainer: @unchecked Sendable {
 
     // MARK: Checkpoints
 
+    /// The number of epochs a checkpoint in `directory` has trained (nil when it has no readable trainer.json).
+    public static func checkpointEpoch(_ directory: String) -> Int? {
+        let path = directory + "/trainer.json"
+        return FileManager.default.contents(atPath: path).flatMap { try? readState($0, path: path) }?.history.count
+    }
+
     /// Decodes a trainer.json (what ``loadCheckpoint(from:)`` reads before it changes anything).
     static func readState(_ data: Data, path: String) throws -> TrainerState {
         do { return try JSONDecoder().decode(TrainerState.self, from: data) } catch {
@@ -261,6 +392,9 @@ public final class Trainer: @unchecked Sendable {
         var schedulerState: [String: String]?
         /// A private run's accountant and noise generator, so a resumed run counts on.
         var privacy: PrivacyState?
+        var plateauState: [String: String]?
+        var stepHistory: [StepRecord]?
+        var globalStep: Int?
     }
 
     struct PrivacyState: Codable {
@@ -271,7 +405,7 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// The files a checkpoint directory holds.
-    public static let checkpointFiles: Set<String> = ["model.safetensors", "optimizer.safetensors", "trainer.json", "loss.svg", "accuracy.svg",
+    public static let checkpointFiles: Set<String> = ["model.safetensors", "optimizer.safetensors", "trainer.json", "loss.svg", "accuracy.svg", TrainingCurves.stepChartName,
                                                        "compute.json", CheckpointManifest.fileName]
     /// The files without which a checkpoint cannot resume.
     static let requiredCheckpointFiles = ["model.safetensors", "optimizer.safetensors", "trainer.json"]
@@ -286,7 +420,7 @@ public final class Trainer: @unchecked Sendable {
     /// other ranks return at once.
     public func saveCheckpoint(to directory: String) throws {
         guard isLeader else { return }
-        try AtomicDirectory.write(to: directory, owning: Trainer.checkpointFiles) { staging in
+        try AtomicDirectory.write(to: directory, owning: Trainer.checkpointFiles.union(checkpointAttachments.keys)) { staging in
             try CheckpointManifest.remove(from: staging)
             try model.save(to: staging + "/model.safetensors")
             let (tensors, metadata) = try optimizer.stateDict()
@@ -296,13 +430,16 @@ public final class Trainer: @unchecked Sendable {
                              maxGradNorm: $0.maxGradNorm, sampleRate: $0.sampleRate, delta: $0.delta, epsilon: try $0.epsilon())
             }
             let state = TrainerState(history: history, randomStates: generators.map(\.stateWords), schedulerState: scheduler?.state,
-                                     privacy: privacyState)
+                                     privacy: privacyState, plateauState: plateau?.state, stepHistory: stepHistory, globalStep: globalStep)
             try AtomicFile.writeJSON(state, to: staging + "/trainer.json")
-            try TrainingCurves.write(history: history, to: staging)
+            try TrainingCurves.write(history: history, steps: stepHistory, to: staging)
             try compute?.write(to: staging + "/compute.json")
+            for (name, contents) in checkpointAttachments.sorted(by: { $0.key < $1.key }) {
+                try AtomicFile.write(to: staging + "/" + name) { handle in try contents.withUnsafeBytes { try handle.write($0) } }
+            }
             // What this save wrote (a file left by an earlier save in a shared directory is not named).
-            let written = Trainer.requiredCheckpointFiles + (compute == nil ? [] : ["compute.json"])
-                + ["loss.svg", "accuracy.svg"].filter { FileManager.default.fileExists(atPath: staging + "/" + $0) }
+            let written = Trainer.requiredCheckpointFiles + (compute == nil ? [] : ["compute.json"]) + checkpointAttachments.keys.sorted()
+                + ["loss.svg", "accuracy.svg", TrainingCurves.stepChartName].filter { FileManager.default.fileExists(atPath: staging + "/" + $0) }
             try CheckpointManifest.write(directory: staging, files: written, epoch: history.count)
         }
     }
@@ -328,6 +465,7 @@ public final class Trainer: @unchecked Sendable {
         let optimizerFile = try Safetensors.load(directory + "/optimizer.safetensors")
         try optimizer.loadStateDict(tensors: optimizerFile.tensors, metadata: optimizerFile.metadata)
         if let scheduler, let schedulerState = state.schedulerState { try scheduler.load(state: schedulerState) }
+        if let plateau, let plateauState = state.plateauState { try plateau.load(state: plateauState) }
         guard state.randomStates.count == generators.count, state.randomStates.allSatisfy({ $0.count == 4 }) else {
             throw CortexError.invalidFile(path: trainerPath, reason: "holds \(state.randomStates.count) generator states of 4 words, the trainer has \(generators.count) generators")
         }
@@ -340,5 +478,7 @@ public final class Trainer: @unchecked Sendable {
             if saved.noiseGenerator.count == 4 { privacy.generator.stateWords = saved.noiseGenerator }
         }
         history = state.history
+        stepHistory = state.stepHistory ?? []
+        globalStep = state.globalStep ?? history.compactMap(\.step).last ?? 0
     }
 }

@@ -1,5 +1,5 @@
 import CortexCore
-import CZlib
+import CortexData
 import Foundation
 
 /// An 8-bit RGB image, rows top to bottom, written as PNG over zlib.
@@ -49,47 +49,18 @@ public struct RGBImage: Sendable, Equatable {
         return result
     }
 
-    /// The PNG file: signature, IHDR (8-bit RGB), one zlib-compressed IDAT, IEND.
+    /// The PNG file (8-bit RGB), written by CortexData's ``Image/pngData()``.
     public func pngData() throws -> [UInt8] {
         guard width > 0, height > 0 else {
             throw CortexError.invalidArgument(operation: "RGBImage.pngData", reason: "a \(width)x\(height) image has no pixels")
         }
-        var raw = [UInt8](); raw.reserveCapacity(height * (1 + 3 * width))
-        for y in 0..<height {
-            raw.append(0)   // filter type None
-            for x in 0..<width { let p = self[x, y]; raw += [p.red, p.green, p.blue] }
-        }
-        var bound = compressBound(uLong(raw.count))
-        var compressed = [UInt8](repeating: 0, count: Int(bound))
-        let status = compressed.withUnsafeMutableBufferPointer { out in
-            raw.withUnsafeBufferPointer { compress2(out.baseAddress, &bound, $0.baseAddress, uLong(raw.count), 9) }
-        }
-        guard status == Z_OK else { throw CortexError.invalidArgument(operation: "RGBImage.pngData", reason: "zlib compress2 failed with \(status)") }
-        compressed.removeSubrange(Int(bound)...)
-        var file: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-        func chunk(_ type: String, _ data: [UInt8]) {
-            let typeBytes = Array(type.utf8)
-            file += bigEndian(UInt32(data.count))
-            file += typeBytes
-            file += data
-            let body = typeBytes + data
-            let crc = body.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
-            file += bigEndian(UInt32(crc))
-        }
-        chunk("IHDR", bigEndian(UInt32(width)) + bigEndian(UInt32(height)) + [8, 2, 0, 0, 0])
-        chunk("IDAT", compressed)
-        chunk("IEND", [])
-        return file
+        return try Image(width: width, height: height, channels: 3, pixels: pixels.flatMap { [$0.red, $0.green, $0.blue] }).pngData()
     }
 
     /// Writes the PNG atomically.
     public func writePNG(to path: String) throws {
         let bytes = try pngData()
         try AtomicFile.write(to: path) { handle in try bytes.withUnsafeBytes { try handle.write($0) } }
-    }
-
-    private func bigEndian(_ value: UInt32) -> [UInt8] {
-        [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
     }
 }
 

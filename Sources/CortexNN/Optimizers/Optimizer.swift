@@ -130,20 +130,26 @@ public enum GradientClipping {
     /// Scales all gradients so their joint `normType`-norm is at most `maxNorm`; returns the norm before clipping.
     @discardableResult
     public static func clipNorm(_ parameters: [Tensor], maxNorm: Float, normType: Float = 2) throws -> Float {
+        let total = try norm(parameters, normType: normType)
+        let scale = maxNorm / (total + 1e-6)
+        if scale < 1 {
+            try withNoGrad { for gradient in parameters.compactMap(\.grad) { try gradient.multiplyInPlace(scale) } }
+        }
+        return total
+    }
+
+    /// The joint `normType`-norm of all gradients (0 when none has one), as `clip_grad_norm_`
+    /// measures it.
+    public static func norm(_ parameters: [Tensor], normType: Float = 2) throws -> Float {
         let gradients = parameters.compactMap(\.grad)
         guard !gradients.isEmpty else { return 0 }
-        let total: Float = try withNoGrad {
+        return try withNoGrad {
             if normType == .infinity {
                 return try gradients.map { try $0.abs().max().item() }.max() ?? 0
             }
             let sum = try gradients.reduce(Float(0)) { $0 + (try $1.abs().pow(normType).sum().item()) }
             return Foundation.pow(sum, 1 / normType)
         }
-        let scale = maxNorm / (total + 1e-6)
-        if scale < 1 {
-            try withNoGrad { for gradient in gradients { try gradient.multiplyInPlace(scale) } }
-        }
-        return total
     }
 
     /// Clamps every gradient element to [-value, value].
