@@ -76,7 +76,7 @@ enum ConfiguredModel {
                   + "\(prepared.train.count) training examples" + (prepared.validation.map { ", \($0.count) validation" } ?? "") + ", \(prepared.test.count) test")
         }
         var result = try Recipes.imageClassifier(options, data: (prepared.train, prepared.test), validation: prepared.validation, model: model,
-                                                 attachments: [fileName: try encoder.encode(carried)])
+                                                 transform: try configuration.augmentation(), attachments: [fileName: try encoder.encode(carried)])
         result.fields.insert(("model", configuration.name ?? (configurationPath as NSString).lastPathComponent), at: 0)
         return result
     }

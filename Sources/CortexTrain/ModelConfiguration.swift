@@ -1,4 +1,5 @@
 import CortexCore
+import CortexData
 import CortexNN
 import Foundation
 import Yams
@@ -20,6 +21,7 @@ import Yams
 /// epochs: 3
 /// batch_size: 64
 /// metrics: [accuracy, f1_macro]
+/// augment: [{random_crop: {size: 28, padding: 2}}, horizontal_flip]   # training batches only
 /// ```
 ///
 /// Layers: `linear` (or `dense`; `out_features`/`units`, `in_features` to check, `bias`),
@@ -50,6 +52,9 @@ public struct ModelConfiguration: Sendable {
     /// CSV data: the column to predict, and columns to treat as categories though numeric.
     public let target: String?
     public let categorical: [String]
+    /// Augmentations of training batches, in order: `random_crop` (`size`, `padding`),
+    /// `horizontal_flip` (`p`), `random_rotation` (`degrees`), `random_erasing` (`p`).
+    public let augmentations: [LayerDescription]
 
     /// One layer of the description.
     public struct LayerDescription: Sendable {
@@ -62,7 +67,8 @@ public struct ModelConfiguration: Sendable {
     public static let layerTypes = ["linear", "dense", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "flatten", "dropout",
                                     "batch_norm", "layer_norm", "relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh"]
     static let topLevelKeys: Set = ["name", "input", "layers", "optimizer", "schedule", "epochs", "batch_size", "metrics", "seed",
-                                    "validation_split", "target", "categorical", "loss"]
+                                    "validation_split", "target", "categorical", "loss", "augment"]
+    public static let augmentationTypes = ["random_crop", "horizontal_flip", "random_rotation", "random_erasing"]
     public static let metricNames: Set = ["accuracy", "loss", "f1_macro", "precision_macro", "recall_macro"]
 
     /// Reads a YAML or JSON description (JSON is YAML too).
@@ -101,18 +107,26 @@ public struct ModelConfiguration: Sendable {
             throw fail("input", "\(input) must be [channels, height, width] or [features], all positive")
         }
         guard case .array(let layerValues)? = object["layers"], !layerValues.isEmpty else { throw fail("layers", "missing or empty: list the model's layers") }
-        layers = try layerValues.enumerated().map { index, value in
-            let key = "layers[\(index)]"
-            let (type, options): (String, ConfigurationValue)
-            switch value {
-            case .string(let text): (type, options) = (text, .null)
-            case .object(let entry) where entry.count == 1: (type, options) = (entry.first!.key, entry.first!.value)
-            default: throw fail(key, "a layer is a name (relu) or a one-key mapping (conv2d: {...})")
+        func entries(_ values: [ConfigurationValue], _ list: String, _ known: [String]) throws -> [LayerDescription] {
+            try values.enumerated().map { index, value in
+                let key = "\(list)[\(index)]"
+                let (type, options): (String, ConfigurationValue)
+                switch value {
+                case .string(let text): (type, options) = (text, .null)
+                case .object(let entry) where entry.count == 1: (type, options) = (entry.first!.key, entry.first!.value)
+                default: throw fail(key, "an entry is a name (relu) or a one-key mapping (conv2d: {...})")
+                }
+                guard known.contains(type) else {
+                    throw fail(key, "unknown \(list == "layers" ? "layer" : "augmentation") type \"\(type)\" (known: \(known.joined(separator: ", ")))")
+                }
+                return LayerDescription(type: type, key: key, value: options)
             }
-            guard ModelConfiguration.layerTypes.contains(type) else {
-                throw fail(key, "unknown layer type \"\(type)\" (known: \(ModelConfiguration.layerTypes.joined(separator: ", ")))")
-            }
-            return LayerDescription(type: type, key: key, value: options)
+        }
+        layers = try entries(layerValues, "layers", ModelConfiguration.layerTypes)
+        switch object["augment"] {
+        case nil: augmentations = []
+        case .array(let values)?: augmentations = try entries(values, "augment", ModelConfiguration.augmentationTypes)
+        default: throw fail("augment", "a list such as [horizontal_flip, {random_crop: {size: 28, padding: 2}}]")
         }
         switch object["optimizer"] {
         case nil: (optimizer, learningRate, weightDecay) = ("adam", nil, nil)
@@ -155,6 +169,30 @@ public struct ModelConfiguration: Sendable {
             throw fail("loss", "\"\(loss)\": configured models are classifiers trained with cross_entropy")
         }
         _ = try build(generator: RandomGenerator(seed: 0))   // every layer and shape checked now
+        _ = try augmentation()
+    }
+
+    /// The training batches' augmentation (nil without `augment`).
+    public func augmentation() throws -> Transforms.Transform? {
+        guard !augmentations.isEmpty else { return nil }
+        return Transforms.compose(try augmentations.map { entry in
+            var options = try LayerOptions(entry, path: path)
+            let transform: Transforms.Transform
+            switch entry.type {
+            case "random_crop":
+                guard input.count == 3 else { throw CortexError.invalidFile(path: path, reason: "\(entry.key): random_crop is for images, the input is \(input)") }
+                let size = try options.integer(main: true, "size")
+                guard size == input[1] && size == input[2] else {
+                    throw CortexError.invalidFile(path: path, reason: "\(entry.key): random_crop size \(size) must give the input's \(input[1])x\(input[2]) (pad, then crop back to it)")
+                }
+                transform = Transforms.randomCrop(size: size, padding: try options.optionalInteger("padding") ?? 0)
+            case "horizontal_flip": transform = Transforms.horizontalFlip(probability: Float(try options.optionalNumber(main: true, "p") ?? 0.5))
+            case "random_rotation": transform = Transforms.randomRotation(degrees: Float(try options.optionalNumber(main: true, "degrees") ?? 10))
+            default: transform = Transforms.randomErasing(probability: Float(try options.optionalNumber(main: true, "p") ?? 0.5))
+            }
+            try options.finish()
+            return transform
+        })
     }
 
     /// The model, layer by layer, each layer's input size inferred from the shape the layer

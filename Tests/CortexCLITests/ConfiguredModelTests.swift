@@ -50,6 +50,8 @@ import Testing
             ("input: [4]\nlayers: [{linear: 2}]\nmetrics: [auc]\n", ["metrics", "auc"]),
             ("input: [4]\nlayers: [{linear: two}]\n", ["layers[0].linear", "not an integer"]),
             ("input: [4\nlayers: [", ["not valid YAML"]),
+            ("input: [1, 28, 28]\nlayers: [flatten, {linear: 10}]\naugment: [{random_crop: {size: 24}}]\n", ["augment[0]", "random_crop size 24"]),
+            ("input: [1, 28, 28]\nlayers: [flatten, {linear: 10}]\naugment: [mixup]\n", ["augment[0]", "unknown augmentation type \"mixup\""]),
         ]
         for (index, (text, words)) in cases.enumerated() {
             let path = try write(text, "bad\(index).yaml")
