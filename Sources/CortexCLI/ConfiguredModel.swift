@@ -73,7 +73,10 @@ enum ConfiguredModel {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         if options.reports {
             print("\(configuration.name ?? "model") from \(configurationPath): \(model.parameterCount()) parameters, \(prepared.classes.count) classes, "
-                  + "\(prepared.train.count) training examples" + (prepared.validation.map { ", \($0.count) validation" } ?? "") + ", \(prepared.test.count) test")
+                  + "\(prepared.train.count) training examples"
+                  + (prepared.validation.map { ", \($0.count) validation" }
+                     ?? (options.controls.validationSplit > 0 ? String(format: " (%g%% held out for validation)", options.controls.validationSplit * 100) : ""))
+                  + ", \(prepared.test.count) test")
         }
         var result = try Recipes.imageClassifier(options, data: (prepared.train, prepared.test), validation: prepared.validation, model: model,
                                                  transform: try configuration.augmentation(), attachments: [fileName: try encoder.encode(carried)])

@@ -14,12 +14,19 @@ public struct PeakThroughput: Codable, Sendable, Equatable {
         self.source = source
     }
 
-    /// What identifies a measurement: the CPU model, the threads and the kernels used.
+    /// What identifies a measurement: the CPU model, the threads, the kernels used, and whether
+    /// this is a debug build (its unoptimised kernels run some 20-50x slower, so a probe taken
+    /// by `swift test` must not serve a release build's runs, which then reported MFUs of 1700%).
     public static var machineKey: String {
         let model = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("model name") }?
             .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
-        return "\(model) | \(CPUParallelism.threadCount) threads | avx512 \(cortex_has_avx512() != 0 ? "yes" : "no")"
+        #if DEBUG
+        let build = " | debug build"
+        #else
+        let build = ""
+        #endif
+        return "\(model) | \(CPUParallelism.threadCount) threads | avx512 \(cortex_has_avx512() != 0 ? "yes" : "no")" + build
     }
 
     public static var defaultCachePath: String {
