@@ -72,7 +72,7 @@ public enum TrainingCurves {
         svg += "<text x=\"\(width / 2)\" y=\"\(height - 10)\" text-anchor=\"middle\">\(xLabel)</text>\n"
         for (value, label) in markers {
             svg += "<line x1=\"\(x(value))\" y1=\"\(top)\" x2=\"\(x(value))\" y2=\"\(height - bottom)\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\n"
-            svg += "<text x=\"\(x(value) - 3)\" y=\"\(top + 10)\" text-anchor=\"end\" fill=\"#777\" font-size=\"10\">\(label)</text>\n"
+            svg += "<text x=\"\(x(value) - 3)\" y=\"\(height - bottom - 6)\" text-anchor=\"end\" fill=\"#777\" font-size=\"10\">\(label)</text>\n"
         }
         for (index, (name, line)) in series.enumerated() where !line.isEmpty {
             let colour = colours[index % colours.count]
