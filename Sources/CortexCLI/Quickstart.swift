@@ -30,7 +30,8 @@ struct Quickstart: ParsableCommand {
         } else {
             print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", "))
             // The recipe has already said where the checkpoint went; name the files in it.
-            print("files: \(path)/model.safetensors (optimizer and trainer state beside it), \(path)/loss.svg, \(path)/accuracy.svg")
+            print("files: \(path)/model.safetensors (optimizer and trainer state beside it), \(path)/loss.svg, \(path)/accuracy.svg, "
+                  + "\(path)/loss-by-step.svg, \(path)/steps.jsonl and a TensorBoard event file; the best epoch by validation loss in \(path)/best")
             print("evaluate again with: cortex evaluate \(recipe) --checkpoint \(path)")
         }
     }
