@@ -1,8 +1,7 @@
 """Reads a Cortex run's TensorBoard event file with TensorBoard's own EventAccumulator and
 checks that its scalars equal the values in the run's steps.jsonl (both float32).
 
-    python3 -m venv /opt/tensorboard-venv && /opt/tensorboard-venv/bin/pip install tensorboard
-    /opt/tensorboard-venv/bin/python Tools/check_tensorboard.py runs/cnn
+    $CORTEX_TORCH_PYTHON Tools/check_tensorboard.py runs/cnn    # the reference venv has tensorboard
 
 Prints each tag with its number of points and exits nonzero on any difference.
 """
