@@ -52,6 +52,12 @@ struct DataParallelRun {
         try collectively { try DistributedSampler(count: count, rank: rank, size: size, shuffle: false, padded: false) }
     }
 
+    /// `body`, which depends only on what every rank holds alike (the data, the seed): its errors
+    /// are met by every rank, and marked so across ranks.
+    func onEveryRank<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as CortexError where isDistributed { throw CollectiveFailure(error) }
+    }
+
     /// `make()` across several ranks (nil in one process), its errors marked as met by every rank.
     private func collectively<T>(_ make: () throws -> T) throws -> T? {
         guard isDistributed else { return nil }

@@ -179,10 +179,14 @@ enum Recipes {
                                 model: Module & Layer, transform: Transforms.Transform? = nil, distillation: Distillation? = nil,
                                 attachments: [String: Data] = [:]) throws -> RecipeResult {
         let controls = options.controls
+        // Across ranks: the global batch must divide, and the data must go round, before anything is split.
+        let parallel = options.parallel
+        let localBatch = try parallel.localBatchSize(options.batchSize)
+        _ = try parallel.trainingSampler(count: data.train.count, seed: options.seed)
         var (train, validation): (any Dataset, (any Dataset)?) = (data.train, heldOut)
         if heldOut == nil && controls.validationSplit > 0 {
             let labels = try (data.train as? ClassLabelled)?.classLabels()
-            let parts = try Splits.holdOut(data.train, fraction: controls.validationSplit, labels: labels, seed: options.seed)
+            let parts = try parallel.onEveryRank { try Splits.holdOut(data.train, fraction: controls.validationSplit, labels: labels, seed: options.seed) }
             (train, validation) = (parts.train, parts.validation)
         }
         let defaultRate: Float = options.privacy != nil && options.optimizer == "sgd" ? PrivacyOptions.sgdLearningRate
@@ -197,8 +201,6 @@ enum Recipes {
         trainer.checkpointAttachments = attachments
         // Across ranks: the same model on every rank (checked, then broadcast from rank 0), each
         // rank a strided share of every epoch's shuffle and of the validation set.
-        let parallel = options.parallel
-        let localBatch = try parallel.localBatchSize(options.batchSize)
         let trainSampler = try parallel.trainingSampler(count: train.count, seed: options.seed)
         trainer.dataParallel = try parallel.wrap(model)   // sets the trainer's process group
         var trainLoader = DataLoader(train, batchSize: localBatch, shuffle: true, seed: options.seed, sampler: trainSampler, transform: transform)
