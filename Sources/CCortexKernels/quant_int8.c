@@ -150,6 +150,40 @@ static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *scale, uint8_t
     }
 }
 
+// One group of `count` (at most 8) Q4_0 / Q4_1 blocks of R rows (w at the group's first block,
+// rows row_bytes apart) against V vectors, block k's contribution added to lane k of acc[r][v].
+static inline __attribute__((always_inline)) void q4_group(int type, const uint8_t *w, long row_bytes, long bytes, const int R,
+                                                         const activation_block_view *x, long g, const int V, const int count, __m256 acc[4][4]) {
+    const __mmask8 mask = (__mmask8)((1u << count) - 1);
+    const __m256i block_offsets = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)bytes));
+    for (int r = 0; r < R; r++) {
+        const uint8_t *p = w + r * row_bytes;
+        _mm_prefetch((const char *)(p + PREFETCH_DISTANCE), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p + PREFETCH_DISTANCE + 64), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p + PREFETCH_DISTANCE + 128), _MM_HINT_T0);
+        // The group's (d, m) float16 pairs: d in the low half of each 32-bit word.
+        const __m256i pairs = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), mask, block_offsets, p, 1);
+        const __m256 d = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(pairs));
+        const __m256 offset = type == CORTEX_QUANT_Q4_1 ? _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_srli_epi32(pairs, 16)))
+                                                        : _mm256_mul_ps(d, _mm256_set1_ps(-8.0f));
+        __m256i weights[8];
+        for (int k = 0; k < 8; k++) weights[k] = k < count ? unpack_nibbles32(p + k * bytes + bytes - 16) : _mm256_setzero_si256();
+        for (int v = 0; v < V; v++) {
+            const int8_t *codes = x[v].codes + 32 * g;
+            #define DOT(k) (k < count ? _mm256_dpbusd_epi32(_mm256_setzero_si256(), weights[k], _mm256_loadu_si256((const __m256i *)(codes + 32 * k))) \
+                                      : _mm256_setzero_si256())
+            // Lane sums of the eight dot vectors, block k in lane k.
+            const __m256i quads0 = _mm256_hadd_epi32(_mm256_hadd_epi32(DOT(0), DOT(1)), _mm256_hadd_epi32(DOT(2), DOT(3)));
+            const __m256i quads1 = _mm256_hadd_epi32(_mm256_hadd_epi32(DOT(4), DOT(5)), _mm256_hadd_epi32(DOT(6), DOT(7)));
+            #undef DOT
+            const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(quads0, quads1, 0x20), _mm256_permute2x128_si256(quads0, quads1, 0x31));
+            const __m256 x_scales = _mm256_maskz_loadu_ps(mask, x[v].scales + g), x_sums = _mm256_maskz_loadu_ps(mask, x[v].sums32 + g);
+            acc[r][v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(d, x_scales), acc[r][v]);
+            acc[r][v] = _mm256_fmadd_ps(offset, x_sums, acc[r][v]);
+        }
+    }
+}
+
 // R rows (at w, row_bytes apart) against V vectors; out[v * R + r]. R and V are constants
 // where this is inlined.
 static inline __attribute__((always_inline)) void integer_tile(int type, const uint8_t *w, long row_bytes, const int R, long n,
@@ -161,26 +195,18 @@ static inline __attribute__((always_inline)) void integer_tile(int type, const u
     switch (type) {
     case CORTEX_QUANT_Q4_0:
     case CORTEX_QUANT_Q4_1: {
-        const long bytes = type == CORTEX_QUANT_Q4_1 ? 20 : 18;
-        float minimum_sum[4][4] = {{0}};
-        for (long b = 0; b < n / 32; b++) {
-            __m256i codes[4];
-            for (int v = 0; v < V; v++) codes[v] = _mm256_loadu_si256((const __m256i *)(x[v].codes + 32 * b));
-            for (int r = 0; r < R; r++) {
-                const uint8_t *p = w + r * row_bytes + b * bytes;
-                _mm_prefetch((const char *)(p + PREFETCH_DISTANCE), _MM_HINT_T0);
-                const __m128 scales = cortex_half_pair_at(p);
-                const float d = _mm_cvtss_f32(scales);
-                const float offset = type == CORTEX_QUANT_Q4_1 ? _mm_cvtss_f32(_mm_movehdup_ps(scales)) : -8.0f * d;
-                __m256i weights = unpack_nibbles32(p + bytes - 16);
-                for (int v = 0; v < V; v++) {
-                    acc[r][v] = _mm256_fmadd_ps(dot_u8_s8(weights, codes[v]), _mm256_set1_ps(d * x[v].scales[b]), acc[r][v]);
-                    minimum_sum[r][v] += offset * x[v].sums32[b];
-                }
-            }
+        // Eight blocks at a time, one block per lane: each block's integer dot products are
+        // summed across their lanes (exactly, in 32 bits), so its two scales and its offset
+        // term are applied once per eight blocks in vectors instead of once per block in
+        // scalars. acc[r][v] lane k collects block k of every group. A last group of fewer
+        // than eight blocks takes the same arithmetic with the missing blocks zero.
+        const long bytes = type == CORTEX_QUANT_Q4_1 ? 20 : 18, blocks = n / 32;
+        for (long g = 0; g < blocks; g += 8) {
+            if (blocks - g >= 8) q4_group(type, w + g * bytes, row_bytes, bytes, R, x, g, V, 8, acc);
+            else q4_group(type, w + g * bytes, row_bytes, bytes, R, x, g, V, (int)(blocks - g), acc);
         }
         for (int r = 0; r < R; r++)
-            for (int v = 0; v < V; v++) out[v * R + r] = horizontal_sum256(acc[r][v]) + minimum_sum[r][v];
+            for (int v = 0; v < V; v++) out[v * R + r] = horizontal_sum256(acc[r][v]);
         return;
     }
     case CORTEX_QUANT_Q8_0:
