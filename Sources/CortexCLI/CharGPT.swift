@@ -27,7 +27,7 @@ enum CharGPTRecipe {
         let path = (directory as NSString).appendingPathComponent("input.txt")
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CortexError.io(path: path, reason: "cannot be read as UTF-8 text") }
         let tokenizer = CharacterTokenizer(corpus: text)
-        let (train, validation) = TokenSequence(try tokenizer.encode(text)).split(trainingFraction: 0.9)
+        let (train, validation) = TokenSequence(try tokenizer.encode(text)).split(trainingFraction: 1 - options.controls.validationSplit)
         guard gpt.width % gpt.heads == 0 else {
             throw CortexError.invalidArgument(operation: "cortex train char-gpt", reason: "--width \(gpt.width) must be divisible by --heads \(gpt.heads)")
         }

@@ -25,7 +25,7 @@ enum GPT2FineTuneRecipe {
                                               reason: "token \(outside) of the tokenizer is outside the model's vocabulary of \(model.configuration.vocabularySize)")
         }
         let length = min(language.context, model.configuration.contextLength)
-        let (train, validation) = TokenSequence(ids).split(trainingFraction: 0.9)
+        let (train, validation) = TokenSequence(ids).split(trainingFraction: 1 - options.controls.validationSplit)
         guard validation.count > length + 1 else {
             throw CortexError.invalidArgument(operation: "cortex train gpt2-finetune",
                                               reason: "\(textPath) gives \(ids.count) tokens: too few for windows of \(length)")

@@ -17,7 +17,7 @@ enum LSTMLanguageModelRecipe {
         let path = (directory as NSString).appendingPathComponent("input.txt")
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CortexError.io(path: path, reason: "cannot be read as UTF-8 text") }
         let words = WordTokenizer(corpus: text, vocabularySize: 10_000)
-        let (train, validation) = TokenSequence(try words.encode(text)).split(trainingFraction: 0.9)
+        let (train, validation) = TokenSequence(try words.encode(text)).split(trainingFraction: 1 - options.controls.validationSplit)
         let generator = RandomGenerator(seed: options.seed)
         let model = LSTMLanguageModel(vocabularySize: words.vocabularySize, embeddingSize: 128, hiddenSize: 256, generator: generator)
         let optimizer = try Recipes.makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 1 : 3e-3)

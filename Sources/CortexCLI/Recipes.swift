@@ -151,17 +151,23 @@ enum Recipes {
         let y = try x.matmul(Tensor(truth, shape: [3, 1])) + intercept + noise
         let model = Linear(3, 1)
         let optimizer = try makeOptimizer(options, model.parameters(), defaultRate: options.optimizer == "sgd" ? 0.02 : 0.01)
-        let loader = DataLoader(try TensorDataset(inputs: x, targets: y), batchSize: options.batchSize, shuffle: true, seed: options.seed)
+        let data = try TensorDataset(inputs: x, targets: y)
+        var (train, validation): (any Dataset, (any Dataset)?) = (data, nil)
+        if options.controls.validationSplit > 0 {
+            let parts = try Splits.holdOut(data, fraction: options.controls.validationSplit, seed: options.seed)
+            (train, validation) = (parts.train, parts.validation)
+        }
+        let loader = DataLoader(train, batchSize: options.batchSize, shuffle: true, seed: options.seed)
         let trainer = Trainer(model: model, optimizer: optimizer, loss: { try Loss.mse($0, $1) })
         trainer.classification = false
         trainer.progress = ProgressReporter(enabled: options.reports)
-        try trainer.fit(train: loader, epochs: options.epochs)
+        try trainer.fit(train: loader, validation: validation.map { DataLoader($0, batchSize: 1000) }, epochs: options.epochs)
         let learned = try model.weight.toFloatArray() + model.bias!.toFloatArray()
         let errors = zip(learned, truth + [intercept]).map { Swift.abs($0 - $1) }
         if options.reports { print("learned \(learned), true \(truth + [intercept])") }
         try save(model, options)
         return RecipeResult(fields: [("coefficients", learned.map(Double.init)), ("max_error", Double(errors.max() ?? 0)),
-                                     ("final_loss", trainer.history.last?.trainLoss ?? .nan)])
+                                     ("final_loss", trainer.history.last?.trainLoss ?? .nan), ("validation_loss", trainer.history.last?.validationLoss ?? .nan)])
     }
 
     static func mnist(_ options: RecipeOptions, _ dataset: String, systemLocations: [String] = []) throws -> (TensorDataset, TensorDataset) {

@@ -40,7 +40,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("max-grad-norm"), help: "DP-SGD: the per-example clipping bound C (default 1).") var maxGradNorm: Double?
     @Option(name: .customLong("noise-multiplier"), help: "DP-SGD: the noise multiplier σ (noise σ·C); without --dp-epsilon, ε is only reported.")
     var noiseMultiplier: Double?
-    @OptionGroup(title: "Validation, monitoring, clipping, accumulation, schedules and step logs (image recipes)") var controls: TrainingControlOptions
+    @OptionGroup(title: "Validation, monitoring, clipping, accumulation, schedules and step logs (image recipes; --validation-split for every recipe)") var controls: TrainingControlOptions
     @OptionGroup(title: "Language models (char-gpt)") var language: LanguageModelOptions
 
     /// The DP-SGD settings the flags ask for (mnist-dp's defaults under them), or nil.
@@ -73,6 +73,9 @@ struct Train: ParsableCommand {
         if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
         try language.validate()
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        if ["char-gpt", "lstm-lm", "gpt2-finetune"].contains(recipe), controls.validationSplit == 0 {
+            throw ValidationError("\(recipe) reports its validation loss: --validation-split must be above 0 (it holds out the end of the text)")
+        }
         if let maximumSteps, maximumSteps <= 0 { throw ValidationError("--max-steps must be positive, got \(maximumSteps)") }
         if let batchesPerEpoch, batchesPerEpoch <= 0 { throw ValidationError("--limit-train-batches must be positive, got \(batchesPerEpoch)") }
         if let privacy = privacyOptions {

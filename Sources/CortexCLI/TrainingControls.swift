@@ -55,7 +55,7 @@ struct TrainingControls {
 
 /// The flags that fill ``TrainingControls`` (`cortex train`, `cortex distill`).
 struct TrainingControlOptions: ParsableArguments {
-    @Option(name: .customLong("validation-split"), help: "Image recipes: the fraction of the training set held out for validation, stratified by class and seeded (default 0.1; 0: none, and the test set is still read only at the end).")
+    @Option(name: .customLong("validation-split"), help: "The fraction of the training data held out for validation (default 0.1): for image recipes stratified by class and seeded (0: none; the test set is still read only at the end), for the language models the end of the text, for linear-regression a seeded share.")
     var validationSplit: Double?
     @Option(help: "The epoch metric to monitor for early stopping, the best checkpoint (OUT/best) and --lr-schedule plateau: val_loss, val_accuracy, train_loss or train_accuracy.")
     var monitor = "val_loss"

@@ -75,6 +75,19 @@ import Testing
         #expect(Evaluation.chooseCheckpoint(output, last: true).0 == output)
     }
 
+    /// --validation-split reaches the recipes outside the image ones: the language models hold
+    /// out the end of their text (and refuse 0, since they report validation loss), and
+    /// linear-regression validates on a seeded share.
+    @Test func everyRecipeTakesTheValidationSplit() throws {
+        #expect(throws: (any Error).self) { try CortexCommand.parseAsRoot(["train", "char-gpt", "--validation-split", "0"]) }
+        #expect(throws: (any Error).self) { try CortexCommand.parseAsRoot(["train", "mnist-mlp", "--validation-split", "1"]) }
+        var options = RecipeOptions(epochs: 3, batchSize: 32, learningRate: nil, optimizer: "sgd", seed: 0, dataDirectory: nil, output: nil, resume: nil, json: true)
+        options.controls.validationSplit = 0.2
+        let result = try Recipes.run("linear-regression", options)
+        let validation = try #require(result.fields.first { $0.0 == "validation_loss" }?.1 as? Double)
+        #expect(validation.isFinite && validation < 0.01, "\(result.fields)")
+    }
+
     @Test func theHeldOutShareIsStratifiedAndSeeded() throws {
         let data = try HonestEvaluationTests.images(500, seed: 4)
         let labels = try data.classLabels()
