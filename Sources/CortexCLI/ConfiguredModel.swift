@@ -78,7 +78,7 @@ enum ConfiguredModel {
                      ?? (options.controls.validationSplit > 0 ? String(format: " (%g%% held out for validation)", options.controls.validationSplit * 100) : ""))
                   + ", \(prepared.test.count) test")
         }
-        var result = try Recipes.imageClassifier(options, data: (prepared.train, prepared.test), validation: prepared.validation, model: model,
+        var result = try Recipes.trainClassifier(options, data: (prepared.train, prepared.test), validation: prepared.validation, model: model,
                                                  transform: try configuration.augmentation(), attachments: [fileName: try encoder.encode(carried)])
         result.fields.insert(("model", configuration.name ?? (configurationPath as NSString).lastPathComponent), at: 0)
         return result

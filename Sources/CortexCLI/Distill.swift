@@ -79,7 +79,7 @@ struct Distill: ParsableCommand {
         if !json {
             print("distilling \(teacherRecipe) (\(teacherModel.parameterCount()) parameters) into \(student) (\(studentModel.parameterCount()) parameters), T = \(temperature), alpha = \(alpha)")
         }
-        var result = try Recipes.imageClassifier(options, data: data, model: studentModel, distillation: distillation)
+        var result = try Recipes.trainClassifier(options, data: data, model: studentModel, distillation: distillation)
         let accuracy = result.fields.first { $0.0 == "test_accuracy" }?.1 as? Double ?? .nan
         let errors = accuracy.isFinite ? Int(((1 - accuracy) * Double(data.1.count)).rounded()) : -1
         result.fields.append(("test_errors", errors))

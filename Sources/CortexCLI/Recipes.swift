@@ -78,25 +78,25 @@ enum Recipes {
         switch name {
         case "xor": return try xor(options)
         case "linear-regression": return try linearRegression(options)
-        case "mnist-mlp": return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.mnistMLP())
-        case "mnist-cnn": return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.mnistCNN())
+        case "mnist-mlp": return try trainClassifier(options, data: mnist(options, "mnist"), model: Classifiers.mnistMLP())
+        case "mnist-cnn": return try trainClassifier(options, data: mnist(options, "mnist"), model: Classifiers.mnistCNN())
         case "mnist-dp":
             // Private by construction: DP-SGD at the recipe's budget unless the flags say otherwise.
             var options = options
             options.privacy = options.privacy ?? PrivacyOptions()
-            return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.privateMNIST(generator: RandomGenerator(seed: options.seed)))
-        case "lenet-300-100": return try imageClassifier(options, data: mnist(options, "mnist"), model: Classifiers.lenet300100())
+            return try trainClassifier(options, data: mnist(options, "mnist"), model: Classifiers.privateMNIST(generator: RandomGenerator(seed: options.seed)))
+        case "lenet-300-100": return try trainClassifier(options, data: mnist(options, "mnist"), model: Classifiers.lenet300100())
         case "fashion-cnn":
-            return try imageClassifier(options, data: mnist(options, "fashion-mnist", systemLocations: [DataDirectory.debianFashionMNIST]),
+            return try trainClassifier(options, data: mnist(options, "fashion-mnist", systemLocations: [DataDirectory.debianFashionMNIST]),
                                        model: Classifiers.mnistCNN(dropout: 0.25))
         case "cifar-cnn":
             let directory = try DataDirectory.locate("cifar-10-batches-bin", explicit: options.dataDirectory)
             let data = (try CIFAR10.load(directory: directory, train: true), try CIFAR10.load(directory: directory, train: false))
             let augment = Transforms.compose([Transforms.randomCrop(size: 32, padding: 4), Transforms.horizontalFlip()])
-            return try imageClassifier(options, data: data, model: Classifiers.cifarCNN(), transform: augment)
+            return try trainClassifier(options, data: data, model: Classifiers.cifarCNN(), transform: augment)
         case "transformer-classifier":
             // Sequential MNIST: each image read as a sequence of 28 rows of 28 pixels.
-            return try imageClassifier(options, data: mnist(options, "mnist"),
+            return try trainClassifier(options, data: mnist(options, "mnist"),
                                        model: TransformerClassifier(features: 28, classes: 10, generator: RandomGenerator(seed: options.seed)))
         case "lstm-lm": return try LSTMLanguageModelRecipe.run(options)
         case "arrests-mlp": return try ArrestsRecipe.run(options)
@@ -175,13 +175,14 @@ enum Recipes {
         return (try MNIST.load(directory: directory, split: .train), try MNIST.load(directory: directory, split: .test))
     }
 
-    /// Trains an image classifier honestly: a stratified, seeded share of the training set
-    /// (`controls.validationSplit`) is held out and validated each epoch; early stopping, the
-    /// best checkpoint (OUT/best) and ReduceLROnPlateau watch it. The test set is read once,
+    /// Trains a classifier (the image recipes, distilled students, configured models) honestly:
+    /// a stratified, seeded share of the training set (`controls.validationSplit`) is held out
+    /// and validated each epoch; early stopping, the best checkpoint (OUT/best) and
+    /// ReduceLROnPlateau watch it. The test set is read once,
     /// after training has ended, and reported under its own name.
     /// `validation` given: it is the validation set (already held out by the caller) and
     /// nothing more is split off. `attachments` ride along in every checkpoint.
-    static func imageClassifier(_ options: RecipeOptions, data: (train: any Dataset, test: any Dataset), validation heldOut: (any Dataset)? = nil,
+    static func trainClassifier(_ options: RecipeOptions, data: (train: any Dataset, test: any Dataset), validation heldOut: (any Dataset)? = nil,
                                 model: Module & Layer, transform: Transforms.Transform? = nil, distillation: Distillation? = nil,
                                 attachments: [String: Data] = [:]) throws -> RecipeResult {
         let controls = options.controls

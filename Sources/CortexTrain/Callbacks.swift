@@ -18,10 +18,16 @@ public final class EarlyStopping: TrainingCallback {
     }
 
     public func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool {
-        let value = try monitor.value(in: record)
-        if monitor.improves(value, on: best, minimumDelta: minimumDelta) { best = value; waited = 0; return true }
-        waited += 1
+        if best == nil {
+            // A resumed run: replay the epochs before this one, so patience counts on.
+            for earlier in trainer.history.dropLast() { if let value = try? monitor.value(in: earlier) { observe(value) } }
+        }
+        observe(try monitor.value(in: record))
         return waited < patience
+    }
+
+    private func observe(_ value: Double) {
+        if monitor.improves(value, on: best, minimumDelta: minimumDelta) { (best, waited) = (value, 0) } else { waited += 1 }
     }
 }
 

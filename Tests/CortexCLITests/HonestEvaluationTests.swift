@@ -52,7 +52,7 @@ import Testing
                                     output: output, resume: nil, json: true)
         options.controls.earlyStoppingPatience = 5
         options.controls.logEveryNSteps = 4
-        let result = try Recipes.imageClassifier(options, data: (train, test), model: Classifiers.mnistMLP(generator: RandomGenerator(seed: 3)))
+        let result = try Recipes.trainClassifier(options, data: (train, test), model: Classifiers.mnistMLP(generator: RandomGenerator(seed: 3)))
 
         let reads = log.all
         let lastTrainingRead = try #require(reads.lastIndex(of: "train")), firstTestRead = try #require(reads.firstIndex(of: "test"))

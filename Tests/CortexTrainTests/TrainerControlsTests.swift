@@ -151,6 +151,30 @@ import Testing
         #expect(try Monitor("val_accuracy").mode == .max && Monitor("train_loss").mode == .min)
     }
 
+    /// A resumed run's early stopping counts the epochs before the checkpoint: the same epoch
+    /// stops it as in an uninterrupted run.
+    @Test func earlyStoppingCountsOnAfterResuming() throws {
+        let train = try TrainerControlsTests.data(), validation = try TrainerControlsTests.data(128, seed: 6)
+        func make() -> Trainer {
+            let trainer = TrainerControlsTests.trainer(TrainerControlsTests.model(), adam: false)
+            // A learning rate this large does not keep improving the validation loss.
+            trainer.optimizer.learningRates = [3]
+            trainer.callbacks = [EarlyStopping(patience: 2)]
+            return trainer
+        }
+        let straight = make()
+        try straight.fit(train: DataLoader(train, batchSize: 32), validation: DataLoader(validation, batchSize: 64), epochs: 30)
+        let stoppedAt = straight.history.count
+        #expect(stoppedAt < 30)
+        let first = make()
+        try first.fit(train: DataLoader(train, batchSize: 32), validation: DataLoader(validation, batchSize: 64), epochs: stoppedAt - 1)
+        try first.saveCheckpoint(to: directory + "/early")
+        let resumed = make()
+        try resumed.loadCheckpoint(from: directory + "/early")
+        try resumed.fit(train: DataLoader(train, batchSize: 32), validation: DataLoader(validation, batchSize: 64), epochs: 30)
+        #expect(resumed.history.count == stoppedAt, "stopped at \(resumed.history.count), uninterrupted at \(stoppedAt)")
+    }
+
     /// Step logs every 3 steps go to JSON lines and a TensorBoard event file with the same
     /// scalars, and the checkpoint gains the loss-by-step chart with epoch markers.
     @Test func stepLogsReachJSONLinesAndTensorBoard() throws {
