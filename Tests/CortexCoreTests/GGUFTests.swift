@@ -99,6 +99,15 @@ import CortexTestSupport
         bytes + [UInt8](repeating: 0, count: (32 - bytes.count % 32) % 32 + data)
     }
 
+    /// llama.cpp's vocabulary-only files hold metadata and no tensors, and end without the
+    /// padding before the (empty) data section: they load.
+    @Test func vocabularyOnlyFilesLoad() throws {
+        let bytes = header(tensors: 0, keys: 1) + string("general.architecture") + le(UInt32(8)) + string("llama")
+        #expect(bytes.count % 32 != 0)
+        let file = try GGUF.parse(mapping: MappedFile(copying: bytes), path: "ggml-vocab-llama.gguf")
+        #expect(try file.string("general.architecture") == "llama" && file.tensors.isEmpty)
+    }
+
     @Test func malformedFilesGiveTypedErrors() throws {
         let valid = try [UInt8](Data(contentsOf: URL(fileURLWithPath: GGUFTests.root + "/blocks.gguf")))
         expectInvalid(Array("GGML".utf8) + Array(valid.dropFirst(4)), ["bad magic"])

@@ -236,10 +236,12 @@ public enum GGUF {
             pending.append(Pending(name: name, shape: sizes.reversed(), typeId: typeId, offset: offset))
         }
         let dataStart = (reader.position + alignment - 1) / alignment * alignment
-        guard dataStart <= mapping.byteCount else {
+        // A file of no tensors (llama.cpp's vocabulary-only files) may end before the padding
+        // that would lead to its empty data section, and llama.cpp reads it.
+        guard dataStart <= mapping.byteCount || pending.isEmpty else {
             throw reader.invalid("truncated: the tensor data should start at byte \(dataStart) but the file has \(mapping.byteCount)")
         }
-        let dataSize = mapping.byteCount - dataStart
+        let dataSize = max(mapping.byteCount - dataStart, 0)
         var tensors: [TensorInfo] = []
         for entry in pending {
             guard let (blockSize, blockBytes) = ggmlTypeSizes[entry.typeId] else {
