@@ -108,6 +108,23 @@ import CortexTestSupport
         #expect(try file.string("general.architecture") == "llama" && file.tensors.isEmpty)
     }
 
+    /// llama.cpp's own vocabulary-only files (the llama_cpp_python sdist's
+    /// vendor/llama.cpp/models/ggml-vocab-*.gguf), where CORTEX_LLAMA_VOCAB_DIR names that
+    /// folder: every one parses, with its token list.
+    @Test func llamaCppVocabularyFilesParse() throws {
+        guard let folder = ProcessInfo.processInfo.environment["CORTEX_LLAMA_VOCAB_DIR"] else {
+            print("skipped: set CORTEX_LLAMA_VOCAB_DIR to llama.cpp's models/ folder (from the llama_cpp_python sdist) to parse its ggml-vocab-*.gguf files")
+            return
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("ggml-vocab-") && $0.hasSuffix(".gguf") }.sorted()
+        #expect(!names.isEmpty, "no ggml-vocab-*.gguf in \(folder)")
+        for name in names {
+            let file = try GGUF.load(folder + "/" + name)
+            let tokens = try file.strings("tokenizer.ggml.tokens")
+            #expect(file.tensors.isEmpty && !tokens.isEmpty, "\(name)")
+        }
+    }
+
     @Test func malformedFilesGiveTypedErrors() throws {
         let valid = try [UInt8](Data(contentsOf: URL(fileURLWithPath: GGUFTests.root + "/blocks.gguf")))
         expectInvalid(Array("GGML".utf8) + Array(valid.dropFirst(4)), ["bad magic"])
