@@ -150,16 +150,21 @@ enum ConfiguredModel {
         func dataset(_ part: TabularTable, _ labels: [Int]) throws -> TensorDataset {
             try TensorDataset(inputs: encoder.transform(part), targets: Tensor(integers: labels))
         }
-        let testLabels = try testTable.column(target).enumerated().map { row, value in
+        return Prepared(train: try dataset(table.subset(rows), rows.map { labels[$0] }),
+                        validation: validationRows.isEmpty ? nil : try dataset(table.subset(validationRows), validationRows.map { labels[$0] }),
+                        test: try dataset(testTable, classIndices(testTable, target: target, classes: classes)), classes: classes,
+                        description: DataDescription(kind: .csv, test: absolute(testData ?? data), testRows: testRows, target: target, encoder: encoder))
+    }
+
+    /// The index among `classes` (the training data's) of each row's `target` value; a value
+    /// outside them is an error naming the row.
+    static func classIndices(_ table: TabularTable, target: String, classes: [String]) throws -> [Int] {
+        try table.column(target).enumerated().map { row, value in
             guard let label = classes.firstIndex(of: value) else {
-                throw CortexError.invalidFile(path: testTable.source, reason: "row \(row + 2), column \(target): class \"\(value)\" is not in the training data (\(classes.joined(separator: ", ")))")
+                throw CortexError.invalidFile(path: table.source, reason: "row \(row + 2), column \(target): class \"\(value)\" is not in the training data (\(classes.joined(separator: ", ")))")
             }
             return label
         }
-        return Prepared(train: try dataset(table.subset(rows), rows.map { labels[$0] }),
-                        validation: validationRows.isEmpty ? nil : try dataset(table.subset(validationRows), validationRows.map { labels[$0] }),
-                        test: try dataset(testTable, testLabels), classes: classes,
-                        description: DataDescription(kind: .csv, test: absolute(testData ?? data), testRows: testRows, target: target, encoder: encoder))
     }
 
     // MARK: Checkpoints
@@ -201,13 +206,7 @@ enum ConfiguredModel {
             }
             var table = try TabularTable.load(location)
             if data == nil, let rows = description.testRows { table = table.subset(rows) }
-            let labels = try table.column(target).enumerated().map { row, value in
-                guard let label = carried.classes.firstIndex(of: value) else {
-                    throw CortexError.invalidFile(path: location, reason: "row \(row + 2), column \(target): class \"\(value)\" is not one the model knows")
-                }
-                return label
-            }
-            return try TensorDataset(inputs: encoder.transform(table), targets: Tensor(integers: labels))
+            return try TensorDataset(inputs: encoder.transform(table), targets: Tensor(integers: classIndices(table, target: target, classes: carried.classes)))
         }
     }
 

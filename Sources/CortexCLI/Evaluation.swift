@@ -26,13 +26,16 @@ enum Evaluation {
             quantization = [("int8", state.activations == .dynamic ? "dynamic" : "static")]
         }
         let test = try ClassifierCheckpoint.split(dataset, .test, dataDirectory: dataDirectory)
+        return RecipeResult(fields: try testFields(model, on: test, classes: 10, batchSize: 1000) + [("checkpoint", checkpoint)] + chosen + quantization)
+    }
+
+    /// Test accuracy and loss of a classifier over `test`, and its macro F1, precision and recall.
+    static func testFields(_ model: Module & Layer, on test: any Dataset, classes: Int, batchSize: Int) throws -> [(String, Any)] {
         let trainer = Trainer(model: model, optimizer: SGD(model.parameters(), learningRate: 0), loss: { try Loss.crossEntropy($0, targets: $1) })
-        let evaluation = try trainer.evaluate(DataLoader(test, batchSize: 1000))
-        let report = try Metrics.ClassificationReport(predictions: evaluation.predictions, targets: evaluation.targets, classes: 10)
-        return RecipeResult(fields: [("test_accuracy", evaluation.accuracy ?? .nan), ("test_loss", evaluation.loss),
-                                     ("f1_macro", report.f1Macro), ("precision_macro", report.precisionMacro), ("recall_macro", report.recallMacro),
-                                     ("checkpoint", checkpoint)]
-                            + chosen + quantization)
+        let evaluation = try trainer.evaluate(DataLoader(test, batchSize: batchSize))
+        let report = try Metrics.ClassificationReport(predictions: evaluation.predictions, targets: evaluation.targets, classes: classes)
+        return [("test_accuracy", evaluation.accuracy ?? .nan), ("test_loss", evaluation.loss),
+                ("f1_macro", report.f1Macro), ("precision_macro", report.precisionMacro), ("recall_macro", report.recallMacro)]
     }
 
     /// A checkpoint of `cortex train --config`: the model its description builds, on the test
@@ -41,12 +44,8 @@ enum Evaluation {
         let (checkpoint, chosen) = chooseCheckpoint(given, last: last)
         let (model, carried, configuration) = try ConfiguredModel.load(checkpoint)
         let test = try ConfiguredModel.testSet(carried, configuration, data: data)
-        let trainer = Trainer(model: model, optimizer: SGD(model.parameters(), learningRate: 0), loss: { try Loss.crossEntropy($0, targets: $1) })
-        let evaluation = try trainer.evaluate(DataLoader(test, batchSize: 256))
-        let report = try Metrics.ClassificationReport(predictions: evaluation.predictions, targets: evaluation.targets, classes: carried.classes.count)
-        return RecipeResult(fields: [("test_accuracy", evaluation.accuracy ?? .nan), ("test_loss", evaluation.loss), ("test_examples", test.count),
-                                     ("f1_macro", report.f1Macro), ("precision_macro", report.precisionMacro), ("recall_macro", report.recallMacro),
-                                     ("checkpoint", checkpoint), ("model", configuration.name ?? "configured")] + chosen)
+        return RecipeResult(fields: try testFields(model, on: test, classes: carried.classes.count, batchSize: 256)
+                            + [("test_examples", test.count), ("checkpoint", checkpoint), ("model", configuration.name ?? "configured")] + chosen)
     }
 
     /// The best checkpoint a training run kept (DIR/best, chosen on validation), unless `last`

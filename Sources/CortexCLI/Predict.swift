@@ -57,12 +57,18 @@ struct Predict: ParsableCommand {
         let (directory, _) = Evaluation.chooseCheckpoint(checkpoint, last: false)
         let (model, carried, configuration) = try ConfiguredModel.load(directory)
         let (inputs, names) = try ConfiguredModel.inputs(carried, configuration, images: images, table: csv)
-        let classes = carried.classes.count
-        let values = try withNoGrad { try model(inputs).softmax(axis: -1) }.toFloatArray()
-        return names.enumerated().map { row, name in
+        return try zip(names, Predict.mostProbable(model, inputs)).map { name, best in (name, carried.classes[best.label], best.probability) }
+    }
+
+    /// Each input row's most probable class and its softmax probability.
+    static func mostProbable(_ model: Module & Layer, _ inputs: Tensor) throws -> [(label: Int, probability: Float)] {
+        let probabilities = try withNoGrad { try model(inputs).softmax(axis: -1) }
+        let (rows, classes) = (probabilities.shape[0], probabilities.shape.last ?? 1)
+        let values = try probabilities.toFloatArray()
+        return (0..<rows).map { row in
             let scores = values[(row * classes)..<((row + 1) * classes)]
             let best = scores.indices.max { scores[$0] < scores[$1] }!
-            return (name, carried.classes[best - row * classes], scores[best])
+            return (best - row * classes, scores[best])
         }
     }
 
@@ -89,11 +95,8 @@ struct Predict: ParsableCommand {
             return index
         }
         let batch = try inputs.indexSelect(axis: 0, indices: Tensor(integers: wanted))
-        let values = try withNoGrad { try model(batch).softmax(axis: -1) }.toFloatArray()
-        return wanted.enumerated().map { row, index in
-            let scores = values[(row * 10)..<((row + 1) * 10)]
-            let best = scores.indices.max { scores[$0] < scores[$1] }!
-            return Prediction(index: index, predictedClass: best - row * 10, probability: scores[best])
+        return try zip(wanted, Predict.mostProbable(model, batch)).map { index, best in
+            Prediction(index: index, predictedClass: best.label, probability: best.probability)
         }
     }
 }

@@ -1,11 +1,17 @@
 import CortexCore
 import Foundation
 
+/// A callback that watches an epoch metric; the trainer refuses to start when it names a
+/// validation metric and there is no validation set.
+public protocol MonitoringCallback: TrainingCallback {
+    var monitor: Monitor { get }
+}
+
 /// Stops training when the monitored metric (the validation loss by default) has not
 /// improved by more than `minimumDelta` for `patience` epochs (Keras's `EarlyStopping`). A
 /// validation metric with no validation set is an error, never a silent switch to the
 /// training loss.
-public final class EarlyStopping: TrainingCallback {
+public final class EarlyStopping: MonitoringCallback {
     public let monitor: Monitor
     public let patience: Int, minimumDelta: Double
     public private(set) var best: Double?
@@ -33,7 +39,7 @@ public final class EarlyStopping: TrainingCallback {
 
 /// Saves a checkpoint into `directory` whenever the monitored metric (the validation loss by
 /// default) improves, as Keras's `ModelCheckpoint(save_best_only=True)`.
-public final class BestCheckpoint: TrainingCallback {
+public final class BestCheckpoint: MonitoringCallback {
     public let directory: String
     public let monitor: Monitor
     public private(set) var best: Double?

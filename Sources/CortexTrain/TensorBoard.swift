@@ -95,8 +95,8 @@ public enum TensorBoardRecords {
 
     /// `data` framed as one record.
     static func record(_ data: [UInt8]) -> Data {
-        var length = [UInt8](), value = UInt64(data.count)
-        for _ in 0..<8 { length.append(UInt8(value & 0xff)); value >>= 8 }
+        var length = [UInt8]()
+        appendLittleEndian(&length, UInt64(data.count), 8)
         var out = length
         appendLittleEndian(&out, UInt64(maskedCRC(length)), 4)
         out += data

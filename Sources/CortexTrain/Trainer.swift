@@ -303,11 +303,8 @@ public final class Trainer: @unchecked Sendable {
                 throw CortexError.invalidArgument(operation: "Trainer.fit", reason: "ReduceLROnPlateau watches \(monitor.metric), but there is no validation set")
             }
         }
-        for callback in callbacks {
-            let watched = (callback as? EarlyStopping)?.monitor ?? (callback as? BestCheckpoint)?.monitor
-            if let watched, watched.needsValidation && validation == nil {
-                throw CortexError.invalidArgument(operation: "Trainer.fit", reason: "\(type(of: callback)) watches \(watched.metric), but there is no validation set")
-            }
+        for case let callback as MonitoringCallback in callbacks where callback.monitor.needsValidation && validation == nil {
+            throw CortexError.invalidArgument(operation: "Trainer.fit", reason: "\(type(of: callback)) watches \(callback.monitor.metric), but there is no validation set")
         }
     }
 
