@@ -168,7 +168,7 @@ extension GPT {
             guard matrix.shape == [rows, columns] else {
                 throw CortexError.invalidFile(path: file.path, reason: "\(name).weight is \(matrix.shape), expected [\(rows), \(columns)]")
             }
-            return try QuantizedLinear(matrix, bias: vector(name + ".bias", rows))
+            return try QuantizedLinear(matrix.packedIfRepacking(), bias: vector(name + ".bias", rows))
         }
         func norm(_ name: String) throws -> LayerNorm {
             let layer = LayerNorm([size], epsilon: configuration.layerNormEpsilon)
@@ -192,7 +192,7 @@ extension GPT {
                             feedForward: GPTMLP(cFc: try linear(prefix + "ffn_up", rows: 4 * size, columns: size),
                                                 cProj: try linear(prefix + "ffn_down", rows: size, columns: 4 * size)))
         }
-        let body = GPTBody(wte: QuantizedEmbedding(embedding), wpe: Embedding(weight: positions), h: blocks, lnF: try norm("output_norm"))
+        let body = GPTBody(wte: QuantizedEmbedding(embedding.packedIfRepacking()), wpe: Embedding(weight: positions), h: blocks, lnF: try norm("output_norm"))
         let model = GPT(configuration: configuration, transformer: body)
         model.eval()
         return model

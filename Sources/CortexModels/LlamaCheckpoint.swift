@@ -147,9 +147,13 @@ extension Llama {
                             matrix: { role, shape in
                                 let biasName = role.gguf.replacingOccurrences(of: ".weight", with: ".bias")
                                 let bias = names.contains(biasName) ? try file.tensor(biasName) : nil
-                                return try QuantizedLinear(checked(role.gguf, shape), bias: bias)
+                                return try QuantizedLinear(checked(role.gguf, shape).packedIfRepacking(), bias: bias)
                             },
-                            embedding: { shape in QuantizedEmbedding(try checked("token_embd.weight", shape)) },
+                            embedding: { shape in
+                                // Packed for the tied output projection; lookups read the rows.
+                                let matrix = try checked("token_embd.weight", shape)
+                                return QuantizedEmbedding(configuration.tieWordEmbeddings ? matrix.packedIfRepacking() : matrix)
+                            },
                             vector: { role, size in
                                 let weight = try file.tensor(role.gguf)
                                 guard weight.shape == [size] else { throw CortexError.invalidFile(path: file.path, reason: "\(role.gguf) is \(weight.shape), expected [\(size)]") }

@@ -83,6 +83,41 @@ import CortexTestSupport
         }
     }
 
+    /// Rows repacked sixteen at a time (the kernel whose lanes are rows) give the row-major
+    /// integer path's products up to float summation order (rtol 1e-5), for 1 to 19 vectors
+    /// (groups of eight and what is left), integer and refined; packed Q8_0 takes the refined
+    /// integer path, within 1e-4 (relative RMS) of the float path.
+    @Test(arguments: [QuantizationFormat.q4_0, .q4_1, .q8_0])
+    func packedRowsGiveTheRowMajorProducts(_ format: QuantizationFormat) throws {
+        try withKernelSelectionLock { try packedProducts(format) }
+    }
+
+    func packedProducts(_ format: QuantizationFormat) throws {
+        let matrix = try QuantizedIntegerTests.randomMatrix(format, rows: 48, columns: 320, seed: 40 + UInt64(format.rawValue))
+        guard matrix.isPackable else {
+            print("skipping packed rows of \(format): this CPU has no AVX512-VNNI")
+            return
+        }
+        let packed = matrix.packedForBatches()
+        #expect(packed.isPacked && !matrix.isPacked)
+        #expect(try QuantizedIntegerTests.randomMatrix(format, rows: 40, columns: 320, seed: 1).packedForBatches().isPacked == false)
+        for vectors in [1, 2, 3, 4, 5, 8, 9, 19] {
+            let x = try Tensor.randn([vectors, 320], generator: RandomGenerator(seed: 70 + UInt64(vectors)))
+            for mode in [QuantizedMatrix.Activations.integer, .refined] where !(mode == .refined && format == .q8_0) {
+                let rowMajor = try QuantizedMatrix.$activations.withValue(mode) { try matrix.product(x) }
+                let fromPacked = try QuantizedMatrix.$activations.withValue(mode) { try packed.product(x) }
+                #expect(try closenessFailure(fromPacked, rowMajor, rtol: 1e-5, atol: 1e-5) == nil, "\(format), \(vectors) vectors, \(mode)")
+            }
+            let float = try QuantizedMatrix.$activations.withValue(.float) { try matrix.product(x) }
+            let refined = try QuantizedMatrix.$activations.withValue(.refined) { try packed.product(x) }
+            let relative = try ((refined - float).square().sum().item() / float.square().sum().item()).squareRoot()
+            #expect(relative < 1e-4, "\(format), \(vectors) vectors, packed and refined: \(relative) from the float path")
+            // Products sharing an input: a packed matrix beside a row-major one.
+            let shared = try QuantizedMatrix.products([packed, matrix], x)
+            #expect(try closenessFailure(shared[0], shared[1], rtol: 1e-5, atol: 1e-5) == nil, "\(format), \(vectors) vectors, shared")
+        }
+    }
+
     /// Several matrices against one input in one region equal their products one by one, on
     /// the integer path and off it (more rows than the kernel takes).
     @Test func productsOfMatricesSharingAnInputMatchOneByOne() throws {

@@ -192,6 +192,16 @@ void cortex_q8_quantize(const float *x, long x_stride, long n, long m, void *buf
 void cortex_q8_quantize_refined(const float *x, long x_stride, long n, long m, void *buffer);
 void cortex_quant_matvec_integer(int type, const void *weights, long row_bytes, long rows, long n, const void *activations, long m,
                                  float *y, long y_stride);
+/// Q4_0 and Q4_1 rows repacked sixteen at a time (quant_packed.c), for integer products that
+/// need no sums across lanes: cortex_quant_packable says whether `rows` rows of n values can be
+/// (rows a multiple of 16); cortex_quant_pack16 writes the rows' rows * row_bytes bytes into
+/// `packed` (-1 where not packable); cortex_quant_matvec_packed then gives what
+/// cortex_quant_matvec_integer gives from the rows, up to float summation order. Single-threaded;
+/// callers split the rows in multiples of 16, `packed` advanced by row_bytes per row.
+int cortex_quant_packable(int type, long rows, long n);
+int cortex_quant_pack16(int type, const void *weights, long row_bytes, long rows, long n, void *packed);
+void cortex_quant_matvec_packed(int type, const void *packed, long rows, long n, const void *activations, long m, float *y,
+                                long y_stride);
 
 /// Fused inference forms of RMSNorm (`rows` rows of n) and of a rotary embedding (x
 /// (batch, heads, steps, d) with element strides sb, sh, st and contiguous rows, into

@@ -52,6 +52,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
     public let rowBytes: Int
     let bytes: UnsafeRawPointer
     let owner: AnyObject
+    /// The rows repacked sixteen at a time for the integer path (``packedForBatches()``), or nil.
+    let packed: PackedRows?
 
     /// Views `rows` rows of `columns` values in `format` blocks at `bytes`, kept alive by `owner`.
     public init(format: QuantizationFormat, rows: Int, columns: Int, bytes: UnsafeRawPointer, owner: AnyObject) throws {
@@ -65,6 +67,53 @@ public struct QuantizedMatrix: @unchecked Sendable {
         rowBytes = columns / format.blockSize * format.blockBytes
         self.bytes = bytes
         self.owner = owner
+        packed = nil
+    }
+
+    private init(_ matrix: QuantizedMatrix, packed: PackedRows) {
+        (format, rows, columns, rowBytes, bytes, owner) = (matrix.format, matrix.rows, matrix.columns, matrix.rowBytes, matrix.bytes, matrix.owner)
+        self.packed = packed
+    }
+
+    /// Q4_0, Q4_1 and Q8_0 rows repacked sixteen at a time, for the integer kernel whose sixteen
+    /// lanes are sixteen rows (quant_packed.c): no sums across lanes, so a continuous batch of
+    /// decoding streams costs a fraction of what the row-major blocks cost it.
+    final class PackedRows: @unchecked Sendable {
+        let bytes: UnsafeMutableRawPointer
+        init(byteCount: Int) { bytes = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64) }
+        deinit { bytes.deallocate() }
+    }
+
+    /// Whether ``packedForBatches()`` repacks this matrix: Q4_0, Q4_1 or Q8_0, rows a multiple
+    /// of 16, on a CPU with the integer path.
+    public var isPackable: Bool {
+        cortex_quant_has_integer_path(format.rawValue, columns) != 0 && cortex_quant_packable(format.rawValue, rows, columns) != 0
+    }
+
+    /// Whether the integer path reads this matrix's repacked rows.
+    public var isPacked: Bool { packed != nil }
+
+    /// Whether model loaders repack their quantised matrices for the integer path
+    /// (``packedForBatches()``): yes unless CORTEX_REPACK is 0. Repacking costs a copy of the
+    /// blocks at load and pays at every batch size (measured on Zen 4 with SmolLM2 Q4_1: one
+    /// stream 126 to 137 tokens/s, eight streams 275 to 398).
+    public static let repacksWeights = ProcessInfo.processInfo.environment["CORTEX_REPACK"] != "0"
+
+    /// ``packedForBatches()`` where ``repacksWeights``, else itself.
+    public func packedIfRepacking() -> QuantizedMatrix { QuantizedMatrix.repacksWeights ? packedForBatches() : self }
+
+    /// This matrix with its rows also repacked for the integer path (a copy of the blocks, as
+    /// many bytes again), which its products then read; itself where not ``isPackable``. The
+    /// row-major blocks still serve dequantising, embedding lookups and the float path.
+    ///
+    /// ```swift
+    /// let up = try file.matrix("blk.0.ffn_up.weight").packedForBatches()
+    /// ```
+    public func packedForBatches() -> QuantizedMatrix {
+        guard packed == nil, isPackable else { return self }
+        let rows = PackedRows(byteCount: byteCount)
+        _ = cortex_quant_pack16(format.rawValue, bytes, rowBytes, self.rows, columns, rows.bytes)
+        return QuantizedMatrix(self, packed: rows)
     }
 
     public var shape: [Int] { [rows, columns] }
@@ -198,13 +247,13 @@ public struct QuantizedMatrix: @unchecked Sendable {
 
     /// The path a product with `count` input rows takes under the task's ``activations``:
     /// `.float` for more rows than the matrix-vector kernels take, or where this format or CPU
-    /// has no integer path. Refined codes cost Q8_0 more than its float path does (measured on
-    /// Zen 4: 141 against 155 tokens/s of SmolLM2 with its Q8_0 output projection), so Q8_0
-    /// takes the float path for them.
+    /// has no integer path. Refined codes cost row-major Q8_0 more than its float path does
+    /// (measured on Zen 4: 141 against 155 tokens/s of SmolLM2 with its Q8_0 output
+    /// projection), so Q8_0 takes the float path for them unless its rows are packed.
     func path(rows count: Int) -> Activations {
         let mode = QuantizedMatrix.activations
         guard mode != .float, count <= vectorRows, cortex_quant_has_integer_path(format.rawValue, columns) != 0 else { return .float }
-        return mode == .refined && format == .q8_0 ? .float : mode
+        return mode == .refined && format == .q8_0 && packed == nil ? .float : mode
     }
 
     /// The integer path for matrices sharing one input (all with the same columns): the
@@ -221,20 +270,26 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let activations = UncheckedSendable(UnsafeRawPointer(buffer))
         // The refined products land in twice the rows, then each pair is summed.
         let targets = refined ? try matrices.map { try Tensor.empty([vectors, $0.rows]) } : outputs
+        // Units of 16 rows (a packed matrix's groups; four 4-row tiles of a row-major one).
         let jobs = UncheckedSendable(zip(matrices, targets).map { matrix, output in
-            (matrix: matrix, y: output.storage.pointer.assumingMemoryBound(to: Float.self), tiles: (matrix.rows + 3) / 4)
+            (matrix: matrix, y: output.storage.pointer.assumingMemoryBound(to: Float.self), units: (matrix.rows + 15) / 16)
         })
-        let totalTiles = jobs.value.reduce(0) { $0 + $1.tiles }
-        // Pieces of 16 tiles (64 rows), taken in turn: equal shares finish apart on these VMs.
-        CPUParallelism.forEachPiece(totalTiles, piece: 16, grain: max(1, 8_192 / max(columns, 1))) { part in
-            var firstTile = 0
+        let totalUnits = jobs.value.reduce(0) { $0 + $1.units }
+        // Pieces of 4 units (64 rows), taken in turn: equal shares finish apart on these VMs.
+        CPUParallelism.forEachPiece(totalUnits, piece: 4, grain: max(1, 2_048 / max(columns, 1))) { part in
+            var firstUnit = 0
             for job in jobs.value {
-                let start = max(part.lowerBound, firstTile) - firstTile, end = min(part.upperBound, firstTile + job.tiles) - firstTile
-                firstTile += job.tiles
+                let start = max(part.lowerBound, firstUnit) - firstUnit, end = min(part.upperBound, firstUnit + job.units) - firstUnit
+                firstUnit += job.units
                 guard start < end else { continue }
-                let (matrix, firstRow, endRow) = (job.matrix, start * 4, min(end * 4, job.matrix.rows))
-                cortex_quant_matvec_integer(matrix.format.rawValue, matrix.bytes + firstRow * matrix.rowBytes, matrix.rowBytes, endRow - firstRow,
-                                            columns, activations.value, vectors, job.y + firstRow, matrix.rows)
+                let (matrix, firstRow, endRow) = (job.matrix, start * 16, min(end * 16, job.matrix.rows))
+                if let packed = matrix.packed {
+                    cortex_quant_matvec_packed(matrix.format.rawValue, packed.bytes + firstRow * matrix.rowBytes, endRow - firstRow, columns,
+                                               activations.value, vectors, job.y + firstRow, matrix.rows)
+                } else {
+                    cortex_quant_matvec_integer(matrix.format.rawValue, matrix.bytes + firstRow * matrix.rowBytes, matrix.rowBytes,
+                                                endRow - firstRow, columns, activations.value, vectors, job.y + firstRow, matrix.rows)
+                }
             }
         }
         guard refined else { return }
