@@ -27,6 +27,9 @@ void cortex_avx512_exp(const float *x, float *y, long n, float shift);
 void cortex_avx512_gelu(const float *x, float *y, long n);
 float cortex_avx512_sum(const float *x, long n);
 void cortex_avx512_softmax_row(const float *x, float *y, long n, int logarithm);
+// scores[j] = q · k_j · scale for head sizes 64 and 128, the largest in *maximum (returns 0,
+// writing nothing, for others).
+int cortex_avx512_attention_scores(const float *q, const float *k, long stride, long seen, long d, float scale, float *scores, float *maximum);
 // Σ_j weights[j] · v[j] · scale for head sizes 64 and 128 (returns 0, writing nothing, for others).
 int cortex_avx512_attend_values(const float *weights, const float *v, long stride, long seen, long d, float scale, float *result);
 // The dot product of n floats in sixteen independent partial sums: a loop the compiler

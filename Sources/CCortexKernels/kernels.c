@@ -431,9 +431,11 @@ CLONES void cortex_cached_attention(const float *q, long q_stride, const float *
         const float *query = q + t * q_stride;
         long seen = offset + t + 1;
         float maximum = -INFINITY;
-        for (long j = 0; j < seen; j++) {
-            scores[j] = cortex_dot_lanes(query, k + j * kv_stride, d) * scale;
-            if (scores[j] > maximum) maximum = scores[j];
+        if (!(cortex_has_avx512() && cortex_avx512_attention_scores(query, k, kv_stride, seen, d, scale, scores, &maximum))) {
+            for (long j = 0; j < seen; j++) {
+                scores[j] = cortex_dot_lanes(query, k + j * kv_stride, d) * scale;
+                if (scores[j] > maximum) maximum = scores[j];
+            }
         }
         float total = 0;
         if (cortex_has_avx512()) {

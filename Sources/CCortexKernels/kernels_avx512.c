@@ -186,6 +186,60 @@ static inline __attribute__((always_inline)) void attend_values(const float *wei
     for (int c = 0; c < chunks; c++) _mm512_storeu_ps(result + 16 * c, _mm512_mul_ps(_mm512_add_ps(even[c], odd[c]), _mm512_set1_ps(scale)));
 }
 
+// The sums of sixteen vectors' lanes, sum i in lane i: pairs within 128-bit lanes, then
+// quads, then across the 128-bit lanes (45 shuffles and adds for sixteen sums, where sixteen
+// horizontal sums take sixteen chains of dependent adds).
+static inline __m512 sixteen_sums(__m512 a[16]) {
+    __m512 pairs[8], quads[4];
+    for (int i = 0; i < 8; i++)
+        pairs[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    // pairs[i] per 128-bit lane: [a0 + a2, b0 + b2, a1 + a3, b1 + b3] of a = a[2i], b = a[2i + 1].
+    for (int i = 0; i < 4; i++)
+        quads[i] = _mm512_add_ps(_mm512_shuffle_ps(pairs[2 * i], pairs[2 * i + 1], 0x44), _mm512_shuffle_ps(pairs[2 * i], pairs[2 * i + 1], 0xEE));
+    // quads[i] per 128-bit lane: the lane's sums of vectors 4i ... 4i + 3.
+    const __m512 low = _mm512_add_ps(_mm512_shuffle_f32x4(quads[0], quads[1], 0x88), _mm512_shuffle_f32x4(quads[0], quads[1], 0xDD));
+    const __m512 high = _mm512_add_ps(_mm512_shuffle_f32x4(quads[2], quads[3], 0x88), _mm512_shuffle_f32x4(quads[2], quads[3], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(low, high, 0x88), _mm512_shuffle_f32x4(low, high, 0xDD));
+}
+
+// scores[j] = q · k_j × scale for `seen` keys (rows `stride` apart) of 16 × chunks floats,
+// sixteen keys at a time; returns the largest score.
+static inline __attribute__((always_inline)) float attention_scores(const float *q, const float *k, long stride, long seen, const int chunks,
+                                                                    float scale, float *scores) {
+    __m512 query[8];
+    for (int c = 0; c < chunks; c++) query[c] = _mm512_mul_ps(_mm512_loadu_ps(q + 16 * c), _mm512_set1_ps(scale));
+    __m512 largest = _mm512_set1_ps(-INFINITY);
+    long j = 0;
+    for (; j + 16 <= seen; j += 16) {
+        __m512 dots[16];
+        for (int key = 0; key < 16; key++) {
+            const float *row = k + (j + key) * stride;
+            dots[key] = _mm512_mul_ps(query[0], _mm512_loadu_ps(row));
+            for (int c = 1; c < chunks; c++) dots[key] = _mm512_fmadd_ps(query[c], _mm512_loadu_ps(row + 16 * c), dots[key]);
+        }
+        const __m512 sums = sixteen_sums(dots);
+        _mm512_storeu_ps(scores + j, sums);
+        largest = _mm512_max_ps(largest, sums);
+    }
+    float maximum = _mm512_reduce_max_ps(largest);
+    for (; j < seen; j++) {
+        const float *row = k + j * stride;
+        __m512 dot = _mm512_mul_ps(query[0], _mm512_loadu_ps(row));
+        for (int c = 1; c < chunks; c++) dot = _mm512_fmadd_ps(query[c], _mm512_loadu_ps(row + 16 * c), dot);
+        scores[j] = _mm512_reduce_add_ps(dot);
+        if (scores[j] > maximum) maximum = scores[j];
+    }
+    return maximum;
+}
+
+int cortex_avx512_attention_scores(const float *q, const float *k, long stride, long seen, long d, float scale, float *scores, float *maximum) {
+    switch (d) {
+    case 64: *maximum = attention_scores(q, k, stride, seen, 4, scale, scores); return 1;
+    case 128: *maximum = attention_scores(q, k, stride, seen, 8, scale, scores); return 1;
+    default: return 0;
+    }
+}
+
 int cortex_avx512_attend_values(const float *weights, const float *v, long stride, long seen, long d, float scale, float *result) {
     switch (d) {
     case 64: attend_values(weights, v, stride, seen, 4, scale, result); return 1;

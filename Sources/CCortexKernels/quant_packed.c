@@ -23,21 +23,34 @@
 #include <stdint.h>
 #include <string.h>
 
-// The activations buffer as quant_int8.c lays it out (codes, then per vector its block scales,
-// the blocks' sums d * Σq, and the sums of each 16 values).
+// The activations buffer as quant_int8.c lays it out: the codes (m * n bytes, rounded up to 64),
+// then per vector its block scales and the blocks' sums d * Σq.
 static long round_up64(long bytes) { return (bytes + 63) & ~63L; }
 
-typedef struct {
-    const int8_t *codes;
-    const float *scales, *sums32;
-} packed_activation_view;
+// The same activations regrouped for this kernel: per group of eight vectors, per block of 32,
+// one run of 320 bytes: the eight vectors' four codes for values 4j...4j+3 at 32j + 4v (256
+// bytes), the eight scales (32 bytes), then the eight sums (32 bytes). One pointer walks a
+// block's every operand at fixed offsets, so eight vectors need no eight pointers each.
+enum { INTERLEAVED_BLOCK_BYTES = 320 };
 
-static packed_activation_view packed_view(const void *buffer, long n, long m, long vector) {
-    const uint8_t *base = (const uint8_t *)(((uintptr_t)buffer + 63) & ~(uintptr_t)63);
-    const float *scales = (const float *)(base + round_up64(m * n));
-    const float *sums32 = scales + m * (n / 32);
-    packed_activation_view view = {(const int8_t *)base + vector * n, scales + vector * (n / 32), sums32 + vector * (n / 32)};
-    return view;
+long cortex_q8_interleaved_bytes(long n, long m) { return (m + 7) / 8 * (n / 32) * INTERLEAVED_BLOCK_BYTES + 64; }
+
+void cortex_q8_interleave(const void *activations, long n, long m, void *out) {
+    const uint8_t *base = (const uint8_t *)(((uintptr_t)activations + 63) & ~(uintptr_t)63);
+    const int8_t *codes = (const int8_t *)base;
+    const float *scales = (const float *)(base + round_up64(m * n)), *sums32 = scales + m * (n / 32);
+    uint8_t *target = (uint8_t *)(((uintptr_t)out + 63) & ~(uintptr_t)63);
+    const long blocks = n / 32;
+    memset(target, 0, (size_t)((m + 7) / 8 * blocks * INTERLEAVED_BLOCK_BYTES));
+    for (long v = 0; v < m; v++) {
+        const long group = v / 8, slot = v % 8;
+        for (long b = 0; b < blocks; b++) {
+            uint8_t *run = target + (group * blocks + b) * INTERLEAVED_BLOCK_BYTES;
+            for (int j = 0; j < 8; j++) memcpy(run + 32 * j + 4 * slot, codes + v * n + 32 * b + 4 * j, 4);
+            memcpy(run + 256 + 4 * slot, scales + v * blocks + b, 4);
+            memcpy(run + 288 + 4 * slot, sums32 + v * blocks + b, 4);
+        }
+    }
 }
 
 int cortex_quant_packable(int type, long rows, long n) {
@@ -85,16 +98,17 @@ static inline __m512i broadcast_quad(const int8_t *codes) {
     return _mm512_set1_epi32(quad);
 }
 
-// One group of sixteen rows (`chunks` at its first block) against V vectors: y[v * y_stride + r].
-// Up to four vectors keep two running sums each (low and high nibbles), so that even one
-// vector has two chains of products in flight; more keep one.
-static inline __attribute__((always_inline)) void packed_group(int type, const uint8_t *chunks, long blocks, const packed_activation_view *x,
-                                                             const int V, float *y, long y_stride) {
+// One group of sixteen rows (`chunks` at its first block) against V vectors (a group of the
+// interleaved activations): y[v * y_stride + r]. Up to four vectors keep two running sums each
+// (low and high nibbles), so that even one vector has two chains of products in flight; more
+// keep one.
+static inline __attribute__((always_inline)) void packed_group(int type, const uint8_t *chunks, long blocks, const uint8_t *x, const int V,
+                                                             float *y, long y_stride) {
     const long bytes = packed_block_bytes(type), header = 16 * (bytes - (type == CORTEX_QUANT_Q8_0 ? 32 : 16));
     const __m512i nibble = _mm512_set1_epi8(0x0F);
     __m512 acc[8];
     for (int v = 0; v < V; v++) acc[v] = _mm512_setzero_ps();
-    for (long b = 0; b < blocks; b++, chunks += 16 * bytes) {
+    for (long b = 0; b < blocks; b++, chunks += 16 * bytes, x += INTERLEAVED_BLOCK_BYTES) {
         for (long line = 0; line < 16 * bytes; line += 64) _mm_prefetch((const char *)(chunks + PACKED_PREFETCH_DISTANCE + line), _MM_HINT_T0);
         __m512i low_sum[8], high_sum[8];
         for (int v = 0; v < V; v++) { low_sum[v] = _mm512_setzero_si512(); high_sum[v] = _mm512_setzero_si512(); }
@@ -103,22 +117,23 @@ static inline __attribute__((always_inline)) void packed_group(int type, const u
             for (int run = 0; run < 8; run++) {
                 const __m512i quad = _mm512_loadu_si512((const void *)(chunks + header + 64 * run));
                 for (int v = 0; v < V; v++) {
-                    const int8_t *codes = x[v].codes + 32 * b + 4 * run;
-                    if (V <= 4 && (run & 1)) high_sum[v] = _mm512_dpbusd_epi32(high_sum[v], quad, broadcast_quad(codes));
-                    else low_sum[v] = _mm512_dpbusd_epi32(low_sum[v], quad, broadcast_quad(codes));
+                    const __m512i codes = broadcast_quad((const int8_t *)x + 32 * run + 4 * v);
+                    if (V <= 4 && (run & 1)) high_sum[v] = _mm512_dpbusd_epi32(high_sum[v], quad, codes);
+                    else low_sum[v] = _mm512_dpbusd_epi32(low_sum[v], quad, codes);
                 }
             }
         } else for (int run = 0; run < 4; run++) {
             const __m512i raw = _mm512_loadu_si512((const void *)(chunks + header + 64 * run));
             const __m512i low = _mm512_and_si512(raw, nibble), high = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nibble);
             for (int v = 0; v < V; v++) {
-                const int8_t *codes = x[v].codes + 32 * b + 4 * run;
+                const __m512i low_codes = broadcast_quad((const int8_t *)x + 32 * run + 4 * v);
+                const __m512i high_codes = broadcast_quad((const int8_t *)x + 32 * (run + 4) + 4 * v);
                 if (V <= 4) {
-                    low_sum[v] = _mm512_dpbusd_epi32(low_sum[v], low, broadcast_quad(codes));
-                    high_sum[v] = _mm512_dpbusd_epi32(high_sum[v], high, broadcast_quad(codes + 16));
+                    low_sum[v] = _mm512_dpbusd_epi32(low_sum[v], low, low_codes);
+                    high_sum[v] = _mm512_dpbusd_epi32(high_sum[v], high, high_codes);
                 } else {
-                    low_sum[v] = _mm512_dpbusd_epi32(low_sum[v], low, broadcast_quad(codes));
-                    low_sum[v] = _mm512_dpbusd_epi32(low_sum[v], high, broadcast_quad(codes + 16));
+                    low_sum[v] = _mm512_dpbusd_epi32(low_sum[v], low, low_codes);
+                    low_sum[v] = _mm512_dpbusd_epi32(low_sum[v], high, high_codes);
                 }
             }
         }
@@ -127,55 +142,51 @@ static inline __attribute__((always_inline)) void packed_group(int type, const u
         // codes are q - 8, Q8_0's packed ones q + 128.
         const __m512 offset = type == CORTEX_QUANT_Q4_1 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(chunks + 32)))
                                                         : _mm512_mul_ps(d, _mm512_set1_ps(type == CORTEX_QUANT_Q8_0 ? -128.0f : -8.0f));
+        const float *scales = (const float *)(x + 256), *sums = (const float *)(x + 288);
         for (int v = 0; v < V; v++) {
             const __m512i sum = V <= 4 ? _mm512_add_epi32(low_sum[v], high_sum[v]) : low_sum[v];
-            acc[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(d, _mm512_set1_ps(x[v].scales[b])), acc[v]);
-            acc[v] = _mm512_fmadd_ps(offset, _mm512_set1_ps(x[v].sums32[b]), acc[v]);
+            acc[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(d, _mm512_set1_ps(scales[v])), acc[v]);
+            acc[v] = _mm512_fmadd_ps(offset, _mm512_set1_ps(sums[v]), acc[v]);
         }
     }
     for (int v = 0; v < V; v++) _mm512_storeu_ps(y + v * y_stride, acc[v]);
 }
 
-static void packed_groups(int type, const uint8_t *packed, long groups, long n, const packed_activation_view *x, int V, float *y,
-                          long y_stride) {
-    const long blocks = n / 32, group_bytes = 16 * packed_block_bytes(type) * blocks;
-    for (long g = 0; g < groups; g++) {
-        const uint8_t *chunks = packed + g * group_bytes;
-        float *target = y + 16 * g;
-        #define GROUP_CASE(COUNT) \
-            if (type == CORTEX_QUANT_Q4_1) packed_group(CORTEX_QUANT_Q4_1, chunks, blocks, x, COUNT, target, y_stride); \
-            else if (type == CORTEX_QUANT_Q8_0) packed_group(CORTEX_QUANT_Q8_0, chunks, blocks, x, COUNT, target, y_stride); \
-            else packed_group(CORTEX_QUANT_Q4_0, chunks, blocks, x, COUNT, target, y_stride);
-        switch (V) {
-        case 1: GROUP_CASE(1) break;
-        case 2: GROUP_CASE(2) break;
-        case 3: GROUP_CASE(3) break;
-        case 4: GROUP_CASE(4) break;
-        case 5: GROUP_CASE(5) break;
-        case 6: GROUP_CASE(6) break;
-        case 7: GROUP_CASE(7) break;
-        default: GROUP_CASE(8) break;
-        }
-        #undef GROUP_CASE
+static void packed_group_of(int type, const uint8_t *chunks, long blocks, const uint8_t *x, int V, float *y, long y_stride) {
+    #define GROUP_CASE(COUNT) \
+        if (type == CORTEX_QUANT_Q4_1) packed_group(CORTEX_QUANT_Q4_1, chunks, blocks, x, COUNT, y, y_stride); \
+        else if (type == CORTEX_QUANT_Q8_0) packed_group(CORTEX_QUANT_Q8_0, chunks, blocks, x, COUNT, y, y_stride); \
+        else packed_group(CORTEX_QUANT_Q4_0, chunks, blocks, x, COUNT, y, y_stride);
+    switch (V) {
+    case 1: GROUP_CASE(1) break;
+    case 2: GROUP_CASE(2) break;
+    case 3: GROUP_CASE(3) break;
+    case 4: GROUP_CASE(4) break;
+    case 5: GROUP_CASE(5) break;
+    case 6: GROUP_CASE(6) break;
+    case 7: GROUP_CASE(7) break;
+    default: GROUP_CASE(8) break;
     }
+    #undef GROUP_CASE
 }
 
 #pragma clang attribute pop
 
-// y[i * y_stride + r] for r < rows (a multiple of 16) and the m vectors in `activations`, from
-// rows packed by cortex_quant_pack16 (`packed` at the first row's group). Single-threaded;
-// callers split the rows in groups of 16. Call only where cortex_quant_has_integer_path.
-void cortex_quant_matvec_packed(int type, const void *packed, long rows, long n, const void *activations, long m, float *y,
+// y[i * y_stride + r] for r < rows (a multiple of 16) and the m vectors that
+// cortex_q8_interleave regrouped into `interleaved`, from rows packed by cortex_quant_pack16
+// (`packed` at the first row's group). Single-threaded; callers split the rows in groups of
+// 16. Call only where cortex_quant_has_integer_path.
+void cortex_quant_matvec_packed(int type, const void *packed, long rows, long n, const void *interleaved, long m, float *y,
                                 long y_stride) {
     // Each group of rows meets up to eight vectors at a time; a batch of more takes the group
     // again for the next eight, its blocks still in cache.
-    const long group_bytes = 16 * packed_block_bytes(type) * (n / 32);
+    const long blocks = n / 32, group_bytes = 16 * packed_block_bytes(type) * blocks;
+    const uint8_t *x = (const uint8_t *)(((uintptr_t)interleaved + 63) & ~(uintptr_t)63);
     for (long g = 0; g < rows / 16; g++) {
         for (long start = 0; start < m; start += 8) {
             const int V = m - start >= 8 ? 8 : (int)(m - start);
-            packed_activation_view views[8];
-            for (int v = 0; v < V; v++) views[v] = packed_view(activations, n, m, start + v);
-            packed_groups(type, (const uint8_t *)packed + g * group_bytes, 1, n, views, V, y + start * y_stride + 16 * g, y_stride);
+            packed_group_of(type, (const uint8_t *)packed + g * group_bytes, blocks, x + start / 8 * blocks * INTERLEAVED_BLOCK_BYTES, V,
+                            y + start * y_stride + 16 * g, y_stride);
         }
     }
 }

@@ -195,12 +195,16 @@ void cortex_quant_matvec_integer(int type, const void *weights, long row_bytes, 
 /// Q4_0 and Q4_1 rows repacked sixteen at a time (quant_packed.c), for integer products that
 /// need no sums across lanes: cortex_quant_packable says whether `rows` rows of n values can be
 /// (rows a multiple of 16); cortex_quant_pack16 writes the rows' rows * row_bytes bytes into
-/// `packed` (-1 where not packable); cortex_quant_matvec_packed then gives what
-/// cortex_quant_matvec_integer gives from the rows, up to float summation order. Single-threaded;
-/// callers split the rows in multiples of 16, `packed` advanced by row_bytes per row.
+/// `packed` (-1 where not packable). cortex_q8_interleave regroups m vectors that
+/// cortex_q8_quantize wrote into a buffer of cortex_q8_interleaved_bytes(n, m) bytes, and
+/// cortex_quant_matvec_packed then gives from them what cortex_quant_matvec_integer gives from
+/// the rows, up to float summation order. Single-threaded; callers split the rows in multiples
+/// of 16, `packed` advanced by row_bytes per row.
 int cortex_quant_packable(int type, long rows, long n);
 int cortex_quant_pack16(int type, const void *weights, long row_bytes, long rows, long n, void *packed);
-void cortex_quant_matvec_packed(int type, const void *packed, long rows, long n, const void *activations, long m, float *y,
+long cortex_q8_interleaved_bytes(long n, long m);
+void cortex_q8_interleave(const void *activations, long n, long m, void *interleaved);
+void cortex_quant_matvec_packed(int type, const void *packed, long rows, long n, const void *interleaved, long m, float *y,
                                 long y_stride);
 
 /// Fused inference forms of RMSNorm (`rows` rows of n) and of a rotary embedding (x

@@ -35,6 +35,20 @@ public final class MappedFile: @unchecked Sendable {
         pointer = address
     }
 
+    /// Drops the mapped file's whole pages within `count` bytes at `start` from this process's
+    /// resident memory (madvise MADV_DONTNEED): they are read from the file again if touched.
+    /// For bytes never written, such as quantised blocks that have been copied elsewhere; a
+    /// file held in allocated memory keeps them.
+    public func releasePages(_ start: UnsafeRawPointer, count: Int) {
+        guard !allocated, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let base = Int(bitPattern: pointer), first = Int(bitPattern: start), end = first + count
+        guard first >= base, end <= base + byteCount else { return }
+        let alignedStart = (first + page - 1) / page * page, alignedEnd = end / page * page
+        guard alignedEnd > alignedStart else { return }
+        madvise(UnsafeMutableRawPointer(bitPattern: alignedStart), alignedEnd - alignedStart, MADV_DONTNEED)
+    }
+
     deinit {
         if allocated { pointer.deallocate() } else { munmap(pointer, byteCount) }
     }

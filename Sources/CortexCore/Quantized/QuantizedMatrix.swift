@@ -104,7 +104,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
 
     /// This matrix with its rows also repacked for the integer path (a copy of the blocks, as
     /// many bytes again), which its products then read; itself where not ``isPackable``. The
-    /// row-major blocks still serve dequantising, embedding lookups and the float path.
+    /// row-major blocks still serve dequantising, embedding lookups and the float path; where
+    /// they view a mapped file, their pages leave resident memory until one of those reads them.
     ///
     /// ```swift
     /// let up = try file.matrix("blk.0.ffn_up.weight").packedForBatches()
@@ -113,6 +114,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
         guard packed == nil, isPackable else { return self }
         let rows = PackedRows(byteCount: byteCount)
         _ = cortex_quant_pack16(format.rawValue, bytes, rowBytes, self.rows, columns, rows.bytes)
+        // The mapped blocks leave resident memory until a lookup or the float path reads them.
+        (owner as? MappedFile)?.releasePages(bytes, count: byteCount)
         return QuantizedMatrix(self, packed: rows)
     }
 
@@ -268,6 +271,12 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let x = input.storage.pointer.assumingMemoryBound(to: Float.self) + input.layout.offset
         if refined { cortex_q8_quantize_refined(x, columns, columns, count, buffer) } else { cortex_q8_quantize(x, columns, columns, count, buffer) }
         let activations = UncheckedSendable(UnsafeRawPointer(buffer))
+        // Packed matrices read the codes regrouped eight vectors at a time.
+        let interleaved = matrices.contains { $0.packed != nil }
+            ? UnsafeMutableRawPointer.allocate(byteCount: cortex_q8_interleaved_bytes(columns, vectors), alignment: 64) : nil
+        defer { interleaved?.deallocate() }
+        if let interleaved { cortex_q8_interleave(buffer, columns, vectors, interleaved) }
+        let regrouped = UncheckedSendable(interleaved.map { UnsafeRawPointer($0) })
         // The refined products land in twice the rows, then each pair is summed.
         let targets = refined ? try matrices.map { try Tensor.empty([vectors, $0.rows]) } : outputs
         // Units of 16 rows (a packed matrix's groups; four 4-row tiles of a row-major one).
@@ -283,9 +292,9 @@ public struct QuantizedMatrix: @unchecked Sendable {
                 firstUnit += job.units
                 guard start < end else { continue }
                 let (matrix, firstRow, endRow) = (job.matrix, start * 16, min(end * 16, job.matrix.rows))
-                if let packed = matrix.packed {
+                if let packed = matrix.packed, let codes = regrouped.value {
                     cortex_quant_matvec_packed(matrix.format.rawValue, packed.bytes + firstRow * matrix.rowBytes, endRow - firstRow, columns,
-                                               activations.value, vectors, job.y + firstRow, matrix.rows)
+                                               codes, vectors, job.y + firstRow, matrix.rows)
                 } else {
                     cortex_quant_matvec_integer(matrix.format.rawValue, matrix.bytes + firstRow * matrix.rowBytes, matrix.rowBytes,
                                                 endRow - firstRow, columns, activations.value, vectors, job.y + firstRow, matrix.rows)
