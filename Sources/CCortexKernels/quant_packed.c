@@ -90,6 +90,45 @@ int cortex_quant_pack16(int type, const void *weights, long row_bytes, long rows
     return 0;
 }
 
+// Rows [first, first + count) of a packed matrix of rows of n values, dequantised into y (n
+// floats per row), as cortex_quant_dequantize gives them from the row-major blocks. (Packed
+// matrices exist only on CPUs with the integer path, which have F16C.)
+// Compiled for x86-64-v4, as the clone of cortex_quant_dequantize that these CPUs run, so that
+// both round alike (d q + m contracted to one multiply-add).
+__attribute__((target("arch=x86-64-v4"))) void cortex_quant_dequantize_packed(int type, const void *packed, long n, long first, long count,
+                                                                              float *y) {
+    const long bytes = packed_block_bytes(type), blocks = n / 32, codes = type == CORTEX_QUANT_Q8_0 ? 32 : 16, header = 16 * (bytes - codes);
+    for (long row = first; row < first + count; row++, y += n) {
+        const long group = row / 16, lane = row % 16;
+        for (long b = 0; b < blocks; b++) {
+            const uint8_t *chunk = (const uint8_t *)packed + (group * blocks + b) * 16 * bytes;
+            const float d = cortex_half_at(chunk + 2 * lane);
+            float *out = y + 32 * b;
+            // The row's codes in ggml's order, gathered from its runs.
+            uint8_t q[32];
+            for (int run = 0; run < codes / 4; run++) memcpy(q + 4 * run, chunk + header + 64 * run + 4 * lane, 4);
+            switch (type) {
+            case CORTEX_QUANT_Q8_0:
+                for (int j = 0; j < 32; j++) out[j] = d * (float)(int8_t)(q[j] ^ 0x80);
+                break;
+            case CORTEX_QUANT_Q4_0:
+                for (int j = 0; j < 16; j++) {
+                    out[j] = d * (float)((q[j] & 0xF) - 8);
+                    out[j + 16] = d * (float)((q[j] >> 4) - 8);
+                }
+                break;
+            default: {
+                const float m = cortex_half_at(chunk + 32 + 2 * lane);
+                for (int j = 0; j < 16; j++) {
+                    out[j] = d * (float)(q[j] & 0xF) + m;
+                    out[j + 16] = d * (float)(q[j] >> 4) + m;
+                }
+            }
+            }
+        }
+    }
+}
+
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c"))), apply_to = function)
 
 static inline __m512i broadcast_quad(const int8_t *codes) {

@@ -100,6 +100,9 @@ import CortexTestSupport
         }
         let packed = matrix.packedForBatches()
         #expect(packed.isPacked && !matrix.isPacked)
+        // Dequantised from the packed rows, bit for bit as from the row-major blocks.
+        #expect(try packed.dequantized().toFloatArray() == matrix.dequantized().toFloatArray())
+        #expect(try packed.dequantizedRows(13..<37).toFloatArray() == matrix.dequantizedRows(13..<37).toFloatArray())
         #expect(try QuantizedIntegerTests.randomMatrix(format, rows: 40, columns: 320, seed: 1).packedForBatches().isPacked == false)
         for vectors in [1, 2, 3, 4, 5, 8, 9, 19] {
             let x = try Tensor.randn([vectors, 320], generator: RandomGenerator(seed: 70 + UInt64(vectors)))

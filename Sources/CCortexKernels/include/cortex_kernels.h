@@ -202,6 +202,9 @@ void cortex_quant_matvec_integer(int type, const void *weights, long row_bytes, 
 /// of 16, `packed` advanced by row_bytes per row.
 int cortex_quant_packable(int type, long rows, long n);
 int cortex_quant_pack16(int type, const void *weights, long row_bytes, long rows, long n, void *packed);
+/// Rows [first, first + count) of packed rows of n values, dequantised as cortex_quant_dequantize
+/// dequantises the row-major blocks.
+void cortex_quant_dequantize_packed(int type, const void *packed, long n, long first, long count, float *y);
 long cortex_q8_interleaved_bytes(long n, long m);
 void cortex_q8_interleave(const void *activations, long n, long m, void *interleaved);
 void cortex_quant_matvec_packed(int type, const void *packed, long rows, long n, const void *interleaved, long m, float *y,

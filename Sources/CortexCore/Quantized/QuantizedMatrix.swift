@@ -104,8 +104,10 @@ public struct QuantizedMatrix: @unchecked Sendable {
 
     /// This matrix with its rows also repacked for the integer path (a copy of the blocks, as
     /// many bytes again), which its products then read; itself where not ``isPackable``. The
-    /// row-major blocks still serve dequantising, embedding lookups and the float path; where
-    /// they view a mapped file, their pages leave resident memory until one of those reads them.
+    /// row-major blocks still serve embedding lookups and the float matrix-vector path (products
+    /// with float activations); dequantising (the float path of longer products, gradients)
+    /// reads the packed rows. Where the blocks view a mapped file, their pages leave resident
+    /// memory until a lookup reads them.
     ///
     /// ```swift
     /// let up = try file.matrix("blk.0.ffn_up.weight").packedForBatches()
@@ -140,9 +142,17 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let destination = UncheckedSendable(output.storage.pointer.assumingMemoryBound(to: Float.self) + output.layout.offset)
         let source = UncheckedSendable(bytes)
         let (format, columns, rowBytes, first) = (format, columns, rowBytes, range.lowerBound)
+        let packedSource = UncheckedSendable(packed.map { UnsafeRawPointer($0.bytes) })
         CPUParallelism.forEachRange(range.count, grain: max(1, 16_384 / max(columns, 1))) { part in
-            cortex_quant_dequantize(format.rawValue, source.value + (first + part.lowerBound) * rowBytes,
-                                    destination.value + part.lowerBound * columns, part.count * columns)
+            // Packed matrices dequantise from their packed rows, so that the row-major pages,
+            // released from memory when packing, stay out of it.
+            if let packed = packedSource.value {
+                cortex_quant_dequantize_packed(format.rawValue, packed, columns, first + part.lowerBound, part.count,
+                                               destination.value + part.lowerBound * columns)
+            } else {
+                cortex_quant_dequantize(format.rawValue, source.value + (first + part.lowerBound) * rowBytes,
+                                        destination.value + part.lowerBound * columns, part.count * columns)
+            }
         }
     }
 
