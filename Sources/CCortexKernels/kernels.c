@@ -441,7 +441,7 @@ CLONES void cortex_cached_attention(const float *q, long q_stride, const float *
         if (cortex_has_avx512()) {
             // The exponentials 16 at a time (the scalar expf per key was a tenth of decoding).
             cortex_avx512_exp(scores, scores, seen, maximum);
-            for (long j = 0; j < seen; j++) total += scores[j];
+            total = cortex_avx512_sum(scores, seen);
         } else {
             for (long j = 0; j < seen; j++) {
                 scores[j] = expf(scores[j] - maximum);
@@ -458,6 +458,26 @@ CLONES void cortex_cached_attention(const float *q, long q_stride, const float *
         }
     }
     if (scores != stack_scores) free(scores);
+}
+
+// One query row (at position `offset`) of each of `group` heads that share one key/value head,
+// their rows q_head_stride apart, attending to keys 0...offset; head g's output at
+// out + g * out_head_stride. Each key and value row is read once for the group. As
+// cortex_cached_attention gives each head, up to summation order.
+CLONES void cortex_cached_attention_group(const float *q, long q_head_stride, long group, const float *k, const float *v, long kv_stride,
+                                          float *out, long out_head_stride, long offset, long d, float scale) {
+    const long seen = offset + 1;
+    if (cortex_has_avx512() && group <= 8 && (d == 64 || d == 128)) {
+        float stack_scores[4096];
+        float *scores = group * seen <= 4096 ? stack_scores : malloc(sizeof(float) * (size_t)(group * seen));
+        if (scores && cortex_avx512_grouped_attention(q, q_head_stride, group, k, v, kv_stride, seen, d, scale, scores, out, out_head_stride)) {
+            if (scores != stack_scores) free(scores);
+            return;
+        }
+        if (scores != stack_scores) free(scores);
+    }
+    for (long g = 0; g < group; g++)
+        cortex_cached_attention(q + g * q_head_stride, d, k, v, kv_stride, out + g * out_head_stride, d, 1, offset, d, scale);
 }
 
 // silu(gate) * up, element by element, as the two ops compute it (a SwiGLU feed-forward's

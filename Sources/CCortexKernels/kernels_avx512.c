@@ -211,11 +211,19 @@ static inline __attribute__((always_inline)) float attention_scores(const float 
     __m512 largest = _mm512_set1_ps(-INFINITY);
     long j = 0;
     for (; j + 16 <= seen; j += 16) {
+        // Each key's products in two chains (even and odd chunks), the sixteen keys unrolled
+        // so that their sums stay in registers.
         __m512 dots[16];
+        #pragma clang loop unroll(full)
         for (int key = 0; key < 16; key++) {
             const float *row = k + (j + key) * stride;
-            dots[key] = _mm512_mul_ps(query[0], _mm512_loadu_ps(row));
-            for (int c = 1; c < chunks; c++) dots[key] = _mm512_fmadd_ps(query[c], _mm512_loadu_ps(row + 16 * c), dots[key]);
+            __m512 even = _mm512_mul_ps(query[0], _mm512_loadu_ps(row)), odd = _mm512_mul_ps(query[1], _mm512_loadu_ps(row + 16));
+            #pragma clang loop unroll(full)
+            for (int c = 2; c < chunks; c += 2) {
+                even = _mm512_fmadd_ps(query[c], _mm512_loadu_ps(row + 16 * c), even);
+                odd = _mm512_fmadd_ps(query[c + 1], _mm512_loadu_ps(row + 16 * c + 16), odd);
+            }
+            dots[key] = _mm512_add_ps(even, odd);
         }
         const __m512 sums = sixteen_sums(dots);
         _mm512_storeu_ps(scores + j, sums);
@@ -238,6 +246,93 @@ int cortex_avx512_attention_scores(const float *q, const float *k, long stride, 
     case 128: *maximum = attention_scores(q, k, stride, seen, 8, scale, scores); return 1;
     default: return 0;
     }
+}
+
+// One query row of each of `group` heads that share one key/value head (grouped-query
+// attention) against that head's `seen` keys: the key and value rows are read once for all
+// the heads. Scores go sixteen keys at a time, every head taking the block while its rows are
+// in L1; values accumulate every head's sum in registers as each value row passes.
+static inline __attribute__((always_inline)) void grouped_attention(const float *q, long q_head_stride, const int group, const float *k,
+                                                                    const float *v, long stride, long seen, const int chunks, float scale,
+                                                                    float *scores, float *out, long out_head_stride) {
+    float maximum[8];
+    for (int g = 0; g < group; g++) maximum[g] = -INFINITY;
+    __m512 largest[8];
+    for (int g = 0; g < group; g++) largest[g] = _mm512_set1_ps(-INFINITY);
+    long j = 0;
+    for (; j + 16 <= seen; j += 16) {
+        for (int g = 0; g < group; g++) {
+            const float *query = q + g * q_head_stride;
+            __m512 dots[16];
+            #pragma clang loop unroll(full)
+            for (int key = 0; key < 16; key++) {
+                const float *row = k + (j + key) * stride;
+                __m512 even = _mm512_mul_ps(_mm512_loadu_ps(query), _mm512_loadu_ps(row));
+                __m512 odd = _mm512_mul_ps(_mm512_loadu_ps(query + 16), _mm512_loadu_ps(row + 16));
+                #pragma clang loop unroll(full)
+                for (int c = 2; c < chunks; c += 2) {
+                    even = _mm512_fmadd_ps(_mm512_loadu_ps(query + 16 * c), _mm512_loadu_ps(row + 16 * c), even);
+                    odd = _mm512_fmadd_ps(_mm512_loadu_ps(query + 16 * c + 16), _mm512_loadu_ps(row + 16 * c + 16), odd);
+                }
+                dots[key] = _mm512_add_ps(even, odd);
+            }
+            const __m512 sums = _mm512_mul_ps(sixteen_sums(dots), _mm512_set1_ps(scale));
+            _mm512_storeu_ps(scores + g * seen + j, sums);
+            largest[g] = _mm512_max_ps(largest[g], sums);
+        }
+    }
+    for (int g = 0; g < group; g++) maximum[g] = _mm512_reduce_max_ps(largest[g]);
+    for (; j < seen; j++) {
+        const float *row = k + j * stride;
+        for (int g = 0; g < group; g++) {
+            const float *query = q + g * q_head_stride;
+            __m512 dot = _mm512_mul_ps(_mm512_loadu_ps(query), _mm512_loadu_ps(row));
+            for (int c = 1; c < chunks; c++) dot = _mm512_fmadd_ps(_mm512_loadu_ps(query + 16 * c), _mm512_loadu_ps(row + 16 * c), dot);
+            const float score = _mm512_reduce_add_ps(dot) * scale;
+            scores[g * seen + j] = score;
+            if (score > maximum[g]) maximum[g] = score;
+        }
+    }
+    float inverse[8];
+    for (int g = 0; g < group; g++) {
+        cortex_avx512_exp(scores + g * seen, scores + g * seen, seen, maximum[g]);
+        inverse[g] = 1.0f / cortex_avx512_sum(scores + g * seen, seen);
+    }
+    // Σ_j weights[g][j] · v_j for every head g, `width` chunks of 16 floats of the head size at
+    // a time, as many as keep the group's sums in registers (four for up to three heads).
+    const int width = group <= 3 ? 4 : 2;
+    for (int c = 0; c < chunks; c += width) {
+        __m512 sums[8][4];
+        for (int g = 0; g < group; g++)
+            for (int w = 0; w < width; w++) sums[g][w] = _mm512_setzero_ps();
+        for (long key = 0; key < seen; key++) {
+            __m512 row[4];
+            for (int w = 0; w < width; w++) row[w] = _mm512_loadu_ps(v + key * stride + 16 * (c + w));
+            for (int g = 0; g < group; g++) {
+                const __m512 weight = _mm512_set1_ps(scores[g * seen + key]);
+                for (int w = 0; w < width; w++) sums[g][w] = _mm512_fmadd_ps(weight, row[w], sums[g][w]);
+            }
+        }
+        for (int g = 0; g < group; g++)
+            for (int w = 0; w < width; w++)
+                _mm512_storeu_ps(out + g * out_head_stride + 16 * (c + w), _mm512_mul_ps(sums[g][w], _mm512_set1_ps(inverse[g])));
+    }
+}
+
+int cortex_avx512_grouped_attention(const float *q, long q_head_stride, long group, const float *k, const float *v, long stride, long seen,
+                                    long d, float scale, float *scores, float *out, long out_head_stride) {
+    if (group < 1 || group > 8 || (d != 64 && d != 128)) return 0;
+    const int chunks = d == 64 ? 4 : 8;
+    #define GROUP_CASE(G) \
+        case G: \
+            if (chunks == 4) grouped_attention(q, q_head_stride, G, k, v, stride, seen, 4, scale, scores, out, out_head_stride); \
+            else grouped_attention(q, q_head_stride, G, k, v, stride, seen, 8, scale, scores, out, out_head_stride); \
+            return 1;
+    switch (group) {
+        GROUP_CASE(1) GROUP_CASE(2) GROUP_CASE(3) GROUP_CASE(4) GROUP_CASE(5) GROUP_CASE(6) GROUP_CASE(7) GROUP_CASE(8)
+    }
+    #undef GROUP_CASE
+    return 0;
 }
 
 int cortex_avx512_attend_values(const float *weights, const float *v, long stride, long seen, long d, float scale, float *result) {

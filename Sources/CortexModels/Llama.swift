@@ -360,17 +360,35 @@ extension LlamaAttention {
         let outputBase = UncheckedPointer(output.storage.pointer.assumingMemoryBound(to: Float.self) + output.layout.offset)
         let segments = UncheckedPointer(held)
         for segment in held { FLOPCounter.recordCachedAttention(heads: headCount, headSize: size, queries: segment.length, offset: segment.offset) }
-        CPUParallelism.forEachRange(held.count * headCount, grain: 1) { items in
-            for item in items {
-                let (segment, head) = (segments.value[item / headCount], item % headCount)
+        // Work items: a decoding segment (one query row) takes each key/value head with the
+        // group of query heads that share it, reading its keys and values once for them all;
+        // a longer segment takes each query head alone.
+        var items: [(segment: Int, head: Int, heads: Int)] = []
+        for (index, segment) in held.enumerated() {
+            if segment.length == 1 {
+                for first in stride(from: 0, to: headCount, by: group) { items.append((index, first, group)) }
+            } else {
+                for head in 0..<headCount { items.append((index, head, 1)) }
+            }
+        }
+        let work = UncheckedPointer(items)
+        CPUParallelism.forEachRange(items.count, grain: 1) { range in
+            for item in work.value[range] {
+                let (segment, head) = (segments.value[item.segment], item.head)
                 let keyValueHead = head / group
                 let (keyStrides, valueStrides) = (segment.keys.layout.strides, segment.values.layout.strides)
                 let keyBase = segment.keys.storage.pointer.assumingMemoryBound(to: Float.self) + segment.keys.layout.offset + keyValueHead * keyStrides[1]
                 let valueBase = segment.values.storage.pointer.assumingMemoryBound(to: Float.self) + segment.values.layout.offset
                     + keyValueHead * valueStrides[1]
-                cortex_cached_attention(queryBase.value + (head * rows + segment.start) * size, size, keyBase, valueBase, keyStrides[2],
-                                        outputBase.value + (segment.start * headCount + head) * size, headCount * size, segment.length,
-                                        segment.offset, size, scale)
+                let query = queryBase.value + (head * rows + segment.start) * size
+                let output = outputBase.value + (segment.start * headCount + head) * size
+                if item.heads > 1 {
+                    cortex_cached_attention_group(query, rows * size, item.heads, keyBase, valueBase, keyStrides[2], output, size, segment.offset,
+                                                  size, scale)
+                } else {
+                    cortex_cached_attention(query, size, keyBase, valueBase, keyStrides[2], output, headCount * size, segment.length,
+                                            segment.offset, size, scale)
+                }
             }
         }
         return try oProj(output.reshape([1, rows, heads * headSize]))

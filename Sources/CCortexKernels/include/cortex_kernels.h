@@ -228,6 +228,12 @@ void cortex_rotary_embedding(const float *x, long batch, long heads, long steps,
 /// `scale`; rows of q, k, v and out are d floats each, their strides apart. Single-threaded.
 void cortex_cached_attention(const float *q, long q_stride, const float *k, const float *v, long kv_stride, float *out,
                              long out_stride, long rows, long offset, long d, float scale);
+/// One query row (at position `offset`) of each of `group` heads sharing one key/value head
+/// (grouped-query attention), rows q_head_stride apart, against keys 0...offset; head g's output
+/// at out + g * out_head_stride. Each key and value row is read once for the group.
+/// Single-threaded.
+void cortex_cached_attention_group(const float *q, long q_head_stride, long group, const float *k, const float *v, long kv_stride,
+                                   float *out, long out_head_stride, long offset, long d, float scale);
 
 /// Hands freed heap pages back to the system (glibc's malloc_trim), after a burst of small
 /// allocations such as a parsed file's metadata.
