@@ -179,10 +179,20 @@ public struct QuantizedMatrix: @unchecked Sendable {
         return output.recorded("QuantizedMatrix.product", [x]) { [self] gradient in [try inputGradient(gradient)] }
     }
 
+    /// An F32 matrix as a (rows, columns) tensor viewing its bytes, no copy (nil for the other
+    /// formats, and for bytes not on a 4-byte boundary): the float path's GEMM reads it
+    /// directly instead of tiles copied from it.
+    private var floatView: Tensor? {
+        guard format == .f32, Int(bitPattern: bytes) % 4 == 0 else { return nil }
+        let storage = Storage.host(dtype: .float32, count: rows * columns, borrowing: UnsafeMutableRawPointer(mutating: bytes), owner: owner)
+        return Tensor(storage: storage, layout: Layout(contiguous: [rows, columns]))
+    }
+
     /// dL/dx = dL/dy · W for dL/dy (..., rows), the matrix dequantised a tile of rows at a time.
     func inputGradient(_ gradient: Tensor) throws -> Tensor {
         let count = gradient.count / max(rows, 1)
         let flat = try gradient.contiguous().reshape([count, rows])
+        if let weights = floatView { return try flat.matmul(weights).reshape(Array(gradient.shape.dropLast()) + [columns]) }
         var result = try Tensor.zeros([count, columns])
         let tileRows = min(rows, max(16, ((1 << 19) - 4096) / max(columns, 1)))
         for start in stride(from: 0, to: rows, by: tileRows) {
@@ -219,6 +229,9 @@ public struct QuantizedMatrix: @unchecked Sendable {
                                     xs.value, columns, count, ys.value + part.lowerBound, rows)
             }
             return output
+        }
+        if let weights = floatView {
+            return try input.reshape([count, columns]).matmul(weights.mT).reshape(Array(x.shape.dropLast()) + [rows])
         }
         // Tiles of rows dequantised into a buffer of one fixed size (just under 2 MiB, so no
         // huge page), whatever the matrix: the allocator hands the same block back to every
