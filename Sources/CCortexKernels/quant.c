@@ -455,9 +455,11 @@ static inline __attribute__((always_inline)) void shared_dot_group(int type, con
     const uint8_t *p = w;
     for (long b = 0; b < n / 32; b++, p += bytes) {
         // Far ahead, as the integer kernels prefetch (quant_int8.c): the row streams of a
-        // decoding step outrun the hardware prefetcher.
-        _mm_prefetch((const char *)(p + 8192), _MM_HINT_T0);
-        if (bytes > 64) _mm_prefetch((const char *)(p + 8192 + 64), _MM_HINT_T0);
+        // decoding step outrun the hardware prefetcher. Into L2, whose misses in flight are
+        // many more than L1's: one row stream of F16 from memory went from 10.7 to 22.1 GB/s
+        // on Zen 4 (F32 17.0 to 19.9), where into L1 the prefetches waited on L1's few buffers.
+        _mm_prefetch((const char *)(p + 8192), _MM_HINT_T1);
+        if (bytes > 64) _mm_prefetch((const char *)(p + 8192 + 64), _MM_HINT_T1);
         __m512 w0, w1;
         dequantize_chunk32(type, p, &w0, &w1);
         for (int i = 0; i < count; i++) {
