@@ -202,39 +202,46 @@ static inline __m512 sixteen_sums(__m512 a[16]) {
     return _mm512_add_ps(_mm512_shuffle_f32x4(low, high, 0x88), _mm512_shuffle_f32x4(low, high, 0xDD));
 }
 
+// q · row for a row of 16 × chunks floats, in the lanes of one vector (summed across them by
+// the caller): the chunks' products in two chains, even and odd.
+static inline __attribute__((always_inline)) __m512 key_products(const float *q, const float *row, const int chunks) {
+    __m512 even = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(row)), odd = _mm512_mul_ps(_mm512_loadu_ps(q + 16), _mm512_loadu_ps(row + 16));
+    #pragma clang loop unroll(full)
+    for (int c = 2; c < chunks; c += 2) {
+        even = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), _mm512_loadu_ps(row + 16 * c), even);
+        odd = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c + 16), _mm512_loadu_ps(row + 16 * c + 16), odd);
+    }
+    return _mm512_add_ps(even, odd);
+}
+
+// The scores q · k_j × scale of sixteen keys (rows `stride` apart from k), key i in lane i: the
+// sixteen unrolled so that their products stay in registers.
+static inline __attribute__((always_inline)) __m512 sixteen_scores(const float *q, const float *k, long stride, const int chunks, float scale) {
+    __m512 dots[16];
+    #pragma clang loop unroll(full)
+    for (int key = 0; key < 16; key++) dots[key] = key_products(q, k + key * stride, chunks);
+    return _mm512_mul_ps(sixteen_sums(dots), _mm512_set1_ps(scale));
+}
+
+// One key's score q · row × scale.
+static inline __attribute__((always_inline)) float one_score(const float *q, const float *row, const int chunks, float scale) {
+    return _mm512_reduce_add_ps(key_products(q, row, chunks)) * scale;
+}
+
 // scores[j] = q · k_j × scale for `seen` keys (rows `stride` apart) of 16 × chunks floats,
 // sixteen keys at a time; returns the largest score.
 static inline __attribute__((always_inline)) float attention_scores(const float *q, const float *k, long stride, long seen, const int chunks,
                                                                     float scale, float *scores) {
-    __m512 query[8];
-    for (int c = 0; c < chunks; c++) query[c] = _mm512_mul_ps(_mm512_loadu_ps(q + 16 * c), _mm512_set1_ps(scale));
     __m512 largest = _mm512_set1_ps(-INFINITY);
     long j = 0;
     for (; j + 16 <= seen; j += 16) {
-        // Each key's products in two chains (even and odd chunks), the sixteen keys unrolled
-        // so that their sums stay in registers.
-        __m512 dots[16];
-        #pragma clang loop unroll(full)
-        for (int key = 0; key < 16; key++) {
-            const float *row = k + (j + key) * stride;
-            __m512 even = _mm512_mul_ps(query[0], _mm512_loadu_ps(row)), odd = _mm512_mul_ps(query[1], _mm512_loadu_ps(row + 16));
-            #pragma clang loop unroll(full)
-            for (int c = 2; c < chunks; c += 2) {
-                even = _mm512_fmadd_ps(query[c], _mm512_loadu_ps(row + 16 * c), even);
-                odd = _mm512_fmadd_ps(query[c + 1], _mm512_loadu_ps(row + 16 * c + 16), odd);
-            }
-            dots[key] = _mm512_add_ps(even, odd);
-        }
-        const __m512 sums = sixteen_sums(dots);
+        const __m512 sums = sixteen_scores(q, k + j * stride, stride, chunks, scale);
         _mm512_storeu_ps(scores + j, sums);
         largest = _mm512_max_ps(largest, sums);
     }
     float maximum = _mm512_reduce_max_ps(largest);
     for (; j < seen; j++) {
-        const float *row = k + j * stride;
-        __m512 dot = _mm512_mul_ps(query[0], _mm512_loadu_ps(row));
-        for (int c = 1; c < chunks; c++) dot = _mm512_fmadd_ps(query[c], _mm512_loadu_ps(row + 16 * c), dot);
-        scores[j] = _mm512_reduce_add_ps(dot);
+        scores[j] = one_score(q, k + j * stride, chunks, scale);
         if (scores[j] > maximum) maximum = scores[j];
     }
     return maximum;
@@ -256,39 +263,20 @@ static inline __attribute__((always_inline)) void grouped_attention(const float 
                                                                     const float *v, long stride, long seen, const int chunks, float scale,
                                                                     float *scores, float *out, long out_head_stride) {
     float maximum[8];
-    for (int g = 0; g < group; g++) maximum[g] = -INFINITY;
     __m512 largest[8];
     for (int g = 0; g < group; g++) largest[g] = _mm512_set1_ps(-INFINITY);
     long j = 0;
     for (; j + 16 <= seen; j += 16) {
         for (int g = 0; g < group; g++) {
-            const float *query = q + g * q_head_stride;
-            __m512 dots[16];
-            #pragma clang loop unroll(full)
-            for (int key = 0; key < 16; key++) {
-                const float *row = k + (j + key) * stride;
-                __m512 even = _mm512_mul_ps(_mm512_loadu_ps(query), _mm512_loadu_ps(row));
-                __m512 odd = _mm512_mul_ps(_mm512_loadu_ps(query + 16), _mm512_loadu_ps(row + 16));
-                #pragma clang loop unroll(full)
-                for (int c = 2; c < chunks; c += 2) {
-                    even = _mm512_fmadd_ps(_mm512_loadu_ps(query + 16 * c), _mm512_loadu_ps(row + 16 * c), even);
-                    odd = _mm512_fmadd_ps(_mm512_loadu_ps(query + 16 * c + 16), _mm512_loadu_ps(row + 16 * c + 16), odd);
-                }
-                dots[key] = _mm512_add_ps(even, odd);
-            }
-            const __m512 sums = _mm512_mul_ps(sixteen_sums(dots), _mm512_set1_ps(scale));
+            const __m512 sums = sixteen_scores(q + g * q_head_stride, k + j * stride, stride, chunks, scale);
             _mm512_storeu_ps(scores + g * seen + j, sums);
             largest[g] = _mm512_max_ps(largest[g], sums);
         }
     }
     for (int g = 0; g < group; g++) maximum[g] = _mm512_reduce_max_ps(largest[g]);
     for (; j < seen; j++) {
-        const float *row = k + j * stride;
         for (int g = 0; g < group; g++) {
-            const float *query = q + g * q_head_stride;
-            __m512 dot = _mm512_mul_ps(_mm512_loadu_ps(query), _mm512_loadu_ps(row));
-            for (int c = 1; c < chunks; c++) dot = _mm512_fmadd_ps(_mm512_loadu_ps(query + 16 * c), _mm512_loadu_ps(row + 16 * c), dot);
-            const float score = _mm512_reduce_add_ps(dot) * scale;
+            const float score = one_score(q + g * q_head_stride, k + j * stride, chunks, scale);
             scores[g * seen + j] = score;
             if (score > maximum[g]) maximum[g] = score;
         }

@@ -21,6 +21,7 @@
 #include "cortex_kernels_internal.h"
 #include <immintrin.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 // The activations buffer as quant_int8.c lays it out: the codes (m * n bytes, rounded up to 64),
@@ -66,67 +67,46 @@ int cortex_quant_packable(int type, long rows, long n) {
 
 static long packed_block_bytes(int type) { return type == CORTEX_QUANT_Q4_1 ? 20 : type == CORTEX_QUANT_Q8_0 ? 34 : 18; }
 
+// One row's block between its row-major bytes (`block`) and its place in a packed chunk (lane
+// r of the chunk of its group's sixteen blocks): into the chunk when `packing`, else out of it.
+static inline __attribute__((always_inline)) void move_block(int type, uint8_t *chunk, int r, uint8_t *block, int packing) {
+    const long bytes = packed_block_bytes(type), codes = type == CORTEX_QUANT_Q8_0 ? 32 : 16, header = bytes - codes;
+    #define MOVE(PACKED, ROW_MAJOR, COUNT) (packing ? memcpy(PACKED, ROW_MAJOR, COUNT) : memcpy(ROW_MAJOR, PACKED, COUNT))
+    MOVE(chunk + 2 * r, block, 2);                                            // d
+    if (type == CORTEX_QUANT_Q4_1) MOVE(chunk + 32 + 2 * r, block + 2, 2);    // m
+    for (int run = 0; run < codes / 4; run++) {
+        uint8_t *quad = chunk + 16 * header + 64 * run + 4 * r, *row = block + header + 4 * run;
+        MOVE(quad, row, 4);
+        // Q8_0's signed codes are packed as unsigned ones, q + 128, for vpdpbusd.
+        if (type == CORTEX_QUANT_Q8_0) for (int i = 0; i < 4; i++) (packing ? quad : row)[i] ^= 0x80;
+    }
+    #undef MOVE
+}
+
 int cortex_quant_pack16(int type, const void *weights, long row_bytes, long rows, long n, void *packed) {
     if (!cortex_quant_packable(type, rows, n)) return -1;
-    const long bytes = packed_block_bytes(type), blocks = n / 32, codes = type == CORTEX_QUANT_Q8_0 ? 32 : 16, header = bytes - codes;
-    const uint8_t *source = weights;
-    uint8_t *target = packed;
-    for (long group = 0; group < rows / 16; group++) {
-        for (long b = 0; b < blocks; b++) {
-            uint8_t *chunk = target + (group * blocks + b) * 16 * bytes;
-            for (int r = 0; r < 16; r++) {
-                const uint8_t *block = source + (group * 16 + r) * row_bytes + b * bytes;
-                memcpy(chunk + 2 * r, block, 2);                              // d
-                if (type == CORTEX_QUANT_Q4_1) memcpy(chunk + 32 + 2 * r, block + 2, 2);   // m
-                for (int run = 0; run < codes / 4; run++) {
-                    uint8_t *quad = chunk + 16 * header + 64 * run + 4 * r;
-                    memcpy(quad, block + header + 4 * run, 4);
-                    // Q8_0's signed codes become unsigned ones, q + 128, for vpdpbusd.
-                    if (type == CORTEX_QUANT_Q8_0) for (int i = 0; i < 4; i++) quad[i] ^= 0x80;
-                }
-            }
-        }
-    }
+    const long bytes = packed_block_bytes(type), blocks = n / 32;
+    for (long group = 0; group < rows / 16; group++)
+        for (long b = 0; b < blocks; b++)
+            for (int r = 0; r < 16; r++)
+                move_block(type, (uint8_t *)packed + (group * blocks + b) * 16 * bytes, r,
+                           (uint8_t *)weights + (group * 16 + r) * row_bytes + b * bytes, 1);
     return 0;
 }
 
 // Rows [first, first + count) of a packed matrix of rows of n values, dequantised into y (n
-// floats per row), as cortex_quant_dequantize gives them from the row-major blocks. (Packed
-// matrices exist only on CPUs with the integer path, which have F16C.)
-// Compiled for x86-64-v4, as the clone of cortex_quant_dequantize that these CPUs run, so that
-// both round alike (d q + m contracted to one multiply-add).
-__attribute__((target("arch=x86-64-v4"))) void cortex_quant_dequantize_packed(int type, const void *packed, long n, long first, long count,
-                                                                              float *y) {
-    const long bytes = packed_block_bytes(type), blocks = n / 32, codes = type == CORTEX_QUANT_Q8_0 ? 32 : 16, header = 16 * (bytes - codes);
-    for (long row = first; row < first + count; row++, y += n) {
-        const long group = row / 16, lane = row % 16;
-        for (long b = 0; b < blocks; b++) {
-            const uint8_t *chunk = (const uint8_t *)packed + (group * blocks + b) * 16 * bytes;
-            const float d = cortex_half_at(chunk + 2 * lane);
-            float *out = y + 32 * b;
-            // The row's codes in ggml's order, gathered from its runs.
-            uint8_t q[32];
-            for (int run = 0; run < codes / 4; run++) memcpy(q + 4 * run, chunk + header + 64 * run + 4 * lane, 4);
-            switch (type) {
-            case CORTEX_QUANT_Q8_0:
-                for (int j = 0; j < 32; j++) out[j] = d * (float)(int8_t)(q[j] ^ 0x80);
-                break;
-            case CORTEX_QUANT_Q4_0:
-                for (int j = 0; j < 16; j++) {
-                    out[j] = d * (float)((q[j] & 0xF) - 8);
-                    out[j + 16] = d * (float)((q[j] >> 4) - 8);
-                }
-                break;
-            default: {
-                const float m = cortex_half_at(chunk + 32 + 2 * lane);
-                for (int j = 0; j < 16; j++) {
-                    out[j] = d * (float)(q[j] & 0xF) + m;
-                    out[j + 16] = d * (float)(q[j] >> 4) + m;
-                }
-            }
-            }
-        }
+// floats per row): each row's blocks are put back in row-major order and dequantised by
+// cortex_quant_dequantize itself, so the values are bit for bit those of the rows it came from.
+void cortex_quant_dequantize_packed(int type, const void *packed, long n, long first, long count, float *y) {
+    const long bytes = packed_block_bytes(type), blocks = n / 32;
+    uint8_t *row = malloc((size_t)(blocks * bytes));
+    if (!row) return;
+    for (long r = first; r < first + count; r++, y += n) {
+        for (long b = 0; b < blocks; b++)
+            move_block(type, (uint8_t *)packed + (r / 16 * blocks + b) * 16 * bytes, (int)(r % 16), row + b * bytes, 0);
+        cortex_quant_dequantize(type, row, y, n);
     }
+    free(row);
 }
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c"))), apply_to = function)
