@@ -27,16 +27,18 @@ void cortex_avx512_exp(const float *x, float *y, long n, float shift);
 void cortex_avx512_gelu(const float *x, float *y, long n);
 float cortex_avx512_sum(const float *x, long n);
 void cortex_avx512_softmax_row(const float *x, float *y, long n, int logarithm);
+// Key and value rows below are float32, or float16 where `half` is 1 (strides in elements).
 // scores[j] = q · k_j · scale for head sizes 64 and 128, the largest in *maximum (returns 0,
 // writing nothing, for others).
-int cortex_avx512_attention_scores(const float *q, const float *k, long stride, long seen, long d, float scale, float *scores, float *maximum);
+int cortex_avx512_attention_scores(const float *q, const void *k, long stride, long seen, long d, float scale, float *scores, float *maximum,
+                                   int half);
 // One query row of each of `group` (at most 8) heads sharing a key/value head, rows q_head_stride
 // apart, attending to `seen` keys, for head sizes 64 and 128 (returns 0, writing nothing,
 // for others); scores holds group * seen floats.
-int cortex_avx512_grouped_attention(const float *q, long q_head_stride, long group, const float *k, const float *v, long stride, long seen,
-                                    long d, float scale, float *scores, float *out, long out_head_stride);
+int cortex_avx512_grouped_attention(const float *q, long q_head_stride, long group, const void *k, const void *v, long stride, long seen,
+                                    long d, float scale, float *scores, float *out, long out_head_stride, int half);
 // Σ_j weights[j] · v[j] · scale for head sizes 64 and 128 (returns 0, writing nothing, for others).
-int cortex_avx512_attend_values(const float *weights, const float *v, long stride, long seen, long d, float scale, float *result);
+int cortex_avx512_attend_values(const float *weights, const void *v, long stride, long seen, long d, float scale, float *result, int half);
 // The dot product of n floats in sixteen independent partial sums: a loop the compiler
 // vectorises in each clone that inlines it (one running sum would be a chain of dependent
 // adds it may not reorder).

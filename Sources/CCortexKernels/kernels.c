@@ -417,12 +417,23 @@ CLONES void cortex_bfloat_to_float(const unsigned short *restrict x, float *rest
     for (long i = 0; i < n; i++) y[i] = from_bits((int32_t)((uint32_t)x[i] << 16));
 }
 
+// Value i of a key or value row held as float32 (half = 0) or float16 (half = 1).
+static inline float held_value(const void *row, long i, int half) {
+    return half ? (float)((const _Float16 *)row)[i] : ((const float *)row)[i];
+}
+
+// The row `index` elements after `base`.
+static inline const void *held_row(const void *base, long index, int half) {
+    return half ? (const void *)((const unsigned short *)base + index) : (const void *)((const float *)base + index);
+}
+
 // Causal attention of `rows` query rows of one head against the keys held in a cache: query
 // row t sits at position offset + t and sees keys 0...offset + t. Rows of q, k, v and out are
-// d floats apart by their strides (in floats); scores are exp(q.k * scale - max), normalised,
-// and the output is their weighted sum of values, as softmax(q K^T * scale) V.
-CLONES void cortex_cached_attention(const float *q, long q_stride, const float *k, const float *v, long kv_stride, float *out,
-                                    long out_stride, long rows, long offset, long d, float scale) {
+// d values apart by their strides (in elements); scores are exp(q.k * scale - max), normalised,
+// and the output is their weighted sum of values, as softmax(q K^T * scale) V. Keys and values
+// are float32, or float16 where `half` is 1.
+static void cached_attention(const float *q, long q_stride, const void *k, const void *v, long kv_stride, float *out, long out_stride,
+                             long rows, long offset, long d, float scale, int half) {
     long keys = offset + rows;
     float stack_scores[2048];
     float *scores = keys <= 2048 ? stack_scores : malloc(sizeof(float) * (size_t)keys);
@@ -431,9 +442,16 @@ CLONES void cortex_cached_attention(const float *q, long q_stride, const float *
         const float *query = q + t * q_stride;
         long seen = offset + t + 1;
         float maximum = -INFINITY;
-        if (!(cortex_has_avx512() && cortex_avx512_attention_scores(query, k, kv_stride, seen, d, scale, scores, &maximum))) {
+        if (!(cortex_has_avx512() && cortex_avx512_attention_scores(query, k, kv_stride, seen, d, scale, scores, &maximum, half))) {
             for (long j = 0; j < seen; j++) {
-                scores[j] = cortex_dot_lanes(query, k + j * kv_stride, d) * scale;
+                const void *key = held_row(k, j * kv_stride, half);
+                if (half) {
+                    float total = 0;
+                    for (long i = 0; i < d; i++) total += query[i] * held_value(key, i, 1);
+                    scores[j] = total * scale;
+                } else {
+                    scores[j] = cortex_dot_lanes(query, key, d) * scale;
+                }
                 if (scores[j] > maximum) maximum = scores[j];
             }
         }
@@ -449,35 +467,55 @@ CLONES void cortex_cached_attention(const float *q, long q_stride, const float *
             }
         }
         float *result = out + t * out_stride;
-        if (cortex_has_avx512() && cortex_avx512_attend_values(scores, v, kv_stride, seen, d, 1.0f / total, result)) continue;
+        if (cortex_has_avx512() && cortex_avx512_attend_values(scores, v, kv_stride, seen, d, 1.0f / total, result, half)) continue;
         for (long i = 0; i < d; i++) result[i] = 0;
         for (long j = 0; j < seen; j++) {
-            const float *value = v + j * kv_stride;
+            const void *value = held_row(v, j * kv_stride, half);
             float weight = scores[j] / total;
-            for (long i = 0; i < d; i++) result[i] += weight * value[i];
+            for (long i = 0; i < d; i++) result[i] += weight * held_value(value, i, half);
         }
     }
     if (scores != stack_scores) free(scores);
 }
 
+CLONES void cortex_cached_attention(const float *q, long q_stride, const float *k, const float *v, long kv_stride, float *out,
+                                    long out_stride, long rows, long offset, long d, float scale) {
+    cached_attention(q, q_stride, k, v, kv_stride, out, out_stride, rows, offset, d, scale, 0);
+}
+
+CLONES void cortex_cached_attention_half(const float *q, long q_stride, const unsigned short *k, const unsigned short *v, long kv_stride,
+                                         float *out, long out_stride, long rows, long offset, long d, float scale) {
+    cached_attention(q, q_stride, k, v, kv_stride, out, out_stride, rows, offset, d, scale, 1);
+}
+
 // One query row (at position `offset`) of each of `group` heads that share one key/value head,
 // their rows q_head_stride apart, attending to keys 0...offset; head g's output at
 // out + g * out_head_stride. Each key and value row is read once for the group. As
-// cortex_cached_attention gives each head, up to summation order.
-CLONES void cortex_cached_attention_group(const float *q, long q_head_stride, long group, const float *k, const float *v, long kv_stride,
-                                          float *out, long out_head_stride, long offset, long d, float scale) {
+// cached_attention gives each head, up to summation order.
+static void cached_attention_group(const float *q, long q_head_stride, long group, const void *k, const void *v, long kv_stride,
+                                   float *out, long out_head_stride, long offset, long d, float scale, int half) {
     const long seen = offset + 1;
     if (cortex_has_avx512() && group <= 8 && (d == 64 || d == 128)) {
         float stack_scores[4096];
         float *scores = group * seen <= 4096 ? stack_scores : malloc(sizeof(float) * (size_t)(group * seen));
-        if (scores && cortex_avx512_grouped_attention(q, q_head_stride, group, k, v, kv_stride, seen, d, scale, scores, out, out_head_stride)) {
+        if (scores && cortex_avx512_grouped_attention(q, q_head_stride, group, k, v, kv_stride, seen, d, scale, scores, out, out_head_stride, half)) {
             if (scores != stack_scores) free(scores);
             return;
         }
         if (scores != stack_scores) free(scores);
     }
     for (long g = 0; g < group; g++)
-        cortex_cached_attention(q + g * q_head_stride, d, k, v, kv_stride, out + g * out_head_stride, d, 1, offset, d, scale);
+        cached_attention(q + g * q_head_stride, d, k, v, kv_stride, out + g * out_head_stride, d, 1, offset, d, scale, half);
+}
+
+CLONES void cortex_cached_attention_group(const float *q, long q_head_stride, long group, const float *k, const float *v, long kv_stride,
+                                          float *out, long out_head_stride, long offset, long d, float scale) {
+    cached_attention_group(q, q_head_stride, group, k, v, kv_stride, out, out_head_stride, offset, d, scale, 0);
+}
+
+CLONES void cortex_cached_attention_group_half(const float *q, long q_head_stride, long group, const unsigned short *k, const unsigned short *v,
+                                               long kv_stride, float *out, long out_head_stride, long offset, long d, float scale) {
+    cached_attention_group(q, q_head_stride, group, k, v, kv_stride, out, out_head_stride, offset, d, scale, 1);
 }
 
 // silu(gate) * up, element by element, as the two ops compute it (a SwiGLU feed-forward's

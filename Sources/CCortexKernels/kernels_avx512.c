@@ -163,25 +163,38 @@ float cortex_avx512_sum(const float *x, long n) {
     return total;
 }
 
+// Key and value rows are float32 (half = 0) or float16 (half = 1, a float16 cache): sixteen
+// of a row's values from `index` on, as floats. `half` is a constant in every caller, so
+// each form compiles to its own loop.
+static inline __attribute__((always_inline)) __m512 load_sixteen(const void *row, long index, const int half) {
+    return half ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const unsigned short *)row + index)))
+                : _mm512_loadu_ps((const float *)row + index);
+}
+
+// The row `index` elements after `base`.
+static inline __attribute__((always_inline)) const void *element(const void *base, long index, const int half) {
+    return half ? (const void *)((const unsigned short *)base + index) : (const void *)((const float *)base + index);
+}
+
 // Σ_j weights[j] · v[j] (rows `stride` apart) times `scale`, into result, for rows of
 // 16 × chunks floats: the accumulators stay in registers across the keys, two sets for even
 // and odd keys so the adds to each are not one chain.
-static inline __attribute__((always_inline)) void attend_values(const float *weights, const float *v, long stride, long seen, const int chunks,
-                                                                float scale, float *result) {
+static inline __attribute__((always_inline)) void attend_values(const float *weights, const void *v, long stride, long seen, const int chunks,
+                                                                float scale, float *result, const int half) {
     __m512 even[8], odd[8];
     for (int c = 0; c < chunks; c++) even[c] = odd[c] = _mm512_setzero_ps();
     long j = 0;
     for (; j + 2 <= seen; j += 2) {
         const __m512 first = _mm512_set1_ps(weights[j]), second = _mm512_set1_ps(weights[j + 1]);
-        const float *a = v + j * stride, *b = a + stride;
+        const void *a = element(v, j * stride, half), *b = element(a, stride, half);
         for (int c = 0; c < chunks; c++) {
-            even[c] = _mm512_fmadd_ps(first, _mm512_loadu_ps(a + 16 * c), even[c]);
-            odd[c] = _mm512_fmadd_ps(second, _mm512_loadu_ps(b + 16 * c), odd[c]);
+            even[c] = _mm512_fmadd_ps(first, load_sixteen(a, 16 * c, half), even[c]);
+            odd[c] = _mm512_fmadd_ps(second, load_sixteen(b, 16 * c, half), odd[c]);
         }
     }
     if (j < seen) {
         const __m512 last = _mm512_set1_ps(weights[j]);
-        for (int c = 0; c < chunks; c++) even[c] = _mm512_fmadd_ps(last, _mm512_loadu_ps(v + j * stride + 16 * c), even[c]);
+        for (int c = 0; c < chunks; c++) even[c] = _mm512_fmadd_ps(last, load_sixteen(v, j * stride + 16 * c, half), even[c]);
     }
     for (int c = 0; c < chunks; c++) _mm512_storeu_ps(result + 16 * c, _mm512_mul_ps(_mm512_add_ps(even[c], odd[c]), _mm512_set1_ps(scale)));
 }
@@ -202,73 +215,75 @@ static inline __m512 sixteen_sums(__m512 a[16]) {
     return _mm512_add_ps(_mm512_shuffle_f32x4(low, high, 0x88), _mm512_shuffle_f32x4(low, high, 0xDD));
 }
 
-// q · row for a row of 16 × chunks floats, in the lanes of one vector (summed across them by
+// q · row for a row of 16 × chunks values, in the lanes of one vector (summed across them by
 // the caller): the chunks' products in two chains, even and odd.
-static inline __attribute__((always_inline)) __m512 key_products(const float *q, const float *row, const int chunks) {
-    __m512 even = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(row)), odd = _mm512_mul_ps(_mm512_loadu_ps(q + 16), _mm512_loadu_ps(row + 16));
+static inline __attribute__((always_inline)) __m512 key_products(const float *q, const void *row, const int chunks, const int half) {
+    __m512 even = _mm512_mul_ps(_mm512_loadu_ps(q), load_sixteen(row, 0, half));
+    __m512 odd = _mm512_mul_ps(_mm512_loadu_ps(q + 16), load_sixteen(row, 16, half));
     #pragma clang loop unroll(full)
     for (int c = 2; c < chunks; c += 2) {
-        even = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), _mm512_loadu_ps(row + 16 * c), even);
-        odd = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c + 16), _mm512_loadu_ps(row + 16 * c + 16), odd);
+        even = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), load_sixteen(row, 16 * c, half), even);
+        odd = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c + 16), load_sixteen(row, 16 * c + 16, half), odd);
     }
     return _mm512_add_ps(even, odd);
 }
 
 // The scores q · k_j × scale of sixteen keys (rows `stride` apart from k), key i in lane i: the
 // sixteen unrolled so that their products stay in registers.
-static inline __attribute__((always_inline)) __m512 sixteen_scores(const float *q, const float *k, long stride, const int chunks, float scale) {
+static inline __attribute__((always_inline)) __m512 sixteen_scores(const float *q, const void *k, long stride, const int chunks, float scale,
+                                                                   const int half) {
     __m512 dots[16];
     #pragma clang loop unroll(full)
-    for (int key = 0; key < 16; key++) dots[key] = key_products(q, k + key * stride, chunks);
+    for (int key = 0; key < 16; key++) dots[key] = key_products(q, element(k, key * stride, half), chunks, half);
     return _mm512_mul_ps(sixteen_sums(dots), _mm512_set1_ps(scale));
 }
 
 // One key's score q · row × scale.
-static inline __attribute__((always_inline)) float one_score(const float *q, const float *row, const int chunks, float scale) {
-    return _mm512_reduce_add_ps(key_products(q, row, chunks)) * scale;
+static inline __attribute__((always_inline)) float one_score(const float *q, const void *row, const int chunks, float scale, const int half) {
+    return _mm512_reduce_add_ps(key_products(q, row, chunks, half)) * scale;
 }
 
-// scores[j] = q · k_j × scale for `seen` keys (rows `stride` apart) of 16 × chunks floats,
+// scores[j] = q · k_j × scale for `seen` keys (rows `stride` apart) of 16 × chunks values,
 // sixteen keys at a time; returns the largest score.
-static inline __attribute__((always_inline)) float attention_scores(const float *q, const float *k, long stride, long seen, const int chunks,
-                                                                    float scale, float *scores) {
+static inline __attribute__((always_inline)) float attention_scores(const float *q, const void *k, long stride, long seen, const int chunks,
+                                                                    float scale, float *scores, const int half) {
     __m512 largest = _mm512_set1_ps(-INFINITY);
     long j = 0;
     for (; j + 16 <= seen; j += 16) {
-        const __m512 sums = sixteen_scores(q, k + j * stride, stride, chunks, scale);
+        const __m512 sums = sixteen_scores(q, element(k, j * stride, half), stride, chunks, scale, half);
         _mm512_storeu_ps(scores + j, sums);
         largest = _mm512_max_ps(largest, sums);
     }
     float maximum = _mm512_reduce_max_ps(largest);
     for (; j < seen; j++) {
-        scores[j] = one_score(q, k + j * stride, chunks, scale);
+        scores[j] = one_score(q, element(k, j * stride, half), chunks, scale, half);
         if (scores[j] > maximum) maximum = scores[j];
     }
     return maximum;
 }
 
-int cortex_avx512_attention_scores(const float *q, const float *k, long stride, long seen, long d, float scale, float *scores, float *maximum) {
-    switch (d) {
-    case 64: *maximum = attention_scores(q, k, stride, seen, 4, scale, scores); return 1;
-    case 128: *maximum = attention_scores(q, k, stride, seen, 8, scale, scores); return 1;
-    default: return 0;
-    }
+int cortex_avx512_attention_scores(const float *q, const void *k, long stride, long seen, long d, float scale, float *scores, float *maximum,
+                                   int half) {
+    if (d != 64 && d != 128) return 0;
+    if (half) *maximum = d == 64 ? attention_scores(q, k, stride, seen, 4, scale, scores, 1) : attention_scores(q, k, stride, seen, 8, scale, scores, 1);
+    else *maximum = d == 64 ? attention_scores(q, k, stride, seen, 4, scale, scores, 0) : attention_scores(q, k, stride, seen, 8, scale, scores, 0);
+    return 1;
 }
 
 // One query row of each of `group` heads that share one key/value head (grouped-query
 // attention) against that head's `seen` keys: the key and value rows are read once for all
 // the heads. Scores go sixteen keys at a time, every head taking the block while its rows are
 // in L1; values accumulate every head's sum in registers as each value row passes.
-static inline __attribute__((always_inline)) void grouped_attention(const float *q, long q_head_stride, const int group, const float *k,
-                                                                    const float *v, long stride, long seen, const int chunks, float scale,
-                                                                    float *scores, float *out, long out_head_stride) {
+static inline __attribute__((always_inline)) void grouped_attention(const float *q, long q_head_stride, const int group, const void *k,
+                                                                    const void *v, long stride, long seen, const int chunks, float scale,
+                                                                    float *scores, float *out, long out_head_stride, const int half) {
     float maximum[8];
     __m512 largest[8];
     for (int g = 0; g < group; g++) largest[g] = _mm512_set1_ps(-INFINITY);
     long j = 0;
     for (; j + 16 <= seen; j += 16) {
         for (int g = 0; g < group; g++) {
-            const __m512 sums = sixteen_scores(q + g * q_head_stride, k + j * stride, stride, chunks, scale);
+            const __m512 sums = sixteen_scores(q + g * q_head_stride, element(k, j * stride, half), stride, chunks, scale, half);
             _mm512_storeu_ps(scores + g * seen + j, sums);
             largest[g] = _mm512_max_ps(largest[g], sums);
         }
@@ -276,7 +291,7 @@ static inline __attribute__((always_inline)) void grouped_attention(const float 
     for (int g = 0; g < group; g++) maximum[g] = _mm512_reduce_max_ps(largest[g]);
     for (; j < seen; j++) {
         for (int g = 0; g < group; g++) {
-            const float score = one_score(q + g * q_head_stride, k + j * stride, chunks, scale);
+            const float score = one_score(q + g * q_head_stride, element(k, j * stride, half), chunks, scale, half);
             scores[g * seen + j] = score;
             if (score > maximum[g]) maximum[g] = score;
         }
@@ -295,7 +310,7 @@ static inline __attribute__((always_inline)) void grouped_attention(const float 
             for (int w = 0; w < width; w++) sums[g][w] = _mm512_setzero_ps();
         for (long key = 0; key < seen; key++) {
             __m512 row[4];
-            for (int w = 0; w < width; w++) row[w] = _mm512_loadu_ps(v + key * stride + 16 * (c + w));
+            for (int w = 0; w < width; w++) row[w] = load_sixteen(v, key * stride + 16 * (c + w), half);
             for (int g = 0; g < group; g++) {
                 const __m512 weight = _mm512_set1_ps(scores[g * seen + key]);
                 for (int w = 0; w < width; w++) sums[g][w] = _mm512_fmadd_ps(weight, row[w], sums[g][w]);
@@ -307,28 +322,29 @@ static inline __attribute__((always_inline)) void grouped_attention(const float 
     }
 }
 
-int cortex_avx512_grouped_attention(const float *q, long q_head_stride, long group, const float *k, const float *v, long stride, long seen,
-                                    long d, float scale, float *scores, float *out, long out_head_stride) {
+int cortex_avx512_grouped_attention(const float *q, long q_head_stride, long group, const void *k, const void *v, long stride, long seen,
+                                    long d, float scale, float *scores, float *out, long out_head_stride, int half) {
     if (group < 1 || group > 8 || (d != 64 && d != 128)) return 0;
     const int chunks = d == 64 ? 4 : 8;
+    #define GROUP_FORM(G, C, H) grouped_attention(q, q_head_stride, G, k, v, stride, seen, C, scale, scores, out, out_head_stride, H)
     #define GROUP_CASE(G) \
         case G: \
-            if (chunks == 4) grouped_attention(q, q_head_stride, G, k, v, stride, seen, 4, scale, scores, out, out_head_stride); \
-            else grouped_attention(q, q_head_stride, G, k, v, stride, seen, 8, scale, scores, out, out_head_stride); \
+            if (half) { if (chunks == 4) GROUP_FORM(G, 4, 1); else GROUP_FORM(G, 8, 1); } \
+            else { if (chunks == 4) GROUP_FORM(G, 4, 0); else GROUP_FORM(G, 8, 0); } \
             return 1;
     switch (group) {
         GROUP_CASE(1) GROUP_CASE(2) GROUP_CASE(3) GROUP_CASE(4) GROUP_CASE(5) GROUP_CASE(6) GROUP_CASE(7) GROUP_CASE(8)
     }
     #undef GROUP_CASE
+    #undef GROUP_FORM
     return 0;
 }
 
-int cortex_avx512_attend_values(const float *weights, const float *v, long stride, long seen, long d, float scale, float *result) {
-    switch (d) {
-    case 64: attend_values(weights, v, stride, seen, 4, scale, result); return 1;
-    case 128: attend_values(weights, v, stride, seen, 8, scale, result); return 1;
-    default: return 0;
-    }
+int cortex_avx512_attend_values(const float *weights, const void *v, long stride, long seen, long d, float scale, float *result, int half) {
+    if (d != 64 && d != 128) return 0;
+    if (half) { if (d == 64) attend_values(weights, v, stride, seen, 4, scale, result, 1); else attend_values(weights, v, stride, seen, 8, scale, result, 1); }
+    else { if (d == 64) attend_values(weights, v, stride, seen, 4, scale, result, 0); else attend_values(weights, v, stride, seen, 8, scale, result, 0); }
+    return 1;
 }
 
 #pragma clang attribute pop

@@ -28,6 +28,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("shutdown-seconds"), help: "On SIGINT/SIGTERM, how long requests in flight may finish before they are cancelled.")
     var shutdownSeconds = 10.0
     @OptionGroup var quantized: QuantizedActivationsOption
+    @Option(name: .customLong("cache-type"), help: "What the key/value caches hold: f16 (half the memory and the attention's reads) or f32.")
+    var cacheType = "f16"
 
     func validate() throws {
         try quantized.validate()
@@ -38,6 +40,7 @@ struct Serve: ParsableCommand {
         guard stepRows >= 1 else { throw ValidationError("--step-rows must be at least 1, got \(stepRows)") }
         guard queueLimit >= 0 else { throw ValidationError("--queue must be 0 or more, got \(queueLimit)") }
         guard maximumBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024, got \(maximumBodyBytes)") }
+        guard ["f16", "f32"].contains(cacheType) else { throw ValidationError("--cache-type must be f16 or f32, got \(cacheType)") }
         guard shutdownSeconds >= 0 else { throw ValidationError("--shutdown-seconds must be 0 or more, got \(shutdownSeconds)") }
     }
 
@@ -66,6 +69,7 @@ struct Serve: ParsableCommand {
         configuration.maximumBodyBytes = maximumBodyBytes
         configuration.apiKey = apiKey ?? ProcessInfo.processInfo.environment["CORTEX_API_KEY"]
         configuration.activations = quantized.mode
+        configuration.cacheType = cacheType == "f32" ? .float32 : .float16
         configuration.shutdownDeadline = .milliseconds(Int64(shutdownSeconds * 1000))
         let server: CortexServer
         let generator = try TextGenerator.load(model)

@@ -133,9 +133,9 @@ public final class GPT: Module, CausalLanguageModel, Layer, @unchecked Sendable 
     }
 
     /// An empty cache for `batch` sequences of up to the context length.
-    public func makeCache(batch: Int = 1) throws -> KeyValueCache {
+    public func makeCache(batch: Int = 1, dtype: DType = .float32) throws -> KeyValueCache {
         try KeyValueCache(layers: configuration.layers, batch: batch, heads: configuration.heads,
-                          length: configuration.contextLength, headSize: configuration.embeddingSize / configuration.heads)
+                          length: configuration.contextLength, headSize: configuration.embeddingSize / configuration.heads, dtype: dtype)
     }
 
     /// Mean cross-entropy of predicting `targets` (B, T) from `ids` (B, T).
@@ -294,7 +294,7 @@ public final class GPTAttention: Module, @unchecked Sendable {
         var (keys, values) = (try headsOf(1), try headsOf(2))
         var offset = 0
         if let cache {
-            (keys, values) = try cache.append(layer: layer, keys: keys, values: values)
+            (keys, values) = try cache.appendAsFloat(layer: layer, keys: keys, values: values)
             offset = cache.length
         }
         // `allowed` (padded batches) already holds the causal rule.
@@ -321,15 +321,15 @@ extension GPTAttention {
         let headCount = heads
         FLOPCounter.recordCachedAttention(heads: heads, headSize: d, queries: steps, offset: offset)
         let pointers = UncheckedPointer((query: qkv.storage.pointer.assumingMemoryBound(to: Float.self) + qkv.layout.offset,
-                                         keys: keys.storage.pointer.assumingMemoryBound(to: Float.self) + keys.layout.offset,
-                                         values: values.storage.pointer.assumingMemoryBound(to: Float.self) + values.layout.offset,
+                                         keys: HeldRows(keys), values: HeldRows(values),
                                          output: output.storage.pointer.assumingMemoryBound(to: Float.self),
                                          keyStrides: keys.layout.strides, valueStrides: values.layout.strides))
         CPUParallelism.forEachRange(headCount, grain: 1) { items in
             let p = pointers.value
             for head in items {
-                cortex_cached_attention(p.query + head * d, 3 * size, p.keys + head * p.keyStrides[1], p.values + head * p.valueStrides[1],
-                                        p.keyStrides[2], p.output + head * d, headCount * d, steps, offset, d, scale)
+                let (headKeys, headValues) = (p.keys.advanced(by: head * p.keyStrides[1]), p.values.advanced(by: head * p.valueStrides[1]))
+                HeldRows.attend(query: p.query + head * d, queryStride: 3 * size, keys: headKeys, values: headValues, rowStride: p.keyStrides[2],
+                                output: p.output + head * d, outputStride: headCount * d, rows: steps, offset: offset, size: d, scale: scale)
             }
         }
         withExtendedLifetime((qkv, keys, values)) {}

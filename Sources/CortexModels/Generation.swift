@@ -8,8 +8,9 @@ public protocol CausalLanguageModel: Module {
     var vocabularySize: Int { get }
     /// Positions the model can attend over.
     var contextLength: Int { get }
-    /// An empty cache for `batch` sequences of up to the context length.
-    func makeCache(batch: Int) throws -> KeyValueCache
+    /// An empty cache for `batch` sequences of up to the context length, holding `dtype`
+    /// (float32 or float16).
+    func makeCache(batch: Int, dtype: DType) throws -> KeyValueCache
     /// Logits (B, vocabulary) for the position after the last of `ids` (B, T), which continue
     /// the sequences held in `cache` (it grows by T); `padding` (B × T, true for padding) marks
     /// left padding of a batch of prompts.
@@ -22,6 +23,11 @@ public protocol CausalLanguageModel: Module {
     func nextTokenLogits(segments: [[Int]], caches: [KeyValueCache]) throws -> Tensor
     /// Logits (B, T, vocabulary) at every position of `ids` (B, T), no cache.
     func callAsFunction(_ ids: Tensor) throws -> Tensor
+}
+
+extension CausalLanguageModel {
+    /// An empty float32 cache for `batch` sequences.
+    public func makeCache(batch: Int) throws -> KeyValueCache { try makeCache(batch: batch, dtype: .float32) }
 }
 
 extension CausalLanguageModel {

@@ -1,3 +1,4 @@
+import CCortexKernels
 import CortexCore
 
 /// Keys and values of past positions for incremental decoding: per layer a (B, heads, room,
@@ -6,10 +7,20 @@ import CortexCore
 /// context costs memory for the positions used, not for all it could hold. The cache also
 /// keeps each sequence's position ids and which held positions are left padding, so any causal
 /// model can decode batches with it.
+///
+/// The buffers hold float32, or float16 (`dtype: .float16`, llama.cpp's default cache type):
+/// half the memory and half the bytes each decoding step reads, the values rounded to
+/// float16 as they are written and widened again as attention reads them.
+///
+/// ```swift
+/// let cache = try model.makeCache(batch: 1, dtype: .float16)
+/// ```
 public final class KeyValueCache: @unchecked Sendable {
     public let batch: Int
     /// Positions the buffers hold at most.
     public let capacity: Int
+    /// What the buffers hold: float32 or float16.
+    public let dtype: DType
     /// Positions held.
     public private(set) var length = 0
     /// Which held positions are padding, per sequence, and each sequence's next position id.
@@ -21,7 +32,11 @@ public final class KeyValueCache: @unchecked Sendable {
     /// Positions the buffers are first made for (`reserve`), 256 unless told.
     private var plannedRoom = 256
 
-    public init(layers: Int, batch: Int, heads: Int, length: Int, headSize: Int) throws {
+    public init(layers: Int, batch: Int, heads: Int, length: Int, headSize: Int, dtype: DType = .float32) throws {
+        guard dtype == .float32 || dtype == .float16 else {
+            throw CortexError.invalidArgument(operation: "KeyValueCache", reason: "a cache holds float32 or float16, not \(dtype)")
+        }
+        self.dtype = dtype
         self.batch = batch
         capacity = length
         self.heads = heads
@@ -107,39 +122,48 @@ public final class KeyValueCache: @unchecked Sendable {
     func commit(steps: Int) { length += steps }
 
     /// Copies float32 `source` (B, heads, T, d), whatever its strides where each row of d is
-    /// contiguous, into the contiguous buffer `destination` at position `start`, one memcpy per
-    /// row: a decoding step's few rows cost the generic strided copy more than their bytes
-    /// (measured: 3% of a serving step at eight streams). False, copying nothing, for other
-    /// layouts or types.
+    /// contiguous, into the contiguous float32 or float16 buffer `destination` at position
+    /// `start`, one memcpy (or one conversion) per row: a decoding step's few rows cost the
+    /// generic strided copy more than their bytes (measured: 3% of a serving step at eight
+    /// streams). False, copying nothing, for other layouts or types.
     private static func copyRows(_ source: Tensor, into destination: Tensor, at start: Int) -> Bool {
         let (shape, strides) = (source.shape, source.layout.strides)
-        guard source.dtype == .float32, destination.dtype == .float32, shape.count == 4, destination.shape.count == 4,
-              strides[3] == 1 || shape[3] == 1, destination.layout.strides == Layout(contiguous: destination.shape).strides,
+        guard source.dtype == .float32, destination.dtype == .float32 || destination.dtype == .float16, shape.count == 4,
+              destination.shape.count == 4, strides[3] == 1 || shape[3] == 1,
+              destination.layout.strides == Layout(contiguous: destination.shape).strides,
               shape[0] == destination.shape[0], shape[1] == destination.shape[1], shape[3] == destination.shape[3],
               start + shape[2] <= destination.shape[2] else { return false }
         let from = source.storage.pointer.assumingMemoryBound(to: Float.self) + source.layout.offset
-        let to = destination.storage.pointer.assumingMemoryBound(to: Float.self) + destination.layout.offset
         let (room, size) = (destination.shape[2], shape[3])
-        for b in 0..<shape[0] {
-            for h in 0..<shape[1] {
-                for t in 0..<shape[2] {
-                    (to + ((b * shape[1] + h) * room + start + t) * size)
-                        .update(from: from + b * strides[0] + h * strides[1] + t * strides[2], count: size)
+        func forEachRow(_ body: (_ from: UnsafePointer<Float>, _ row: Int) -> Void) {
+            for b in 0..<shape[0] {
+                for h in 0..<shape[1] {
+                    for t in 0..<shape[2] {
+                        body(from + b * strides[0] + h * strides[1] + t * strides[2], ((b * shape[1] + h) * room + start + t) * size)
+                    }
                 }
             }
+        }
+        if destination.dtype == .float16 {
+            let to = destination.storage.pointer.assumingMemoryBound(to: UInt16.self) + destination.layout.offset
+            forEachRow { cortex_float_to_half($0, to + $1, size) }
+        } else {
+            let to = destination.storage.pointer.assumingMemoryBound(to: Float.self) + destination.layout.offset
+            forEachRow { (to + $1).update(from: $0, count: size) }
         }
         return true
     }
 
     /// Writes the new positions' keys and values (B, heads, T, d) after the held ones and
-    /// returns all of them.
+    /// returns all of them, as held (`dtype`): for the fused attention kernels, which read
+    /// either type.
     func append(layer: Int, keys newKeys: Tensor, values newValues: Tensor) throws -> (keys: Tensor, values: Tensor) {
         let end = length + newKeys.shape[2]
         let room = keys[layer]?.shape[2] ?? 0
         if end > room {
             // Out of room: move the held positions into a buffer twice as large (or the capacity).
             let shape = [batch, heads, min(capacity, max(end, room == 0 ? plannedRoom : 2 * room)), headSize]
-            let (grownKeys, grownValues) = (try Tensor.empty(shape), try Tensor.empty(shape))
+            let (grownKeys, grownValues) = (try Tensor.empty(shape, dtype: dtype), try Tensor.empty(shape, dtype: dtype))
             if let oldKeys = keys[layer], let oldValues = values[layer], length > 0 {
                 try withNoGrad {
                     try grownKeys.slice(axis: 2, start: 0, end: length).copy(from: oldKeys.slice(axis: 2, start: 0, end: length))
@@ -151,10 +175,62 @@ public final class KeyValueCache: @unchecked Sendable {
         let (layerKeys, layerValues) = (keys[layer]!, values[layer]!)
         if !(KeyValueCache.copyRows(newKeys, into: layerKeys, at: length) && KeyValueCache.copyRows(newValues, into: layerValues, at: length)) {
             try withNoGrad {
-                try layerKeys.slice(axis: 2, start: length, end: end).copy(from: newKeys.detach())
-                try layerValues.slice(axis: 2, start: length, end: end).copy(from: newValues.detach())
+                try layerKeys.slice(axis: 2, start: length, end: end).copy(from: newKeys.detach().to(dtype))
+                try layerValues.slice(axis: 2, start: length, end: end).copy(from: newValues.detach().to(dtype))
             }
         }
         return (try layerKeys.slice(axis: 2, start: 0, end: end), try layerValues.slice(axis: 2, start: 0, end: end))
+    }
+
+    /// ``append(layer:keys:values:)``, all of them returned as float32 (widened from a float16
+    /// cache), for attention through tensor ops.
+    func appendAsFloat(layer: Int, keys newKeys: Tensor, values newValues: Tensor) throws -> (keys: Tensor, values: Tensor) {
+        let (keys, values) = try append(layer: layer, keys: newKeys, values: newValues)
+        return dtype == .float32 ? (keys, values) : (try keys.to(.float32), try values.to(.float32))
+    }
+}
+
+/// Where a cache's keys or values start in memory, and whether they are float16: what the
+/// fused attention kernels read (the float32 and float16 forms of each).
+struct HeldRows {
+    let base: UnsafeRawPointer
+    let isHalf: Bool
+
+    init(_ tensor: Tensor) {
+        isHalf = tensor.dtype == .float16
+        base = UnsafeRawPointer(tensor.storage.pointer) + tensor.layout.offset * tensor.dtype.byteCount
+    }
+
+    private init(base: UnsafeRawPointer, isHalf: Bool) {
+        self.base = base
+        self.isHalf = isHalf
+    }
+
+    /// The rows `elements` elements further on.
+    func advanced(by elements: Int) -> HeldRows { HeldRows(base: base + elements * (isHalf ? 2 : 4), isHalf: isHalf) }
+
+    private var floats: UnsafePointer<Float> { base.assumingMemoryBound(to: Float.self) }
+    private var halves: UnsafePointer<UInt16> { base.assumingMemoryBound(to: UInt16.self) }
+
+    /// `cortex_cached_attention` over these keys and values.
+    static func attend(query: UnsafePointer<Float>, queryStride: Int, keys: HeldRows, values: HeldRows, rowStride: Int,
+                       output: UnsafeMutablePointer<Float>, outputStride: Int, rows: Int, offset: Int, size: Int, scale: Float) {
+        if keys.isHalf {
+            cortex_cached_attention_half(query, queryStride, keys.halves, values.halves, rowStride, output, outputStride, rows, offset, size, scale)
+        } else {
+            cortex_cached_attention(query, queryStride, keys.floats, values.floats, rowStride, output, outputStride, rows, offset, size, scale)
+        }
+    }
+
+    /// `cortex_cached_attention_group` over these keys and values.
+    static func attendGroup(query: UnsafePointer<Float>, queryHeadStride: Int, heads: Int, keys: HeldRows, values: HeldRows, rowStride: Int,
+                            output: UnsafeMutablePointer<Float>, outputHeadStride: Int, offset: Int, size: Int, scale: Float) {
+        if keys.isHalf {
+            cortex_cached_attention_group_half(query, queryHeadStride, heads, keys.halves, values.halves, rowStride, output, outputHeadStride,
+                                               offset, size, scale)
+        } else {
+            cortex_cached_attention_group(query, queryHeadStride, heads, keys.floats, values.floats, rowStride, output, outputHeadStride,
+                                          offset, size, scale)
+        }
     }
 }

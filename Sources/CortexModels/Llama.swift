@@ -194,9 +194,9 @@ public final class Llama: Module, CausalLanguageModel, @unchecked Sendable {
         }
     }
 
-    public func makeCache(batch: Int = 1) throws -> KeyValueCache {
+    public func makeCache(batch: Int = 1, dtype: DType = .float32) throws -> KeyValueCache {
         try KeyValueCache(layers: configuration.layers, batch: batch, heads: configuration.keyValueHeads, length: configuration.contextLength,
-                          headSize: configuration.headSize)
+                          headSize: configuration.headSize, dtype: dtype)
     }
 
     /// Mean cross-entropy of predicting `targets` (B, T) from `ids` (B, T).
@@ -316,7 +316,7 @@ public final class LlamaAttention: Module, @unchecked Sendable {
         var offset = 0
         if let cache {
             offset = cache.length
-            (keys, values) = try cache.append(layer: layer, keys: keys, values: values)
+            (keys, values) = try cache.appendAsFloat(layer: layer, keys: keys, values: values)
         }
         // Each key/value head serves a group of query heads: (B, kv, group, T, d) against (B, kv, 1, S, d).
         let group = heads / keyValueHeads
@@ -376,18 +376,17 @@ extension LlamaAttention {
             for item in work.value[range] {
                 let (segment, head) = (segments.value[item.segment], item.head)
                 let keyValueHead = head / group
-                let (keyStrides, valueStrides) = (segment.keys.layout.strides, segment.values.layout.strides)
-                let keyBase = segment.keys.storage.pointer.assumingMemoryBound(to: Float.self) + segment.keys.layout.offset + keyValueHead * keyStrides[1]
-                let valueBase = segment.values.storage.pointer.assumingMemoryBound(to: Float.self) + segment.values.layout.offset
-                    + keyValueHead * valueStrides[1]
+                let keys = HeldRows(segment.keys).advanced(by: keyValueHead * segment.keys.layout.strides[1])
+                let values = HeldRows(segment.values).advanced(by: keyValueHead * segment.values.layout.strides[1])
+                let rowStride = segment.keys.layout.strides[2]
                 let query = queryBase.value + (head * rows + segment.start) * size
                 let output = outputBase.value + (segment.start * headCount + head) * size
                 if item.heads > 1 {
-                    cortex_cached_attention_group(query, rows * size, item.heads, keyBase, valueBase, keyStrides[2], output, size, segment.offset,
-                                                  size, scale)
+                    HeldRows.attendGroup(query: query, queryHeadStride: rows * size, heads: item.heads, keys: keys, values: values, rowStride: rowStride,
+                                         output: output, outputHeadStride: size, offset: segment.offset, size: size, scale: scale)
                 } else {
-                    cortex_cached_attention(query, size, keyBase, valueBase, keyStrides[2], output, headCount * size, segment.length,
-                                            segment.offset, size, scale)
+                    HeldRows.attend(query: query, queryStride: size, keys: keys, values: values, rowStride: rowStride, output: output,
+                                    outputStride: headCount * size, rows: segment.length, offset: segment.offset, size: size, scale: scale)
                 }
             }
         }

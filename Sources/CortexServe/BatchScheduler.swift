@@ -38,6 +38,8 @@ public final class BatchScheduler: @unchecked Sendable {
     public let stepRows: Int
     /// How quantised products treat the activations on the model's thread.
     public let activations: QuantizedMatrix.Activations
+    /// What each sequence's key/value cache holds: float16 (llama.cpp's default) or float32.
+    public let cacheType: DType
     /// Called on the model's thread with the batch size of each decoding step.
     public var onStep: (@Sendable (Int) -> Void)?
 
@@ -52,9 +54,10 @@ public final class BatchScheduler: @unchecked Sendable {
     private var thread: Thread?
 
     public init(generator: TextGenerator, slots: Int, queueLimit: Int = 64, prefillChunk: Int = 8, stepRows: Int = 16,
-                activations: QuantizedMatrix.Activations = QuantizedMatrix.activations) {
+                activations: QuantizedMatrix.Activations = QuantizedMatrix.activations, cacheType: DType = .float16) {
         self.generator = generator
         self.activations = activations
+        self.cacheType = cacheType
         self.slots = max(1, slots)
         self.queueLimit = max(0, queueLimit)
         self.prefillChunk = max(1, prefillChunk)
@@ -209,7 +212,7 @@ public final class BatchScheduler: @unchecked Sendable {
             let end = min(sequence.prefilled + prefillChunk, prompt.count)
             guard rows == decoding || rows + end - sequence.prefilled <= stepRows else { break }
             if sequence.cache == nil {
-                let cache = try model.makeCache(batch: 1)
+                let cache = try model.makeCache(batch: 1, dtype: cacheType)
                 cache.reserve(prompt.count + sequence.job.maxTokens)
                 sequence.cache = cache
             }

@@ -51,7 +51,8 @@ public final class CortexServer: Sendable {
         self.configuration = configuration
         contextLength = configuration.context ?? modelContext
         scheduler = BatchScheduler(generator: generator, slots: configuration.parallel, queueLimit: configuration.queueLimit,
-                                   prefillChunk: configuration.prefillChunk, stepRows: configuration.stepRows, activations: configuration.activations)
+                                   prefillChunk: configuration.prefillChunk, stepRows: configuration.stepRows, activations: configuration.activations,
+                                   cacheType: configuration.cacheType)
         let batchSize = metrics.batchSize
         scheduler.onStep = { batchSize.record(Double($0)) }
     }

@@ -23,6 +23,9 @@ public struct ServeConfiguration: Sendable {
     /// How quantised products treat the activations (`.integer`, llama.cpp's 8-bit codes, unless
     /// CORTEX_QUANT_ACTIVATIONS says otherwise).
     public var activations = QuantizedMatrix.activations
+    /// What the sequences' key/value caches hold: `.float16` (llama.cpp's default: half the
+    /// memory, and half the bytes each step's attention reads) or `.float32`.
+    public var cacheType = DType.float16
 
     public init() {}
 }

@@ -102,6 +102,30 @@ import Testing
         }
     }
 
+    /// A float16 cache (the server's default) gives the float32 cache's logits within float16's
+    /// rounding of the keys and values, through the mixed step's fused kernels and through the
+    /// tensor-op path (which widens the held values); a cache of another type is refused.
+    @Test func halfCacheFollowsTheFloatCache() throws {
+        let model = F.tinyGenerator.model
+        let ids = try F.tinyGenerator.tokenizer.encode("The quick brown fox jumps over the lazy dog")
+        try withNoGrad {
+            var logits: [[Float]] = []
+            for dtype in [DType.float32, .float16] {
+                let (stepped, plain) = (try model.makeCache(batch: 1, dtype: dtype), try model.makeCache(batch: 1, dtype: dtype))
+                _ = try model.nextTokenLogits(segments: [Array(ids.dropLast())], caches: [stepped])
+                logits.append(try model.nextTokenLogits(segments: [[ids.last!]], caches: [stepped]).toFloatArray())
+                _ = try model.nextTokenLogits(Tensor(integers: Array(ids.dropLast()), shape: [1, ids.count - 1]), cache: plain, padding: nil)
+                logits.append(try model.nextTokenLogits(Tensor(integers: [ids.last!], shape: [1, 1]), cache: plain, padding: nil).toFloatArray())
+            }
+            let scale = logits[0].map(abs).max()!
+            for half in logits[2...] {
+                let largest = zip(half, logits[0]).map { abs($0 - $1) }.max()!
+                #expect(largest < 1e-2 * scale, "largest difference \(largest) of logits up to \(scale)")
+            }
+        }
+        #expect(throws: CortexError.self) { try model.makeCache(batch: 1, dtype: .int32) }
+    }
+
     /// A streamed request whose client leaves stops generating and frees its slot.
     @Test func disconnectCancelsTheSequence() async throws {
         let server = try F.server(parallel: 2, context: 4096)

@@ -234,6 +234,12 @@ void cortex_cached_attention(const float *q, long q_stride, const float *k, cons
 /// Single-threaded.
 void cortex_cached_attention_group(const float *q, long q_head_stride, long group, const float *k, const float *v, long kv_stride,
                                    float *out, long out_head_stride, long offset, long d, float scale);
+/// The two above over a float16 cache (keys and values as IEEE half floats, the query and the
+/// output float32), each value widened as it is read.
+void cortex_cached_attention_half(const float *q, long q_stride, const unsigned short *k, const unsigned short *v, long kv_stride,
+                                  float *out, long out_stride, long rows, long offset, long d, float scale);
+void cortex_cached_attention_group_half(const float *q, long q_head_stride, long group, const unsigned short *k, const unsigned short *v,
+                                        long kv_stride, float *out, long out_head_stride, long offset, long d, float scale);
 
 /// Hands freed heap pages back to the system (glibc's malloc_trim), after a burst of small
 /// allocations such as a parsed file's metadata.

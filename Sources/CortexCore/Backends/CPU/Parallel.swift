@@ -53,10 +53,13 @@ public enum CPUParallelism {
 }
 
 extension CPUParallelism {
-    /// Runs `body` over `0..<count` in pieces of `piece` items that the workers take in turn
-    /// from a shared counter, so a worker slowed by its core (a busier memory path, a
-    /// neighbour on the host) takes fewer: for memory-bound kernels whose equal halves finish
-    /// at different times. Each item is computed by one worker, so results never depend on who.
+    /// Runs `body` over `0..<count` in ranges that the workers take in turn from a shared
+    /// counter, each a share of what is left (a quarter of it between two workers) and never
+    /// under `piece` items: a worker slowed by its core (a busier memory path, a neighbour on
+    /// the host) takes less, while each worker still reads long contiguous runs. (Pieces of one
+    /// size taken in turn cost the hardware prefetchers their streams: SmolLM2's packed
+    /// products over all its matrices took 4.0 ms per pass on two Zen 4 cores in pieces of 64
+    /// rows, 3.2 ms in halves.) Each item is computed by one worker, so results never depend on who.
     public static func forEachPiece(_ count: Int, piece: Int, grain: Int, _ body: (Range<Int>) -> Void) {
         let piece = max(piece, 1)
         let workers = min(threadCount, count / max(grain, 1))
@@ -65,12 +68,12 @@ extension CPUParallelism {
             return
         }
         let next = Atomic<Int>(0)
-        let pieces = (count + piece - 1) / piece
         forEachRange(workers, grain: 1) { _ in
-            while true {
-                let index = next.add(1, ordering: .relaxed).oldValue
-                if index >= pieces { return }
-                body((index * piece)..<min((index + 1) * piece, count))
+            var start = next.load(ordering: .relaxed)
+            while start < count {
+                let end = min(count, start + max(piece, (count - start) / (2 * workers)))
+                let (exchanged, original) = next.compareExchange(expected: start, desired: end, ordering: .relaxed)
+                if exchanged { body(start..<end); start = end } else { start = original }
             }
         }
     }
