@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "CortexServe",
             dependencies: [
-                "CortexCore", "CortexModels", "CortexText",
+                "CCortexKernels", "CortexCore", "CortexModels", "CortexText",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -518,6 +518,30 @@ CLONES void cortex_cached_attention_group_half(const float *q, long q_head_strid
     cached_attention_group(q, q_head_stride, group, k, v, kv_stride, out, out_head_stride, offset, d, scale, 1);
 }
 
+// The first index of the largest of n values (what a loop keeping the first strictly larger
+// value finds: NaNs never win, and a NaN first value keeps index 0), in two passes the
+// compiler vectorises: the largest value in sixteen lanes, then the first block holding it.
+CLONES long cortex_first_largest(const float *x, long n) {
+    if (n <= 1 || x[0] != x[0]) return 0;
+    float lanes[16];
+    for (int k = 0; k < 16; k++) lanes[k] = x[0];
+    long i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) lanes[k] = x[i + k] > lanes[k] ? x[i + k] : lanes[k];
+    float largest = x[0];
+    for (int k = 0; k < 16; k++) largest = lanes[k] > largest ? lanes[k] : largest;
+    for (; i < n; i++) largest = x[i] > largest ? x[i] : largest;
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        int found = 0;
+        for (int k = 0; k < 16; k++) found |= x[j + k] == largest;
+        if (found) break;
+    }
+    for (; j < n; j++)
+        if (x[j] == largest) return j;
+    return 0;
+}
+
 // silu(gate) * up, element by element, as the two ops compute it (a SwiGLU feed-forward's
 // middle, fused for inference).
 CLONES void cortex_silu_multiply(const float *gate, const float *up, float *y, long n) {

@@ -241,6 +241,9 @@ void cortex_cached_attention_half(const float *q, long q_stride, const unsigned 
 void cortex_cached_attention_group_half(const float *q, long q_head_stride, long group, const unsigned short *k, const unsigned short *v,
                                         long kv_stride, float *out, long out_head_stride, long offset, long d, float scale);
 
+/// The first index of the largest of n values (a greedy choice over logits); NaNs never win.
+long cortex_first_largest(const float *x, long n);
+
 /// Hands freed heap pages back to the system (glibc's malloc_trim), after a burst of small
 /// allocations such as a parsed file's metadata.
 void cortex_release_free_memory(void);

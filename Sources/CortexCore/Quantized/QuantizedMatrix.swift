@@ -300,14 +300,15 @@ public struct QuantizedMatrix: @unchecked Sendable {
         defer { interleaved?.deallocate() }
         if let interleaved { cortex_q8_interleave(buffer, columns, vectors, interleaved) }
         let regrouped = UncheckedSendable(interleaved.map { UnsafeRawPointer($0) })
-        // The refined products land in twice the rows, then each pair is summed.
+        // The refined products land in twice the rows; each piece then sums its rows' pairs
+        // into the output while they are in cache.
         let targets = refined ? try matrices.map { try Tensor.empty([vectors, $0.rows]) } : outputs
         // Units of 16 rows (a packed matrix's groups; four 4-row tiles of a row-major one).
-        let jobs = UncheckedSendable(zip(matrices, targets).map { matrix, output in
-            (matrix: matrix, y: output.storage.pointer.assumingMemoryBound(to: Float.self), units: (matrix.rows + 15) / 16)
+        let jobs = UncheckedSendable(zip(matrices, zip(targets, outputs)).map { matrix, tensors in
+            (matrix: matrix, y: tensors.0.storage.pointer.assumingMemoryBound(to: Float.self),
+             output: tensors.1.storage.pointer.assumingMemoryBound(to: Float.self) + tensors.1.layout.offset, units: (matrix.rows + 15) / 16)
         })
         let totalUnits = jobs.value.reduce(0) { $0 + $1.units }
-        // Pieces of 4 units (64 rows), taken in turn: equal shares finish apart on these VMs.
         CPUParallelism.forEachPiece(totalUnits, piece: 4, grain: max(1, 2_048 / max(columns, 1))) { part in
             var firstUnit = 0
             for job in jobs.value {
@@ -322,13 +323,15 @@ public struct QuantizedMatrix: @unchecked Sendable {
                     cortex_quant_matvec_integer(matrix.format.rawValue, matrix.bytes + firstRow * matrix.rowBytes, matrix.rowBytes,
                                                 endRow - firstRow, columns, activations.value, vectors, job.y + firstRow, matrix.rows)
                 }
+                guard refined else { continue }
+                let rows = matrix.rows
+                for vector in 0..<count {
+                    let (codes, rest, sum) = (job.y + 2 * vector * rows, job.y + (2 * vector + 1) * rows, job.output + vector * rows)
+                    for row in firstRow..<endRow { sum[row] = codes[row] + rest[row] }
+                }
             }
         }
-        guard refined else { return }
-        for (target, output) in zip(targets, outputs) {
-            let pairs = try target.reshape([count, 2, target.shape[1]])
-            try output.reshape([count, target.shape[1]]).copy(from: pairs.select(axis: 1, index: 0) + pairs.select(axis: 1, index: 1))
-        }
+        withExtendedLifetime(targets) {}
     }
 
     /// How products with few input rows (decoding) treat the activations.
