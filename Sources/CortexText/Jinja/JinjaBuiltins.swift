@@ -89,7 +89,7 @@ enum JinjaBuiltins {
     static func items(of value: JinjaValue, for construct: String) throws -> [JinjaValue] {
         switch value {
         case let .array(values): return values
-        case let .object(object): return object.keys.map(JinjaValue.string)
+        case let .object(object): return object.keyValues
         case let .string(text): return text.map { .string(String($0)) }
         case .undefined: return []
         case .namespace: throw JinjaError.render("\(construct) over a namespace")
@@ -126,10 +126,9 @@ enum JinjaBuiltins {
         switch base {
         case let .undefined(missing): throw JinjaError.render("'\(missing)' is undefined, so it has no item \(key.representation)")
         case let .object(object):
-            guard case let .string(text) = key else { return .undefined(key.representation) }
-            if let value = object[text] { return value }
+            if let value = object[key] { return value }
             if let name, let method = dictionaryMethod(name, object) { return method }
-            return .undefined(text)
+            return .undefined(key.text)
         case let .namespace(namespace):
             guard case let .string(text) = key else { return .undefined(key.representation) }
             return namespace.attributes[text] ?? .undefined(text)
@@ -180,12 +179,12 @@ enum JinjaBuiltins {
     static func dictionaryMethod(_ name: String, _ object: JinjaObject) -> JinjaValue? {
         switch name {
         case "items":
-            return .function(JinjaFunction("items") { _, _ in .array(object.keys.map { .array([.string($0), object[$0]!]) }) })
-        case "keys": return .function(JinjaFunction("keys") { _, _ in .array(object.keys.map(JinjaValue.string)) })
+            return .function(JinjaFunction("items") { _, _ in .array(object.keys.map { .array([JinjaObject.keyValue($0), object[$0]!]) }) })
+        case "keys": return .function(JinjaFunction("keys") { _, _ in .array(object.keyValues) })
         case "values": return .function(JinjaFunction("values") { _, _ in .array(object.keys.map { object[$0]! }) })
         case "get":
             return .function(JinjaFunction("get") { arguments, _ in
-                guard case let .string(key)? = arguments.first else { return arguments.count > 1 ? arguments[1] : .none }
+                guard let key = arguments.first else { return .none }
                 return object[key] ?? (arguments.count > 1 ? arguments[1] : .none)
             })
         default: return nil
@@ -435,9 +434,8 @@ enum JinjaBuiltins {
             switch right {
             case let .string(text): contained = left.text.isEmpty || text.contains(left.text)
             case let .array(values): contained = values.contains(left)
-            case let .object(object):
-                if case let .string(key) = left { contained = object[key] != nil } else { contained = false }
-            case .undefined: throw JinjaError.render("'in' an undefined value")
+            case let .object(object): contained = object[left] != nil
+            case .undefined: contained = false
             default: throw JinjaError.render("'in' a \(right.typeName)")
             }
             return operation == "in" ? contained : !contained

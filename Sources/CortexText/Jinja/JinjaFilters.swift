@@ -68,14 +68,23 @@ extension JinjaBuiltins {
                 if value.isUndefined { return .array([]) }
                 throw JinjaError.render("items of a \(value.typeName)")
             }
-            return .array(object.keys.map { .array([.string($0), object[$0]!]) })
+            return .array(object.keys.map { .array([JinjaObject.keyValue($0), object[$0]!]) })
         case "dictsort":
             guard case let .object(object) = value else { throw JinjaError.render("dictsort of a \(value.typeName)") }
             let caseSensitive = argument(0, "case_sensitive")?.isTruthy ?? false
-            let keys = object.keys.sorted { caseSensitive ? $0 < $1 : $0.lowercased() < $1.lowercased() }
-            return .array(keys.map { .array([.string($0), object[$0]!]) })
+            let byValue = argument(1, "by")?.text == "value"
+            var pairs = object.keys.map { (JinjaObject.keyValue($0), object[$0]!) }
+            var failure: Error?
+            pairs.sort { a, b in
+                var (x, y) = byValue ? (a.1, b.1) : (a.0, b.0)
+                if !caseSensitive, case let .string(first) = x, case let .string(second) = y { (x, y) = (.string(first.lowercased()), .string(second.lowercased())) }
+                do { return try compare("<", x, y) } catch { failure = error; return false }
+            }
+            if let failure { throw failure }
+            return .array(pairs.map { .array([$0.0, $0.1]) })
         case "map":
-            let values = try items(of: value, for: "map")
+            // jinja2's map and select filters walk nothing for a false value (None).
+            let values = value == .none ? [] : try items(of: value, for: "map")
             if let path = keywords["attribute"]?.text {
                 let fallback = keywords["default"]
                 return .array(try values.map { item in
@@ -86,14 +95,14 @@ extension JinjaBuiltins {
             guard let filterName = arguments.first?.text else { throw JinjaError.render("map needs a filter name or attribute=") }
             return .array(try values.map { try filter(filterName, $0, arguments: Array(arguments.dropFirst()), keywords: JinjaObject(), renderer: renderer) })
         case "select", "reject":
-            let values = try items(of: value, for: name)
+            let values = value == .none ? [] : try items(of: value, for: name)
             return .array(try values.filter { item in
                 let passes = try arguments.first.map { try test($0.text, item, arguments: Array(arguments.dropFirst()), renderer: renderer) } ?? item.isTruthy
                 return passes == (name == "select")
             })
         case "selectattr", "rejectattr":
             guard let path = arguments.first?.text else { throw JinjaError.render("\(name) needs an attribute") }
-            let values = try items(of: value, for: name)
+            let values = value == .none ? [] : try items(of: value, for: name)
             return .array(try values.filter { item in
                 let found = try attributeOf(item, path)
                 let passes = arguments.count > 1 ? try test(arguments[1].text, found, arguments: Array(arguments.dropFirst(2)), renderer: renderer)
@@ -247,7 +256,8 @@ extension JinjaValue {
         switch self {
         case let .array(values): return "[" + (try values.map { try $0.compactJSON() }).joined(separator: ",") + "]"
         case let .object(object):
-            return "{" + (try object.keys.map { JinjaValue.jsonQuoted($0) + ":" + (try object[$0]!.compactJSON()) }).joined(separator: ",") + "}"
+            return "{" + (try object.keys.map { JinjaValue.jsonQuoted(JinjaObject.keyValue($0).text) + ":" + (try object[$0]!.compactJSON()) })
+                .joined(separator: ",") + "}"
         default: return try json(indent: nil)
         }
     }

@@ -136,7 +136,12 @@ struct JinjaLexer {
                 stripNext = false
                 if trimNewline, peek() == "\n" { advance(); trimNewline = false; continue }
                 trimNewline = false
-                if text.isEmpty { textLine = line; textColumn = column }
+                if text.isEmpty {
+                    (textLine, textColumn) = (line, column)
+                    // In the source, not the output: a newline that trim_blocks dropped still
+                    // starts the line.
+                    textAtLineStart = position == 0 || source[position - 1] == "\n"
+                }
                 text.append(source[position])
                 advance()
                 continue
@@ -166,13 +171,9 @@ struct JinjaLexer {
                 while position < source.count && !(starts("#}") || starts("-#}")) { advance() }
                 guard position < source.count else { throw JinjaError.syntax(line: tagLine, column: tagColumn, message: "a comment is not closed") }
                 if starts("-#}") { stripNext = true; advance(3) } else { advance(2); trimNewline = trimBlocks }
-                textAtLineStart = false
                 continue
             }
-            if opening == "{%", try rawBlock(tagLine: tagLine, tagColumn: tagColumn) {
-                textAtLineStart = false
-                continue
-            }
+            if opening == "{%", try rawBlock(tagLine: tagLine, tagColumn: tagColumn) { continue }
             tokens.append(Token(kind: isBlock ? .blockStart : .variableStart, line: tagLine, column: tagColumn))
             let closing = isBlock ? "%}" : "}}"
             // Brackets open inside the tag: a "}}" that closes a dictionary does not end it.
@@ -195,7 +196,6 @@ struct JinjaLexer {
                     if ["(", "[", "{"].contains(symbol) { depth += 1 } else if [")", "]", "}"].contains(symbol) { depth = max(0, depth - 1) }
                 }
             }
-            textAtLineStart = false
         }
         flushText(text)
         tokens.append(Token(kind: .end, line: line, column: column))

@@ -278,8 +278,11 @@ final class JinjaRenderer {
         case let .dictionary(pairs):
             var object = JinjaObject()
             for (key, value) in pairs {
-                guard case let .string(name) = try evaluate(key) else { throw JinjaError.render("dictionary keys must be strings") }
-                object[name] = try evaluate(value)
+                let keyValue = try evaluate(key)
+                guard let stored = JinjaObject.storedKey(keyValue) else {
+                    throw JinjaError.render("a dictionary key must be a string or an integer, not a \(keyValue.typeName)")
+                }
+                object[stored] = try evaluate(value)
             }
             return .object(object)
         }

@@ -96,7 +96,7 @@ public indirect enum JinjaValue: Sendable, Equatable {
         case let .string(value): return JinjaValue.pythonQuoted(value)
         case let .array(values): return "[" + values.map(\.representation).joined(separator: ", ") + "]"
         case let .object(object):
-            return "{" + object.keys.map { JinjaValue.pythonQuoted($0) + ": " + object.values[$0]!.representation }.joined(separator: ", ") + "}"
+            return "{" + object.keys.map { JinjaObject.keyValue($0).representation + ": " + object.values[$0]!.representation }.joined(separator: ", ") + "}"
         case let .macro(macro): return "<Macro '\(macro.name)'>"
         case .namespace: return "<Namespace>"
         case let .function(function): return "<built-in function \(function.name)>"
@@ -166,6 +166,33 @@ public struct JinjaObject: Sendable, Equatable {
     }
 
     public static func == (left: JinjaObject, right: JinjaObject) -> Bool { left.values == right.values }
+
+    /// How a key is stored: a string as itself, an integer (Python dicts take both; `True`
+    /// is 1) marked so that 1 and "1" stay apart. Nil for keys of other types.
+    static func storedKey(_ key: JinjaValue) -> String? {
+        switch key {
+        case let .string(text): return text
+        case let .int(value): return integerMark + String(value)
+        case let .bool(value): return integerMark + (value ? "1" : "0")
+        case let .double(value) where value == value.rounded() && abs(value) < 1e18: return integerMark + String(Int(value))
+        default: return nil
+        }
+    }
+
+    /// The key as the template wrote it.
+    static func keyValue(_ stored: String) -> JinjaValue {
+        if stored.hasPrefix(integerMark), let value = Int(stored.dropFirst(integerMark.count)) { return .int(value) }
+        return .string(stored)
+    }
+
+    private static let integerMark = "\u{1}int:"
+
+    /// The keys as the template wrote them.
+    var keyValues: [JinjaValue] { keys.map(JinjaObject.keyValue) }
+
+    subscript(key: JinjaValue) -> JinjaValue? {
+        get { JinjaObject.storedKey(key).flatMap { values[$0] } }
+    }
 }
 
 /// A namespace object (`namespace(found=false)`): attributes that `{% set ns.x = ... %}`
@@ -228,7 +255,7 @@ extension JinjaValue {
         case let .object(object):
             if object.keys.isEmpty { return "{}" }
             let keys = sortKeys ? object.keys.sorted() : object.keys
-            let items = try keys.map { JinjaValue.jsonQuoted($0) + ": " + (try object.values[$0]!.json(indent: indent, sortKeys: sortKeys, level: level + 1)) }
+            let items = try keys.map { JinjaValue.jsonQuoted(JinjaObject.keyValue($0).text) + ": " + (try object.values[$0]!.json(indent: indent, sortKeys: sortKeys, level: level + 1)) }
             return JinjaValue.jsonContainer("{", "}", items, indent: indent, level: level)
         case let .namespace(namespace): return try JinjaValue.object(namespace.attributes).json(indent: indent, sortKeys: sortKeys, level: level)
         case .macro, .function: throw JinjaError.render("tojson of a \(typeName), which JSON cannot hold")
