@@ -87,8 +87,8 @@ enum JinjaBuiltins {
 
     /// The values a `for` walks: a list's items, a dictionary's keys, a string's characters.
     static func items(of value: JinjaValue, for construct: String) throws -> [JinjaValue] {
-        switch value {
-        case let .array(values): return values
+        switch value.unmarked {
+        case let .array(values), let .generator(values): return values
         case let .object(object): return object.keyValues
         case let .string(text): return text.map { .string(String($0)) }
         case .undefined: return []
@@ -108,7 +108,7 @@ enum JinjaBuiltins {
     /// `base.name`: a method of strings, lists and dictionaries, else a dictionary's item or a
     /// namespace's attribute (undefined where missing, as jinja2's getattr gives).
     static func attribute(_ name: String, of base: JinjaValue, renderer: JinjaRenderer) throws -> JinjaValue {
-        switch base {
+        switch base.unmarked {
         case let .undefined(missing): throw JinjaError.render("'\(missing)' is undefined, so it has no attribute '\(name)'")
         case let .object(object):
             if let method = dictionaryMethod(name, object) { return method }
@@ -123,7 +123,9 @@ enum JinjaBuiltins {
     /// `base[key]`: a dictionary's item (then an attribute, as jinja2's getitem falls back),
     /// a list's or string's element (negative from the end).
     static func item(_ key: JinjaValue, of base: JinjaValue, orAttribute name: String?, renderer: JinjaRenderer) throws -> JinjaValue {
-        switch base {
+        let key = key.unmarked
+        switch base.unmarked {
+        case .generator: throw JinjaError.render("a generator (map, select or reject) cannot be indexed: add | list")
         case let .undefined(missing): throw JinjaError.render("'\(missing)' is undefined, so it has no item \(key.representation)")
         case let .object(object):
             if let value = object[key] { return value }
@@ -164,7 +166,7 @@ enum JinjaBuiltins {
             let last = clamp(try bound(stop), stepValue > 0 ? count : -1)
             return Array(stride(from: first, to: last, by: stepValue))
         }
-        switch base {
+        switch base.unmarked {
         case let .array(values): return .array(try indices(values.count).map { values[$0] })
         case let .string(text):
             let characters = Array(text)
@@ -365,6 +367,12 @@ enum JinjaBuiltins {
         }
     }
 
+    /// markupsafe's escape.
+    static func escapeHTML(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            .replacingOccurrences(of: "\"", with: "&#34;").replacingOccurrences(of: "'", with: "&#39;")
+    }
+
     static func replace(_ text: String, _ old: String, _ new: String, count: Int) -> String {
         guard count >= 0 else {
             if old.isEmpty { return new + text.map { String($0) + new }.joined() }
@@ -385,6 +393,16 @@ enum JinjaBuiltins {
 
     static func arithmetic(_ operation: String, _ left: JinjaValue, _ right: JinjaValue) throws -> JinjaValue {
         if operation == "~" { return .string(left.text + right.text) }
+        // Markup + str escapes the str (markupsafe), either way round.
+        if operation == "+" {
+            switch (left, right) {
+            case let (.markup(a), .markup(b)): return .markup(a + b)
+            case let (.markup(a), .string(b)): return .markup(a + escapeHTML(b))
+            case let (.string(a), .markup(b)): return .markup(escapeHTML(a) + b)
+            default: break
+            }
+        }
+        let (left, right) = (left.unmarked, right.unmarked)
         switch (operation, left, right) {
         case let ("+", .string(a), .string(b)): return .string(a + b)
         case let ("+", .array(a), .array(b)): return .array(a + b)
@@ -426,6 +444,7 @@ enum JinjaBuiltins {
     }
 
     static func compare(_ operation: String, _ left: JinjaValue, _ right: JinjaValue) throws -> Bool {
+        let (left, right) = (left.unmarked, right.unmarked)
         switch operation {
         case "==": return left == right
         case "!=": return left != right
@@ -433,7 +452,7 @@ enum JinjaBuiltins {
             let contained: Bool
             switch right {
             case let .string(text): contained = left.text.isEmpty || text.contains(left.text)
-            case let .array(values): contained = values.contains(left)
+            case let .array(values), let .generator(values): contained = values.contains(left)
             case let .object(object): contained = object[left] != nil
             case .undefined: contained = false
             default: throw JinjaError.render("'in' a \(right.typeName)")

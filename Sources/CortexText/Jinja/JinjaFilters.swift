@@ -4,6 +4,13 @@ extension JinjaBuiltins {
     // MARK: Filters
 
     static func filter(_ name: String, _ value: JinjaValue, arguments: [JinjaValue], keywords: JinjaObject, renderer: JinjaRenderer) throws -> JinjaValue {
+        switch (name, value) {
+        case ("safe", .markup), ("e", .markup), ("escape", .markup): return value
+        case ("safe", _): return .markup(value.text)
+        case ("e", _), ("escape", _), ("forceescape", _): return .markup(escapeHTML(value.text))
+        default: break
+        }
+        let value = value.unmarked
         func argument(_ index: Int, _ keyword: String) -> JinjaValue? { index < arguments.count ? arguments[index] : keywords[keyword] }
         func attributeOf(_ item: JinjaValue, _ path: String) throws -> JinjaValue {
             var current = item
@@ -14,10 +21,6 @@ extension JinjaBuiltins {
             return current
         }
         switch name {
-        case "safe", "e", "escape", "forceescape":
-            if name == "safe" { return value }
-            return .string(value.text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&#34;").replacingOccurrences(of: "'", with: "&#39;"))
         case "default", "d":
             let fallback = argument(0, "default_value") ?? .string("")
             let boolean = argument(1, "boolean")?.isTruthy ?? false
@@ -28,11 +31,13 @@ extension JinjaBuiltins {
             case let .array(values): return .int(values.count)
             case let .object(object): return .int(object.keys.count)
             case .undefined: return .int(0)
+            case .generator: throw JinjaError.render("object of type 'generator' has no len() (length of map, select or reject: add | list)")
             default: throw JinjaError.render("length of a \(value.typeName)")
             }
         case "first":
             return try items(of: value, for: "first").first ?? .undefined("first")
         case "last":
+            if case .generator = value { throw JinjaError.render("'generator' object is not reversible (last of map, select or reject: add | list)") }
             return try items(of: value, for: "last").last ?? .undefined("last")
         case "list": return .array(try items(of: value, for: "list"))
         case "reverse":
@@ -87,23 +92,23 @@ extension JinjaBuiltins {
             let values = value == .none ? [] : try items(of: value, for: "map")
             if let path = keywords["attribute"]?.text {
                 let fallback = keywords["default"]
-                return .array(try values.map { item in
+                return .generator(try values.map { item in
                     let found = try attributeOf(item, path)
                     return found.isUndefined ? (fallback ?? found) : found
                 })
             }
             guard let filterName = arguments.first?.text else { throw JinjaError.render("map needs a filter name or attribute=") }
-            return .array(try values.map { try filter(filterName, $0, arguments: Array(arguments.dropFirst()), keywords: JinjaObject(), renderer: renderer) })
+            return .generator(try values.map { try filter(filterName, $0, arguments: Array(arguments.dropFirst()), keywords: JinjaObject(), renderer: renderer) })
         case "select", "reject":
             let values = value == .none ? [] : try items(of: value, for: name)
-            return .array(try values.filter { item in
+            return .generator(try values.filter { item in
                 let passes = try arguments.first.map { try test($0.text, item, arguments: Array(arguments.dropFirst()), renderer: renderer) } ?? item.isTruthy
                 return passes == (name == "select")
             })
         case "selectattr", "rejectattr":
             guard let path = arguments.first?.text else { throw JinjaError.render("\(name) needs an attribute") }
             let values = value == .none ? [] : try items(of: value, for: name)
-            return .array(try values.filter { item in
+            return .generator(try values.filter { item in
                 let found = try attributeOf(item, path)
                 let passes = arguments.count > 1 ? try test(arguments[1].text, found, arguments: Array(arguments.dropFirst(2)), renderer: renderer)
                     : found.isTruthy
@@ -210,7 +215,8 @@ extension JinjaBuiltins {
     // MARK: Tests
 
     static func test(_ name: String, _ value: JinjaValue, arguments: [JinjaValue], renderer: JinjaRenderer) throws -> Bool {
-        let other = arguments.first ?? .undefined("test argument")
+        let value = value.unmarked
+        let other = arguments.first?.unmarked ?? .undefined("test argument")
         switch name {
         case "defined": return !value.isUndefined
         case "undefined": return value.isUndefined
@@ -226,7 +232,7 @@ extension JinjaBuiltins {
         case "mapping":
             switch value { case .object, .namespace: return true; default: return false }
         case "iterable":
-            switch value { case .array, .object, .string: return true; default: return false }
+            switch value { case .array, .object, .string, .generator: return true; default: return false }
         case "sequence":
             switch value { case .array, .object, .string: return true; default: return false }
         case "callable":

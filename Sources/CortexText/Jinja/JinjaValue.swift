@@ -9,7 +9,13 @@ public indirect enum JinjaValue: Sendable, Equatable {
     case int(Int)
     case double(Double)
     case string(String)
+    /// Text marked safe (`|safe`, `|escape`): markupsafe's Markup, whose `+` escapes a plain
+    /// string beside it.
+    case markup(String)
     case array([JinjaValue])
+    /// What jinja2's map, select and reject filters give: a Python generator, walked once,
+    /// always true, with no length and not JSON.
+    case generator([JinjaValue])
     case object(JinjaObject)
     case macro(JinjaMacro)
     case namespace(JinjaNamespace)
@@ -20,7 +26,7 @@ public indirect enum JinjaValue: Sendable, Equatable {
         switch (left, right) {
         case (.undefined, .undefined), (.none, .none): return true
         case let (.bool(a), .bool(b)): return a == b
-        case let (.string(a), .string(b)): return a == b
+        case let (.string(a), .string(b)), let (.markup(a), .markup(b)), let (.string(a), .markup(b)), let (.markup(a), .string(b)): return a == b
         case let (.array(a), .array(b)): return a == b
         case let (.object(a), .object(b)): return a == b
         case let (.macro(a), .macro(b)): return a === b
@@ -45,6 +51,12 @@ public indirect enum JinjaValue: Sendable, Equatable {
 
     var isUndefined: Bool { if case .undefined = self { return true } else { return false } }
 
+    /// Markup as the plain string it is (for everything but `+` and escaping).
+    var unmarked: JinjaValue {
+        if case let .markup(text) = self { return .string(text) }
+        return self
+    }
+
     /// Python's truth value.
     var isTruthy: Bool {
         switch self {
@@ -52,8 +64,9 @@ public indirect enum JinjaValue: Sendable, Equatable {
         case let .bool(value): return value
         case let .int(value): return value != 0
         case let .double(value): return value != 0
-        case let .string(value): return !value.isEmpty
+        case let .string(value), let .markup(value): return !value.isEmpty
         case let .array(values): return !values.isEmpty
+        case .generator: return true
         case let .object(object): return !object.keys.isEmpty
         case .macro, .namespace, .function: return true
         }
@@ -68,7 +81,9 @@ public indirect enum JinjaValue: Sendable, Equatable {
         case .int: return "int"
         case .double: return "float"
         case .string: return "str"
+        case .markup: return "Markup"
         case .array: return "list"
+        case .generator: return "generator"
         case .object: return "dict"
         case .macro: return "macro"
         case .namespace: return "Namespace"
@@ -80,7 +95,7 @@ public indirect enum JinjaValue: Sendable, Equatable {
     var text: String {
         switch self {
         case .undefined: return ""
-        case let .string(value): return value
+        case let .string(value), let .markup(value): return value
         default: return representation
         }
     }
@@ -94,7 +109,9 @@ public indirect enum JinjaValue: Sendable, Equatable {
         case let .int(value): return String(value)
         case let .double(value): return JinjaValue.pythonFloat(value)
         case let .string(value): return JinjaValue.pythonQuoted(value)
+        case let .markup(value): return "Markup(" + JinjaValue.pythonQuoted(value) + ")"
         case let .array(values): return "[" + values.map(\.representation).joined(separator: ", ") + "]"
+        case .generator: return "<generator object>"
         case let .object(object):
             return "{" + object.keys.map { JinjaObject.keyValue($0).representation + ": " + object.values[$0]!.representation }.joined(separator: ", ") + "}"
         case let .macro(macro): return "<Macro '\(macro.name)'>"
@@ -247,7 +264,8 @@ extension JinjaValue {
             if value.isNaN { return "NaN" }
             if value.isInfinite { return value > 0 ? "Infinity" : "-Infinity" }
             return JinjaValue.pythonFloat(value)
-        case let .string(value): return JinjaValue.jsonQuoted(value)
+        case let .string(value), let .markup(value): return JinjaValue.jsonQuoted(value)
+        case .generator: throw JinjaError.render("Object of type generator is not JSON serializable (tojson of map, select or reject: add | list)")
         case let .array(values):
             if values.isEmpty { return "[]" }
             let items = try values.map { try $0.json(indent: indent, sortKeys: sortKeys, level: level + 1) }
