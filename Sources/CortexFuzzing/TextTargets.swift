@@ -75,8 +75,8 @@ extension FuzzTarget {
         return seeds
     }, body: { _, bytes in
         let template = try ChatTemplate(jinja: String(decoding: bytes, as: UTF8.self))
-        _ = template.render([.init(role: "system", content: "Be brief."), .init(role: "user", content: FuzzTarget.sampleText)])
-        _ = template.render([.init(role: "user", content: "")], addGenerationPrompt: false)
+        _ = try template.render([.init(role: "system", content: "Be brief."), .init(role: "user", content: FuzzTarget.sampleText)])
+        _ = try template.render([.init(role: "user", content: "")], addGenerationPrompt: false)
     })
 
     /// A tokenizer.json cut to the tokens with ids below `keeping` (and the merges among them).

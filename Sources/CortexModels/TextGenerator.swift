@@ -47,9 +47,14 @@ public final class TextGenerator: @unchecked Sendable {
             return TextGenerator(model: try GPT.load(directory: directory), tokenizer: try ByteLevelBPETokenizer.load(directory: directory))
         case "llama", "mistral":
             let endOfSequence = (config["eos_token_id"] as? [Int]) ?? (config["eos_token_id"] as? Int).map { [$0] } ?? []
-            let jinja = jsonObject((directory as NSString).appendingPathComponent("tokenizer_config.json"))?["chat_template"] as? String
+            let tokenizerConfig = jsonObject((directory as NSString).appendingPathComponent("tokenizer_config.json"))
+            // bos_token and eos_token: a string, or an added token's {"content": ...}.
+            func named(_ key: String) -> String? {
+                (tokenizerConfig?[key] as? String) ?? ((tokenizerConfig?[key] as? [String: Any])?["content"] as? String)
+            }
             return chatModel(try Llama.load(directory: directory), tokenizer: try ByteLevelBPETokenizer.load(directory: directory),
-                             endOfSequence: endOfSequence, template: jinja)
+                             endOfSequence: endOfSequence, template: tokenizerConfig?["chat_template"] as? String,
+                             bosToken: named("bos_token"), eosToken: named("eos_token"))
         default:
             throw CortexError.invalidFile(path: configPath, reason: "model_type \"\(modelType)\" is not one Cortex generates with (gpt2, llama, mistral)")
         }
@@ -80,6 +85,7 @@ public final class TextGenerator: @unchecked Sendable {
             }
             return chatModel(try Llama.load(gguf: file), tokenizer: try ByteLevelBPETokenizer.load(gguf: file),
                              endOfSequence: file.metadata["tokenizer.ggml.eos_token_id"]?.integer.map { [$0] } ?? [],
+                             beginningOfSequence: file.metadata["tokenizer.ggml.bos_token_id"]?.integer,
                              template: file.metadata["tokenizer.chat_template"]?.string)
         }()
         // The metadata (some 150,000 small strings) is gone now; hand its heap pages back.
@@ -89,10 +95,15 @@ public final class TextGenerator: @unchecked Sendable {
 
     /// A Llama-family generator: it stops at the end-of-sequence tokens and at the end of an
     /// assistant turn of its chat template (where the template is one Cortex recognises).
-    static func chatModel(_ model: Llama, tokenizer: ByteLevelBPETokenizer, endOfSequence: [Int], template jinja: String?) -> TextGenerator {
-        let template = jinja.flatMap { try? ChatTemplate(jinja: $0) }
+    static func chatModel(_ model: Llama, tokenizer: ByteLevelBPETokenizer, endOfSequence: [Int], beginningOfSequence: Int? = nil,
+                          template jinja: String?, bosToken: String? = nil, eosToken: String? = nil) -> TextGenerator {
+        // The template's bos_token and eos_token: the tokens of those ids.
+        func token(_ id: Int?) -> String { id.flatMap { id in tokenizer.specialTokens.first { $0.value == id }?.key } ?? "" }
+        let template = jinja.flatMap {
+            try? ChatTemplate(jinja: $0, bosToken: bosToken ?? token(beginningOfSequence), eosToken: eosToken ?? token(endOfSequence.first))
+        }
         var stops = Set(endOfSequence)
-        if let template, let end = tokenizer.specialTokens[template.endOfTurn] { stops.insert(end) }
+        if let marker = template?.endOfTurn, let end = tokenizer.specialTokens[marker] { stops.insert(end) }
         return TextGenerator(model: model, tokenizer: tokenizer, stopTokens: stops, chatTemplate: template)
     }
 
@@ -156,7 +167,7 @@ public final class TextGenerator: @unchecked Sendable {
         var messages: [ChatTemplate.Message] = []
         if let system { messages.append(.init(role: "system", content: system)) }
         messages.append(.init(role: "user", content: message))
-        return chatTemplate.render(messages)
+        return try chatTemplate.render(messages)
     }
 
     /// The assistant's reply to one user message (greedy unless `sampling` says otherwise).

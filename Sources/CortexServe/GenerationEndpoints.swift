@@ -125,7 +125,14 @@ extension CortexServer {
             }
             return ChatTemplate.Message(role: role == "developer" ? "system" : role, content: content)
         }
-        return try generator.tokenizer.encode(template.render(messages))
+        let prompt: String
+        do {
+            prompt = try template.render(messages)
+        } catch let JinjaError.raised(message) {
+            // The template's own check of the conversation (roles must alternate, ...).
+            throw APIError.invalid("The chat template refused the messages: \(message)", param: "messages")
+        }
+        return try generator.tokenizer.encode(prompt)
     }
 
     /// Collects every choice, then answers once.

@@ -1,4 +1,5 @@
 import CortexCore
+import Foundation
 
 extension ByteLevelBPETokenizer {
     /// The tokenizer a GGUF file carries in its metadata (`tokenizer.ggml.*`): a byte-level
@@ -44,18 +45,28 @@ extension ByteLevelBPETokenizer {
     }
 }
 
-/// A chat model's prompt format, recognised from its Jinja template (`tokenizer.chat_template`
-/// in GGUF files and tokenizer_config.json): ChatML (`<|im_start|>role ... <|im_end|>`, with
-/// the template's default system message) and Llama 3 (`<|start_header_id|>`).
+/// A chat model's prompt format: its own Jinja template (`tokenizer.chat_template` in GGUF
+/// files and tokenizer_config.json) rendered by ``JinjaTemplate`` as transformers renders it,
+/// or one of two built-in formats, ChatML and Llama 3, for models that declare none.
 ///
 /// ```swift
-/// let template = try ChatTemplate(jinja: try file.string("tokenizer.chat_template"))
-/// let prompt = template.render([.init(role: "user", content: "What is the capital of France?")])
+/// let template = try ChatTemplate(jinja: try file.string("tokenizer.chat_template"), bosToken: "<s>", eosToken: "</s>")
+/// let prompt = try template.render([.init(role: "user", content: "What is the capital of France?")])
 /// ```
 public struct ChatTemplate: Sendable, Equatable {
     public enum Style: Sendable, Equatable {
         case chatML(defaultSystem: String?)
         case llama3
+        case jinja(JinjaTemplate)
+
+        public static func == (left: Style, right: Style) -> Bool {
+            switch (left, right) {
+            case let (.chatML(a), .chatML(b)): return a == b
+            case (.llama3, .llama3): return true
+            case let (.jinja(a), .jinja(b)): return a.source == b.source
+            default: return false
+            }
+        }
     }
 
     public struct Message: Sendable, Equatable {
@@ -68,28 +79,26 @@ public struct ChatTemplate: Sendable, Equatable {
     }
 
     public let style: Style
+    /// What the template's `bos_token` and `eos_token` name.
+    public var bosToken: String
+    public var eosToken: String
 
-    public init(style: Style) { self.style = style }
+    public init(style: Style, bosToken: String = "", eosToken: String = "") {
+        self.style = style
+        self.bosToken = bosToken
+        self.eosToken = eosToken
+    }
 
-    public init(jinja: String) throws {
-        if jinja.contains("<|im_start|>") {
-            // A default system message written into the template: '<|im_start|>system\n...<|im_end|>'.
-            var system: String?
-            if let start = jinja.range(of: "'<|im_start|>system\n"), let end = jinja.range(of: "<|im_end|>", range: start.upperBound..<jinja.endIndex) {
-                let text = String(jinja[start.upperBound..<end.lowerBound])
-                if !text.contains("'") && !text.contains("{") { system = text }
-            }
-            style = .chatML(defaultSystem: system)
-        } else if jinja.contains("<|start_header_id|>") {
-            style = .llama3
-        } else {
-            throw CortexError.invalidArgument(operation: "ChatTemplate", reason: "the chat template is neither ChatML nor Llama 3's: \(jinja.prefix(120))")
-        }
+    /// The model's own template; a template that does not parse is a ``JinjaError`` naming
+    /// the line and column.
+    public init(jinja: String, bosToken: String = "", eosToken: String = "") throws {
+        self.init(style: .jinja(try JinjaTemplate(jinja)), bosToken: bosToken, eosToken: eosToken)
     }
 
     /// The prompt text for `messages`, ending with the assistant's turn opened when
-    /// `addGenerationPrompt` is true.
-    public func render(_ messages: [Message], addGenerationPrompt: Bool = true) -> String {
+    /// `addGenerationPrompt` is true. A template's own checks (`raise_exception`, such as
+    /// "roles must alternate") throw ``JinjaError/raised(_:)``.
+    public func render(_ messages: [Message], addGenerationPrompt: Bool = true, now: Date = Date()) throws -> String {
         var text = ""
         switch style {
         case let .chatML(defaultSystem):
@@ -100,15 +109,24 @@ public struct ChatTemplate: Sendable, Equatable {
             text = "<|begin_of_text|>"
             for message in messages { text += "<|start_header_id|>\(message.role)<|end_header_id|>\n\n\(message.content)<|eot_id|>" }
             if addGenerationPrompt { text += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
+        case let .jinja(template):
+            let list = JinjaValue.array(messages.map { .object(JinjaObject([("role", .string($0.role)), ("content", .string($0.content))])) })
+            text = try template.render(["messages": list, "add_generation_prompt": .bool(addGenerationPrompt), "bos_token": .string(bosToken),
+                                        "eos_token": .string(eosToken)], now: now)
         }
         return text
     }
 
-    /// The token that ends an assistant turn.
-    public var endOfTurn: String {
+    /// The token that ends an assistant turn: the built-in formats' own, or the first known
+    /// end-of-turn marker a template writes (nil where it writes none of them).
+    public var endOfTurn: String? {
         switch style {
-        case .chatML: "<|im_end|>"
-        case .llama3: "<|eot_id|>"
+        case .chatML: return "<|im_end|>"
+        case .llama3: return "<|eot_id|>"
+        case let .jinja(template):
+            let markers = ["<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|END_OF_TURN_TOKEN|>", "<|end_of_text|>", "<｜end▁of▁sentence｜>",
+                           "<|endoftext|>", "</s>"]
+            return markers.first { template.source.contains($0) }
         }
     }
 }
