@@ -65,7 +65,7 @@ extension FuzzTarget {
         try exercise(try WordPieceTokenizer.load(directory: directory))
     })
 
-    static let chatTemplate = FuzzTarget("chat-template", "a Jinja chat template, recognised and rendered", seeds: { sources in
+    static let chatTemplate = FuzzTarget("chat-template", "a Jinja chat template, parsed and rendered", seeds: { sources in
         var seeds: [[UInt8]] = []
         if let file = try? GGUF.load(sources.smolLM2), let template = try? file.string("tokenizer.chat_template") {
             seeds.append(Array(template.utf8))
@@ -74,9 +74,15 @@ extension FuzzTarget {
         seeds.append(Array("{{ bos_token }}{% for message in messages %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n{{ message['content'] | trim }}<|eot_id|>{% endfor %}".utf8))
         return seeds
     }, body: { _, bytes in
-        let template = try ChatTemplate(jinja: String(decoding: bytes, as: UTF8.self))
-        _ = try template.render([.init(role: "system", content: "Be brief."), .init(role: "user", content: FuzzTarget.sampleText)])
-        _ = try template.render([.init(role: "user", content: "")], addGenerationPrompt: false)
+        // The engine's typed errors (syntax with line and column, the template's own
+        // raise_exception, a bound reached) are its refusals.
+        do {
+            let template = try ChatTemplate(jinja: String(decoding: bytes, as: UTF8.self))
+            _ = try template.render([.init(role: "system", content: "Be brief."), .init(role: "user", content: FuzzTarget.sampleText)])
+            _ = try template.render([.init(role: "user", content: "")], addGenerationPrompt: false)
+        } catch let error as JinjaError {
+            throw CortexError.invalidArgument(operation: "chat template", reason: error.description)
+        }
     })
 
     /// A tokenizer.json cut to the tokens with ids below `keeping` (and the merges among them).
