@@ -8,7 +8,7 @@ public struct CortexCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cortex",
         abstract: "Build, train and run neural networks with Cortex.",
-        subcommands: [Quickstart.self, Train.self, Evaluate.self, Predict.self, Download.self, Tokenize.self, Sample.self, Generate.self, Embed.self,
+        subcommands: [Quickstart.self, Train.self, Evaluate.self, Predict.self, Download.self, Tokenize.self, ChatTemplateCommand.self, Sample.self, Generate.self, Embed.self,
                       Similarity.self, DistributedCheck.self, Serve.self, Quantize.self, PerplexityCommand.self, FineTune.self, Merge.self, Prune.self, Distill.self,
                       Explain.self, FairnessCommand.self, PrivacyCommand.self])
 }

@@ -35,6 +35,31 @@ import CortexText
         }
     }
 
+    /// `cortex chat-template`: a template file's prompt, with tools; a broken template's line
+    /// and column; a conversation the template refuses, in its own words.
+    @Test func chatTemplatePrintsTheRenderedPrompt() throws {
+        let template = directory + "/chat.jinja", messages = directory + "/messages.json", tools = directory + "/tools.json"
+        try """
+            {%- if tools %}Tools: {{ tools | map(attribute='name') | join(', ') }}
+            {% endif %}
+            {%- for m in messages %}{% if m.role == 'user' and loop.index0 % 2 == 1 %}{{ raise_exception('roles must alternate') }}{% endif %}
+            <{{ m.role }}>{{ m.content | trim }}</{{ m.role }}>
+            {% endfor %}
+            {%- if add_generation_prompt %}<assistant>{% endif %}
+            """.write(toFile: template, atomically: true, encoding: .utf8)
+        try #"[{"role": "user", "content": " Hi "}, {"role": "assistant", "content": "Hello"}]"#.write(toFile: messages, atomically: true, encoding: .utf8)
+        try #"[{"name": "search"}, {"name": "weather"}]"#.write(toFile: tools, atomically: true, encoding: .utf8)
+        let prompt = try ChatTemplateCommand.prompt(model: template, messages: messages, tools: tools, addGenerationPrompt: true)
+        #expect(prompt == "Tools: search, weather\n<user>Hi</user>\n<assistant>Hello</assistant>\n<assistant>")
+        #expect(failure(["chat-template", "--model", template, "--messages", messages]) == nil)
+        try #"[{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]"#.write(toFile: messages, atomically: true, encoding: .utf8)
+        expectFailure(["chat-template", "--model", template, "--messages", messages], mentions: ["roles must alternate"])
+        try "ok\n{% for m in messages %}".write(toFile: template, atomically: true, encoding: .utf8)
+        expectFailure(["chat-template", "--model", template, "--messages", messages], mentions: ["line 2", "endfor"])
+        try "[1, ".write(toFile: messages, atomically: true, encoding: .utf8)
+        expectFailure(["chat-template", "--model", template, "--messages", messages], mentions: ["messages.json"])
+    }
+
     @Test func badTrainingOptionsAreRefusedByName() {
         expectFailure(["train", "mnist-mlp", "--epochs", "0"], mentions: ["--epochs", "0"])
         expectFailure(["train", "mnist-mlp", "--epochs", "three"], mentions: ["three"])
