@@ -56,6 +56,7 @@ import CortexText
         expectFailure(["chat-template", "--model", template, "--messages", messages], mentions: ["roles must alternate"])
         try "ok\n{% for m in messages %}".write(toFile: template, atomically: true, encoding: .utf8)
         expectFailure(["chat-template", "--model", template, "--messages", messages], mentions: ["line 2", "endfor"])
+        try "{{ messages | length }}".write(toFile: template, atomically: true, encoding: .utf8)
         try "[1, ".write(toFile: messages, atomically: true, encoding: .utf8)
         expectFailure(["chat-template", "--model", template, "--messages", messages], mentions: ["messages.json"])
     }
