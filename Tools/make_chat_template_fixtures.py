@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Chat-template fixtures: llama.cpp's models/templates/*.jinja (from the llama_cpp_python
-sdist on PyPI, fetched into a cache, never committed), each rendered on six conversations
+sdist on PyPI, unpacked by Tools/fetch-pretrained.sh, never committed), each rendered on six conversations
 by jinja2 configured exactly as transformers configures it for apply_chat_template
 (transformers.utils.chat_template_utils._compile_jinja_template: ImmutableSandboxedEnvironment,
 trim_blocks, lstrip_blocks, loopcontrols, its tojson, raise_exception, dict and namespace),
@@ -15,33 +15,23 @@ import datetime
 import glob
 import json
 import os
-import subprocess
 import sys
-import tarfile
 
 from transformers.utils.chat_template_utils import _cached_compile_jinja_template
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "Tests/CortexTextTests/Fixtures/chat-templates.json")
-SDIST = "llama_cpp_python==0.3.36"
 NOW = datetime.datetime(2024, 7, 26, 9, 30, 0)
 
 
 def templates_dir():
     if len(sys.argv) > 1:
         return sys.argv[1]
-    cache = os.path.expanduser("~/.cache/cortex/llama-cpp-suite")
-    found = glob.glob(os.path.join(cache, "*/vendor/llama.cpp/models/templates"))
-    if found:
-        return found[0]
-    os.makedirs(cache, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", SDIST, "--no-deps", "--no-binary", ":all:", "-d", cache], check=True)
-    archive = glob.glob(os.path.join(cache, "llama_cpp_python-*.tar.gz"))[0]
-    with tarfile.open(archive) as tar:
-        members = [m for m in tar.getmembers() if "/vendor/llama.cpp/models/" in m.name
-                   and ("/templates/" in m.name or "/ggml-vocab-" in m.name)]
-        tar.extractall(cache, members=members)
-    return glob.glob(os.path.join(cache, "*/vendor/llama.cpp/models/templates"))[0]
+    root = os.environ.get("CORTEX_PRETRAINED_DIR", os.path.expanduser("~/.cache/cortex/pretrained"))
+    directory = os.path.join(root, "llama-cpp-suite/models/templates")
+    if not os.path.isdir(directory):
+        sys.exit(f"no {directory}: run Tools/fetch-pretrained.sh first (it unpacks llama.cpp's templates from the llama_cpp_python sdist)")
+    return directory
 
 
 TOOLS = [{"type": "function", "function": {

@@ -1,0 +1,205 @@
+import CortexCore
+import Foundation
+
+/// SentencePiece's BPE, as GGUF files carry it (`tokenizer.ggml.model` "llama": Llama 2,
+/// Mistral, TinyLlama, Phi-3): spaces become "▁" (one more in front of the text with
+/// `add_space_prefix`), the text starts as single characters, and the adjacent pair whose
+/// joined piece has the highest score is joined, again and again (ties to the leftmost);
+/// characters no piece covers fall back to byte tokens `<0xNN>`. This is the algorithm of
+/// sentencepiece and llama.cpp, pair for pair.
+///
+/// ```swift
+/// let tokenizer = try SentencePieceTokenizer.load(gguf: try GGUF.load("llama-2-7b.Q4_0.gguf"))
+/// let ids = try tokenizer.encode("Hello world")   // [15043, 3186]
+/// ```
+public struct SentencePieceTokenizer: Tokenizer, Sendable {
+    public let pieces: [String]
+    public let scores: [Float]
+    /// Every piece but the byte tokens, by text.
+    private let ids: [String: Int]
+    private let byteIds: [Int]
+    /// Control tokens by text, matched whole in the text before it is split (`<s>`, `</s>`).
+    public let specialTokens: [String: Int]
+    public let addSpacePrefix: Bool
+
+    public var vocabularySize: Int { pieces.count }
+
+    /// Token types as GGUF numbers them: 1 normal, 2 unknown, 3 control, 4 user-defined, 5
+    /// unused, 6 byte.
+    public init(pieces: [String], scores: [Float], types: [Int], addSpacePrefix: Bool = true, source: String = "SentencePiece") throws {
+        guard scores.count == pieces.count, types.isEmpty || types.count == pieces.count else {
+            throw CortexError.invalidFile(path: source, reason: "\(pieces.count) pieces with \(scores.count) scores and \(types.count) types")
+        }
+        self.pieces = pieces
+        self.scores = scores
+        self.addSpacePrefix = addSpacePrefix
+        var ids: [String: Int] = [:], specials: [String: Int] = [:]
+        var bytes = [Int](repeating: -1, count: 256)
+        for (id, piece) in pieces.enumerated() {
+            let type = types.isEmpty ? 1 : types[id]
+            if type == 6, piece.count == 6, piece.hasPrefix("<0x"), let value = UInt8(piece.dropFirst(3).prefix(2), radix: 16) {
+                bytes[Int(value)] = id
+                continue
+            }
+            if type == 3 || type == 4 { specials[piece] = id }
+            if ids[piece] == nil { ids[piece] = id }
+        }
+        self.ids = ids
+        self.byteIds = bytes
+        specialTokens = specials.filter { !$0.key.isEmpty }
+    }
+
+    /// The tokenizer of a GGUF file whose `tokenizer.ggml.model` is "llama".
+    public static func load(gguf file: GGUF.File) throws -> SentencePieceTokenizer {
+        let model = try file.string("tokenizer.ggml.model")
+        guard model == "llama" else {
+            throw CortexError.invalidFile(path: file.path, reason: "tokenizer model \"\(model)\" is not SentencePiece (\"llama\")")
+        }
+        let pieces = try file.strings("tokenizer.ggml.tokens")
+        guard let scoreValues = file.metadata["tokenizer.ggml.scores"]?.array else {
+            throw CortexError.invalidFile(path: file.path, reason: "no tokenizer.ggml.scores for the SentencePiece pieces")
+        }
+        let scores = try scoreValues.enumerated().map { index, value -> Float in
+            guard let number = value.number else { throw CortexError.invalidFile(path: file.path, reason: "score \(index) is \(value), not a number") }
+            return Float(number)
+        }
+        let types = file.metadata["tokenizer.ggml.token_type"] == nil ? [] : try file.integers("tokenizer.ggml.token_type")
+        return try SentencePieceTokenizer(pieces: pieces, scores: scores, types: types,
+                                          addSpacePrefix: file.metadata["tokenizer.ggml.add_space_prefix"]?.bool ?? true, source: file.path)
+    }
+
+    public func encode(_ text: String) throws -> [Int] {
+        var output: [Int] = []
+        // Control tokens written in the text are taken whole; the text between them is encoded,
+        // with the space prefix where it follows the start or a control token.
+        var rest = Substring(text)
+        var afterSpecial = true
+        let specials = specialTokens.keys.sorted { $0.count > $1.count }
+        while !rest.isEmpty {
+            var earliest: (range: Range<Substring.Index>, id: Int)?
+            for special in specials {
+                if let range = rest.range(of: special), earliest == nil || range.lowerBound < earliest!.range.lowerBound {
+                    earliest = (range, specialTokens[special]!)
+                }
+            }
+            let plain = earliest.map { rest[..<$0.range.lowerBound] } ?? rest
+            if !plain.isEmpty {
+                encodePlain(String(plain), prefix: addSpacePrefix && afterSpecial, into: &output)
+                afterSpecial = false
+            }
+            guard let earliest else { break }
+            output.append(earliest.id)
+            afterSpecial = true
+            rest = rest[earliest.range.upperBound...]
+        }
+        return output
+    }
+
+    /// One run of text: the bigram joins by score, over a linked list of symbols.
+    private func encodePlain(_ text: String, prefix: Bool, into output: inout [Int]) {
+        let escaped = ((prefix ? " " : "") + text).replacingOccurrences(of: " ", with: "▁")
+        var symbols = escaped.unicodeScalars.map { String($0) }
+        guard !symbols.isEmpty else { return }
+        var previous = Array(-1..<(symbols.count - 1)), next = Array(1...symbols.count)
+        next[symbols.count - 1] = -1
+        // Candidate joins: (score, left index, joined length in scalars), best first; a
+        // candidate is stale once either side has changed.
+        var queue = BigramQueue()
+        var lengths = [Int](repeating: 1, count: symbols.count)
+        func consider(_ left: Int, _ right: Int) {
+            guard left >= 0, right >= 0 else { return }
+            let joined = symbols[left] + symbols[right]
+            guard let id = ids[joined] else { return }
+            queue.push(.init(score: scores[id], left: left, right: right, length: lengths[left] + lengths[right]))
+        }
+        for index in 1..<symbols.count { consider(index - 1, index) }
+        while let best = queue.pop() {
+            guard lengths[best.left] > 0, lengths[best.right] > 0, lengths[best.left] + lengths[best.right] == best.length,
+                  next[best.left] == best.right else { continue }
+            symbols[best.left] += symbols[best.right]
+            lengths[best.left] = best.length
+            lengths[best.right] = 0
+            next[best.left] = next[best.right]
+            if next[best.right] >= 0 { previous[next[best.right]] = best.left }
+            consider(previous[best.left], best.left)
+            consider(best.left, next[best.left])
+        }
+        var index = 0
+        while index >= 0 {
+            if let id = ids[symbols[index]] {
+                output.append(id)
+            } else {
+                for byte in symbols[index].utf8 where byteIds[Int(byte)] >= 0 { output.append(byteIds[Int(byte)]) }
+            }
+            index = next[index]
+        }
+    }
+
+    public func decode(_ ids: [Int]) throws -> String {
+        var bytes: [UInt8] = []
+        for id in ids {
+            guard pieces.indices.contains(id) else { throw CortexError.indexOutOfRange(operation: "SentencePieceTokenizer.decode", index: id, bound: pieces.count) }
+            if let byte = byteIds.firstIndex(of: id) { bytes.append(UInt8(byte)); continue }
+            if specialTokens[pieces[id]] == id { continue }
+            bytes += Array(pieces[id].replacingOccurrences(of: "▁", with: " ").utf8)
+        }
+        var text = String(decoding: bytes, as: UTF8.self)
+        if addSpacePrefix && text.hasPrefix(" ") { text.removeFirst() }
+        return text
+    }
+}
+
+/// A max-heap of candidate joins: highest score first, then the leftmost.
+private struct BigramQueue {
+    struct Bigram {
+        let score: Float
+        let left: Int
+        let right: Int
+        let length: Int
+        func precedes(_ other: Bigram) -> Bool { score > other.score || (score == other.score && left < other.left) }
+    }
+
+    private var heap: [Bigram] = []
+
+    mutating func push(_ bigram: Bigram) {
+        heap.append(bigram)
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child].precedes(heap[parent]) else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> Bigram? {
+        guard !heap.isEmpty else { return nil }
+        heap.swapAt(0, heap.count - 1)
+        let top = heap.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var best = parent
+            if left < heap.count && heap[left].precedes(heap[best]) { best = left }
+            if right < heap.count && heap[right].precedes(heap[best]) { best = right }
+            if best == parent { break }
+            heap.swapAt(parent, best)
+            parent = best
+        }
+        return top
+    }
+}
+
+/// The tokenizer a GGUF file declares, whichever kind (`tokenizer.ggml.model`): byte-level BPE
+/// ("gpt2") or SentencePiece ("llama"); other kinds are refused by name.
+public enum GGUFTokenizer {
+    public static func load(gguf file: GGUF.File) throws -> any Tokenizer {
+        let model = try file.string("tokenizer.ggml.model")
+        switch model {
+        case "gpt2": return try ByteLevelBPETokenizer.load(gguf: file)
+        case "llama": return try SentencePieceTokenizer.load(gguf: file)
+        default:
+            throw CortexError.invalidFile(path: file.path, reason: "tokenizer model \"\(model)\" is not supported (\"gpt2\" byte-level BPE and \"llama\" SentencePiece are)")
+        }
+    }
+}
