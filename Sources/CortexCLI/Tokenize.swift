@@ -6,18 +6,28 @@ import Foundation
 /// `cortex tokenize`: token ids of a file or of standard input with a byte-level BPE tokenizer.
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the token ids of a text with a GPT-2-style BPE tokenizer.",
-        discussion: "The tokenizer directory holds tokenizer.json, vocab.json + merges.txt or encoder.json + vocab.bpe.")
+        abstract: "Print the token ids of a text with a model's tokenizer.",
+        discussion: """
+            TOKENIZER is a directory (tokenizer.json, vocab.json + merges.txt or encoder.json + vocab.bpe), a \
+            tokenizer.json file, or a GGUF file (a model or a vocabulary-only file: byte-level BPE or SentencePiece).
+            """)
 
-    @Option(help: "Tokenizer directory.") var tokenizer: String
+    @Option(help: "Tokenizer directory, tokenizer.json or GGUF file.") var tokenizer: String
     @Flag(help: "Print one JSON array instead of space-separated ids.") var json = false
     @Argument(help: "Text file to tokenize (standard input when omitted).") var file: String?
 
     func run() throws {
         let text = try input()
-        let ids = try ByteLevelBPETokenizer.load(directory: tokenizer).encode(text)
+        let ids = try Self.load(tokenizer).encode(text)
         let numbers = ids.map(String.init)
         print(json ? "[" + numbers.joined(separator: ", ") + "]" : numbers.joined(separator: " "))
+    }
+
+    /// The tokenizer at `path`: a GGUF file's, a tokenizer.json's, or a directory's files'.
+    static func load(_ path: String) throws -> any Tokenizer {
+        if path.hasSuffix(".gguf") { return try GGUFTokenizer.load(gguf: GGUF.load(path)) }
+        if path.hasSuffix(".json") { return try ByteLevelBPETokenizer.load(tokenizerJSON: path) }
+        return try ByteLevelBPETokenizer.load(directory: path)
     }
 
     func input() throws -> String {

@@ -61,6 +61,18 @@ import CortexText
         expectFailure(["chat-template", "--model", template, "--messages", messages], mentions: ["messages.json"])
     }
 
+    /// `cortex tokenize --tokenizer` takes GGUF files too (llama.cpp's vocabulary-only ones here).
+    @Test func tokenizeReadsGGUFFiles() throws {
+        let suite = PretrainedDirectory.root + "/llama-cpp-suite/models"
+        guard FileManager.default.fileExists(atPath: suite + "/ggml-vocab-llama-spm.gguf") else {
+            print("skipping tokenize on GGUF files: \(suite) is missing (bash Tools/fetch-pretrained.sh fetches it)")
+            return
+        }
+        #expect(try Tokenize.load(suite + "/ggml-vocab-llama-spm.gguf").encode("Hello world") == [15043, 3186])
+        #expect(try Tokenize.load(suite + "/ggml-vocab-gpt-2.gguf").encode("Hello world") == [15496, 995])
+        expectFailure(["tokenize", "--tokenizer", suite + "/ggml-vocab-bert-bge.gguf"], mentions: ["\"bert\"", "not supported"])
+    }
+
     @Test func badTrainingOptionsAreRefusedByName() {
         expectFailure(["train", "mnist-mlp", "--epochs", "0"], mentions: ["--epochs", "0"])
         expectFailure(["train", "mnist-mlp", "--epochs", "three"], mentions: ["three"])
