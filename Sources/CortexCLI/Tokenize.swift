@@ -17,8 +17,9 @@ struct Tokenize: ParsableCommand {
     @Argument(help: "Text file to tokenize (standard input when omitted).") var file: String?
 
     func run() throws {
-        let text = try input()
-        let ids = try Self.load(tokenizer).encode(text)
+        // The tokenizer first, so a bad one is reported before standard input is read.
+        let loaded = try Self.load(tokenizer)
+        let ids = try loaded.encode(try input())
         let numbers = ids.map(String.init)
         print(json ? "[" + numbers.joined(separator: ", ") + "]" : numbers.joined(separator: " "))
     }
