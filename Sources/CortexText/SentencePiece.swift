@@ -191,15 +191,16 @@ private struct BigramQueue {
 }
 
 /// The tokenizer a GGUF file declares, whichever kind (`tokenizer.ggml.model`): byte-level BPE
-/// ("gpt2") or SentencePiece ("llama"); other kinds are refused by name.
+/// ("gpt2"), SentencePiece ("llama") or WordPiece ("bert"); other kinds are refused by name.
 public enum GGUFTokenizer {
     public static func load(gguf file: GGUF.File) throws -> any Tokenizer {
         let model = try file.string("tokenizer.ggml.model")
         switch model {
         case "gpt2": return try ByteLevelBPETokenizer.load(gguf: file)
         case "llama": return try SentencePieceTokenizer.load(gguf: file)
+        case "bert": return try WordPieceTokenizer.load(gguf: file)
         default:
-            throw CortexError.invalidFile(path: file.path, reason: "tokenizer model \"\(model)\" is not supported (\"gpt2\" byte-level BPE and \"llama\" SentencePiece are)")
+            throw CortexError.invalidFile(path: file.path, reason: "tokenizer model \"\(model)\" is not supported (\"gpt2\" byte-level BPE, \"llama\" SentencePiece and \"bert\" WordPiece are)")
         }
     }
 }

@@ -59,6 +59,25 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
     public var vocabularySize: Int { tokens.count }
     public var paddingId: Int { vocabulary[paddingToken]! }
 
+    /// The WordPiece vocabulary of a GGUF file (`tokenizer.ggml.model` "bert"), as llama.cpp's
+    /// converter writes it: bracketed special tokens as they are, word-initial pieces behind
+    /// "▁", continuations without their "##". Lower-cased, as llama.cpp's BERT tokenizer is.
+    public static func load(gguf file: GGUF.File) throws -> WordPieceTokenizer {
+        let model = try file.string("tokenizer.ggml.model")
+        guard model == "bert" else {
+            throw CortexError.invalidFile(path: file.path, reason: "tokenizer model \"\(model)\" is not WordPiece (\"bert\")")
+        }
+        var vocabulary: [String: Int] = [:]
+        for (id, token) in try file.strings("tokenizer.ggml.tokens").enumerated() {
+            let piece: String
+            if token.hasPrefix("[") && token.hasSuffix("]") { piece = token }
+            else if token.hasPrefix("▁") { piece = String(token.dropFirst()) }
+            else { piece = "##" + token }
+            if vocabulary[piece] == nil { vocabulary[piece] = id }
+        }
+        return try WordPieceTokenizer(vocabulary: vocabulary, lowercase: true, source: file.path)
+    }
+
     /// Loads `tokenizer.json` where the directory has one (its normaliser settings and
     /// vocabulary), else `vocab.txt` with `tokenizer_config.json`'s `do_lower_case`.
     public static func load(directory: String) throws -> WordPieceTokenizer {

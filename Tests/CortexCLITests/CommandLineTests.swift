@@ -70,7 +70,7 @@ import CortexText
         }
         #expect(try Tokenize.load(suite + "/ggml-vocab-llama-spm.gguf").encode("Hello world") == [15043, 3186])
         #expect(try Tokenize.load(suite + "/ggml-vocab-gpt-2.gguf").encode("Hello world") == [15496, 995])
-        expectFailure(["tokenize", "--tokenizer", suite + "/ggml-vocab-bert-bge.gguf"], mentions: ["\"bert\"", "not supported"])
+        expectFailure(["tokenize", "--tokenizer", suite + "/ggml-vocab-gemma-4.gguf"], mentions: ["\"gemma4\"", "not supported"])
     }
 
     @Test func badTrainingOptionsAreRefusedByName() {
