@@ -36,10 +36,19 @@ extension ByteLevelBPETokenizer {
                 vocabulary[token] = id
             }
         }
-        // tokenizer.ggml.pre names the pattern (llama.cpp's names): Llama 3's for "llama-bpe",
-        // GPT-2's for "gpt-2", "smollm", "default" and files that say nothing.
+        // tokenizer.ggml.pre names the pre-tokenizer (llama.cpp's names for the models'
+        // tokenizer.json definitions): Llama 3's pattern for "llama-bpe"; the same with each
+        // digit its own piece for Qwen 2 (its \p{N} in place of \p{N}{1,3}); GPT-2's pattern
+        // behind a split of every digit (\p{N}) for StarCoder, Refact and Command R; GPT-2's
+        // alone for "gpt-2", "smollm", "default" and files that say nothing.
         let pre = file.metadata["tokenizer.ggml.pre"]?.string ?? "default"
-        let preTokenization: PreTokenization = ["llama-bpe", "llama3", "smaug-bpe"].contains(pre) ? .llama3 : .gpt2
+        let preTokenization: PreTokenization
+        switch pre {
+        case "llama-bpe", "llama3", "smaug-bpe": preTokenization = .llama3
+        case "qwen2", "qwen35": preTokenization = PreTokenization(pattern: .llama3, isolateDigits: true)
+        case "starcoder", "refact", "command-r": preTokenization = PreTokenization(pattern: .gpt2, isolateDigits: true)
+        default: preTokenization = .gpt2
+        }
         return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials, preTokenization: preTokenization,
                                          source: file.path)
     }
