@@ -39,7 +39,9 @@ extension ByteLevelBPETokenizer {
         // tokenizer.ggml.pre names the pre-tokenizer (llama.cpp's names for the models'
         // tokenizer.json definitions): Llama 3's pattern for "llama-bpe"; the same with each
         // digit its own piece for Qwen 2 (its \p{N} in place of \p{N}{1,3}); GPT-2's pattern
-        // behind a split of every digit (\p{N}) for StarCoder, Refact and Command R; GPT-2's
+        // behind a split of every digit (\p{N}) for StarCoder, Refact and Command R, and of
+        // every run of digits (\p{N}+) for DeepSeek's (whose other splits GPT-2's matches on
+        // the suite); GPT-2's
         // alone for "gpt-2", "smollm", "default" and files that say nothing.
         let pre = file.metadata["tokenizer.ggml.pre"]?.string ?? "default"
         let preTokenization: PreTokenization
@@ -47,6 +49,7 @@ extension ByteLevelBPETokenizer {
         case "llama-bpe", "llama3", "smaug-bpe": preTokenization = .llama3
         case "qwen2", "qwen35": preTokenization = PreTokenization(pattern: .llama3, isolateDigits: true)
         case "starcoder", "refact", "command-r": preTokenization = PreTokenization(pattern: .gpt2, isolateDigits: true)
+        case "deepseek-llm", "deepseek-coder": preTokenization = PreTokenization(pattern: .gpt2, isolateDigitRuns: true)
         default: preTokenization = .gpt2
         }
         return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials, preTokenization: preTokenization,

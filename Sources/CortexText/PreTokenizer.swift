@@ -193,10 +193,14 @@ public struct PreTokenization: Sendable, Equatable {
     public var pattern: Pattern
     /// Every digit its own piece first (Hugging Face's Digits(individual_digits: true)).
     public var isolateDigits: Bool
+    /// Every run of digits its own piece first (Digits(individual_digits: false), or a split
+    /// on `\p{N}+` as DeepSeek's tokenizers have).
+    public var isolateDigitRuns: Bool
 
-    public init(pattern: Pattern = .gpt2, isolateDigits: Bool = false) {
+    public init(pattern: Pattern = .gpt2, isolateDigits: Bool = false, isolateDigitRuns: Bool = false) {
         self.pattern = pattern
         self.isolateDigits = isolateDigits
+        self.isolateDigitRuns = isolateDigitRuns
     }
 
     public static let gpt2 = PreTokenization()
@@ -210,16 +214,18 @@ public struct PreTokenization: Sendable, Equatable {
             case .llama3: Llama3PreTokenizer.forEachPiece(part, body)
             }
         }
-        guard isolateDigits else { return split(text) }
-        var pending = String.UnicodeScalarView()
+        guard isolateDigits || isolateDigitRuns else { return split(text) }
+        var pending = String.UnicodeScalarView(), digits = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
             if GPT2PreTokenizer.classify(scalar) == .number {
                 if !pending.isEmpty { split(String(pending)); pending = String.UnicodeScalarView() }
-                split(String(scalar))
+                if isolateDigits { split(String(scalar)) } else { digits.append(scalar) }
             } else {
+                if !digits.isEmpty { split(String(digits)); digits = String.UnicodeScalarView() }
                 pending.append(scalar)
             }
         }
+        if !digits.isEmpty { split(String(digits)) }
         if !pending.isEmpty { split(String(pending)) }
     }
 
