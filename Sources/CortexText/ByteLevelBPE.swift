@@ -33,6 +33,11 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     public let specialTokens: [String: Int]
     /// How text is split before merging (GPT-2's pattern unless the tokenizer declares another).
     public let preTokenization: PreTokenization
+    /// Whether a piece that is itself a token becomes that token without merging (Hugging
+    /// Face's `ignore_merges`, which Llama 3's tokenizer sets: the merges could reach another split).
+    public let ignoresMerges: Bool
+    /// Tokens by their bytes, where ``ignoresMerges`` looks them up.
+    private let wholeTokens: [[UInt8]: Int32]
 
     private let byteIds: [Int32]
     private let mergeTable: [UInt64: (rank: Int32, id: Int32)]
@@ -54,8 +59,9 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     /// Builds a tokenizer from its vocabulary and merges; each merge's parts and result must be
     /// in the vocabulary.
     public init(vocabulary: [String: Int], merges: [(String, String)], specialTokens: [String: Int] = [:],
-                preTokenization: PreTokenization = .gpt2, source: String = "tokenizer") throws {
+                preTokenization: PreTokenization = .gpt2, ignoresMerges: Bool = false, source: String = "tokenizer") throws {
         self.preTokenization = preTokenization
+        self.ignoresMerges = ignoresMerges
         var specials = specialTokens
         for (token, id) in vocabulary where token.hasPrefix("<|") && token.hasSuffix("|>") && specials[token] == nil { specials[token] = id }
         self.specialTokens = specials
@@ -104,6 +110,13 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         }
         mergeTable = table
         mergeOrder = order
+        var whole: [[UInt8]: Int32] = [:]
+        if ignoresMerges {
+            for (token, id) in vocabulary where !specialOnly.contains(id) {
+                if let tokenBytes = ByteLevelBPETokenizer.bytes(ofToken: token), whole[tokenBytes] == nil { whole[tokenBytes] = Int32(id) }
+            }
+        }
+        wholeTokens = whole
         specialsByLength = specials.map { (Array($0.key.unicodeScalars), $0.value) }.sorted { $0.text.count > $1.text.count }
     }
 
@@ -157,6 +170,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         cacheLock.lock()
         if let cached = cache[piece] { cacheLock.unlock(); return cached }
         cacheLock.unlock()
+        if ignoresMerges, let id = wholeTokens[Array(piece.utf8)] { return [id] }
         var word = piece.utf8.map { byteIds[Int($0)] }
         while word.count > 1 {
             var best: (rank: Int32, id: Int32) = (.max, -1)

@@ -63,7 +63,8 @@ extension ByteLevelBPETokenizer {
             if let content = token["content"] as? String, let id = token["id"] as? Int { specials[content] = id }
         }
         return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials,
-                                         preTokenization: try declaredPreTokenization(root["pre_tokenizer"], path: path), source: path)
+                                         preTokenization: try declaredPreTokenization(root["pre_tokenizer"], path: path),
+                                         ignoresMerges: (root["model"] as? [String: Any])?["ignore_merges"] as? Bool ?? false, source: path)
     }
 
     /// The pre-tokenization a tokenizer.json declares: ByteLevel with its regex (GPT-2's

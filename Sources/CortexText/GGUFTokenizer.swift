@@ -52,8 +52,9 @@ extension ByteLevelBPETokenizer {
         case "deepseek-llm", "deepseek-coder": preTokenization = PreTokenization(pattern: .gpt2, isolateDigitRuns: true)
         default: preTokenization = .gpt2
         }
+        // Llama 3's tokenizer takes a piece that is a token whole (ignore_merges), as llama.cpp does for it.
         return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials, preTokenization: preTokenization,
-                                         source: file.path)
+                                         ignoresMerges: preTokenization == .llama3, source: file.path)
     }
 }
 
