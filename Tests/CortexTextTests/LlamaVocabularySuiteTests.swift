@@ -10,7 +10,7 @@ import Testing
 /// table), as the tokenizer families they need are not all here yet.
 @Suite struct LlamaVocabularySuiteTests {
     static let directory = (PretrainedDirectory.root as NSString).appendingPathComponent("llama-cpp-suite/models")
-    static let exact: Set<String> = ["bert-bge", "command-r", "deepseek-coder", "deepseek-llm", "gpt-2", "llama-spm", "mpt", "phi-3", "qwen2", "qwen35", "refact", "starcoder"]
+    static let exact: Set<String> = ["bert-bge", "command-r", "deepseek-coder", "deepseek-llm", "gpt-2", "llama-bpe", "llama-spm", "mpt", "phi-3", "qwen2", "qwen35", "refact", "starcoder"]
 
     /// The suite's inputs and expected ids for one vocabulary.
     static func cases(_ name: String) throws -> [(input: String, ids: [Int])] {
