@@ -134,14 +134,14 @@ public enum Safetensors {
         let names = tensors.keys.sorted()
         var header: [String] = []
         if !metadata.isEmpty {
-            let fields = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+            let fields = metadata.keys.sorted().map { "\(JSONText.quoted($0)):\(JSONText.quoted(metadata[$0]!))" }
             header.append("\"__metadata__\":{\(fields.joined(separator: ","))}")
         }
         var offset = 0
         for name in names {
             let tensor = tensors[name]!
             let bytes = tensor.count * tensor.dtype.byteCount
-            header.append("\(jsonString(name)):{\"dtype\":\"\(tensor.dtype.safetensorsName)\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            header.append("\(JSONText.quoted(name)):{\"dtype\":\"\(tensor.dtype.safetensorsName)\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
         var headerText = Array("{\(header.joined(separator: ","))}".utf8)
@@ -155,21 +155,5 @@ public enum Safetensors {
                 try tensors[name]!.withHostBytes { try handle.write($0) }
             }
         }
-    }
-
-    private static func jsonString(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 { result += String(format: "\\u%04x", scalar.value) } else { result.unicodeScalars.append(scalar) }
-            }
-        }
-        return result + "\""
     }
 }

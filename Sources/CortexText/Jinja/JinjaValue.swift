@@ -1,3 +1,4 @@
+import CortexCore
 import Foundation
 
 /// A value in a Jinja template: what jinja2 computes with, with Python's types (dictionaries
@@ -286,23 +287,7 @@ extension JinjaValue {
         return open + "\n" + items.map { inner + $0 }.joined(separator: ",\n") + "\n" + outer + close
     }
 
-    static func jsonQuoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case "\u{08}": result += "\\b"
-            case "\u{0C}": result += "\\f"
-            default:
-                if scalar.value < 0x20 { result += String(format: "\\u%04x", scalar.value) } else { result.unicodeScalars.append(scalar) }
-            }
-        }
-        return result + "\""
-    }
+    static func jsonQuoted(_ text: String) -> String { JSONText.quoted(text) }
 }
 
 /// A JSON reader that keeps objects' key order (Foundation's does not).
