@@ -41,16 +41,20 @@ extension ByteLevelBPETokenizer {
         // digit its own piece for Qwen 2 (its \p{N} in place of \p{N}{1,3}); GPT-2's pattern
         // behind a split of every digit (\p{N}) for StarCoder, Refact and Command R, and of
         // every run of digits (\p{N}+) for DeepSeek's (whose other splits GPT-2's matches on
-        // the suite); GPT-2's
-        // alone for "gpt-2", "smollm", "default" and files that say nothing.
+        // llama.cpp's suite); GPT-2's alone for GPT-2, SmolLM and MPT, and for files that name
+        // none ("default", or no key). Any other name is refused, never guessed.
         let pre = file.metadata["tokenizer.ggml.pre"]?.string ?? "default"
         let preTokenization: PreTokenization
         switch pre {
+        case "default", "gpt-2", "gpt2", "smollm", "mpt": preTokenization = .gpt2
         case "llama-bpe", "llama3", "smaug-bpe": preTokenization = .llama3
         case "qwen2", "qwen35": preTokenization = PreTokenization(pattern: .llama3, isolateDigits: true)
         case "starcoder", "refact", "command-r": preTokenization = PreTokenization(pattern: .gpt2, isolateDigits: true)
         case "deepseek-llm", "deepseek-coder": preTokenization = PreTokenization(pattern: .gpt2, isolateDigitRuns: true)
-        default: preTokenization = .gpt2
+        default:
+            throw CortexError.invalidFile(path: file.path, reason: "tokenizer.ggml.pre \"\(pre)\" names a pre-tokenizer Cortex does not implement "
+                                          + "(it does default, gpt-2, smollm, mpt, llama-bpe, smaug-bpe, qwen2, qwen35, starcoder, refact, command-r, "
+                                          + "deepseek-llm and deepseek-coder)")
         }
         // Llama 3's tokenizer takes a piece that is a token whole (ignore_merges), as llama.cpp does for it.
         return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials, preTokenization: preTokenization,
