@@ -1,4 +1,5 @@
 import CortexCore
+import CortexTestSupport
 import Foundation
 import Testing
 @testable import CortexText
@@ -55,5 +56,8 @@ import Testing
             }
             print("tokenizer suite \(name): \(matched)/\(cases.count)")
         }
+        // A pre-tokenizer Cortex does not implement is refused by name, not guessed.
+        let falcon = (Self.directory as NSString).appendingPathComponent("ggml-vocab-falcon.gguf")
+        expectCortexError(["tokenizer.ggml.pre \"falcon\"", "does not implement"]) { _ = try GGUFTokenizer.load(gguf: GGUF.load(falcon)) }
     }
 }
