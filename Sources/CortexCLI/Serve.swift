@@ -28,8 +28,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("shutdown-seconds"), help: "On SIGINT/SIGTERM, how long requests in flight may finish before they are cancelled.")
     var shutdownSeconds = 10.0
     @OptionGroup var quantized: QuantizedActivationsOption
-    @Option(name: .customLong("cache-type"), help: "What the key/value caches hold: f16 (half the memory and the attention's reads) or f32.")
-    var cacheType = "f16"
+    @Option(name: .customLong("cache-type"), help: "What the key/value caches hold: f32, or f16 (half the memory and the attention's reads).")
+    var cacheType = "f32"
 
     func validate() throws {
         try quantized.validate()

@@ -39,7 +39,7 @@ public final class BatchScheduler: @unchecked Sendable {
     public let stepRows: Int
     /// How quantised products treat the activations on the model's thread.
     public let activations: QuantizedMatrix.Activations
-    /// What each sequence's key/value cache holds: float16 (llama.cpp's default) or float32.
+    /// What each sequence's key/value cache holds: float32, or float16 (llama.cpp's default).
     public let cacheType: DType
     /// Called on the model's thread with the batch size of each decoding step.
     public var onStep: (@Sendable (Int) -> Void)?
@@ -55,7 +55,7 @@ public final class BatchScheduler: @unchecked Sendable {
     private var thread: Thread?
 
     public init(generator: TextGenerator, slots: Int, queueLimit: Int = 64, prefillChunk: Int = 8, stepRows: Int = 16,
-                activations: QuantizedMatrix.Activations = QuantizedMatrix.activations, cacheType: DType = .float16) {
+                activations: QuantizedMatrix.Activations = QuantizedMatrix.activations, cacheType: DType = .float32) {
         self.generator = generator
         self.activations = activations
         self.cacheType = cacheType

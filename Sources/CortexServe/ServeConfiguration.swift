@@ -23,9 +23,11 @@ public struct ServeConfiguration: Sendable {
     /// How quantised products treat the activations (`.integer`, llama.cpp's 8-bit codes, unless
     /// CORTEX_QUANT_ACTIVATIONS says otherwise).
     public var activations = QuantizedMatrix.activations
-    /// What the sequences' key/value caches hold: `.float16` (llama.cpp's default: half the
-    /// memory, and half the bytes each step's attention reads) or `.float32`.
-    public var cacheType = DType.float16
+    /// What the sequences' key/value caches hold: `.float32`, or `.float16` (llama.cpp's
+    /// default: half the memory, and half the bytes each step's attention reads). float32 is
+    /// the default because float16 keys and values, on top of 8-bit activations, flip
+    /// SmolLM2's greedy answer to "What is the capital of France?" away from Paris.
+    public var cacheType = DType.float32
 
     public init() {}
 }

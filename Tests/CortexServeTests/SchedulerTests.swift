@@ -102,7 +102,7 @@ import Testing
         }
     }
 
-    /// A float16 cache (the server's default) gives the float32 cache's logits within float16's
+    /// A float16 cache (`--cache-type f16`) gives the float32 cache's logits within float16's
     /// rounding of the keys and values, through the mixed step's fused kernels and through the
     /// tensor-op path (which widens the held values); a cache of another type is refused.
     @Test func halfCacheFollowsTheFloatCache() throws {
