@@ -114,6 +114,17 @@ import Testing
         #expect(throws: JinjaError.limit("the output passed 1000 characters")) { try output.render([:], limits: limits) }
         let recursion = try JinjaTemplate("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")
         #expect(throws: JinjaError.limit("macros nested past 64 calls")) { try recursion.render([:]) }
+        // Hostile templates (a model file is untrusted) meet a typed error, never a crash.
+        #expect(try Self.render("{{ 10 ** 30 }} {{ 2 ** 10 }} {{ 1e30 | int }}") == "1e+30 1024 0")
+        #expect(throws: JinjaError.self) { try Self.render("{{ 'x' * 100000000 }}") }
+        #expect(throws: JinjaError.self) { try Self.render("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}") }
+        #expect(throws: JinjaError.self) { try Self.render("{{ range(1000000000000) | length }}") }
+        #expect(throws: JinjaError.self) { try JinjaTemplate(String(repeating: "{% if true %}", count: 5_000)) }
+        #expect(throws: JinjaError.self) { try JinjaTemplate("{{ " + String(repeating: "(", count: 5_000) + "1 }}") }
+        #expect(throws: JinjaError.limit("statements and expressions nested past 256 levels")) {
+            try Self.render("{{ " + String(repeating: "1 + ", count: 5_000) + "1 }}")
+        }
+        #expect(throws: JinjaError.self) { try JinjaValue.parseJSON(String(repeating: "[", count: 100_000)) }
         // Undefined values fail where Python would, naming the value.
         #expect(throws: JinjaError.render("'user' is undefined, so it has no attribute 'name'")) { try Self.render("{{ user.name }}") }
         #expect(throws: JinjaError.self) { try Self.render("{{ [1] | map('upper') | tojson }}") }

@@ -13,9 +13,12 @@ enum JinjaBuiltins {
                 let (start, stop, step) = numbers.count == 1 ? (0, numbers[0], 1)
                     : numbers.count == 2 ? (numbers[0], numbers[1], 1) : numbers.count == 3 ? (numbers[0], numbers[1], numbers[2]) : (0, 0, 0)
                 guard step != 0 else { throw JinjaError.render("range() takes 1 to 3 integers, the step not 0") }
-                let values = Array(stride(from: start, to: stop, by: step))
-                guard values.count <= renderer.limits.loopIterations else { throw JinjaError.limit("range of \(values.count) values") }
-                return .array(values.map(JinjaValue.int))
+                // The length first (in floating point, so no bound overflows), then the values.
+                let length = max(0, ((Double(stop) - Double(start)) / Double(step)).rounded(.up))
+                guard length <= Double(renderer.limits.loopIterations) else {
+                    throw JinjaError.limit("range(\(numbers.map(String.init).joined(separator: ", "))) has more than \(renderer.limits.loopIterations) values")
+                }
+                return .array(stride(from: start, to: stop, by: step).map(JinjaValue.int))
             })
         case "namespace":
             return .function(JinjaFunction("namespace") { arguments, keywords in
@@ -391,8 +394,35 @@ enum JinjaBuiltins {
 
     // MARK: Operators
 
+    /// The longest string or list an operator may build (a template doubling a string in a
+    /// loop would otherwise exhaust memory before any output bound is reached).
+    static let maximumLength = 4 << 20
+
+    static func checkedLength(_ length: Int, _ operation: String) throws {
+        guard length <= maximumLength else { throw JinjaError.limit("'\(operation)' would build a value of \(length) items, past \(maximumLength)") }
+    }
+
     static func arithmetic(_ operation: String, _ left: JinjaValue, _ right: JinjaValue) throws -> JinjaValue {
-        if operation == "~" { return .string(left.text + right.text) }
+        if operation == "~" {
+            try checkedLength(left.text.utf8.count + right.text.utf8.count, operation)
+            return .string(left.text + right.text)
+        }
+        if operation == "+" || operation == "*" {
+            let sizes: (Int, Int)? = {
+                switch (left, right) {
+                case let (.string(a), .string(b)), let (.markup(a), .string(b)), let (.string(a), .markup(b)), let (.markup(a), .markup(b)):
+                    return (a.utf8.count, b.utf8.count)
+                case let (.array(a), .array(b)): return (a.count, b.count)
+                case let (.string(a), .int(count)), let (.int(count), .string(a)): return (a.utf8.count, count)
+                case let (.array(a), .int(count)): return (a.count, count)
+                default: return nil
+                }
+            }()
+            if let (a, b) = sizes {
+                let (product, overflow) = a.multipliedReportingOverflow(by: max(b, 0))
+                try checkedLength(operation == "+" ? a + b : (overflow ? Int.max : product), operation)
+            }
+        }
         // Markup + str escapes the str (markupsafe), either way round.
         if operation == "+" {
             switch (left, right) {
@@ -429,16 +459,25 @@ enum JinjaBuiltins {
             return .double(a / b)
         case "//":
             guard b != 0 else { throw JinjaError.render("division by zero") }
-            if let (x, y) = integers { return .int(Int((Double(x) / Double(y)).rounded(.down))) }
+            if let (x, y) = integers {
+                let (quotient, overflow) = x.dividedReportingOverflow(by: y)
+                if overflow { return .double((a / b).rounded(.down)) }
+                return .int(quotient - ((x % y != 0) && ((x < 0) != (y < 0)) ? 1 : 0))
+            }
             return .double((a / b).rounded(.down))
         case "%":
             guard b != 0 else { throw JinjaError.render("modulo by zero") }
-            if let (x, y) = integers { let r = x % y; return .int(r != 0 && (r < 0) != (y < 0) ? r + y : r) }
+            if let (x, y) = integers {
+                let r = x.remainderReportingOverflow(dividingBy: y).partialValue
+                return .int(r != 0 && (r < 0) != (y < 0) ? r + y : r)
+            }
             let r = a.truncatingRemainder(dividingBy: b)
             return .double(r != 0 && (r < 0) != (b < 0) ? r + b : r)
         case "**":
-            if let (x, y) = integers, y >= 0 { return .int(Int(pow(Double(x), Double(y)))) }
-            return .double(pow(a, b))
+            let power = pow(a, b)
+            // Integers stay integers while they fit (Python's grow without bound; here a float).
+            if let (_, y) = integers, y >= 0, abs(power) < 9.0e18 { return .int(Int(power)) }
+            return .double(power)
         default: throw JinjaError.render("unknown operator \(operation)")
         }
     }

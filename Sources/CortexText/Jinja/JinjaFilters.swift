@@ -151,17 +151,17 @@ extension JinjaBuiltins {
             return total
         case "abs":
             switch value {
-            case let .int(number): return .int(abs(number))
+            case let .int(number): return number == .min ? .double(-Double(number)) : .int(abs(number))
             case let .double(number): return .double(abs(number))
             default: throw JinjaError.render("abs of a \(value.typeName)")
             }
         case "int":
             switch value {
             case let .int(number): return .int(number)
-            case let .double(number): return .int(Int(number))
+            case let .double(number): return Self.truncated(number).map(JinjaValue.int) ?? (argument(0, "default") ?? .int(0))
             case let .bool(flag): return .int(flag ? 1 : 0)
             case let .string(text): return Int(text.trimmingCharacters(in: .whitespaces)).map(JinjaValue.int)
-                ?? Double(text.trimmingCharacters(in: .whitespaces)).map { .int(Int($0)) } ?? (argument(0, "default") ?? .int(0))
+                ?? Double(text.trimmingCharacters(in: .whitespaces)).flatMap(Self.truncated).map(JinjaValue.int) ?? (argument(0, "default") ?? .int(0))
             default: return argument(0, "default") ?? .int(0)
             }
         case "float":
@@ -176,13 +176,18 @@ extension JinjaBuiltins {
             let rule: FloatingPointRoundingRule = method == "ceil" ? .up : method == "floor" ? .down : .toNearestOrAwayFromZero
             return .double((number * scale).rounded(rule) / scale)
         case "indent":
-            let width = argument(0, "width").map { $0.number.map { String(repeating: " ", count: Int($0)) } ?? $0.text } ?? "    "
+            let width = try argument(0, "width").map { value -> String in
+                guard let number = value.number else { return value.text }
+                guard let count = Self.truncated(number), (0...4096).contains(count) else { throw JinjaError.render("indent width \(number)") }
+                return String(repeating: " ", count: count)
+            } ?? "    "
             let first = argument(1, "first")?.isTruthy ?? false, blank = argument(2, "blank")?.isTruthy ?? false
             var lines = value.text.components(separatedBy: "\n")
             for index in lines.indices where (index > 0 || first) && (blank || !lines[index].isEmpty) { lines[index] = width + lines[index] }
             return .string(lines.joined(separator: "\n"))
         case "center":
             let width = try argument(0, "width").map { try integer($0, for: "center") } ?? 80
+            try checkedLength(width, "center")
             let text = value.text, padding = max(0, width - text.count)
             let left = padding / 2 + (padding % 2 == 1 && width % 2 == 1 ? 1 : 0)
             return .string(String(repeating: " ", count: left) + text + String(repeating: " ", count: padding - left))
@@ -201,6 +206,11 @@ extension JinjaBuiltins {
         default:
             throw JinjaError.render("unknown filter '\(name)'")
         }
+    }
+
+    /// A float's integer part, where it fits in Int.
+    static func truncated(_ number: Double) -> Int? {
+        number.isFinite && abs(number) < 9.2e18 ? Int(number) : nil
     }
 
     static func asciiEscaped(_ text: String) -> String {

@@ -6,6 +6,15 @@
 struct JinjaParser {
     private let tokens: [JinjaLexer.Token]
     private var position = 0
+    /// Recursion of the parser itself (blocks in blocks, brackets in brackets), bounded so a
+    /// template cannot exhaust the stack before rendering begins.
+    private var nesting = 0
+    private static let maximumNesting = 200
+
+    private mutating func enter() throws {
+        nesting += 1
+        guard nesting <= Self.maximumNesting else { throw failure("nested deeper than \(Self.maximumNesting) levels") }
+    }
 
     init(tokens: [JinjaLexer.Token]) { self.tokens = tokens }
 
@@ -72,6 +81,8 @@ struct JinjaParser {
     /// Nodes up to a block tag whose keyword is one of `stops` (consumed: the keyword is returned,
     /// the tag's `%}` is left for the caller), or to the end of the template (nil).
     private mutating func nodes(until stops: Set<String>) throws -> ([JinjaNode], String?) {
+        try enter()
+        defer { nesting -= 1 }
         var nodes: [JinjaNode] = []
         while true {
             let token = current
@@ -216,6 +227,8 @@ struct JinjaParser {
     }
 
     mutating func expression(allowConditional: Bool = true) throws -> JinjaExpression {
+        try enter()
+        defer { nesting -= 1 }
         let value = try orExpression()
         guard allowConditional, isName("if") else { return value }
         _ = next()
@@ -238,6 +251,8 @@ struct JinjaParser {
     }
 
     private mutating func notExpression() throws -> JinjaExpression {
+        try enter()
+        defer { nesting -= 1 }
         if isName("not") { _ = next(); return .not(try notExpression()) }
         return try comparison()
     }
@@ -299,6 +314,8 @@ struct JinjaParser {
     }
 
     private mutating func signed() throws -> JinjaExpression {
+        try enter()
+        defer { nesting -= 1 }
         if isSymbol("-") { _ = next(); return .negate(try signed()) }
         if isSymbol("+") { _ = next(); return try signed() }
         return try postfix(try primary())

@@ -17,6 +17,9 @@ public struct JinjaTemplate: Sendable {
         public var loopIterations = 1_000_000
         public var outputCharacters = 4 << 20
         public var macroDepth = 64
+        /// Nesting of statements and expressions a render follows (a template of thousands of
+        /// nested blocks or a chain of thousands of operators would otherwise exhaust the stack).
+        public var nesting = 256
         public init() {}
     }
 
@@ -51,6 +54,12 @@ final class JinjaRenderer {
     private var outputCount = 0
     private var iterations = 0
     private var depth = 0
+    private var nesting = 0
+
+    private func enter() throws {
+        nesting += 1
+        guard nesting <= limits.nesting else { throw JinjaError.limit("statements and expressions nested past \(limits.nesting) levels") }
+    }
 
     init(limits: JinjaTemplate.Limits, now: Date) {
         self.limits = limits
@@ -75,6 +84,8 @@ final class JinjaRenderer {
     }
 
     private func run(_ node: JinjaNode) throws {
+        try enter()
+        defer { nesting -= 1 }
         switch node {
         case let .text(text): try write(text)
         case let .output(expression): try write(try evaluate(expression).text)
@@ -226,6 +237,8 @@ final class JinjaRenderer {
     }
 
     func evaluate(_ expression: JinjaExpression) throws -> JinjaValue {
+        try enter()
+        defer { nesting -= 1 }
         switch expression {
         case let .literal(value): return value
         case let .name(name): return lookup(name)

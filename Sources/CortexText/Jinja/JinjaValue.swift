@@ -301,7 +301,13 @@ private struct JSONReader {
         while position < scalars.count, [" ", "\n", "\r", "\t"].contains(scalars[position]) { position += 1 }
     }
 
+    /// Arrays and objects open, bounded so a deeply nested file cannot exhaust the stack.
+    var depth = 0
+
     mutating func value() throws -> JinjaValue {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= 512 else { throw failure("nested deeper than 512 levels") }
         skipSpace()
         guard position < scalars.count else { throw failure("a value is missing") }
         switch scalars[position] {
