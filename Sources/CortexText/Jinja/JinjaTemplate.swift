@@ -186,7 +186,7 @@ final class JinjaRenderer {
         if targets.count == 1 { return [targets[0]: item] }
         let parts = try JinjaBuiltins.items(of: item, for: "for")
         guard parts.count == targets.count else { throw JinjaError.render("for unpacks \(parts.count) values into \(targets.count) names") }
-        return Dictionary(uniqueKeysWithValues: zip(targets, parts))
+        return Dictionary(zip(targets, parts), uniquingKeysWith: { _, last in last })
     }
 
     func keywordValues(_ keywords: [(String, JinjaExpression)]) throws -> JinjaObject {
