@@ -28,6 +28,10 @@ void cortex_avx512_gelu(const float *x, float *y, long n);
 float cortex_avx512_sum(const float *x, long n);
 void cortex_avx512_softmax_row(const float *x, float *y, long n, int logarithm);
 // Key and value rows below are float32, or float16 where `half` is 1 (strides in elements).
+// The row `index` elements after `base`, in such storage.
+static inline __attribute__((always_inline)) const void *cortex_held_row(const void *base, long index, int half) {
+    return half ? (const void *)((const unsigned short *)base + index) : (const void *)((const float *)base + index);
+}
 // scores[j] = q · k_j · scale for head sizes 64 and 128, the largest in *maximum (returns 0,
 // writing nothing, for others).
 int cortex_avx512_attention_scores(const float *q, const void *k, long stride, long seen, long d, float scale, float *scores, float *maximum,

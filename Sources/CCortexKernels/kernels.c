@@ -422,11 +422,6 @@ static inline float held_value(const void *row, long i, int half) {
     return half ? (float)((const _Float16 *)row)[i] : ((const float *)row)[i];
 }
 
-// The row `index` elements after `base`.
-static inline const void *held_row(const void *base, long index, int half) {
-    return half ? (const void *)((const unsigned short *)base + index) : (const void *)((const float *)base + index);
-}
-
 // Causal attention of `rows` query rows of one head against the keys held in a cache: query
 // row t sits at position offset + t and sees keys 0...offset + t. Rows of q, k, v and out are
 // d values apart by their strides (in elements); scores are exp(q.k * scale - max), normalised,
@@ -444,7 +439,7 @@ static void cached_attention(const float *q, long q_stride, const void *k, const
         float maximum = -INFINITY;
         if (!(cortex_has_avx512() && cortex_avx512_attention_scores(query, k, kv_stride, seen, d, scale, scores, &maximum, half))) {
             for (long j = 0; j < seen; j++) {
-                const void *key = held_row(k, j * kv_stride, half);
+                const void *key = cortex_held_row(k, j * kv_stride, half);
                 if (half) {
                     float total = 0;
                     for (long i = 0; i < d; i++) total += query[i] * held_value(key, i, 1);
@@ -470,7 +465,7 @@ static void cached_attention(const float *q, long q_stride, const void *k, const
         if (cortex_has_avx512() && cortex_avx512_attend_values(scores, v, kv_stride, seen, d, 1.0f / total, result, half)) continue;
         for (long i = 0; i < d; i++) result[i] = 0;
         for (long j = 0; j < seen; j++) {
-            const void *value = held_row(v, j * kv_stride, half);
+            const void *value = cortex_held_row(v, j * kv_stride, half);
             float weight = scores[j] / total;
             for (long i = 0; i < d; i++) result[i] += weight * held_value(value, i, half);
         }

@@ -171,11 +171,6 @@ static inline __attribute__((always_inline)) __m512 load_sixteen(const void *row
                 : _mm512_loadu_ps((const float *)row + index);
 }
 
-// The row `index` elements after `base`.
-static inline __attribute__((always_inline)) const void *element(const void *base, long index, const int half) {
-    return half ? (const void *)((const unsigned short *)base + index) : (const void *)((const float *)base + index);
-}
-
 // Σ_j weights[j] · v[j] (rows `stride` apart) times `scale`, into result, for rows of
 // 16 × chunks floats: the accumulators stay in registers across the keys, two sets for even
 // and odd keys so the adds to each are not one chain.
@@ -186,7 +181,7 @@ static inline __attribute__((always_inline)) void attend_values(const float *wei
     long j = 0;
     for (; j + 2 <= seen; j += 2) {
         const __m512 first = _mm512_set1_ps(weights[j]), second = _mm512_set1_ps(weights[j + 1]);
-        const void *a = element(v, j * stride, half), *b = element(a, stride, half);
+        const void *a = cortex_held_row(v, j * stride, half), *b = cortex_held_row(a, stride, half);
         for (int c = 0; c < chunks; c++) {
             even[c] = _mm512_fmadd_ps(first, load_sixteen(a, 16 * c, half), even[c]);
             odd[c] = _mm512_fmadd_ps(second, load_sixteen(b, 16 * c, half), odd[c]);
@@ -234,7 +229,7 @@ static inline __attribute__((always_inline)) __m512 sixteen_scores(const float *
                                                                    const int half) {
     __m512 dots[16];
     #pragma clang loop unroll(full)
-    for (int key = 0; key < 16; key++) dots[key] = key_products(q, element(k, key * stride, half), chunks, half);
+    for (int key = 0; key < 16; key++) dots[key] = key_products(q, cortex_held_row(k, key * stride, half), chunks, half);
     return _mm512_mul_ps(sixteen_sums(dots), _mm512_set1_ps(scale));
 }
 
@@ -250,13 +245,13 @@ static inline __attribute__((always_inline)) float attention_scores(const float 
     __m512 largest = _mm512_set1_ps(-INFINITY);
     long j = 0;
     for (; j + 16 <= seen; j += 16) {
-        const __m512 sums = sixteen_scores(q, element(k, j * stride, half), stride, chunks, scale, half);
+        const __m512 sums = sixteen_scores(q, cortex_held_row(k, j * stride, half), stride, chunks, scale, half);
         _mm512_storeu_ps(scores + j, sums);
         largest = _mm512_max_ps(largest, sums);
     }
     float maximum = _mm512_reduce_max_ps(largest);
     for (; j < seen; j++) {
-        scores[j] = one_score(q, element(k, j * stride, half), chunks, scale, half);
+        scores[j] = one_score(q, cortex_held_row(k, j * stride, half), chunks, scale, half);
         if (scores[j] > maximum) maximum = scores[j];
     }
     return maximum;
@@ -283,7 +278,7 @@ static inline __attribute__((always_inline)) void grouped_attention(const float 
     long j = 0;
     for (; j + 16 <= seen; j += 16) {
         for (int g = 0; g < group; g++) {
-            const __m512 sums = sixteen_scores(q + g * q_head_stride, element(k, j * stride, half), stride, chunks, scale, half);
+            const __m512 sums = sixteen_scores(q + g * q_head_stride, cortex_held_row(k, j * stride, half), stride, chunks, scale, half);
             _mm512_storeu_ps(scores + g * seen + j, sums);
             largest[g] = _mm512_max_ps(largest[g], sums);
         }
@@ -291,7 +286,7 @@ static inline __attribute__((always_inline)) void grouped_attention(const float 
     for (int g = 0; g < group; g++) maximum[g] = _mm512_reduce_max_ps(largest[g]);
     for (; j < seen; j++) {
         for (int g = 0; g < group; g++) {
-            const float score = one_score(q + g * q_head_stride, element(k, j * stride, half), chunks, scale, half);
+            const float score = one_score(q + g * q_head_stride, cortex_held_row(k, j * stride, half), chunks, scale, half);
             scores[g * seen + j] = score;
             if (score > maximum[g]) maximum[g] = score;
         }

@@ -48,36 +48,26 @@ struct ChatTemplateCommand: ParsableCommand {
         }
     }
 
-    /// The template text and the bos and eos tokens' text of a model, directory or template file.
+    /// The template and the bos and eos tokens' text of a model, directory or template file.
     static func template(of model: String) throws -> (source: String, bos: String, eos: String) {
         let (path, isFile) = TextGenerator.location(model)
         if isFile && path.hasSuffix(".jinja") {
             guard let data = FileManager.default.contents(atPath: path) else { throw CortexError.io(path: path, reason: "cannot be read") }
             return (String(decoding: data, as: UTF8.self), "", "")
         }
+        let found: ChatTemplate.Source?
+        let origin: String
         if isFile {
-            let file = try GGUF.load(path)
-            guard let source = file.metadata["tokenizer.chat_template"]?.string else {
-                throw CortexError.invalidFile(path: path, reason: "declares no tokenizer.chat_template")
+            (found, origin) = (ChatTemplate.source(gguf: try GGUF.load(path)), path)
+        } else {
+            origin = (path as NSString).appendingPathComponent("tokenizer_config.json")
+            guard let data = FileManager.default.contents(atPath: origin),
+                  let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw CortexError.io(path: origin, reason: "cannot be read as a JSON object")
             }
-            let tokens = (try? file.strings("tokenizer.ggml.tokens")) ?? []
-            func token(_ key: String) -> String {
-                file.metadata[key]?.integer.flatMap { tokens.indices.contains($0) ? tokens[$0] : nil } ?? ""
-            }
-            return (source, token("tokenizer.ggml.bos_token_id"), token("tokenizer.ggml.eos_token_id"))
+            found = ChatTemplate.source(tokenizerConfig: config)
         }
-        let configPath = (path as NSString).appendingPathComponent("tokenizer_config.json")
-        guard let data = FileManager.default.contents(atPath: configPath),
-              let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw CortexError.io(path: configPath, reason: "cannot be read as a JSON object")
-        }
-        // A single template, or a list of named ones whose "default" applies.
-        var source = config["chat_template"] as? String
-        if source == nil, let named = config["chat_template"] as? [[String: Any]] {
-            source = named.first { $0["name"] as? String == "default" }?["template"] as? String
-        }
-        guard let source else { throw CortexError.invalidFile(path: configPath, reason: "declares no chat_template") }
-        func token(_ key: String) -> String { (config[key] as? String) ?? ((config[key] as? [String: Any])?["content"] as? String) ?? "" }
-        return (source, token("bos_token"), token("eos_token"))
+        guard let found else { throw CortexError.invalidFile(path: origin, reason: "declares no chat template") }
+        return (found.template, found.bosToken, found.eosToken)
     }
 }

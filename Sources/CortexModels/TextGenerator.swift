@@ -48,13 +48,8 @@ public final class TextGenerator: @unchecked Sendable {
         case "llama", "mistral":
             let endOfSequence = (config["eos_token_id"] as? [Int]) ?? (config["eos_token_id"] as? Int).map { [$0] } ?? []
             let tokenizerConfig = jsonObject((directory as NSString).appendingPathComponent("tokenizer_config.json"))
-            // bos_token and eos_token: a string, or an added token's {"content": ...}.
-            func named(_ key: String) -> String? {
-                (tokenizerConfig?[key] as? String) ?? ((tokenizerConfig?[key] as? [String: Any])?["content"] as? String)
-            }
             return chatModel(try Llama.load(directory: directory), tokenizer: try ByteLevelBPETokenizer.load(directory: directory),
-                             endOfSequence: endOfSequence, template: tokenizerConfig?["chat_template"] as? String,
-                             bosToken: named("bos_token"), eosToken: named("eos_token"))
+                             endOfSequence: endOfSequence, template: tokenizerConfig.flatMap(ChatTemplate.source(tokenizerConfig:)))
         default:
             throw CortexError.invalidFile(path: configPath, reason: "model_type \"\(modelType)\" is not one Cortex generates with (gpt2, llama, mistral)")
         }
@@ -85,8 +80,7 @@ public final class TextGenerator: @unchecked Sendable {
             }
             return chatModel(try Llama.load(gguf: file), tokenizer: try ByteLevelBPETokenizer.load(gguf: file),
                              endOfSequence: file.metadata["tokenizer.ggml.eos_token_id"]?.integer.map { [$0] } ?? [],
-                             beginningOfSequence: file.metadata["tokenizer.ggml.bos_token_id"]?.integer,
-                             template: file.metadata["tokenizer.chat_template"]?.string)
+                             template: ChatTemplate.source(gguf: file))
         }()
         // The metadata (some 150,000 small strings) is gone now; hand its heap pages back.
         cortex_release_free_memory()
@@ -94,14 +88,9 @@ public final class TextGenerator: @unchecked Sendable {
     }
 
     /// A Llama-family generator: it stops at the end-of-sequence tokens and at the end of an
-    /// assistant turn of its chat template (where the template is one Cortex recognises).
-    static func chatModel(_ model: Llama, tokenizer: ByteLevelBPETokenizer, endOfSequence: [Int], beginningOfSequence: Int? = nil,
-                          template jinja: String?, bosToken: String? = nil, eosToken: String? = nil) -> TextGenerator {
-        // The template's bos_token and eos_token: the tokens of those ids.
-        func token(_ id: Int?) -> String { id.flatMap { id in tokenizer.specialTokens.first { $0.value == id }?.key } ?? "" }
-        let template = jinja.flatMap {
-            try? ChatTemplate(jinja: $0, bosToken: bosToken ?? token(beginningOfSequence), eosToken: eosToken ?? token(endOfSequence.first))
-        }
+    /// assistant turn of its chat template (where it declares one that parses).
+    static func chatModel(_ model: Llama, tokenizer: ByteLevelBPETokenizer, endOfSequence: [Int], template source: ChatTemplate.Source?) -> TextGenerator {
+        let template = source.flatMap { try? ChatTemplate(jinja: $0.template, bosToken: $0.bosToken, eosToken: $0.eosToken) }
         var stops = Set(endOfSequence)
         if let marker = template?.endOfTurn, let end = tokenizer.specialTokens[marker] { stops.insert(end) }
         return TextGenerator(model: model, tokenizer: tokenizer, stopTokens: stops, chatTemplate: template)

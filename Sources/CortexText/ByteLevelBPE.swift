@@ -49,7 +49,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     /// Vocabulary entries not in byte-to-unicode form, and special tokens outside the vocabulary.
     private let oddTokens: [Int: String]
     private let specialOnly: Set<Int>
-    private let specialsByLength: [(text: [Unicode.Scalar], id: Int)]
+    private let splitter: SpecialTokenSplitter
     private var cache: [String: [Int32]] = [:]
     private let cacheLock = NSLock()
     private static let cacheLimit = 200_000
@@ -117,7 +117,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             }
         }
         wholeTokens = whole
-        specialsByLength = specials.map { (Array($0.key.unicodeScalars), $0.value) }.sorted { $0.text.count > $1.text.count }
+        splitter = SpecialTokenSplitter(specials)
     }
 
     // MARK: Encoding
@@ -137,32 +137,9 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         return ids
     }
 
-    /// Splits `text` around special tokens (longest first at each position).
+    /// Splits `text` around special tokens (longest first at each position), unless told not to.
     private func forEachSegment(_ text: String, splitSpecialTokens: Bool, _ body: (Substring, Int?) -> Void) {
-        guard splitSpecialTokens, !specialsByLength.isEmpty, text.contains("<") || specialsByLength.contains(where: { $0.text.first != "<" }) else {
-            body(Substring(text), nil)
-            return
-        }
-        let scalars = text.unicodeScalars
-        var segmentStart = scalars.startIndex, index = scalars.startIndex
-        outer: while index < scalars.endIndex {
-            for (special, id) in specialsByLength where scalars[index] == special.first {
-                var position = index, matched = true
-                for scalar in special {
-                    guard position < scalars.endIndex, scalars[position] == scalar else { matched = false; break }
-                    position = scalars.index(after: position)
-                }
-                if matched {
-                    if segmentStart < index { body(Substring(scalars[segmentStart..<index]), nil) }
-                    body(Substring(scalars[index..<position]), id)
-                    segmentStart = position
-                    index = position
-                    continue outer
-                }
-            }
-            index = scalars.index(after: index)
-        }
-        if segmentStart < scalars.endIndex { body(Substring(scalars[segmentStart...]), nil) }
+        if splitSpecialTokens { splitter.forEachSegment(text, body) } else { body(Substring(text), nil) }
     }
 
     /// The merged ids of one pre-tokenized piece (cached).

@@ -147,3 +147,42 @@ public struct ChatTemplate: Sendable, Equatable {
         }
     }
 }
+
+extension ChatTemplate {
+    /// A model's chat template and the text of its bos and eos tokens, as its files declare them.
+    public struct Source: Sendable, Equatable {
+        public let template: String
+        public let bosToken: String
+        public let eosToken: String
+
+        public init(template: String, bosToken: String = "", eosToken: String = "") {
+            self.template = template
+            self.bosToken = bosToken
+            self.eosToken = eosToken
+        }
+    }
+
+    /// A GGUF file's `tokenizer.chat_template`, with the tokens of its bos and eos ids (nil
+    /// where it declares no template).
+    public static func source(gguf file: GGUF.File) -> Source? {
+        guard let template = file.metadata["tokenizer.chat_template"]?.string else { return nil }
+        let tokens = file.metadata["tokenizer.ggml.tokens"]?.array ?? []
+        func token(_ key: String) -> String {
+            file.metadata[key]?.integer.flatMap { tokens.indices.contains($0) ? tokens[$0].string : nil } ?? ""
+        }
+        return Source(template: template, bosToken: token("tokenizer.ggml.bos_token_id"), eosToken: token("tokenizer.ggml.eos_token_id"))
+    }
+
+    /// A tokenizer_config.json's `chat_template` (a string, or a list of named templates whose
+    /// "default" applies), with its bos_token and eos_token (strings, or added tokens'
+    /// {"content": ...}); nil where it declares no template.
+    public static func source(tokenizerConfig config: [String: Any]) -> Source? {
+        var template = config["chat_template"] as? String
+        if template == nil, let named = config["chat_template"] as? [[String: Any]] {
+            template = named.first { $0["name"] as? String == "default" }?["template"] as? String
+        }
+        guard let template else { return nil }
+        func token(_ key: String) -> String { (config[key] as? String) ?? ((config[key] as? [String: Any])?["content"] as? String) ?? "" }
+        return Source(template: template, bosToken: token("bos_token"), eosToken: token("eos_token"))
+    }
+}

@@ -20,6 +20,7 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
     private let byteIds: [Int]
     /// Control tokens by text, matched whole in the text before it is split (`<s>`, `</s>`).
     public let specialTokens: [String: Int]
+    private let splitter: SpecialTokenSplitter
     public let addSpacePrefix: Bool
 
     public var vocabularySize: Int { pieces.count }
@@ -47,6 +48,7 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
         self.ids = ids
         self.byteIds = bytes
         specialTokens = specials.filter { !$0.key.isEmpty }
+        splitter = SpecialTokenSplitter(specialTokens)
     }
 
     /// The tokenizer of a GGUF file whose `tokenizer.ggml.model` is "llama".
@@ -72,25 +74,15 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
         var output: [Int] = []
         // Control tokens written in the text are taken whole; the text between them is encoded,
         // with the space prefix where it follows the start or a control token.
-        var rest = Substring(text)
         var afterSpecial = true
-        let specials = specialTokens.keys.sorted { $0.count > $1.count }
-        while !rest.isEmpty {
-            var earliest: (range: Range<Substring.Index>, id: Int)?
-            for special in specials {
-                if let range = rest.range(of: special), earliest == nil || range.lowerBound < earliest!.range.lowerBound {
-                    earliest = (range, specialTokens[special]!)
-                }
-            }
-            let plain = earliest.map { rest[..<$0.range.lowerBound] } ?? rest
-            if !plain.isEmpty {
-                encodePlain(String(plain), prefix: addSpacePrefix && afterSpecial, into: &output)
+        splitter.forEachSegment(text) { segment, special in
+            if let special {
+                output.append(special)
+                afterSpecial = true
+            } else {
+                encodePlain(String(segment), prefix: addSpacePrefix && afterSpecial, into: &output)
                 afterSpecial = false
             }
-            guard let earliest else { break }
-            output.append(earliest.id)
-            afterSpecial = true
-            rest = rest[earliest.range.upperBound...]
         }
         return output
     }
