@@ -79,7 +79,7 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
             if let special {
                 output.append(special)
                 afterSpecial = true
-            } else {
+            } else if !segment.isEmpty {
                 encodePlain(String(segment), prefix: addSpacePrefix && afterSpecial, into: &output)
                 afterSpecial = false
             }
