@@ -125,7 +125,19 @@ def text(repetitions):
         corpus = handle.read()
     tokenizer = GPT2TokenizerFast(os.path.join(directory, "vocab.json"), os.path.join(directory, "merges.txt"))
     megabytes = len(corpus.encode("utf-8")) / 1e6
-    return {"gpt2_encode_shakespeare": megabytes / median_seconds(max(repetitions // 3, 3), lambda: tokenizer.encode(corpus))}
+    rows = {"gpt2_encode_shakespeare": megabytes / median_seconds(max(repetitions // 3, 3), lambda: tokenizer.encode(corpus))}
+    # llama.cpp's suite vocabularies, made Hugging Face tokenizers by transformers' GGUF
+    # conversion; the Rust tokenizer encodes (no special tokens), as Cortex's rows do.
+    from transformers import AutoTokenizer
+    pretrained = os.environ.get("CORTEX_PRETRAINED_DIR") or os.path.expanduser("~/.cache/cortex/pretrained")
+    suite = os.path.join(pretrained, "llama-cpp-suite", "models")
+    for name, vocabulary in [("llama3_encode_shakespeare", "llama-bpe"), ("qwen2_encode_shakespeare", "qwen2"),
+                             ("sentencepiece_encode_shakespeare", "llama-spm")]:
+        if not os.path.exists(os.path.join(suite, f"ggml-vocab-{vocabulary}.gguf")):
+            continue
+        backend = AutoTokenizer.from_pretrained(suite, gguf_file=f"ggml-vocab-{vocabulary}.gguf").backend_tokenizer
+        rows[name] = megabytes / median_seconds(max(repetitions // 3, 3), lambda: backend.encode(corpus, add_special_tokens=False))
+    return rows
 
 
 def gpt2(repetitions):

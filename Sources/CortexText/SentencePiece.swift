@@ -16,7 +16,9 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
     public let pieces: [String]
     public let scores: [Float]
     /// Every piece but the byte tokens, by text.
-    private let ids: [String: Int]
+    private let pieceIds: PieceTable
+    /// ASCII bytes that no piece of two or more scalars contains: they never join.
+    private let standsAlone: [Bool]
     private let byteIds: [Int]
     /// Control tokens by text, matched whole in the text before it is split (`<s>`, `</s>`).
     public let specialTokens: [String: Int]
@@ -34,8 +36,9 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
         self.pieces = pieces
         self.scores = scores
         self.addSpacePrefix = addSpacePrefix
-        var ids: [String: Int] = [:], specials: [String: Int] = [:]
+        var entries: [(text: String, id: Int)] = [], specials: [String: Int] = [:]
         var bytes = [Int](repeating: -1, count: 256)
+        var joins = [Bool](repeating: false, count: 128)
         for (id, piece) in pieces.enumerated() {
             let type = types.isEmpty ? 1 : types[id]
             if type == 6, piece.count == 6, piece.hasPrefix("<0x"), let value = UInt8(piece.dropFirst(3).prefix(2), radix: 16) {
@@ -43,9 +46,11 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
                 continue
             }
             if type == 3 || type == 4 { specials[piece] = id }
-            if ids[piece] == nil { ids[piece] = id }
+            entries.append((piece, id))
+            if piece.unicodeScalars.count > 1 { for scalar in piece.unicodeScalars where scalar.isASCII { joins[Int(scalar.value)] = true } }
         }
-        self.ids = ids
+        pieceIds = PieceTable(entries)
+        standsAlone = joins.map { !$0 }
         self.byteIds = bytes
         specialTokens = specials.filter { !$0.key.isEmpty }
         splitter = SpecialTokenSplitter(specialTokens)
@@ -87,28 +92,60 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
         return output
     }
 
-    /// One run of text: the bigram joins by score, over a linked list of symbols.
+    /// One run of text: the bigram joins by score, over a linked list of symbols (byte ranges
+    /// of the escaped text, so a joined pair is the range from the left one's start). A scalar
+    /// no piece of two or more scalars contains (a line break, in most vocabularies) stays a
+    /// symbol of its own, so the text is joined in runs between such scalars: the same joins,
+    /// with a small queue per run.
     private func encodePlain(_ text: String, prefix: Bool, into output: inout [Int]) {
-        let escaped = ((prefix ? " " : "") + text).replacingOccurrences(of: " ", with: "▁")
-        var symbols = escaped.unicodeScalars.map { String($0) }
-        guard !symbols.isEmpty else { return }
-        var previous = Array(-1..<(symbols.count - 1)), next = Array(1...symbols.count)
-        next[symbols.count - 1] = -1
-        // Candidate joins: (score, left index, joined length in scalars), best first; a
+        var escaped: [UInt8] = []
+        escaped.reserveCapacity(text.utf8.count + text.utf8.count / 4 + 3)
+        let marker: [UInt8] = [0xE2, 0x96, 0x81]
+        if prefix { escaped += marker }
+        for byte in text.utf8 { if byte == 0x20 { escaped += marker } else { escaped.append(byte) } }
+        escaped.withUnsafeBufferPointer { bytes in
+            var runStart = 0, index = 0
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte < 0x80 && standsAlone[Int(byte)] {
+                    if runStart < index { encodeRun(bytes, runStart..<index, into: &output) }
+                    encodeRun(bytes, index..<(index + 1), into: &output)
+                    runStart = index + 1
+                }
+                index += 1
+            }
+            if runStart < bytes.count { encodeRun(bytes, runStart..<bytes.count, into: &output) }
+        }
+    }
+
+    private func encodeRun(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into output: inout [Int]) {
+        // Symbols start as single scalars: starts[i] and lengths[i] in bytes (0 once joined away).
+        var starts: [Int] = [], lengths: [Int] = []
+        starts.reserveCapacity(range.count)
+        lengths.reserveCapacity(range.count)
+        var position = range.lowerBound
+        while position < range.upperBound {
+            let lead = bytes[position]
+            let length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
+            starts.append(position)
+            lengths.append(min(length, range.upperBound - position))
+            position += length
+        }
+        let count = starts.count
+        var previous = Array(-1..<(count - 1)), next = Array(1...count)
+        next[count - 1] = -1
+        func piece(_ start: Int, _ length: Int) -> Int? { pieceIds.id(UnsafeBufferPointer(rebasing: bytes[start..<(start + length)])) }
+        // Candidate joins: (score, left index, joined length in bytes), best first; a
         // candidate is stale once either side has changed.
         var queue = BigramQueue()
-        var lengths = [Int](repeating: 1, count: symbols.count)
         func consider(_ left: Int, _ right: Int) {
-            guard left >= 0, right >= 0 else { return }
-            let joined = symbols[left] + symbols[right]
-            guard let id = ids[joined] else { return }
+            guard left >= 0, right >= 0, let id = piece(starts[left], lengths[left] + lengths[right]) else { return }
             queue.push(.init(score: scores[id], left: left, right: right, length: lengths[left] + lengths[right]))
         }
-        for index in 1..<symbols.count { consider(index - 1, index) }
+        for index in 1..<max(count, 1) { consider(index - 1, index) }
         while let best = queue.pop() {
             guard lengths[best.left] > 0, lengths[best.right] > 0, lengths[best.left] + lengths[best.right] == best.length,
                   next[best.left] == best.right else { continue }
-            symbols[best.left] += symbols[best.right]
             lengths[best.left] = best.length
             lengths[best.right] = 0
             next[best.left] = next[best.right]
@@ -118,10 +155,10 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
         }
         var index = 0
         while index >= 0 {
-            if let id = ids[symbols[index]] {
+            if let id = piece(starts[index], lengths[index]) {
                 output.append(id)
             } else {
-                for byte in symbols[index].utf8 where byteIds[Int(byte)] >= 0 { output.append(byteIds[Int(byte)]) }
+                for byte in bytes[starts[index]..<(starts[index] + lengths[index])] where byteIds[Int(byte)] >= 0 { output.append(byteIds[Int(byte)]) }
             }
             index = next[index]
         }

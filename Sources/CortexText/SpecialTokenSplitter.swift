@@ -1,43 +1,58 @@
 /// Text cut around special tokens written in it (`<|im_start|>`, `<s>`): at each position the
 /// longest special token that starts there is taken whole, and the text between them is left
 /// to the tokenizer's own rules. Byte-level BPE and SentencePiece share it.
+///
+/// The scan runs over UTF-8 bytes: a token can start only at a byte some token starts with
+/// (its first byte is a lead byte, so a match starts on a scalar boundary), and the tokens
+/// starting with that byte are tried longest first.
 struct SpecialTokenSplitter: Sendable {
-    private let byLength: [(text: [Unicode.Scalar], id: Int)]
-    /// Whether some special token starts with something other than "<" (else a text without
-    /// "<" has none, and the scan is skipped).
-    private let startsOtherThanAngle: Bool
+    private let byLength: [(bytes: [UInt8], id: Int)]
+    /// For each byte, the indices in `byLength` of the tokens that start with it.
+    private let startingWith: [[Int]]
 
     init(_ specials: [String: Int]) {
-        byLength = specials.filter { !$0.key.isEmpty }.map { (Array($0.key.unicodeScalars), $0.value) }.sorted { $0.text.count > $1.text.count }
-        startsOtherThanAngle = byLength.contains { $0.text.first != "<" }
+        byLength = specials.filter { !$0.key.isEmpty }.map { (Array($0.key.utf8), $0.value) }
+            .sorted { $0.bytes.count != $1.bytes.count ? $0.bytes.count > $1.bytes.count : $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        var table = [[Int]](repeating: [], count: 256)
+        for (index, special) in byLength.enumerated() { table[Int(special.bytes[0])].append(index) }
+        startingWith = table
     }
 
     /// Calls `body` with each piece of `text` in order: plain text with nil, a special token
     /// with its id.
     func forEachSegment(_ text: String, _ body: (Substring, Int?) -> Void) {
-        guard !byLength.isEmpty, startsOtherThanAngle || text.contains("<") else {
+        guard !byLength.isEmpty else {
             body(Substring(text), nil)
             return
         }
-        let scalars = text.unicodeScalars
-        var segmentStart = scalars.startIndex, index = scalars.startIndex
-        outer: while index < scalars.endIndex {
-            for (special, id) in byLength where scalars[index] == special.first {
-                var position = index, matched = true
-                for scalar in special {
-                    guard position < scalars.endIndex, scalars[position] == scalar else { matched = false; break }
-                    position = scalars.index(after: position)
-                }
-                if matched {
-                    if segmentStart < index { body(Substring(scalars[segmentStart..<index]), nil) }
-                    body(Substring(scalars[index..<position]), id)
-                    segmentStart = position
-                    index = position
-                    continue outer
-                }
-            }
-            index = scalars.index(after: index)
+        var text = text
+        text.makeContiguousUTF8()
+        let utf8 = text.utf8, scalars = text.unicodeScalars
+        func segment(_ start: Int, _ end: Int) -> Substring {
+            Substring(scalars[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)])
         }
-        if segmentStart < scalars.endIndex { body(Substring(scalars[segmentStart...]), nil) }
+        utf8.withContiguousStorageIfAvailable { bytes in
+            var segmentStart = 0, index = 0
+            outer: while index < bytes.count {
+                for candidate in startingWith[Int(bytes[index])] {
+                    let special = byLength[candidate].bytes
+                    guard index + special.count <= bytes.count else { continue }
+                    var matched = true
+                    for offset in 1..<special.count where bytes[index + offset] != special[offset] {
+                        matched = false
+                        break
+                    }
+                    if matched {
+                        if segmentStart < index { body(segment(segmentStart, index), nil) }
+                        body(segment(index, index + special.count), byLength[candidate].id)
+                        index += special.count
+                        segmentStart = index
+                        continue outer
+                    }
+                }
+                index += 1
+            }
+            if segmentStart < bytes.count { body(segment(segmentStart, bytes.count), nil) }
+        }
     }
 }
