@@ -131,7 +131,20 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         forEachSegment(text, splitSpecialTokens: splitSpecialTokens) { segment, special in
             if let special { ids.append(special); return }
             preTokenization.forEachPiece(String(segment)) { piece in
-                for id in encodePiece(String(piece)) { ids.append(Int(id)) }
+                guard preTokenization.splitsBytes else {
+                    for id in encodePiece(String(piece)) { ids.append(Int(id)) }
+                    return
+                }
+                var text = String(piece)
+                text.withUTF8 { bytes in
+                    preTokenization.forEachBytePiece(bytes) { range in
+                        // A range cut inside a character is merged as it is, uncached.
+                        let part = UnsafeBufferPointer(rebasing: bytes[range])
+                        let encoded = range.count == bytes.count ? encodePiece(String(piece))
+                            : String(validating: part, as: UTF8.self).map(encodePiece) ?? merge(part)
+                        for id in encoded { ids.append(Int(id)) }
+                    }
+                }
             }
         }
         return ids
@@ -148,7 +161,18 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         if let cached = cache[piece] { cacheLock.unlock(); return cached }
         cacheLock.unlock()
         if ignoresMerges, let id = wholeTokens[Array(piece.utf8)] { return [id] }
-        var word = piece.utf8.map { byteIds[Int($0)] }
+        var text = piece
+        let word = text.withUTF8 { merge($0) }
+        cacheLock.lock()
+        if cache.count >= ByteLevelBPETokenizer.cacheLimit { cache.removeAll(keepingCapacity: true) }
+        cache[piece] = word
+        cacheLock.unlock()
+        return word
+    }
+
+    /// The ids of `bytes` after the merges, in rank order.
+    private func merge(_ bytes: UnsafeBufferPointer<UInt8>) -> [Int32] {
+        var word = bytes.map { byteIds[Int($0)] }
         while word.count > 1 {
             var best: (rank: Int32, id: Int32) = (.max, -1)
             var bestLeft: Int32 = -1, bestRight: Int32 = -1
@@ -175,10 +199,6 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             word = merged
         }
         word.removeAll { $0 < 0 }
-        cacheLock.lock()
-        if cache.count >= ByteLevelBPETokenizer.cacheLimit { cache.removeAll(keepingCapacity: true) }
-        cache[piece] = word
-        cacheLock.unlock()
         return word
     }
 

@@ -68,26 +68,43 @@ extension ByteLevelBPETokenizer {
     }
 
     /// The pre-tokenization a tokenizer.json declares: ByteLevel with its regex (GPT-2's
-    /// pattern), Split with Llama 3's pattern, optionally after Digits(individual_digits).
+    /// pattern), Split with Llama 3's pattern, Digits and Punctuation(contiguous) before them,
+    /// and Digits and Split `[0-9][0-9][0-9]` after ByteLevel (Falcon's). Anything else is
+    /// refused by name.
     static func declaredPreTokenization(_ object: Any?, path: String) throws -> PreTokenization {
         guard let object = object as? [String: Any] else { return .gpt2 }
         var result = PreTokenization.gpt2
         var parts = [object]
         if object["type"] as? String == "Sequence" { parts = object["pretokenizers"] as? [[String: Any]] ?? [] }
+        var afterByteLevel = false
         for part in parts {
             switch part["type"] as? String {
             case "ByteLevel":
-                break
+                afterByteLevel = true
+            case "Punctuation" where !afterByteLevel:
+                guard (part["behavior"] as? String ?? "Isolated").lowercased() == "contiguous" else {
+                    throw CortexError.invalidFile(path: path, reason: "Punctuation pre-tokenizer behavior \(part["behavior"] ?? "?") is not supported (contiguous is)")
+                }
+                result.isolatePunctuationRuns = true
             case "Digits":
-                result.isolateDigits = part["individual_digits"] as? Bool ?? false
+                let individually = part["individual_digits"] as? Bool ?? false
+                if !afterByteLevel {
+                    if individually { result.isolateDigits = true } else { result.isolateDigitRuns = true }
+                } else if !individually {
+                    result.isolateMappedDigitRuns = true
+                } else {
+                    throw CortexError.invalidFile(path: path, reason: "Digits(individual_digits: true) after ByteLevel is not supported")
+                }
             case "Split":
                 let pattern = (part["pattern"] as? [String: Any])?["Regex"] as? String ?? ""
-                if pattern == Llama3PreTokenizer.pattern { result.pattern = .llama3 }
+                if afterByteLevel && pattern == "[0-9][0-9][0-9]" { result.isolateDigitTriples = true }
+                else if pattern == Llama3PreTokenizer.pattern { result.pattern = .llama3 }
                 else if pattern != GPT2PreTokenizer.pattern {
                     throw CortexError.invalidFile(path: path, reason: "pre-tokenizer pattern \(pattern.debugDescription) is not GPT-2's or Llama 3's")
                 }
             case let other:
-                throw CortexError.invalidFile(path: path, reason: "pre-tokenizer \(other ?? "?") is not supported (ByteLevel, Split, Digits are)")
+                throw CortexError.invalidFile(path: path, reason: "pre-tokenizer \(other ?? "?")\(afterByteLevel ? " after ByteLevel" : "") is not supported "
+                                              + "(ByteLevel, Split, Digits and Punctuation are)")
             }
         }
         return result

@@ -41,8 +41,9 @@ extension ByteLevelBPETokenizer {
         // digit its own piece for Qwen 2 (its \p{N} in place of \p{N}{1,3}); GPT-2's pattern
         // behind a split of every digit (\p{N}) for StarCoder, Refact and Command R, and of
         // every run of digits (\p{N}+) for DeepSeek's (whose other splits GPT-2's matches on
-        // llama.cpp's suite); GPT-2's alone for GPT-2, SmolLM and MPT, and for files that name
-        // none ("default", or no key). Any other name is refused, never guessed.
+        // llama.cpp's suite); Falcon's sequence (punctuation runs, GPT-2's pattern, then numeric
+        // runs and digit triples on the mapped bytes); GPT-2's alone for GPT-2, SmolLM and MPT,
+        // and for files that name none ("default", or no key). Any other name is refused, never guessed.
         let pre = file.metadata["tokenizer.ggml.pre"]?.string ?? "default"
         let preTokenization: PreTokenization
         switch pre {
@@ -51,10 +52,11 @@ extension ByteLevelBPETokenizer {
         case "qwen2", "qwen35": preTokenization = PreTokenization(pattern: .llama3, isolateDigits: true)
         case "starcoder", "refact", "command-r": preTokenization = PreTokenization(pattern: .gpt2, isolateDigits: true)
         case "deepseek-llm", "deepseek-coder": preTokenization = PreTokenization(pattern: .gpt2, isolateDigitRuns: true)
+        case "falcon": preTokenization = .falcon
         default:
             throw CortexError.invalidFile(path: file.path, reason: "tokenizer.ggml.pre \"\(pre)\" names a pre-tokenizer Cortex does not implement "
                                           + "(it does default, gpt-2, smollm, mpt, llama-bpe, smaug-bpe, qwen2, qwen35, starcoder, refact, command-r, "
-                                          + "deepseek-llm and deepseek-coder)")
+                                          + "deepseek-llm, deepseek-coder and falcon)")
         }
         // Llama 3's tokenizer takes a piece that is a token whole (ignore_merges), as llama.cpp does for it.
         return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials, preTokenization: preTokenization,

@@ -187,7 +187,11 @@ public enum Llama3PreTokenizer: PatternPreTokenizer {
     }
 }
 
-/// How a byte-level BPE tokenizer splits text before merging.
+/// How a byte-level BPE tokenizer splits text before merging, as Hugging Face's pre-tokenizer
+/// sequences do: runs of punctuation first (Punctuation, contiguous), then digits (Digits),
+/// then the pattern (GPT-2's, which ByteLevel applies, or Llama 3's), and after the byte-level
+/// mapping, runs of numeric characters and ASCII digits in threes (Falcon's Digits and
+/// `[0-9][0-9][0-9]` split, which see bytes such as 0xBD as "½").
 public struct PreTokenization: Sendable, Equatable {
     public enum Pattern: Sendable, Equatable { case gpt2, llama3 }
     public var pattern: Pattern
@@ -196,40 +200,112 @@ public struct PreTokenization: Sendable, Equatable {
     /// Every run of digits its own piece first (Digits(individual_digits: false), or a split
     /// on `\p{N}+` as DeepSeek's tokenizers have).
     public var isolateDigitRuns: Bool
+    /// Every run of punctuation (ASCII punctuation or Unicode P*) its own piece first
+    /// (Punctuation(behavior: contiguous)).
+    public var isolatePunctuationRuns: Bool
+    /// After the byte-level mapping, runs of numeric characters split off (Digits after ByteLevel).
+    public var isolateMappedDigitRuns: Bool
+    /// After the byte-level mapping, every three ASCII digits in a row their own piece
+    /// (Split `[0-9][0-9][0-9]`, isolated).
+    public var isolateDigitTriples: Bool
 
-    public init(pattern: Pattern = .gpt2, isolateDigits: Bool = false, isolateDigitRuns: Bool = false) {
+    public init(pattern: Pattern = .gpt2, isolateDigits: Bool = false, isolateDigitRuns: Bool = false, isolatePunctuationRuns: Bool = false,
+                isolateMappedDigitRuns: Bool = false, isolateDigitTriples: Bool = false) {
         self.pattern = pattern
         self.isolateDigits = isolateDigits
         self.isolateDigitRuns = isolateDigitRuns
+        self.isolatePunctuationRuns = isolatePunctuationRuns
+        self.isolateMappedDigitRuns = isolateMappedDigitRuns
+        self.isolateDigitTriples = isolateDigitTriples
     }
 
     public static let gpt2 = PreTokenization()
     public static let llama3 = PreTokenization(pattern: .llama3)
+    /// Falcon's: punctuation runs, GPT-2's pattern, then numeric runs and digit triples.
+    public static let falcon = PreTokenization(isolatePunctuationRuns: true, isolateMappedDigitRuns: true, isolateDigitTriples: true)
 
-    /// Calls `body` with each piece of `text`.
+    /// Whether any split happens on the bytes after the mapping.
+    var splitsBytes: Bool { isolateMappedDigitRuns || isolateDigitTriples }
+
+    /// Calls `body` with each piece of `text` (before the byte-level splits, which
+    /// ``forEachBytePiece(_:_:)`` makes).
     public func forEachPiece(_ text: String, _ body: (Substring.UnicodeScalarView) -> Void) {
-        func split(_ part: String) {
+        func split(_ part: Substring.UnicodeScalarView) {
             switch pattern {
-            case .gpt2: GPT2PreTokenizer.forEachPiece(part, body)
-            case .llama3: Llama3PreTokenizer.forEachPiece(part, body)
+            case .gpt2: GPT2PreTokenizer.forEachPiece(String(part), body)
+            case .llama3: Llama3PreTokenizer.forEachPiece(String(part), body)
             }
         }
-        guard isolateDigits || isolateDigitRuns else { return split(text) }
-        var pending = String.UnicodeScalarView(), digits = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            if GPT2PreTokenizer.classify(scalar) == .number {
-                if !pending.isEmpty { split(String(pending)); pending = String.UnicodeScalarView() }
-                if isolateDigits { split(String(scalar)) } else { digits.append(scalar) }
-            } else {
-                if !digits.isEmpty { split(String(digits)); digits = String.UnicodeScalarView() }
-                pending.append(scalar)
-            }
+        func digits(_ part: Substring.UnicodeScalarView) {
+            guard isolateDigits || isolateDigitRuns else { return split(part) }
+            PreTokenization.forEachRun(part, where: { GPT2PreTokenizer.classify($0) == .number }, individually: isolateDigits, split)
         }
-        if !digits.isEmpty { split(String(digits)) }
-        if !pending.isEmpty { split(String(pending)) }
+        guard isolatePunctuationRuns else { return digits(Substring(text).unicodeScalars) }
+        PreTokenization.forEachRun(Substring(text).unicodeScalars, where: PreTokenization.isPunctuation, individually: false, digits)
     }
 
-    /// The pieces of `text`.
+    /// Cuts `text` into the runs of scalars that pass `test` (each scalar alone when
+    /// `individually`) and the runs between them.
+    static func forEachRun(_ text: Substring.UnicodeScalarView, where test: (Unicode.Scalar) -> Bool, individually: Bool,
+                           _ body: (Substring.UnicodeScalarView) -> Void) {
+        var start = text.startIndex, index = text.startIndex
+        var inRun = false
+        while index < text.endIndex {
+            let passes = test(text[index])
+            if index > start && (passes != inRun || (passes && individually)) {
+                body(text[start..<index])
+                start = index
+            }
+            inRun = passes
+            index = text.index(after: index)
+        }
+        if start < text.endIndex { body(text[start...]) }
+    }
+
+    /// Hugging Face's punctuation: ASCII punctuation, or a Unicode punctuation category.
+    static func isPunctuation(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.isASCII { return (33...47).contains(scalar.value) || (58...64).contains(scalar.value) || (91...96).contains(scalar.value) || (123...126).contains(scalar.value) }
+        switch scalar.properties.generalCategory {
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation, .finalPunctuation, .otherPunctuation: return true
+        default: return false
+        }
+    }
+
+    /// Calls `body` with the byte ranges of one piece's UTF-8 `bytes` after the byte-level
+    /// splits (the whole piece when there are none).
+    func forEachBytePiece(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Range<Int>) -> Void) {
+        guard splitsBytes else { return body(0..<bytes.count) }
+        func triples(_ range: Range<Int>) {
+            guard isolateDigitTriples else { return body(range) }
+            var start = range.lowerBound, index = range.lowerBound
+            while index + 3 <= range.upperBound {
+                if PreTokenization.isASCIIDigit(bytes[index]) && PreTokenization.isASCIIDigit(bytes[index + 1]) && PreTokenization.isASCIIDigit(bytes[index + 2]) {
+                    if start < index { body(start..<index) }
+                    body(index..<(index + 3))
+                    index += 3
+                    start = index
+                } else {
+                    index += 1
+                }
+            }
+            if start < range.upperBound { body(start..<range.upperBound) }
+        }
+        guard isolateMappedDigitRuns else { return triples(0..<bytes.count) }
+        var start = 0
+        for index in 0..<bytes.count where index > 0 && PreTokenization.mappedNumeric[Int(bytes[index])] != PreTokenization.mappedNumeric[Int(bytes[index - 1])] {
+            triples(start..<index)
+            start = index
+        }
+        if start < bytes.count { triples(start..<bytes.count) }
+    }
+
+    @inline(__always) static func isASCIIDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+
+    /// Bytes whose byte-level character is numeric: the digits, and 0xB2 0xB3 0xB9 0xBC 0xBD
+    /// 0xBE ("²³¹¼½¾").
+    static let mappedNumeric: [Bool] = ByteLevelBPETokenizer.byteToScalar.map { GPT2PreTokenizer.classify($0) == .number }
+
+    /// The pieces of `text` (before the byte-level splits).
     public func split(_ text: String) -> [String] {
         var pieces: [String] = []
         forEachPiece(text) { pieces.append(String($0)) }

@@ -11,7 +11,7 @@ import Testing
 /// table), as the tokenizer families they need are not all here yet.
 @Suite struct LlamaVocabularySuiteTests {
     static let directory = (PretrainedDirectory.root as NSString).appendingPathComponent("llama-cpp-suite/models")
-    static let exact: Set<String> = ["bert-bge", "command-r", "deepseek-coder", "deepseek-llm", "gpt-2", "llama-bpe", "llama-spm", "mpt", "phi-3", "qwen2", "qwen35", "refact", "starcoder"]
+    static let exact: Set<String> = ["bert-bge", "command-r", "deepseek-coder", "deepseek-llm", "falcon", "gpt-2", "llama-bpe", "llama-spm", "mpt", "phi-3", "qwen2", "qwen35", "refact", "starcoder"]
 
     /// The suite's inputs and expected ids for one vocabulary.
     static func cases(_ name: String) throws -> [(input: String, ids: [Int])] {
@@ -57,7 +57,12 @@ import Testing
             print("tokenizer suite \(name): \(matched)/\(cases.count)")
         }
         // A pre-tokenizer Cortex does not implement is refused by name, not guessed.
-        let falcon = (Self.directory as NSString).appendingPathComponent("ggml-vocab-falcon.gguf")
-        expectCortexError(["tokenizer.ggml.pre \"falcon\"", "does not implement"]) { _ = try GGUFTokenizer.load(gguf: GGUF.load(falcon)) }
+        var writer = GGUFWriter()
+        writer.copy(from: try GGUF.load((Self.directory as NSString).appendingPathComponent("ggml-vocab-gpt-2.gguf")), prefixes: ["tokenizer."])
+        writer.set("tokenizer.ggml.pre", .string("no-such-pre"))
+        let unknown = FileManager.default.temporaryDirectory.appendingPathComponent("cortex-unknown-pre-\(UUID().uuidString).gguf").path
+        try writer.write(to: unknown)
+        defer { try? FileManager.default.removeItem(atPath: unknown) }
+        expectCortexError(["tokenizer.ggml.pre \"no-such-pre\"", "does not implement"]) { _ = try GGUFTokenizer.load(gguf: GGUF.load(unknown)) }
     }
 }

@@ -186,6 +186,12 @@ struct GPT2Fixture: Decodable {
         let llama3 = try JSONSerialization.data(withJSONObject: ["type": "Sequence", "pretokenizers": [
             ["type": "Split", "pattern": ["Regex": Llama3PreTokenizer.pattern], "behavior": "Isolated"], ["type": "ByteLevel", "use_regex": false]]])
         #expect(try parse(String(decoding: llama3, as: UTF8.self)) == .llama3)
+        #expect(try parse(#"{"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": false}, {"type": "ByteLevel"}]}"#)
+                == PreTokenization(pattern: .gpt2, isolateDigitRuns: true))
+        // Falcon's tokenizer.json.
+        #expect(try parse(#"{"type": "Sequence", "pretokenizers": [{"type": "Punctuation", "behavior": "Contiguous"}, {"type": "ByteLevel", "use_regex": true}, "#
+                          + #"{"type": "Digits", "individual_digits": false}, {"type": "Split", "pattern": {"Regex": "[0-9][0-9][0-9]"}, "behavior": "Isolated"}]}"#)
+                == .falcon)
         #expect(throws: CortexError.self) { try parse(#"{"type": "Split", "pattern": {"Regex": "\\w+"}}"#) }
         #expect(throws: CortexError.self) { try parse(#"{"type": "Metaspace"}"#) }
     }
