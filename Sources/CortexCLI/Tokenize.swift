@@ -3,13 +3,14 @@ import CortexCore
 import CortexText
 import Foundation
 
-/// `cortex tokenize`: token ids of a file or of standard input with a byte-level BPE tokenizer.
+/// `cortex tokenize`: token ids of a file or of standard input with a model's tokenizer.
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the token ids of a text with a model's tokenizer.",
         discussion: """
             TOKENIZER is a directory (tokenizer.json, vocab.json + merges.txt or encoder.json + vocab.bpe), a \
-            tokenizer.json file, or a GGUF file (a model or a vocabulary-only file: byte-level BPE or SentencePiece).
+            tokenizer.json file, or a GGUF file (a model or a vocabulary-only file: byte-level BPE, SentencePiece, WordPiece \
+            or Gemma 4's character-level BPE).
             """)
 
     @Option(help: "Tokenizer directory, tokenizer.json or GGUF file.") var tokenizer: String

@@ -119,49 +119,17 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
     }
 
     private func encodeRun(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into output: inout [Int]) {
-        // Symbols start as single scalars: starts[i] and lengths[i] in bytes (0 once joined away).
-        var starts: [Int] = [], lengths: [Int] = []
-        starts.reserveCapacity(range.count)
-        lengths.reserveCapacity(range.count)
-        var position = range.lowerBound
-        while position < range.upperBound {
-            let lead = bytes[position]
-            let length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
-            starts.append(position)
-            lengths.append(min(length, range.upperBound - position))
-            position += length
-        }
-        let count = starts.count
-        var previous = Array(-1..<(count - 1)), next = Array(1...count)
-        next[count - 1] = -1
-        func piece(_ start: Int, _ length: Int) -> Int? { pieceIds.id(UnsafeBufferPointer(rebasing: bytes[start..<(start + length)])) }
-        // Candidate joins: (score, left index, joined length in bytes), best first; a
-        // candidate is stale once either side has changed.
-        var queue = BigramQueue()
-        func consider(_ left: Int, _ right: Int) {
-            guard left >= 0, right >= 0, let id = piece(starts[left], lengths[left] + lengths[right]) else { return }
-            queue.push(.init(score: scores[id], left: left, right: right, length: lengths[left] + lengths[right]))
-        }
-        for index in 1..<max(count, 1) { consider(index - 1, index) }
-        while let best = queue.pop() {
-            guard lengths[best.left] > 0, lengths[best.right] > 0, lengths[best.left] + lengths[best.right] == best.length,
-                  next[best.left] == best.right else { continue }
-            lengths[best.left] = best.length
-            lengths[best.right] = 0
-            next[best.left] = next[best.right]
-            if next[best.right] >= 0 { previous[next[best.right]] = best.left }
-            consider(previous[best.left], best.left)
-            consider(best.left, next[best.left])
-        }
-        var index = 0
-        while index >= 0 {
-            if let id = piece(starts[index], lengths[index]) {
-                output.append(id)
+        func piece(_ range: Range<Int>) -> Int32 { pieceIds.id(UnsafeBufferPointer(rebasing: bytes[range])).map(Int32.init) ?? -1 }
+        joinAdjacentSymbols(bytes, range, initialId: piece, join: { _, _, joined in
+            let id = piece(joined)
+            return id < 0 ? nil : (scores[Int(id)], id)
+        }, emit: { id, range in
+            if id >= 0 {
+                output.append(Int(id))
             } else {
-                for byte in bytes[starts[index]..<(starts[index] + lengths[index])] where byteIds[Int(byte)] >= 0 { output.append(byteIds[Int(byte)]) }
+                for byte in bytes[range] where byteIds[Int(byte)] >= 0 { output.append(byteIds[Int(byte)]) }
             }
-            index = next[index]
-        }
+        })
     }
 
     public func decode(_ ids: [Int]) throws -> String {
@@ -178,49 +146,9 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
     }
 }
 
-/// A max-heap of candidate joins: highest score first, then the leftmost.
-private struct BigramQueue {
-    struct Bigram {
-        let score: Float
-        let left: Int
-        let right: Int
-        let length: Int
-        func precedes(_ other: Bigram) -> Bool { score > other.score || (score == other.score && left < other.left) }
-    }
-
-    private var heap: [Bigram] = []
-
-    mutating func push(_ bigram: Bigram) {
-        heap.append(bigram)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard heap[child].precedes(heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func pop() -> Bigram? {
-        guard !heap.isEmpty else { return nil }
-        heap.swapAt(0, heap.count - 1)
-        let top = heap.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1, right = left + 1
-            var best = parent
-            if left < heap.count && heap[left].precedes(heap[best]) { best = left }
-            if right < heap.count && heap[right].precedes(heap[best]) { best = right }
-            if best == parent { break }
-            heap.swapAt(parent, best)
-            parent = best
-        }
-        return top
-    }
-}
-
 /// The tokenizer a GGUF file declares, whichever kind (`tokenizer.ggml.model`): byte-level BPE
-/// ("gpt2"), SentencePiece ("llama") or WordPiece ("bert"); other kinds are refused by name.
+/// ("gpt2"), SentencePiece ("llama"), WordPiece ("bert") or character-level BPE ("gemma4"); other
+/// kinds are refused by name.
 public enum GGUFTokenizer {
     public static func load(gguf file: GGUF.File) throws -> any Tokenizer {
         let model = try file.string("tokenizer.ggml.model")
@@ -228,8 +156,9 @@ public enum GGUFTokenizer {
         case "gpt2": return try ByteLevelBPETokenizer.load(gguf: file)
         case "llama": return try SentencePieceTokenizer.load(gguf: file)
         case "bert": return try WordPieceTokenizer.load(gguf: file)
+        case "gemma4": return try CharacterBPETokenizer.load(gguf: file)
         default:
-            throw CortexError.invalidFile(path: file.path, reason: "tokenizer model \"\(model)\" is not supported (\"gpt2\" byte-level BPE, \"llama\" SentencePiece and \"bert\" WordPiece are)")
+            throw CortexError.invalidFile(path: file.path, reason: "tokenizer model \"\(model)\" is not supported (\"gpt2\" byte-level BPE, \"llama\" SentencePiece, \"bert\" WordPiece and \"gemma4\" character-level BPE are)")
         }
     }
 }

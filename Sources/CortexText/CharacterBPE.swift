@@ -1,0 +1,153 @@
+import CortexCore
+import Foundation
+
+/// Byte-pair encoding over characters with byte fallback: SentencePiece-style BPE written as
+/// ranked merges, as Gemma 4's GGUF files carry it (`tokenizer.ggml.model` "gemma4") and as
+/// Hugging Face's `BPE` model with `byte_fallback` runs it. Spaces become "▁", the text starts
+/// as one symbol per character, the adjacent pair with the lowest-ranked merge is joined
+/// (leftmost first) until none is left, and a symbol that is not a token falls back to byte
+/// tokens `<0xNN>`. As llama.cpp does for Gemma 4, runs of line breaks are cut from the text
+/// around them and taken whole where they are a token ("\n\n").
+///
+/// ```swift
+/// let tokenizer = try CharacterBPETokenizer.load(gguf: try GGUF.load("gemma-4.gguf"))
+/// let ids = try tokenizer.encode("Hello world")
+/// ```
+public struct CharacterBPETokenizer: Tokenizer, Sendable {
+    public let tokens: [String]
+    /// Control and user-defined tokens by text, matched whole in the text before it is split.
+    public let specialTokens: [String: Int]
+    /// Whether a "▁" goes in front of the text (and after each special token).
+    public let addSpacePrefix: Bool
+    private let pieceIds: PieceTable
+    private let byteIds: [Int]
+    /// (left id, right id) to the merge's rank and the joined token's id.
+    private let mergeTable: [UInt64: (rank: Int32, id: Int32)]
+    private let splitter: SpecialTokenSplitter
+
+    public var vocabularySize: Int { tokens.count }
+
+    /// Token types as GGUF numbers them (1 normal, 3 control, 4 user-defined, 6 byte); every
+    /// merge's parts and joined text must be tokens.
+    public init(tokens: [String], types: [Int], merges: [(String, String)], addSpacePrefix: Bool = false, source: String = "BPE") throws {
+        guard types.isEmpty || types.count == tokens.count else {
+            throw CortexError.invalidFile(path: source, reason: "\(tokens.count) tokens with \(types.count) token types")
+        }
+        self.tokens = tokens
+        self.addSpacePrefix = addSpacePrefix
+        var entries: [(text: String, id: Int)] = [], specials: [String: Int] = [:]
+        var bytes = [Int](repeating: -1, count: 256)
+        for (id, token) in tokens.enumerated() {
+            let type = types.isEmpty ? 1 : types[id]
+            if type == 6, token.utf8.count == 6, token.hasPrefix("<0x"), let value = UInt8(token.dropFirst(3).prefix(2), radix: 16) {
+                bytes[Int(value)] = id
+                continue
+            }
+            if type == 3 || type == 4, !token.isEmpty { specials[token] = id }
+            entries.append((token, id))
+        }
+        let pieceIds = PieceTable(entries)
+        self.pieceIds = pieceIds
+        byteIds = bytes
+        specialTokens = specials
+        splitter = SpecialTokenSplitter(specials)
+        var table: [UInt64: (rank: Int32, id: Int32)] = [:]
+        table.reserveCapacity(merges.count)
+        for (rank, (left, right)) in merges.enumerated() {
+            guard let leftId = pieceIds.id(left), let rightId = pieceIds.id(right), let joined = pieceIds.id(left + right) else {
+                throw CortexError.invalidFile(path: source, reason: "merge \(rank + 1) \"\(left) \(right)\" uses or makes a token outside the vocabulary")
+            }
+            let key = UInt64(UInt32(leftId)) << 32 | UInt64(UInt32(rightId))
+            if table[key] == nil { table[key] = (Int32(rank), Int32(joined)) }
+        }
+        mergeTable = table
+    }
+
+    /// The tokenizer of a GGUF file whose `tokenizer.ggml.model` is "gemma4".
+    public static func load(gguf file: GGUF.File) throws -> CharacterBPETokenizer {
+        let model = try file.string("tokenizer.ggml.model")
+        guard model == "gemma4" else {
+            throw CortexError.invalidFile(path: file.path, reason: "tokenizer model \"\(model)\" is not character-level BPE (\"gemma4\")")
+        }
+        let tokens = try file.strings("tokenizer.ggml.tokens")
+        let types = file.metadata["tokenizer.ggml.token_type"] == nil ? [] : try file.integers("tokenizer.ggml.token_type")
+        // A merge is "left right", cut at the first space after the first character (as
+        // llama.cpp reads them: a part may itself be a space).
+        let merges = try file.strings("tokenizer.ggml.merges").enumerated().map { index, merge -> (String, String) in
+            let utf8 = Array(merge.utf8)
+            guard utf8.count > 2, let space = utf8[1...].firstIndex(of: 0x20) else {
+                throw CortexError.invalidFile(path: file.path, reason: "merge \(index + 1) \(merge.debugDescription) is not \"a b\"")
+            }
+            return (String(decoding: utf8[..<space], as: UTF8.self), String(decoding: utf8[(space + 1)...], as: UTF8.self))
+        }
+        return try CharacterBPETokenizer(tokens: tokens, types: types, merges: merges,
+                                         addSpacePrefix: file.metadata["tokenizer.ggml.add_space_prefix"]?.bool ?? false, source: file.path)
+    }
+
+    public func encode(_ text: String) throws -> [Int] {
+        var output: [Int] = []
+        output.reserveCapacity(text.utf8.count / 3)
+        var afterSpecial = true
+        splitter.forEachSegment(text) { segment, special in
+            if let special {
+                output.append(special)
+                afterSpecial = true
+            } else if !segment.isEmpty {
+                encodePlain(segment, prefix: addSpacePrefix && afterSpecial, into: &output)
+                afterSpecial = false
+            }
+        }
+        return output
+    }
+
+    /// One run of text between special tokens: escaped, cut into runs of line breaks and the
+    /// rest, and merged.
+    private func encodePlain(_ text: Substring, prefix: Bool, into output: inout [Int]) {
+        var escaped: [UInt8] = []
+        escaped.reserveCapacity(text.utf8.count + text.utf8.count / 4 + 3)
+        let marker: [UInt8] = [0xE2, 0x96, 0x81]
+        if prefix { escaped += marker }
+        for byte in text.utf8 { if byte == 0x20 { escaped += marker } else { escaped.append(byte) } }
+        escaped.withUnsafeBufferPointer { bytes in
+            var start = 0
+            while start < bytes.count {
+                let breaks = bytes[start] == 0x0A
+                var end = start + 1
+                while end < bytes.count && (bytes[end] == 0x0A) == breaks { end += 1 }
+                if breaks, let id = pieceIds.id(UnsafeBufferPointer(rebasing: bytes[start..<end])) {
+                    output.append(id)
+                } else {
+                    encodeRun(bytes, start..<end, into: &output)
+                }
+                start = end
+            }
+        }
+    }
+
+    private func encodeRun(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into output: inout [Int]) {
+        joinAdjacentSymbols(bytes, range, initialId: { pieceIds.id(UnsafeBufferPointer(rebasing: bytes[$0])).map(Int32.init) ?? -1 }, join: { left, right, _ in
+            guard left >= 0, right >= 0, let merge = mergeTable[UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))] else { return nil }
+            return (-Float(merge.rank), merge.id)
+        }, emit: { id, range in
+            if id >= 0 {
+                output.append(Int(id))
+            } else {
+                for byte in bytes[range] where byteIds[Int(byte)] >= 0 { output.append(byteIds[Int(byte)]) }
+            }
+        })
+    }
+
+    /// The text of `ids`: byte tokens give their bytes, "▁" a space; special tokens are left out.
+    public func decode(_ ids: [Int]) throws -> String {
+        var bytes: [UInt8] = []
+        for id in ids {
+            guard tokens.indices.contains(id) else { throw CortexError.indexOutOfRange(operation: "CharacterBPETokenizer.decode", index: id, bound: tokens.count) }
+            if let byte = byteIds.firstIndex(of: id) { bytes.append(UInt8(byte)); continue }
+            if specialTokens[tokens[id]] == id { continue }
+            bytes += Array(tokens[id].replacingOccurrences(of: "▁", with: " ").utf8)
+        }
+        var text = String(decoding: bytes, as: UTF8.self)
+        if addSpacePrefix && text.hasPrefix(" ") { text.removeFirst() }
+        return text
+    }
+}

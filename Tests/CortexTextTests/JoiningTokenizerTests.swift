@@ -1,0 +1,44 @@
+import CortexCore
+import CortexTestSupport
+import Foundation
+import Testing
+@testable import CortexText
+
+/// SentencePiece and character-level BPE on small vocabularies worked by hand (llama.cpp's
+/// suite checks them on real ones).
+@Suite struct JoiningTokenizerTests {
+    // Types: 1 normal, 3 control, 6 byte.
+    static let tokens = ["<bos>", "a", "b", "▁", "ab", "▁ab", "\n", "\n\n", "<0x63>", "<0xC3>", "<0xA9>", "e", "é"]
+    static let types = [3, 1, 1, 1, 1, 1, 1, 1, 6, 6, 6, 1, 1]
+
+    @Test func characterBPEMergesByRankWithByteFallback() throws {
+        let tokenizer = try CharacterBPETokenizer(tokens: Self.tokens, types: Self.types, merges: [("a", "b"), ("▁", "ab")])
+        // "ab▁ab": a+b (rank 0) twice, then ▁+ab; "\n\n" whole; "c" falls back to its byte <0x63>.
+        let text = "ab ab\n\nc é"
+        let ids = try tokenizer.encode(text)
+        #expect(ids == [4, 5, 7, 8, 3, 12])
+        #expect(try tokenizer.decode(ids) == text)
+        #expect(try tokenizer.encode("<bos>ab") == [0, 4])
+        // "e" + U+0301 is not "é": the bytes decide, not canonical equivalence (CC 81 have no
+        // byte tokens and are dropped).
+        #expect(try tokenizer.encode("e\u{301}") == [11])
+    }
+
+    @Test func characterBPERefusesMergesOutsideTheVocabulary() {
+        expectCortexError(["merge 2", "\"a z\"", "outside the vocabulary"]) {
+            _ = try CharacterBPETokenizer(tokens: Self.tokens, types: Self.types, merges: [("a", "b"), ("a", "z")])
+        }
+        expectCortexError(["13 tokens with 2 token types"]) { _ = try CharacterBPETokenizer(tokens: Self.tokens, types: [1, 1], merges: []) }
+    }
+
+    @Test func sentencePieceJoinsByScoreAndComparesBytes() throws {
+        let scores: [Float] = [0, -5, -5, -1, -2, -1, 0, 0, 0, 0, 0, -3, -3]
+        let tokenizer = try SentencePieceTokenizer(pieces: Self.tokens, scores: scores, types: Self.types, addSpacePrefix: true)
+        // "▁ab▁ab": ▁+a and a+b are not both pieces; ab (score -2) first, then ▁+ab (-1).
+        #expect(try tokenizer.encode("ab ab") == [5, 5])
+        // U+0301 is CC 81, which have no byte tokens: dropped.
+        #expect(try tokenizer.encode("ab\nab") == [5, 6, 4])
+        #expect(try tokenizer.encode("e\u{301}") == [3, 11])
+        #expect(try tokenizer.encode("é") == [3, 12])
+    }
+}
