@@ -53,6 +53,6 @@ struct TextSuite: ParsableCommand {
             try row(name) { try GGUFTokenizer.load(gguf: file) }
         }
         notes.append("One thread, one string; loading the tokenizer files is not counted. The Llama 3, Qwen 2 and SentencePiece rows use llama.cpp's suite vocabularies.")
-        BenchmarkReport.print(rows, json: options.json, notes: notes)
+        BenchmarkReport.print(rows, json: options.json, notes: notes, peer: "hf tokenizers")
     }
 }
