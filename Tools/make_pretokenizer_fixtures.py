@@ -25,3 +25,28 @@ path = os.path.join(os.path.dirname(__file__), "..", "Tests", "CortexTextTests",
 with open(path, "w") as handle:
     json.dump(cases, handle, ensure_ascii=False, indent=1)
 print("wrote", len(cases), "cases to", path)
+
+# The patterns Cortex runs as regular expressions (ICU through Foundation): the tokenizer.json
+# patterns behind llama.cpp's pre-tokenizer names, split by Hugging Face (Oniguruma), isolated.
+PATTERNS = {
+    "gpt2": GPT2,
+    "llama3": LLAMA3,
+    "qwen2": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "qwen35": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "gpt-4o": r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "tekken": r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "seed-coder": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "bailingmoe": r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+",
+    "bloom": r" ?[^(\s|.,!?…。，、।۔،)]+",
+    "falcon-punctuation": r"[\p{P}\$\+<=>\^~\|`]+",
+    "digit-triples": r"[0-9][0-9][0-9]",
+    "superbpe-thousands": r"(?=(\d{3})+(?!\d))",
+}
+pattern_texts = texts + ["e\u0301t\u00e9 na\u0308ive CAFÉ café", "vertical\x0btab and next\x85line", "IPhone iPHONE McDonald's HTTPServer",
+                         "1234567 12 1,234,567.89", "a/b\n/c//\n", "x  \t\n\n  y"]
+patterns = {name: [[p for p, _ in pre_tokenizers.Split(Regex(pattern), behavior="isolated").pre_tokenize_str(t)] for t in pattern_texts]
+            for name, pattern in PATTERNS.items()}
+path = os.path.join(os.path.dirname(__file__), "..", "Tests", "CortexTextTests", "Fixtures", "regex-pretokenizers.json")
+with open(path, "w") as handle:
+    json.dump({"texts": pattern_texts, "patterns": PATTERNS, "pieces": patterns}, handle, ensure_ascii=False, indent=1)
+print("wrote", len(PATTERNS), "patterns on", len(pattern_texts), "texts to", path)

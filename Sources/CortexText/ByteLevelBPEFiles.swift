@@ -67,20 +67,23 @@ extension ByteLevelBPETokenizer {
                                          ignoresMerges: (root["model"] as? [String: Any])?["ignore_merges"] as? Bool ?? false, source: path)
     }
 
-    /// The pre-tokenization a tokenizer.json declares: ByteLevel with its regex (GPT-2's
-    /// pattern), Split with Llama 3's pattern, Digits and Punctuation(contiguous) before them,
-    /// and Digits and Split `[0-9][0-9][0-9]` after ByteLevel (Falcon's). Anything else is
-    /// refused by name.
+    /// The pre-tokenization a tokenizer.json declares: Punctuation(contiguous) and Digits,
+    /// Split patterns (isolated; GPT-2's and Llama 3's run by the hand-written scanners, any
+    /// other by ``RegexSplitter``) and ByteLevel (GPT-2's pattern when `use_regex`), then
+    /// Digits and Split `[0-9][0-9][0-9]` after ByteLevel (Falcon's). Anything else is refused
+    /// by name.
     static func declaredPreTokenization(_ object: Any?, path: String) throws -> PreTokenization {
         guard let object = object as? [String: Any] else { return .gpt2 }
         var result = PreTokenization.gpt2
         var parts = [object]
         if object["type"] as? String == "Sequence" { parts = object["pretokenizers"] as? [[String: Any]] ?? [] }
         var afterByteLevel = false
+        var patterns: [String] = []
         for part in parts {
             switch part["type"] as? String {
-            case "ByteLevel":
+            case "ByteLevel" where !afterByteLevel:
                 afterByteLevel = true
+                if part["use_regex"] as? Bool ?? true { patterns.append(GPT2PreTokenizer.pattern) }
             case "Punctuation" where !afterByteLevel:
                 guard (part["behavior"] as? String ?? "Isolated").lowercased() == "contiguous" else {
                     throw CortexError.invalidFile(path: path, reason: "Punctuation pre-tokenizer behavior \(part["behavior"] ?? "?") is not supported (contiguous is)")
@@ -96,15 +99,26 @@ extension ByteLevelBPETokenizer {
                     throw CortexError.invalidFile(path: path, reason: "Digits(individual_digits: true) after ByteLevel is not supported")
                 }
             case "Split":
-                let pattern = (part["pattern"] as? [String: Any])?["Regex"] as? String ?? ""
-                if afterByteLevel && pattern == "[0-9][0-9][0-9]" { result.isolateDigitTriples = true }
-                else if pattern == Llama3PreTokenizer.pattern { result.pattern = .llama3 }
-                else if pattern != GPT2PreTokenizer.pattern {
-                    throw CortexError.invalidFile(path: path, reason: "pre-tokenizer pattern \(pattern.debugDescription) is not GPT-2's or Llama 3's")
+                let pattern = (part["pattern"] as? [String: Any]).flatMap { $0["Regex"] as? String ?? ($0["String"] as? String).map(NSRegularExpression.escapedPattern) }
+                guard let pattern else { throw CortexError.invalidFile(path: path, reason: "Split pre-tokenizer without a Regex or String pattern") }
+                let behavior = part["behavior"] as? String ?? "Isolated"
+                guard behavior.lowercased() == "isolated", part["invert"] as? Bool ?? false == false else {
+                    throw CortexError.invalidFile(path: path, reason: "Split pre-tokenizer behavior \(behavior)\(part["invert"] as? Bool == true ? " inverted" : "") is not supported (isolated is)")
+                }
+                if afterByteLevel && pattern == "[0-9][0-9][0-9]" { result.isolateDigitTriples = true } else if !afterByteLevel { patterns.append(pattern) } else {
+                    throw CortexError.invalidFile(path: path, reason: "Split pattern \(pattern.debugDescription) after ByteLevel is not supported")
                 }
             case let other:
                 throw CortexError.invalidFile(path: path, reason: "pre-tokenizer \(other ?? "?")\(afterByteLevel ? " after ByteLevel" : "") is not supported "
                                               + "(ByteLevel, Split, Digits and Punctuation are)")
+            }
+        }
+        switch patterns {
+        case [GPT2PreTokenizer.pattern]: result.pattern = .gpt2
+        case [Llama3PreTokenizer.pattern]: result.pattern = .llama3
+        default:
+            do { result.pattern = .regexes(try patterns.map(RegexSplitter.init)) } catch {
+                throw CortexError.invalidFile(path: path, reason: "\(error)")
             }
         }
         return result

@@ -36,31 +36,69 @@ extension ByteLevelBPETokenizer {
                 vocabulary[token] = id
             }
         }
-        // tokenizer.ggml.pre names the pre-tokenizer (llama.cpp's names for the models'
-        // tokenizer.json definitions): Llama 3's pattern for "llama-bpe"; the same with each
-        // digit its own piece for Qwen 2 (its \p{N} in place of \p{N}{1,3}); GPT-2's pattern
-        // behind a split of every digit (\p{N}) for StarCoder, Refact and Command R, and of
-        // every run of digits (\p{N}+) for DeepSeek's (whose other splits GPT-2's matches on
-        // llama.cpp's suite); Falcon's sequence (punctuation runs, GPT-2's pattern, then numeric
-        // runs and digit triples on the mapped bytes); GPT-2's alone for GPT-2, SmolLM and MPT,
-        // and for files that name none ("default", or no key). Any other name is refused, never guessed.
         let pre = file.metadata["tokenizer.ggml.pre"]?.string ?? "default"
-        let preTokenization: PreTokenization
-        switch pre {
-        case "default", "gpt-2", "gpt2", "smollm", "mpt": preTokenization = .gpt2
-        case "llama-bpe", "llama3", "smaug-bpe": preTokenization = .llama3
-        case "qwen2", "qwen35": preTokenization = PreTokenization(pattern: .llama3, isolateDigits: true)
-        case "starcoder", "refact", "command-r": preTokenization = PreTokenization(pattern: .gpt2, isolateDigits: true)
-        case "deepseek-llm", "deepseek-coder": preTokenization = PreTokenization(pattern: .gpt2, isolateDigitRuns: true)
-        case "falcon": preTokenization = .falcon
-        default:
+        guard let (preTokenization, ignoresMerges) = try GGUFPreTokenizers.named(pre) else {
             throw CortexError.invalidFile(path: file.path, reason: "tokenizer.ggml.pre \"\(pre)\" names a pre-tokenizer Cortex does not implement "
-                                          + "(it does default, gpt-2, smollm, mpt, llama-bpe, smaug-bpe, qwen2, qwen35, starcoder, refact, command-r, "
-                                          + "deepseek-llm, deepseek-coder and falcon)")
+                                          + "(it does \(GGUFPreTokenizers.names.sorted().joined(separator: ", ")))")
         }
-        // Llama 3's tokenizer takes a piece that is a token whole (ignore_merges), as llama.cpp does for it.
         return try ByteLevelBPETokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials, preTokenization: preTokenization,
-                                         ignoresMerges: preTokenization == .llama3, source: file.path)
+                                         ignoresMerges: ignoresMerges, source: file.path)
+    }
+}
+
+/// The pre-tokenizers behind llama.cpp's `tokenizer.ggml.pre` names: each name's tokenizer.json
+/// definition (the pattern Hugging Face splits with, before llama.cpp adapted it), GPT-2's and
+/// Llama 3's run by the hand-written scanners and the rest by ``RegexSplitter``, with whether
+/// the tokenizer takes a piece that is a token whole (`ignore_merges`) as llama.cpp sets it.
+/// Names outside the table are refused, never guessed.
+enum GGUFPreTokenizers {
+    static let gpt2Names: Set<String> = ["default", "gpt-2", "gpt2", "phi-2", "smollm", "mpt", "olmo", "jais", "gigachat", "mellum", "modern-bert",
+                                         "a.x-4.0", "trillion", "granite-docling", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de"]
+    static let llama3Names: Set<String> = ["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano",
+                                           "glm4", "glm5", "dbrx", "smaug-bpe", "chatglm-bpe"]
+    /// Llama 3's pattern with each digit alone (Qwen 2's `\p{N}` for `\p{N}{1,3}`).
+    static let qwen2Names: Set<String> = ["qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan", "grok-2"]
+    /// Names whose tokenizers take a piece that is a token whole.
+    static let ignoringMerges: Set<String> = ["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano",
+                                              "glm4", "glm5", "tekken"]
+    /// Names run by one regular expression, with its tokenizer.json pattern.
+    static let patterns: [String: String] = {
+        let gpt4o = #"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+        let bailing = #"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"#
+        let bloom = #" ?[^(\s|.,!?…。，、।۔،)]+"#
+        return [
+            "qwen35": #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+            "gpt-4o": gpt4o, "llama4": gpt4o, "kanana2": gpt4o, "talkie": gpt4o, "minimax-m2": gpt4o,
+            "tekken": #"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+            "seed-coder": #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+            "bailingmoe": bailing, "bailingmoe2": bailing, "llada-moe": bailing,
+            "bloom": bloom, "poro-chat": bloom,
+        ]
+    }()
+
+    static var names: Set<String> {
+        gpt2Names.union(llama3Names).union(qwen2Names).union(patterns.keys)
+            .union(["starcoder", "refact", "command-r", "deepseek-llm", "deepseek-coder", "falcon"])
+    }
+
+    /// The pre-tokenization `name` stands for, and whether merges are ignored for whole tokens;
+    /// nil for a name outside the table.
+    static func named(_ name: String) throws -> (PreTokenization, Bool)? {
+        let ignores = ignoringMerges.contains(name)
+        if gpt2Names.contains(name) { return (.gpt2, ignores) }
+        if llama3Names.contains(name) { return (.llama3, ignores) }
+        if qwen2Names.contains(name) { return (PreTokenization(pattern: .llama3, isolateDigits: true), ignores) }
+        if let pattern = patterns[name] { return (PreTokenization(pattern: .regexes([try RegexSplitter(pattern)])), ignores) }
+        switch name {
+        // GPT-2's pattern behind a split of every digit (\p{N}) for StarCoder, Refact and
+        // Command R, and of every run of digits (\p{N}+) for DeepSeek's (whose other splits
+        // GPT-2's matches on llama.cpp's suite).
+        case "starcoder", "refact", "command-r": return (PreTokenization(pattern: .gpt2, isolateDigits: true), ignores)
+        case "deepseek-llm", "deepseek-coder": return (PreTokenization(pattern: .gpt2, isolateDigitRuns: true), ignores)
+        // Punctuation runs, GPT-2's pattern, then numeric runs and digit triples on the mapped bytes.
+        case "falcon": return (.falcon, ignores)
+        default: return nil
+        }
     }
 }
 

@@ -193,7 +193,13 @@ public enum Llama3PreTokenizer: PatternPreTokenizer {
 /// mapping, runs of numeric characters and ASCII digits in threes (Falcon's Digits and
 /// `[0-9][0-9][0-9]` split, which see bytes such as 0xBD as "½").
 public struct PreTokenization: Sendable, Equatable {
-    public enum Pattern: Sendable, Equatable { case gpt2, llama3 }
+    /// GPT-2's and Llama 3's patterns run as hand-written scanners; any other as a sequence of
+    /// regular expressions, each splitting every piece the one before made (llama.cpp's
+    /// `regex_exprs`, a tokenizer.json's Split sequence).
+    public enum Pattern: Sendable, Equatable {
+        case gpt2, llama3
+        case regexes([RegexSplitter])
+    }
     public var pattern: Pattern
     /// Every digit its own piece first (Hugging Face's Digits(individual_digits: true)).
     public var isolateDigits: Bool
@@ -234,6 +240,12 @@ public struct PreTokenization: Sendable, Equatable {
             switch pattern {
             case .gpt2: GPT2PreTokenizer.forEachPiece(String(part), body)
             case .llama3: Llama3PreTokenizer.forEachPiece(String(part), body)
+            case let .regexes(splitters):
+                func apply(_ index: Int, _ piece: Substring.UnicodeScalarView) {
+                    guard index < splitters.count else { return body(piece) }
+                    splitters[index].forEachPiece(piece) { apply(index + 1, $0) }
+                }
+                apply(0, part)
             }
         }
         func digits(_ part: Substring.UnicodeScalarView) {

@@ -192,7 +192,10 @@ struct GPT2Fixture: Decodable {
         #expect(try parse(#"{"type": "Sequence", "pretokenizers": [{"type": "Punctuation", "behavior": "Contiguous"}, {"type": "ByteLevel", "use_regex": true}, "#
                           + #"{"type": "Digits", "individual_digits": false}, {"type": "Split", "pattern": {"Regex": "[0-9][0-9][0-9]"}, "behavior": "Isolated"}]}"#)
                 == .falcon)
-        #expect(throws: CortexError.self) { try parse(#"{"type": "Split", "pattern": {"Regex": "\\w+"}}"#) }
+        // Any other Split pattern runs as a regular expression; other behaviors are refused by name.
+        #expect(try parse(#"{"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated"}"#) == PreTokenization(pattern: .regexes([try RegexSplitter(#"\w+"#)])))
+        expectCortexError(["behavior Removed"]) { _ = try parse(#"{"type": "Split", "pattern": {"Regex": "\\s+"}, "behavior": "Removed"}"#) }
+        expectCortexError(["does not compile"]) { _ = try parse(#"{"type": "Split", "pattern": {"Regex": "(a"}, "behavior": "Isolated"}"#) }
         #expect(throws: CortexError.self) { try parse(#"{"type": "Metaspace"}"#) }
     }
 }
