@@ -8,8 +8,8 @@ struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the token ids of a text with a model's tokenizer.",
         discussion: """
-            TOKENIZER is a directory (tokenizer.json, vocab.json + merges.txt or encoder.json + vocab.bpe), a \
-            tokenizer.json file, or a GGUF file (a model or a vocabulary-only file: byte-level BPE, SentencePiece, WordPiece \
+            TOKENIZER is a directory (tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe or vocab.txt), \
+            a tokenizer.json file (byte-level BPE, SentencePiece-style BPE or WordPiece), or a GGUF file (a model or a vocabulary-only file: byte-level BPE, SentencePiece, WordPiece \
             or Gemma 4's character-level BPE).
             """)
 
@@ -27,9 +27,7 @@ struct Tokenize: ParsableCommand {
 
     /// The tokenizer at `path`: a GGUF file's, a tokenizer.json's, or a directory's files'.
     static func load(_ path: String) throws -> any Tokenizer {
-        if path.hasSuffix(".gguf") { return try GGUFTokenizer.load(gguf: GGUF.load(path)) }
-        if path.hasSuffix(".json") { return try ByteLevelBPETokenizer.load(tokenizerJSON: path) }
-        return try ByteLevelBPETokenizer.load(directory: path)
+        try TokenizerFiles.load(path)
     }
 
     func input() throws -> String {

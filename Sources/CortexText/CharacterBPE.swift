@@ -14,11 +14,32 @@ import Foundation
 /// let ids = try tokenizer.encode("Hello world")
 /// ```
 public struct CharacterBPETokenizer: Tokenizer, Sendable {
+    /// Where a "▁" goes in front of the text between special tokens.
+    public enum SpacePrefix: Sendable, Equatable {
+        /// None (Gemma 4).
+        case none
+        /// Before every run of text, even one that starts with a space (the Prepend("▁")
+        /// normalizer of Llama 2's tokenizer.json).
+        case unconditional
+        /// Before the run at the start of the text, unless it starts with a space (Metaspace
+        /// with prepend_scheme "first").
+        case first
+        /// Before every run, unless it starts with a space (Metaspace, prepend_scheme "always").
+        case always
+    }
+
     public let tokens: [String]
     /// Control and user-defined tokens by text, matched whole in the text before it is split.
     public let specialTokens: [String: Int]
-    /// Whether a "▁" goes in front of the text (and after each special token).
-    public let addSpacePrefix: Bool
+    public let spacePrefix: SpacePrefix
+    /// Whether the text is cut before every "▁" and each piece merged alone (Metaspace's split).
+    public let splitsBeforeSpaces: Bool
+    /// Whether runs of line breaks are cut from the text and taken whole where they are a
+    /// token (llama.cpp's Gemma 4).
+    public let isolatesLineBreakRuns: Bool
+    /// The token for a character that neither a token nor byte tokens cover (consecutive ones
+    /// fused into one); without it such characters are dropped.
+    public let unknownId: Int?
     private let pieceIds: PieceTable
     private let byteIds: [Int]
     /// (left id, right id) to the merge's rank and the joined token's id.
@@ -27,19 +48,24 @@ public struct CharacterBPETokenizer: Tokenizer, Sendable {
 
     public var vocabularySize: Int { tokens.count }
 
-    /// Token types as GGUF numbers them (1 normal, 3 control, 4 user-defined, 6 byte); every
-    /// merge's parts and joined text must be tokens.
-    public init(tokens: [String], types: [Int], merges: [(String, String)], addSpacePrefix: Bool = false, source: String = "BPE") throws {
+    /// Token types as GGUF numbers them (1 normal, 3 control, 4 user-defined, 6 byte; without
+    /// types, tokens written `<0xNN>` are the byte tokens); every merge's parts and joined text
+    /// must be tokens.
+    public init(tokens: [String], types: [Int], merges: [(String, String)], spacePrefix: SpacePrefix = .none, splitsBeforeSpaces: Bool = false,
+                isolatesLineBreakRuns: Bool = false, unknownId: Int? = nil, source: String = "BPE") throws {
         guard types.isEmpty || types.count == tokens.count else {
             throw CortexError.invalidFile(path: source, reason: "\(tokens.count) tokens with \(types.count) token types")
         }
         self.tokens = tokens
-        self.addSpacePrefix = addSpacePrefix
+        self.spacePrefix = spacePrefix
+        self.splitsBeforeSpaces = splitsBeforeSpaces
+        self.isolatesLineBreakRuns = isolatesLineBreakRuns
+        self.unknownId = unknownId
         var entries: [(text: String, id: Int)] = [], specials: [String: Int] = [:]
         var bytes = [Int](repeating: -1, count: 256)
         for (id, token) in tokens.enumerated() {
             let type = types.isEmpty ? 1 : types[id]
-            if type == 6, token.utf8.count == 6, token.hasPrefix("<0x"), let value = UInt8(token.dropFirst(3).prefix(2), radix: 16) {
+            if type == 6 || types.isEmpty, token.utf8.count == 6, token.hasPrefix("<0x"), token.hasSuffix(">"), let value = UInt8(token.dropFirst(3).prefix(2), radix: 16) {
                 bytes[Int(value)] = id
                 continue
             }
@@ -80,59 +106,79 @@ public struct CharacterBPETokenizer: Tokenizer, Sendable {
             }
             return (String(decoding: utf8[..<space], as: UTF8.self), String(decoding: utf8[(space + 1)...], as: UTF8.self))
         }
-        return try CharacterBPETokenizer(tokens: tokens, types: types, merges: merges,
-                                         addSpacePrefix: file.metadata["tokenizer.ggml.add_space_prefix"]?.bool ?? false, source: file.path)
+        let prefix = file.metadata["tokenizer.ggml.add_space_prefix"]?.bool ?? false
+        return try CharacterBPETokenizer(tokens: tokens, types: types, merges: merges, spacePrefix: prefix ? .unconditional : .none,
+                                         isolatesLineBreakRuns: true, unknownId: file.metadata["tokenizer.ggml.unknown_token_id"]?.integer, source: file.path)
     }
 
     public func encode(_ text: String) throws -> [Int] {
         var output: [Int] = []
         output.reserveCapacity(text.utf8.count / 3)
-        var afterSpecial = true
+        var atStart = true
         splitter.forEachSegment(text) { segment, special in
             if let special {
                 output.append(special)
-                afterSpecial = true
             } else if !segment.isEmpty {
-                encodePlain(segment, prefix: addSpacePrefix && afterSpecial, into: &output)
-                afterSpecial = false
+                encodePlain(segment, atStart: atStart, into: &output)
             }
+            atStart = false
         }
         return output
     }
 
-    /// One run of text between special tokens: escaped, cut into runs of line breaks and the
-    /// rest, and merged.
-    private func encodePlain(_ text: Substring, prefix: Bool, into output: inout [Int]) {
+    /// One run of text between special tokens: escaped, prefixed, cut (before spaces, around
+    /// line-break runs) and merged.
+    private func encodePlain(_ text: Substring, atStart: Bool, into output: inout [Int]) {
         var escaped: [UInt8] = []
         escaped.reserveCapacity(text.utf8.count + text.utf8.count / 4 + 3)
         let marker: [UInt8] = [0xE2, 0x96, 0x81]
-        if prefix { escaped += marker }
         for byte in text.utf8 { if byte == 0x20 { escaped += marker } else { escaped.append(byte) } }
+        // Metaspace's prefix goes only where the text does not already start with "▁".
+        let startsWithMarker = escaped.starts(with: marker)
+        switch spacePrefix {
+        case .none: break
+        case .unconditional: escaped.insert(contentsOf: marker, at: 0)
+        case .first: if atStart && !startsWithMarker { escaped.insert(contentsOf: marker, at: 0) }
+        case .always: if !startsWithMarker { escaped.insert(contentsOf: marker, at: 0) }
+        }
         escaped.withUnsafeBufferPointer { bytes in
             var start = 0
             while start < bytes.count {
-                let breaks = bytes[start] == 0x0A
                 var end = start + 1
-                while end < bytes.count && (bytes[end] == 0x0A) == breaks { end += 1 }
-                if breaks, let id = pieceIds.id(UnsafeBufferPointer(rebasing: bytes[start..<end])) {
-                    output.append(id)
+                if isolatesLineBreakRuns {
+                    let breaks = bytes[start] == 0x0A
+                    while end < bytes.count && (bytes[end] == 0x0A) == breaks { end += 1 }
+                    if breaks, let id = pieceIds.id(UnsafeBufferPointer(rebasing: bytes[start..<end])) {
+                        output.append(id)
+                        start = end
+                        continue
+                    }
+                } else if splitsBeforeSpaces {
+                    while end < bytes.count && !(bytes[end] == 0xE2 && end + 2 < bytes.count && bytes[end + 1] == 0x96 && bytes[end + 2] == 0x81) { end += 1 }
                 } else {
-                    encodeRun(bytes, start..<end, into: &output)
+                    end = bytes.count
                 }
+                encodeRun(bytes, start..<end, into: &output)
                 start = end
             }
         }
     }
 
     private func encodeRun(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into output: inout [Int]) {
+        var lastWasUnknown = false
         joinAdjacentSymbols(bytes, range, initialId: { pieceIds.id(UnsafeBufferPointer(rebasing: bytes[$0])).map(Int32.init) ?? -1 }, join: { left, right, _ in
             guard left >= 0, right >= 0, let merge = mergeTable[UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))] else { return nil }
             return (-Float(merge.rank), merge.id)
         }, emit: { id, range in
             if id >= 0 {
                 output.append(Int(id))
-            } else {
-                for byte in bytes[range] where byteIds[Int(byte)] >= 0 { output.append(byteIds[Int(byte)]) }
+                lastWasUnknown = false
+            } else if bytes[range].allSatisfy({ byteIds[Int($0)] >= 0 }) {
+                for byte in bytes[range] { output.append(byteIds[Int(byte)]) }
+                lastWasUnknown = false
+            } else if let unknownId {
+                if !lastWasUnknown { output.append(unknownId) }
+                lastWasUnknown = true
             }
         })
     }
@@ -147,7 +193,7 @@ public struct CharacterBPETokenizer: Tokenizer, Sendable {
             bytes += Array(tokens[id].replacingOccurrences(of: "▁", with: " ").utf8)
         }
         var text = String(decoding: bytes, as: UTF8.self)
-        if addSpacePrefix && text.hasPrefix(" ") { text.removeFirst() }
+        if spacePrefix != .none && text.hasPrefix(" ") { text.removeFirst() }
         return text
     }
 }

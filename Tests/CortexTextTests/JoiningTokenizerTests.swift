@@ -41,4 +41,25 @@ import Testing
         #expect(try tokenizer.encode("e\u{301}") == [3, 11])
         #expect(try tokenizer.encode("é") == [3, 12])
     }
+
+    /// tokenizer.json's SentencePiece-style BPE in its three space forms (Llama 2's normalizer,
+    /// Metaspace "first", Metaspace "always" with split), trained by Tools/make_character_bpe_fixtures.py,
+    /// against Hugging Face's ids.
+    @Test func tokenizerJSONCharacterBPEMatchesHuggingFace() throws {
+        let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("character-bpe.json")
+        let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        let texts = fixture["texts"] as! [String]
+        let documents = fixture["tokenizers"] as! [String: Any], expected = fixture["ids"] as! [String: [[Int]]]
+        #expect(documents.count == 3)
+        for (name, document) in documents.sorted(by: { $0.key < $1.key }) {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("cortex-\(name)-\(UUID().uuidString).json").path
+            try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: path))
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let tokenizer = try TokenizerFiles.load(path)
+            #expect(tokenizer is CharacterBPETokenizer, "\(name)")
+            for (text, ids) in zip(texts, expected[name]!) {
+                #expect(try tokenizer.encode(text) == ids, "\(name): \(text.prefix(60).debugDescription)")
+            }
+        }
+    }
 }

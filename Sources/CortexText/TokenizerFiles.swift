@@ -1,0 +1,121 @@
+import CortexCore
+import Foundation
+
+extension CharacterBPETokenizer {
+    /// Loads Hugging Face's `tokenizer.json` for a BPE model over characters (Llama 2, Mistral,
+    /// TinyLlama, Gemma): `byte_fallback` with `<0xNN>` byte tokens, spaces as "▁" by the
+    /// normalizer (Prepend("▁") + Replace(" ", "▁")) or by the Metaspace pre-tokenizer
+    /// (prepend_scheme "always", "first" or "never"; split or not). Added tokens are matched
+    /// whole; the unknown token stands for what bytes cannot cover.
+    public static func load(tokenizerJSON path: String) throws -> CharacterBPETokenizer {
+        let root = try TokenizerFiles.readObject(path)
+        guard let model = root["model"] as? [String: Any], model["type"] as? String ?? "BPE" == "BPE",
+              let rawVocabulary = model["vocab"] as? [String: Any] else {
+            throw CortexError.invalidFile(path: path, reason: "not a tokenizer.json with a BPE model and its vocabulary")
+        }
+        for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let affix = model[key] as? String, !affix.isEmpty {
+                throw CortexError.invalidFile(path: path, reason: "BPE \(key) \(affix.debugDescription) is not supported")
+            }
+        }
+        var tokens: [String] = []
+        for (token, value) in rawVocabulary {
+            guard let id = value as? Int, id >= 0 else { throw CortexError.invalidFile(path: path, reason: "token \(token.debugDescription) has id \(value), not a non-negative integer") }
+            if id >= tokens.count { tokens += Array(repeating: "", count: id + 1 - tokens.count) }
+            tokens[id] = token
+        }
+        // Added tokens: control ones ("special") and user-defined ones, both matched whole.
+        var types = [Int](repeating: 1, count: tokens.count)
+        for case let added as [String: Any] in root["added_tokens"] as? [Any] ?? [] {
+            guard let content = added["content"] as? String, let id = added["id"] as? Int, id >= 0 else { continue }
+            if id >= tokens.count {
+                tokens += Array(repeating: "", count: id + 1 - tokens.count)
+                types += Array(repeating: 1, count: id + 1 - types.count)
+            }
+            tokens[id] = content
+            types[id] = added["special"] as? Bool ?? true ? 3 : 4
+        }
+        for (id, token) in tokens.enumerated() where types[id] == 1 && token.utf8.count == 6 && token.hasPrefix("<0x") && token.hasSuffix(">") { types[id] = 6 }
+        if model["byte_fallback"] as? Bool != true { for id in types.indices where types[id] == 6 { types[id] = 1 } }
+        let merges = try (model["merges"] as? [Any] ?? []).enumerated().map { index, entry -> (String, String) in
+            if let text = entry as? String, let rule = ByteLevelBPETokenizer.mergeRule(Substring(text)) { return rule }
+            if let pair = entry as? [String], pair.count == 2 { return (pair[0], pair[1]) }
+            throw CortexError.invalidFile(path: path, reason: "merge \(index + 1) is neither \"a b\" nor [a, b]: \(entry)")
+        }
+        let (prefix, split) = try spaceHandling(root, path: path)
+        let unknown = (model["unk_token"] as? String).flatMap { token in tokens.firstIndex(of: token) }
+        return try CharacterBPETokenizer(tokens: tokens, types: types, merges: merges, spacePrefix: prefix, splitsBeforeSpaces: split,
+                                         unknownId: unknown, source: path)
+    }
+
+    /// How a tokenizer.json makes spaces "▁": the prefix and whether the text is cut before them.
+    static func spaceHandling(_ root: [String: Any], path: String) throws -> (SpacePrefix, Bool) {
+        var prefix = SpacePrefix.none, replaces = false, split = false
+        var normalizers = [root["normalizer"] as? [String: Any]].compactMap { $0 }
+        if normalizers.first?["type"] as? String == "Sequence" { normalizers = normalizers[0]["normalizers"] as? [[String: Any]] ?? [] }
+        for normalizer in normalizers {
+            switch normalizer["type"] as? String {
+            case "Prepend" where normalizer["prepend"] as? String == "▁": prefix = .unconditional
+            case "Replace" where (normalizer["pattern"] as? [String: Any])?["String"] as? String == " " && normalizer["content"] as? String == "▁": replaces = true
+            case let other:
+                throw CortexError.invalidFile(path: path, reason: "normalizer \(other ?? "?") is not supported for character-level BPE (Prepend(\"▁\") and Replace(\" \", \"▁\") are)")
+            }
+        }
+        if let pre = root["pre_tokenizer"] as? [String: Any] {
+            guard pre["type"] as? String == "Metaspace", pre["replacement"] as? String ?? "▁" == "▁" else {
+                throw CortexError.invalidFile(path: path, reason: "pre-tokenizer \(pre["type"] ?? "?") is not supported for character-level BPE (Metaspace is)")
+            }
+            replaces = true
+            split = pre["split"] as? Bool ?? true
+            switch pre["prepend_scheme"] as? String ?? ((pre["add_prefix_space"] as? Bool ?? true) ? "always" : "never") {
+            case "always": prefix = .always
+            case "first": prefix = .first
+            case "never": break
+            case let other: throw CortexError.invalidFile(path: path, reason: "Metaspace prepend_scheme \(other.debugDescription) is not always, first or never")
+            }
+        }
+        guard replaces else { throw CortexError.invalidFile(path: path, reason: "character-level BPE without spaces made \"▁\" (no Replace normalizer or Metaspace)") }
+        return (prefix, split)
+    }
+}
+
+/// A tokenizer from whichever files hold it: a GGUF file's metadata, a tokenizer.json (byte-level
+/// BPE, character-level BPE or WordPiece, told apart by its model and pre-tokenizer), or a
+/// directory with tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe or vocab.txt.
+///
+/// ```swift
+/// let tokenizer = try TokenizerFiles.load("TinyLlama-1.1B-Chat-v1.0")   // its tokenizer.json
+/// ```
+public enum TokenizerFiles {
+    public static func load(_ path: String) throws -> any Tokenizer {
+        if path.hasSuffix(".gguf") { return try GGUFTokenizer.load(gguf: GGUF.load(path)) }
+        if path.hasSuffix(".json") { return try load(tokenizerJSON: path) }
+        let json = (path as NSString).appendingPathComponent("tokenizer.json")
+        if FileManager.default.fileExists(atPath: json) { return try load(tokenizerJSON: json) }
+        if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("vocab.txt")) { return try WordPieceTokenizer.load(directory: path) }
+        return try ByteLevelBPETokenizer.load(directory: path)
+    }
+
+    /// A tokenizer.json's tokenizer: WordPiece for a WordPiece model; byte-level BPE where the
+    /// pre-tokenizer or decoder is ByteLevel; character-level BPE otherwise.
+    public static func load(tokenizerJSON path: String) throws -> any Tokenizer {
+        let root = try readObject(path)
+        let model = root["model"] as? [String: Any] ?? [:]
+        switch model["type"] as? String ?? "BPE" {
+        case "WordPiece": return try WordPieceTokenizer.load(tokenizerJSON: path)
+        case "BPE":
+            let description = String(describing: root["pre_tokenizer"] ?? "") + String(describing: root["decoder"] ?? "")
+            if description.contains("ByteLevel") { return try ByteLevelBPETokenizer.load(tokenizerJSON: path) }
+            return try CharacterBPETokenizer.load(tokenizerJSON: path)
+        case let other: throw CortexError.invalidFile(path: path, reason: "model type \(other) is not supported (BPE and WordPiece are)")
+        }
+    }
+
+    static func readObject(_ path: String) throws -> [String: Any] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CortexError.io(path: path, reason: "cannot be read") }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw CortexError.invalidFile(path: path, reason: "not a JSON object")
+        }
+        return object
+    }
+}
