@@ -12,13 +12,16 @@ import Testing
     static let types = [3, 1, 1, 1, 1, 1, 1, 1, 6, 6, 6, 1, 1]
 
     @Test func characterBPEMergesByRankWithByteFallback() throws {
-        let tokenizer = try CharacterBPETokenizer(tokens: Self.tokens, types: Self.types, merges: [("a", "b"), ("▁", "ab")])
+        let tokenizer = try CharacterBPETokenizer(tokens: Self.tokens, types: Self.types, merges: [("a", "b"), ("▁", "ab")], isolatesLineBreakRuns: true)
         // "ab▁ab": a+b (rank 0) twice, then ▁+ab; "\n\n" whole; "c" falls back to its byte <0x63>.
         let text = "ab ab\n\nc é"
         let ids = try tokenizer.encode(text)
         #expect(ids == [4, 5, 7, 8, 3, 12])
         #expect(try tokenizer.decode(ids) == text)
         #expect(try tokenizer.encode("<bos>ab") == [0, 4])
+        // Without Gemma's line-break runs, "\n\n" is two symbols that no merge joins.
+        let plain = try CharacterBPETokenizer(tokens: Self.tokens, types: Self.types, merges: [("a", "b"), ("▁", "ab")])
+        #expect(try plain.encode("ab\n\n") == [4, 6, 6])
         // "e" + U+0301 is not "é": the bytes decide, not canonical equivalence (CC 81 have no
         // byte tokens and are dropped).
         #expect(try tokenizer.encode("e\u{301}") == [11])
