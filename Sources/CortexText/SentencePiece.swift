@@ -147,8 +147,8 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
 }
 
 /// The tokenizer a GGUF file declares, whichever kind (`tokenizer.ggml.model`): byte-level BPE
-/// ("gpt2"), SentencePiece ("llama"), WordPiece ("bert") or character-level BPE ("gemma4"); other
-/// kinds are refused by name.
+/// ("gpt2"), SentencePiece ("llama"), WordPiece ("bert"), character-level BPE ("gemma4") or
+/// Unigram ("t5"); other kinds are refused by name.
 public enum GGUFTokenizer {
     public static func load(gguf file: GGUF.File) throws -> any Tokenizer {
         let model = try file.string("tokenizer.ggml.model")
@@ -157,8 +157,9 @@ public enum GGUFTokenizer {
         case "llama": return try SentencePieceTokenizer.load(gguf: file)
         case "bert": return try WordPieceTokenizer.load(gguf: file)
         case "gemma4": return try CharacterBPETokenizer.load(gguf: file)
+        case "t5": return try UnigramTokenizer.load(gguf: file)
         default:
-            throw CortexError.invalidFile(path: file.path, reason: "tokenizer model \"\(model)\" is not supported (\"gpt2\" byte-level BPE, \"llama\" SentencePiece, \"bert\" WordPiece and \"gemma4\" character-level BPE are)")
+            throw CortexError.invalidFile(path: file.path, reason: "tokenizer model \"\(model)\" is not supported (\"gpt2\" byte-level BPE, \"llama\" SentencePiece, \"bert\" WordPiece, \"gemma4\" character-level BPE and \"t5\" Unigram are)")
         }
     }
 }

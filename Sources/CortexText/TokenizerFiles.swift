@@ -79,8 +79,60 @@ extension CharacterBPETokenizer {
     }
 }
 
+extension UnigramTokenizer {
+    /// Loads Hugging Face's `tokenizer.json` for a Unigram model (T5, ALBERT, XLM-RoBERTa):
+    /// `[piece, score]` pairs, `unk_id` and `byte_fallback`; the normalizer's Precompiled
+    /// charsmap (base64) and Replace(" {2,}", " "); the Metaspace pre-tokenizer. Added tokens are
+    /// matched whole. Other normalizers and pre-tokenizers are refused by name.
+    public static func load(tokenizerJSON path: String) throws -> UnigramTokenizer {
+        let root = try TokenizerFiles.readObject(path)
+        guard let model = root["model"] as? [String: Any], model["type"] as? String == "Unigram", let vocabulary = model["vocab"] as? [Any] else {
+            throw CortexError.invalidFile(path: path, reason: "not a tokenizer.json with a Unigram model and its vocabulary")
+        }
+        var pieces: [String] = [], scores: [Double] = []
+        for (index, entry) in vocabulary.enumerated() {
+            guard let pair = entry as? [Any], pair.count == 2, let piece = pair[0] as? String, let score = (pair[1] as? NSNumber)?.doubleValue else {
+                throw CortexError.invalidFile(path: path, reason: "vocabulary entry \(index) is not [piece, score]: \(entry)")
+            }
+            pieces.append(piece)
+            scores.append(score)
+        }
+        var types = [Int](repeating: 1, count: pieces.count)
+        for case let added as [String: Any] in root["added_tokens"] as? [Any] ?? [] {
+            guard let content = added["content"] as? String, let id = added["id"] as? Int, pieces.indices.contains(id), pieces[id] == content else { continue }
+            types[id] = added["special"] as? Bool ?? true ? 3 : 4
+        }
+        var charsmap: PrecompiledCharsmap?, collapses = false
+        var normalizers = [root["normalizer"] as? [String: Any]].compactMap { $0 }
+        if normalizers.first?["type"] as? String == "Sequence" { normalizers = normalizers[0]["normalizers"] as? [[String: Any]] ?? [] }
+        for normalizer in normalizers {
+            switch normalizer["type"] as? String {
+            case "Precompiled":
+                guard let encoded = normalizer["precompiled_charsmap"] as? String, let blob = Data(base64Encoded: encoded) else {
+                    throw CortexError.invalidFile(path: path, reason: "Precompiled normalizer without a base64 precompiled_charsmap")
+                }
+                if !blob.isEmpty { charsmap = try PrecompiledCharsmap(Array(blob), source: path) }
+            case "Replace" where (normalizer["pattern"] as? [String: Any])?["Regex"] as? String == " {2,}" && normalizer["content"] as? String == " ":
+                collapses = true
+            case let other:
+                throw CortexError.invalidFile(path: path, reason: "normalizer \(other ?? "?") is not supported for Unigram (Precompiled and Replace(\" {2,}\", \" \") are)")
+            }
+        }
+        var prefix = CharacterBPETokenizer.SpacePrefix.always, split = true
+        if let pre = root["pre_tokenizer"] as? [String: Any] {
+            guard pre["type"] as? String == "Metaspace" else {
+                throw CortexError.invalidFile(path: path, reason: "pre-tokenizer \(pre["type"] ?? "?") is not supported for Unigram (Metaspace is)")
+            }
+            (prefix, split) = try CharacterBPETokenizer.spaceHandling(["pre_tokenizer": pre], path: path)
+        }
+        return try UnigramTokenizer(pieces: pieces, scores: scores, types: types, unknownId: model["unk_id"] as? Int ?? 0,
+                                    byteFallback: model["byte_fallback"] as? Bool ?? false, charsmap: charsmap, collapsesSpaces: collapses,
+                                    spacePrefix: prefix, splitsBeforeSpaces: split, source: path)
+    }
+}
+
 /// A tokenizer from whichever files hold it: a GGUF file's metadata, a tokenizer.json (byte-level
-/// BPE, character-level BPE or WordPiece, told apart by its model and pre-tokenizer), or a
+/// BPE, character-level BPE, Unigram or WordPiece, told apart by its model and pre-tokenizer), or a
 /// directory with tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe or vocab.txt.
 ///
 /// ```swift
@@ -103,11 +155,12 @@ public enum TokenizerFiles {
         let model = root["model"] as? [String: Any] ?? [:]
         switch model["type"] as? String ?? "BPE" {
         case "WordPiece": return try WordPieceTokenizer.load(tokenizerJSON: path)
+        case "Unigram": return try UnigramTokenizer.load(tokenizerJSON: path)
         case "BPE":
             let description = String(describing: root["pre_tokenizer"] ?? "") + String(describing: root["decoder"] ?? "")
             if description.contains("ByteLevel") { return try ByteLevelBPETokenizer.load(tokenizerJSON: path) }
             return try CharacterBPETokenizer.load(tokenizerJSON: path)
-        case let other: throw CortexError.invalidFile(path: path, reason: "model type \(other) is not supported (BPE and WordPiece are)")
+        case let other: throw CortexError.invalidFile(path: path, reason: "model type \(other) is not supported (BPE, Unigram and WordPiece are)")
         }
     }
 
