@@ -16,9 +16,17 @@ extension FuzzTarget {
         try attempt { _ = try tokenizer.decode([0, tokenizer.vocabularySize - 1, tokenizer.vocabularySize, -1]) }
     }
 
-    static let tokenizerJSON = FuzzTarget("tokenizer-json", "Hugging Face tokenizer.json (BPE and WordPiece models)", seeds: { sources in
+    static let tokenizerJSON = FuzzTarget("tokenizer-json", "Hugging Face tokenizer.json (BPE, Unigram and WordPiece models)", seeds: { sources in
         var seeds: [[UInt8]] = []
         if let bytes = sources.fixture("CortexTextTests/Fixtures/gpt2_tokenizer.json") { seeds.append(bytes) }
+        // The SentencePiece-style BPE and Unigram tokenizer.json files inside their fixtures.
+        for (fixture, key) in [("character-bpe.json", "tokenizers"), ("unigram.json", "trained_tokenizer")] {
+            guard let bytes = sources.fixture("CortexTextTests/Fixtures/" + fixture),
+                  let object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] else { continue }
+            var document = object[key]
+            if key == "tokenizers" { document = (document as? [String: Any])?["llama2"] }
+            if let document, let data = try? JSONSerialization.data(withJSONObject: document) { seeds.append(Array(data)) }
+        }
         if let bytes = sources.bytes(sources.miniLM + "/tokenizer.json"), let trimmed = trimmedTokenizerJSON(bytes, keeping: 1200) {
             seeds.append(trimmed)
         }
@@ -27,6 +35,9 @@ extension FuzzTarget {
         let path = try workspace.file("tokenizer.json", bytes)
         try attempt { try exercise(try ByteLevelBPETokenizer.load(tokenizerJSON: path)) }
         try attempt { try exercise(try WordPieceTokenizer.load(tokenizerJSON: path)) }
+        try attempt { try exercise(try TokenizerFiles.load(tokenizerJSON: path)) }
+        try attempt { try exercise(try CharacterBPETokenizer.load(tokenizerJSON: path)) }
+        try attempt { try exercise(try UnigramTokenizer.load(tokenizerJSON: path)) }
     })
 
     static let vocabularyAndMerges = bpeFiles("vocab-merges", "vocab.json + merges.txt (Hugging Face's byte-level BPE files)",
