@@ -9,7 +9,8 @@ struct Tokenize: ParsableCommand {
         abstract: "Print the token ids of a text with a model's tokenizer.",
         discussion: """
             TOKENIZER is a directory (tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe or vocab.txt), \
-            a tokenizer.json file (byte-level BPE, SentencePiece-style BPE or WordPiece), or a GGUF file (a model or a vocabulary-only file: byte-level BPE, SentencePiece, WordPiece \
+            a tokenizer.json file (byte-level BPE, SentencePiece-style BPE, Unigram or WordPiece), or a GGUF file (a model or a \
+            vocabulary-only file: byte-level BPE, SentencePiece, WordPiece, Unigram \
             or Gemma 4's character-level BPE).
             """)
 
