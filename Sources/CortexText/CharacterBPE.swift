@@ -112,53 +112,27 @@ public struct CharacterBPETokenizer: Tokenizer, Sendable {
     }
 
     public func encode(_ text: String) throws -> [Int] {
-        var output: [Int] = []
-        output.reserveCapacity(text.utf8.count / 3)
-        var atStart = true
-        splitter.forEachSegment(text) { segment, special in
-            if let special {
-                output.append(special)
-            } else if !segment.isEmpty {
-                encodePlain(segment, atStart: atStart, into: &output)
-            }
-            atStart = false
-        }
-        return output
+        splitter.encode(text) { run, atStart, output in encodePlain(run, atStart: atStart, into: &output) }
     }
 
     /// One run of text between special tokens: escaped, prefixed, cut (before spaces, around
     /// line-break runs) and merged.
     private func encodePlain(_ text: Substring, atStart: Bool, into output: inout [Int]) {
-        var escaped: [UInt8] = []
-        escaped.reserveCapacity(text.utf8.count + text.utf8.count / 4 + 3)
-        let marker: [UInt8] = [0xE2, 0x96, 0x81]
-        for byte in text.utf8 { if byte == 0x20 { escaped += marker } else { escaped.append(byte) } }
-        // Metaspace's prefix goes only where the text does not already start with "▁".
-        let startsWithMarker = escaped.starts(with: marker)
-        switch spacePrefix {
-        case .none: break
-        case .unconditional: escaped.insert(contentsOf: marker, at: 0)
-        case .first: if atStart && !startsWithMarker { escaped.insert(contentsOf: marker, at: 0) }
-        case .always: if !startsWithMarker { escaped.insert(contentsOf: marker, at: 0) }
-        }
-        escaped.withUnsafeBufferPointer { bytes in
+        let marking = SpaceMarking(prefix: spacePrefix, splitsBeforeSpaces: splitsBeforeSpaces)
+        marking.escape(text.utf8, atStart: atStart).withUnsafeBufferPointer { bytes in
+            guard isolatesLineBreakRuns else {
+                return marking.forEachPiece(bytes) { encodeRun(bytes, $0, into: &output) }
+            }
             var start = 0
             while start < bytes.count {
+                let breaks = bytes[start] == 0x0A
                 var end = start + 1
-                if isolatesLineBreakRuns {
-                    let breaks = bytes[start] == 0x0A
-                    while end < bytes.count && (bytes[end] == 0x0A) == breaks { end += 1 }
-                    if breaks, let id = pieceIds.id(UnsafeBufferPointer(rebasing: bytes[start..<end])) {
-                        output.append(id)
-                        start = end
-                        continue
-                    }
-                } else if splitsBeforeSpaces {
-                    while end < bytes.count && !(bytes[end] == 0xE2 && end + 2 < bytes.count && bytes[end + 1] == 0x96 && bytes[end + 2] == 0x81) { end += 1 }
+                while end < bytes.count && (bytes[end] == 0x0A) == breaks { end += 1 }
+                if breaks, let id = pieceIds.id(UnsafeBufferPointer(rebasing: bytes[start..<end])) {
+                    output.append(id)
                 } else {
-                    end = bytes.count
+                    encodeRun(bytes, start..<end, into: &output)
                 }
-                encodeRun(bytes, start..<end, into: &output)
                 start = end
             }
         }

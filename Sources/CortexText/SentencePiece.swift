@@ -76,34 +76,16 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
     }
 
     public func encode(_ text: String) throws -> [Int] {
-        var output: [Int] = []
-        // Control tokens written in the text are taken whole; the text between them is encoded,
-        // with the space prefix where it follows the start or a control token.
-        var afterSpecial = true
-        splitter.forEachSegment(text) { segment, special in
-            if let special {
-                output.append(special)
-                afterSpecial = true
-            } else if !segment.isEmpty {
-                encodePlain(String(segment), prefix: addSpacePrefix && afterSpecial, into: &output)
-                afterSpecial = false
-            }
-        }
-        return output
+        // Control tokens written in the text are taken whole; each run of text between them is
+        // encoded with the space prefix (a run always follows the start or a control token).
+        splitter.encode(text) { run, _, output in encodePlain(run, into: &output) }
     }
 
-    /// One run of text: the bigram joins by score, over a linked list of symbols (byte ranges
-    /// of the escaped text, so a joined pair is the range from the left one's start). A scalar
-    /// no piece of two or more scalars contains (a line break, in most vocabularies) stays a
-    /// symbol of its own, so the text is joined in runs between such scalars: the same joins,
-    /// with a small queue per run.
-    private func encodePlain(_ text: String, prefix: Bool, into output: inout [Int]) {
-        var escaped: [UInt8] = []
-        escaped.reserveCapacity(text.utf8.count + text.utf8.count / 4 + 3)
-        let marker: [UInt8] = [0xE2, 0x96, 0x81]
-        if prefix { escaped += marker }
-        for byte in text.utf8 { if byte == 0x20 { escaped += marker } else { escaped.append(byte) } }
-        escaped.withUnsafeBufferPointer { bytes in
+    /// One run of text: spaces as "▁", then the bigram joins by score. A scalar no piece of two
+    /// or more scalars contains (a line break, in most vocabularies) stays a symbol of its own,
+    /// so the text is joined in runs between such scalars: the same joins, with a small queue per run.
+    private func encodePlain(_ text: Substring, into output: inout [Int]) {
+        SpaceMarking(prefix: addSpacePrefix ? .unconditional : .none).escape(text.utf8, atStart: true).withUnsafeBufferPointer { bytes in
             var runStart = 0, index = 0
             while index < bytes.count {
                 let byte = bytes[index]

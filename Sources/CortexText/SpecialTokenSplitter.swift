@@ -56,3 +56,18 @@ struct SpecialTokenSplitter: Sendable {
         }
     }
 }
+
+extension SpecialTokenSplitter {
+    /// The ids of `text`: each special token's id, and the ids `plain` appends for each run of
+    /// text between them (told whether the run starts the text).
+    func encode(_ text: String, plain: (_ run: Substring, _ atStart: Bool, _ output: inout [Int]) -> Void) -> [Int] {
+        var output: [Int] = []
+        output.reserveCapacity(text.utf8.count / 3)
+        var atStart = true
+        forEachSegment(text) { segment, special in
+            if let special { output.append(special) } else if !segment.isEmpty { plain(segment, atStart, &output) }
+            atStart = false
+        }
+        return output
+    }
+}

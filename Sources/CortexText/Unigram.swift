@@ -100,55 +100,10 @@ public struct UnigramTokenizer: Tokenizer, Sendable {
     }
 
     public func encode(_ text: String) throws -> [Int] {
-        var output: [Int] = []
-        var atStart = true
-        splitter.forEachSegment(text) { segment, special in
-            if let special {
-                output.append(special)
-            } else if !segment.isEmpty {
-                encodePlain(segment, atStart: atStart, into: &output)
-            }
-            atStart = false
-        }
-        return output
-    }
-
-    private func encodePlain(_ text: Substring, atStart: Bool, into output: inout [Int]) {
-        var normalized = charsmap?.normalize(text) ?? String(text)
-        var escaped: [UInt8] = []
-        escaped.reserveCapacity(normalized.utf8.count + 8)
-        let marker: [UInt8] = [0xE2, 0x96, 0x81]
-        var previousWasSpace = false
-        normalized.withUTF8 { bytes in
-            for byte in bytes {
-                if byte == 0x20 {
-                    if !(collapsesSpaces && previousWasSpace) { escaped += marker }
-                    previousWasSpace = true
-                } else {
-                    escaped.append(byte)
-                    previousWasSpace = false
-                }
-            }
-        }
-        guard !escaped.isEmpty else { return }
-        let startsWithMarker = escaped.starts(with: marker)
-        switch spacePrefix {
-        case .none: break
-        case .unconditional: escaped.insert(contentsOf: marker, at: 0)
-        case .first: if atStart && !startsWithMarker { escaped.insert(contentsOf: marker, at: 0) }
-        case .always: if !startsWithMarker { escaped.insert(contentsOf: marker, at: 0) }
-        }
-        escaped.withUnsafeBufferPointer { bytes in
-            var start = 0
-            while start < bytes.count {
-                var end = start + 1
-                if splitsBeforeSpaces {
-                    while end < bytes.count && !(bytes[end] == 0xE2 && end + 2 < bytes.count && bytes[end + 1] == 0x96 && bytes[end + 2] == 0x81) { end += 1 }
-                } else {
-                    end = bytes.count
-                }
-                segment(UnsafeBufferPointer(rebasing: bytes[start..<end]), into: &output)
-                start = end
+        splitter.encode(text) { run, atStart, output in
+            let marking = SpaceMarking(prefix: spacePrefix, collapsesSpaces: collapsesSpaces, splitsBeforeSpaces: splitsBeforeSpaces)
+            marking.escape((charsmap?.normalize(run) ?? String(run)).utf8, atStart: atStart).withUnsafeBufferPointer { bytes in
+                marking.forEachPiece(bytes) { segment(UnsafeBufferPointer(rebasing: bytes[$0]), into: &output) }
             }
         }
     }
