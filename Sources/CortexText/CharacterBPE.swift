@@ -159,15 +159,6 @@ public struct CharacterBPETokenizer: Tokenizer, Sendable {
 
     /// The text of `ids`: byte tokens give their bytes, "▁" a space; special tokens are left out.
     public func decode(_ ids: [Int]) throws -> String {
-        var bytes: [UInt8] = []
-        for id in ids {
-            guard tokens.indices.contains(id) else { throw CortexError.indexOutOfRange(operation: "CharacterBPETokenizer.decode", index: id, bound: tokens.count) }
-            if let byte = byteIds.firstIndex(of: id) { bytes.append(UInt8(byte)); continue }
-            if specialTokens[tokens[id]] == id { continue }
-            bytes += Array(tokens[id].replacingOccurrences(of: "▁", with: " ").utf8)
-        }
-        var text = String(decoding: bytes, as: UTF8.self)
-        if spacePrefix != .none && text.hasPrefix(" ") { text.removeFirst() }
-        return text
+        try SpaceMarking.decode(ids, pieces: tokens, byteIds: byteIds, specialTokens: specialTokens, stripsPrefix: spacePrefix != .none, operation: "CharacterBPETokenizer.decode")
     }
 }

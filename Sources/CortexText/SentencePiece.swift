@@ -115,16 +115,7 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
     }
 
     public func decode(_ ids: [Int]) throws -> String {
-        var bytes: [UInt8] = []
-        for id in ids {
-            guard pieces.indices.contains(id) else { throw CortexError.indexOutOfRange(operation: "SentencePieceTokenizer.decode", index: id, bound: pieces.count) }
-            if let byte = byteIds.firstIndex(of: id) { bytes.append(UInt8(byte)); continue }
-            if specialTokens[pieces[id]] == id { continue }
-            bytes += Array(pieces[id].replacingOccurrences(of: "▁", with: " ").utf8)
-        }
-        var text = String(decoding: bytes, as: UTF8.self)
-        if addSpacePrefix && text.hasPrefix(" ") { text.removeFirst() }
-        return text
+        try SpaceMarking.decode(ids, pieces: pieces, byteIds: byteIds, specialTokens: specialTokens, stripsPrefix: addSpacePrefix, operation: "SentencePieceTokenizer.decode")
     }
 }
 

@@ -1,3 +1,5 @@
+import CortexCore
+
 /// Spaces written as "▁" (U+2581), as SentencePiece-style tokenizers see text: runs of spaces
 /// made one where the tokenizer collapses them, a "▁" in front by the tokenizer's scheme, and the
 /// text cut before each "▁" where it splits there (Hugging Face's Metaspace).
@@ -45,5 +47,23 @@ struct SpaceMarking: Sendable, Equatable {
             body(start..<end)
             start = end
         }
+    }
+}
+
+extension SpaceMarking {
+    /// The text of `ids` for a tokenizer that marks spaces: byte tokens give their bytes, "▁" a
+    /// space, special tokens nothing; the prefix's space comes off the front.
+    static func decode(_ ids: [Int], pieces: [String], byteIds: [Int], specialTokens: [String: Int], stripsPrefix: Bool,
+                       operation: String) throws -> String {
+        var bytes: [UInt8] = []
+        for id in ids {
+            guard pieces.indices.contains(id) else { throw CortexError.indexOutOfRange(operation: operation, index: id, bound: pieces.count) }
+            if let byte = byteIds.firstIndex(of: id) { bytes.append(UInt8(byte)); continue }
+            if specialTokens[pieces[id]] == id { continue }
+            bytes += Array(pieces[id].replacingOccurrences(of: "▁", with: " ").utf8)
+        }
+        var text = String(decoding: bytes, as: UTF8.self)
+        if stripsPrefix && text.hasPrefix(" ") { text.removeFirst() }
+        return text
     }
 }

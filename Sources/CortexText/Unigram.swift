@@ -166,15 +166,6 @@ public struct UnigramTokenizer: Tokenizer, Sendable {
 
     /// The text of `ids`: byte tokens give their bytes, "▁" a space; special tokens are left out.
     public func decode(_ ids: [Int]) throws -> String {
-        var bytes: [UInt8] = []
-        for id in ids {
-            guard pieces.indices.contains(id) else { throw CortexError.indexOutOfRange(operation: "UnigramTokenizer.decode", index: id, bound: pieces.count) }
-            if byteFallback, let byte = byteIds.firstIndex(of: id) { bytes.append(UInt8(byte)); continue }
-            if specialTokens[pieces[id]] == id { continue }
-            bytes += Array(pieces[id].replacingOccurrences(of: "▁", with: " ").utf8)
-        }
-        var text = String(decoding: bytes, as: UTF8.self)
-        if spacePrefix != .none && text.hasPrefix(" ") { text.removeFirst() }
-        return text
+        try SpaceMarking.decode(ids, pieces: pieces, byteIds: byteFallback ? byteIds : [], specialTokens: specialTokens, stripsPrefix: spacePrefix != .none, operation: "UnigramTokenizer.decode")
     }
 }
