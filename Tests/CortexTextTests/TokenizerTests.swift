@@ -176,6 +176,13 @@ struct GPT2Fixture: Decodable {
         }
     }
 
+    /// A vocabulary whose merges name tokens it does not have is refused, naming the merge.
+    @Test func mergesOutsideTheVocabularyAreRefused() {
+        expectCortexError(["merge 2", "\"a z\"", "outside the vocabulary"]) {
+            _ = try ByteLevelBPETokenizer(vocabulary: ["a": 0, "b": 1, "ab": 2], merges: [("a", "b"), ("a", "z")])
+        }
+    }
+
     @Test func tokenizerJSONDeclaresItsPreTokenization() throws {
         func parse(_ json: String) throws -> PreTokenization {
             try ByteLevelBPETokenizer.declaredPreTokenization(try JSONSerialization.jsonObject(with: Data(json.utf8)), path: "tokenizer.json")
