@@ -6,6 +6,8 @@ tokenizers runs them, on varied text.
   250,048 pieces, scores and sentencepiece precompiled charsmap) in XLM-RoBERTa's tokenizer.json
   pipeline: Precompiled(charsmap) + Replace(" {2,}", " "), Metaspace (always, split), Unigram
   with <unk>. The GGUF file is fetched by Tools/fetch-pretrained.sh; only the ids are committed.
+- "t5-style": the same vocabulary in T5's pipeline (WhitespaceSplit before Metaspace), which
+  Cortex reads from a tokenizer.json.
 - "trained": a 600-piece Unigram trained here on tiny Shakespeare with byte_fallback and
   <0xNN> byte tokens, its tokenizer.json committed whole.
 
@@ -35,6 +37,12 @@ xlmr.normalizer = normalizers.Sequence([normalizers.Precompiled(charsmap), norma
 xlmr.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
 xlmr.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i in range(len(tokens)) if types[i] in (2, 3)])
 
+# T5's pipeline on the same vocabulary: WhitespaceSplit before Metaspace.
+t5_style = Tokenizer(models.Unigram(list(zip(tokens, scores)), unk_id=3, byte_fallback=False))
+t5_style.normalizer = normalizers.Sequence([normalizers.Precompiled(charsmap), normalizers.Replace(Regex(" {2,}"), " ")])
+t5_style.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)])
+t5_style.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i in range(len(tokens)) if types[i] in (2, 3)])
+
 trainer_tokenizer = Tokenizer(models.Unigram())
 trainer_tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
 trainer = trainers.UnigramTrainer(vocab_size=600, special_tokens=["<unk>", "<s>", "</s>"], unk_token="<unk>", show_progress=False)
@@ -49,6 +57,7 @@ trained = Tokenizer.from_str(json.dumps(document))
 
 out = {"texts": texts,
        "xlm-roberta": [xlmr.encode(t, add_special_tokens=False).ids for t in texts],
+       "t5-style": [t5_style.encode(t, add_special_tokens=False).ids for t in texts],
        "trained_tokenizer": document,
        "trained": [trained.encode(t, add_special_tokens=False).ids for t in texts]}
 path = os.path.join(os.path.dirname(__file__), "..", "Tests", "CortexTextTests", "Fixtures", "unigram.json")

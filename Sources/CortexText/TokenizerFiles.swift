@@ -82,7 +82,8 @@ extension CharacterBPETokenizer {
 extension UnigramTokenizer {
     /// Loads Hugging Face's `tokenizer.json` for a Unigram model (T5, ALBERT, XLM-RoBERTa):
     /// `[piece, score]` pairs, `unk_id` and `byte_fallback`; the normalizer's Precompiled
-    /// charsmap (base64) and Replace(" {2,}", " "); the Metaspace pre-tokenizer. Added tokens are
+    /// charsmap (base64) and Replace(" {2,}", " "); the Metaspace pre-tokenizer, alone or after
+    /// WhitespaceSplit (T5's). Added tokens are
     /// matched whole. Other normalizers and pre-tokenizers are refused by name.
     public static func load(tokenizerJSON path: String) throws -> UnigramTokenizer {
         let root = try TokenizerFiles.readObject(path)
@@ -118,16 +119,22 @@ extension UnigramTokenizer {
                 throw CortexError.invalidFile(path: path, reason: "normalizer \(other ?? "?") is not supported for Unigram (Precompiled and Replace(\" {2,}\", \" \") are)")
             }
         }
-        var prefix = CharacterBPETokenizer.SpacePrefix.always, split = true
-        if let pre = root["pre_tokenizer"] as? [String: Any] {
+        var prefix = CharacterBPETokenizer.SpacePrefix.always, split = true, words = false
+        if var pre = root["pre_tokenizer"] as? [String: Any] {
+            // T5's: WhitespaceSplit, then Metaspace.
+            if pre["type"] as? String == "Sequence", let parts = pre["pretokenizers"] as? [[String: Any]], parts.count == 2,
+               parts[0]["type"] as? String == "WhitespaceSplit" {
+                words = true
+                pre = parts[1]
+            }
             guard pre["type"] as? String == "Metaspace" else {
-                throw CortexError.invalidFile(path: path, reason: "pre-tokenizer \(pre["type"] ?? "?") is not supported for Unigram (Metaspace is)")
+                throw CortexError.invalidFile(path: path, reason: "pre-tokenizer \(pre["type"] ?? "?") is not supported for Unigram (Metaspace, after WhitespaceSplit or alone, is)")
             }
             (prefix, split) = try CharacterBPETokenizer.spaceHandling(["pre_tokenizer": pre], path: path)
         }
         return try UnigramTokenizer(pieces: pieces, scores: scores, types: types, unknownId: model["unk_id"] as? Int ?? 0,
                                     byteFallback: model["byte_fallback"] as? Bool ?? false, charsmap: charsmap, collapsesSpaces: collapses,
-                                    spacePrefix: prefix, splitsBeforeSpaces: split, source: path)
+                                    spacePrefix: prefix, splitsBeforeSpaces: split, splitsOnWhitespace: words, source: path)
     }
 }
 

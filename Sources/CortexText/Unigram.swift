@@ -24,6 +24,10 @@ public struct UnigramTokenizer: Tokenizer, Sendable {
     public let collapsesSpaces: Bool
     public let spacePrefix: CharacterBPETokenizer.SpacePrefix
     public let splitsBeforeSpaces: Bool
+    /// Whether the text is first cut into words at whitespace, which is dropped (Hugging Face's
+    /// WhitespaceSplit before Metaspace, as T5's tokenizer.json has it): each word then takes
+    /// the prefix on its own.
+    public let splitsOnWhitespace: Bool
     private let pieceIds: PieceTable
     private let longestPiece: Int
     private let byteIds: [Int]
@@ -36,7 +40,7 @@ public struct UnigramTokenizer: Tokenizer, Sendable {
     /// unused, 6 byte); control, unknown and user-defined tokens are matched whole in the text.
     public init(pieces: [String], scores: [Double], types: [Int], unknownId: Int, byteFallback: Bool = false, charsmap: PrecompiledCharsmap? = nil,
                 collapsesSpaces: Bool = false, spacePrefix: CharacterBPETokenizer.SpacePrefix = .always, splitsBeforeSpaces: Bool = true,
-                source: String = "Unigram") throws {
+                splitsOnWhitespace: Bool = false, source: String = "Unigram") throws {
         guard scores.count == pieces.count, types.isEmpty || types.count == pieces.count else {
             throw CortexError.invalidFile(path: source, reason: "\(pieces.count) pieces with \(scores.count) scores and \(types.count) types")
         }
@@ -51,6 +55,7 @@ public struct UnigramTokenizer: Tokenizer, Sendable {
         self.collapsesSpaces = collapsesSpaces
         self.spacePrefix = spacePrefix
         self.splitsBeforeSpaces = splitsBeforeSpaces
+        self.splitsOnWhitespace = splitsOnWhitespace
         var specials: [String: Int] = [:]
         var bytes = [Int](repeating: -1, count: 256)
         for (id, piece) in pieces.enumerated() {
@@ -100,10 +105,22 @@ public struct UnigramTokenizer: Tokenizer, Sendable {
     }
 
     public func encode(_ text: String) throws -> [Int] {
-        splitter.encode(text) { run, atStart, output in
-            let marking = SpaceMarking(prefix: spacePrefix, collapsesSpaces: collapsesSpaces, splitsBeforeSpaces: splitsBeforeSpaces)
-            marking.escape((charsmap?.normalize(run) ?? String(run)).utf8, atStart: atStart).withUnsafeBufferPointer { bytes in
-                marking.forEachPiece(bytes) { segment(UnsafeBufferPointer(rebasing: bytes[$0]), into: &output) }
+        let marking = SpaceMarking(prefix: spacePrefix, collapsesSpaces: collapsesSpaces, splitsBeforeSpaces: splitsBeforeSpaces)
+        return splitter.encode(text) { run, atStart, output in
+            func encodeWord(_ word: Substring.UTF8View, atStart: Bool) {
+                marking.escape(word, atStart: atStart).withUnsafeBufferPointer { bytes in
+                    marking.forEachPiece(bytes) { segment(UnsafeBufferPointer(rebasing: bytes[$0]), into: &output) }
+                }
+            }
+            let normalized = charsmap?.normalize(run) ?? String(run)
+            guard splitsOnWhitespace else { return encodeWord(Substring(normalized).utf8, atStart: atStart) }
+            let scalars = normalized.unicodeScalars
+            var index = scalars.startIndex
+            while index < scalars.endIndex {
+                guard !scalars[index].properties.isWhitespace else { index = scalars.index(after: index); continue }
+                let start = index
+                while index < scalars.endIndex && !scalars[index].properties.isWhitespace { index = scalars.index(after: index) }
+                encodeWord(Substring(normalized[start..<index]).utf8, atStart: atStart && start == scalars.startIndex)
             }
         }
     }

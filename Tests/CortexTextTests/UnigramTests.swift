@@ -47,6 +47,27 @@ import Testing
             if got == ids { matched += 1 }
         }
         print("XLM-RoBERTa Unigram: \(matched)/\(texts.count) texts as Hugging Face")
+        // The same vocabulary in T5's pipeline: words cut at whitespace first, each prefixed.
+        let unigram = try #require(tokenizer as? UnigramTokenizer)
+        let t5Style = try UnigramTokenizer(pieces: unigram.pieces, scores: unigram.scores,
+                                           types: unigram.pieces.indices.map { unigram.specialTokens[unigram.pieces[$0]] == $0 ? 3 : 1 },
+                                           unknownId: unigram.unknownId, charsmap: unigram.charsmap, collapsesSpaces: true, splitsOnWhitespace: true)
+        for (text, ids) in zip(texts, fixture["t5-style"] as! [[Int]]) {
+            #expect(try t5Style.encode(text) == ids, "T5 style: \(text.prefix(60).debugDescription)")
+        }
+    }
+
+    @Test func tokenizerJSONReadsT5sPreTokenizer() throws {
+        var document = try Self.fixture()["trained_tokenizer"] as! [String: Any]
+        document["pre_tokenizer"] = ["type": "Sequence", "pretokenizers": [["type": "WhitespaceSplit"],
+                                                                           ["type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true]]]
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cortex-t5-\(UUID().uuidString).json").path
+        try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let tokenizer = try UnigramTokenizer.load(tokenizerJSON: path)
+        #expect(tokenizer.splitsOnWhitespace && tokenizer.spacePrefix == .always)
+        // Whitespace of any kind separates words and is dropped: the same ids as single spaces.
+        #expect(try tokenizer.encode("to be\n\tor  not") == (try tokenizer.encode("to be or not")))
     }
 
     @Test func badUnigramInputIsATypedError() {
