@@ -42,11 +42,23 @@ PATTERNS = {
     "digit-triples": r"[0-9][0-9][0-9]",
     "superbpe-thousands": r"(?=(\d{3})+(?!\d))",
 }
-pattern_texts = texts + ["e\u0301t\u00e9 na\u0308ive CAFÉ café", "vertical\x0btab and next\x85line", "IPhone iPHONE McDonald's HTTPServer",
+# Pre-tokenizer names whose tokenizer.json is a sequence of Splits (each splitting the pieces of
+# the one before): DeepSeek V3's, Tiny Aya's, SuperBPE's.
+DEEPSEEK3 = [r"\p{N}{1,3}", r"[一-龥぀-ゟ゠-ヿ]+",
+             r'''[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+''']
+SEQUENCES = {
+    "deepseek-v3": DEEPSEEK3,
+    "tiny_aya": [r"\d{1,3}(?=(?:\d{3})*\b)", PATTERNS["gpt-4o"]],
+    "superbpe": [r"\p{N}+", r"(?=(\d{3})+(?!\d))"],
+}
+pattern_texts = texts + ["DeepSeek的中文和日本語のテキスト, 12345 年", "e\u0301t\u00e9 na\u0308ive CAFÉ café", "vertical\x0btab and next\x85line", "IPhone iPHONE McDonald's HTTPServer",
                          "1234567 12 1,234,567.89", "a/b\n/c//\n", "x  \t\n\n  y"]
 patterns = {name: [[p for p, _ in pre_tokenizers.Split(Regex(pattern), behavior="isolated").pre_tokenize_str(t)] for t in pattern_texts]
             for name, pattern in PATTERNS.items()}
 path = os.path.join(os.path.dirname(__file__), "..", "Tests", "CortexTextTests", "Fixtures", "regex-pretokenizers.json")
+sequences = {name: [[p for p, _ in pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(q), behavior="isolated") for q in parts]).pre_tokenize_str(t)]
+                     for t in pattern_texts] for name, parts in SEQUENCES.items()}
 with open(path, "w") as handle:
-    json.dump({"texts": pattern_texts, "patterns": PATTERNS, "pieces": patterns}, handle, ensure_ascii=False, indent=1)
+    json.dump({"texts": pattern_texts, "patterns": PATTERNS, "pieces": patterns, "sequences": SEQUENCES, "sequence_pieces": sequences},
+              handle, ensure_ascii=False, indent=1)
 print("wrote", len(PATTERNS), "patterns on", len(pattern_texts), "texts to", path)

@@ -75,9 +75,19 @@ enum GGUFPreTokenizers {
             "bloom": bloom, "poro-chat": bloom,
         ]
     }()
+    /// Names run by a sequence of regular expressions, each splitting the pieces of the one before.
+    static let sequences: [String: [String]] = {
+        let deepseek3 = [#"\p{N}{1,3}"#, #"[一-龥぀-ゟ゠-ヿ]+"#,
+                         ##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##]
+        let tinyAya = [#"\d{1,3}(?=(?:\d{3})*\b)"#,
+                       #"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#]
+        return ["deepseek-v3": deepseek3, "hunyuan-dense": deepseek3, "joyai-llm": deepseek3, "hy_v4": deepseek3,
+                "tiny_aya": tinyAya, "cohere2moe": tinyAya,
+                "superbpe": [#"\p{N}+"#, #"(?=(\d{3})+(?!\d))"#]]
+    }()
 
     static var names: Set<String> {
-        gpt2Names.union(llama3Names).union(qwen2Names).union(patterns.keys)
+        gpt2Names.union(llama3Names).union(qwen2Names).union(patterns.keys).union(sequences.keys)
             .union(["starcoder", "refact", "command-r", "deepseek-llm", "deepseek-coder", "falcon"])
     }
 
@@ -89,6 +99,7 @@ enum GGUFPreTokenizers {
         if llama3Names.contains(name) { return (.llama3, ignores) }
         if qwen2Names.contains(name) { return (PreTokenization(pattern: .llama3, isolateDigits: true), ignores) }
         if let pattern = patterns[name] { return (PreTokenization(pattern: .regexes([try RegexSplitter(pattern)])), ignores) }
+        if let sequence = sequences[name] { return (PreTokenization(pattern: .regexes(try sequence.map(RegexSplitter.init))), ignores) }
         switch name {
         // GPT-2's pattern behind a split of every digit (\p{N}) for StarCoder, Refact and
         // Command R, and of every run of digits (\p{N}+) for DeepSeek's (whose other splits

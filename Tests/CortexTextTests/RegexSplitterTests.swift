@@ -12,6 +12,8 @@ import Testing
         let texts: [String]
         let patterns: [String: String]
         let pieces: [String: [[String]]]
+        let sequences: [String: [String]]
+        let sequence_pieces: [String: [[String]]]
     }
 
     static func fixture() throws -> Fixture {
@@ -25,6 +27,18 @@ import Testing
             let splitter = try RegexSplitter(pattern)
             for (text, expected) in zip(fixture.texts, fixture.pieces[name] ?? []) {
                 #expect(splitter.split(text) == expected, "\(name): \(text.debugDescription)")
+            }
+        }
+    }
+
+    /// The GGUF pre-tokenizer names run as sequences of Splits (DeepSeek V3's, Tiny Aya's,
+    /// SuperBPE's) split as Hugging Face's Sequence of those Splits does.
+    @Test func ggufSequencesSplitAsHuggingFaceDoes() throws {
+        let fixture = try Self.fixture()
+        for name in fixture.sequences.keys.sorted() {
+            let (preTokenization, _) = try #require(try GGUFPreTokenizers.named(name), "\(name)")
+            for (text, expected) in zip(fixture.texts, fixture.sequence_pieces[name] ?? []) {
+                #expect(preTokenization.split(text) == expected, "\(name): \(text.debugDescription)")
             }
         }
     }
