@@ -140,8 +140,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
                     preTokenization.forEachBytePiece(bytes) { range in
                         // A range cut inside a character is merged as it is, uncached.
                         let part = UnsafeBufferPointer(rebasing: bytes[range])
-                        let encoded = range.count == bytes.count ? encodePiece(String(piece))
-                            : String(validating: part, as: UTF8.self).map(encodePiece) ?? merge(part)
+                        let encoded = String(validating: part, as: UTF8.self).map(encodePiece) ?? merge(part)
                         for id in encoded { ids.append(Int(id)) }
                     }
                 }

@@ -25,7 +25,7 @@ extension ByteLevelBPETokenizer {
     /// Loads a JSON vocabulary (`{"token": id, ...}`) and a merges file (one "left right" pair
     /// per line after an optional `#version` line).
     public static func load(vocabulary vocabularyPath: String, merges mergesPath: String) throws -> ByteLevelBPETokenizer {
-        let vocabulary = try readVocabulary(try readJSON(vocabularyPath), path: vocabularyPath)
+        let vocabulary = try readVocabulary(try TokenizerFiles.readJSON(vocabularyPath), path: vocabularyPath)
         guard let data = FileManager.default.contents(atPath: mergesPath) else { throw CortexError.io(path: mergesPath, reason: "cannot be read") }
         var merges: [(String, String)] = []
         for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -42,7 +42,13 @@ extension ByteLevelBPETokenizer {
     /// Loads Hugging Face's `tokenizer.json` (a BPE model; merges as "a b" strings or [a, b]
     /// pairs; added tokens become special tokens).
     public static func load(tokenizerJSON path: String) throws -> ByteLevelBPETokenizer {
-        guard let root = try readJSON(path) as? [String: Any], let model = root["model"] as? [String: Any] else {
+        guard let root = try TokenizerFiles.readJSON(path) as? [String: Any] else { throw CortexError.invalidFile(path: path, reason: "no \"model\" object") }
+        return try load(tokenizerJSON: root, path: path)
+    }
+
+    /// A parsed tokenizer.json's byte-level BPE (`path` names it in errors).
+    static func load(tokenizerJSON root: [String: Any], path: String) throws -> ByteLevelBPETokenizer {
+        guard let model = root["model"] as? [String: Any] else {
             throw CortexError.invalidFile(path: path, reason: "no \"model\" object")
         }
         if let type = model["type"] as? String, type != "BPE" {
@@ -50,14 +56,7 @@ extension ByteLevelBPETokenizer {
         }
         let vocabulary = try readVocabulary(model["vocab"] as Any, path: path)
         guard let rawMerges = model["merges"] as? [Any] else { throw CortexError.invalidFile(path: path, reason: "model has no \"merges\" array") }
-        let merges = try rawMerges.enumerated().map { index, entry -> (String, String) in
-            if let text = entry as? String {
-                if let rule = mergeRule(Substring(text)) { return rule }
-            } else if let pair = entry as? [String], pair.count == 2 {
-                return (pair[0], pair[1])
-            }
-            throw CortexError.invalidFile(path: path, reason: "merge \(index + 1) is neither \"a b\" nor [a, b]: \(entry)")
-        }
+        let merges = try readMerges(rawMerges, path: path)
         var specials: [String: Int] = [:]
         for case let token as [String: Any] in root["added_tokens"] as? [Any] ?? [] {
             if let content = token["content"] as? String, let id = token["id"] as? Int { specials[content] = id }
@@ -75,8 +74,7 @@ extension ByteLevelBPETokenizer {
     static func declaredPreTokenization(_ object: Any?, path: String) throws -> PreTokenization {
         guard let object = object as? [String: Any] else { return .gpt2 }
         var result = PreTokenization.gpt2
-        var parts = [object]
-        if object["type"] as? String == "Sequence" { parts = object["pretokenizers"] as? [[String: Any]] ?? [] }
+        let parts = TokenizerFiles.steps(object, listedUnder: "pretokenizers")
         var afterByteLevel = false
         var patterns: [String] = []
         for part in parts {
@@ -124,6 +122,18 @@ extension ByteLevelBPETokenizer {
         return result
     }
 
+    /// tokenizer.json's merges: "a b" strings or [a, b] pairs.
+    static func readMerges(_ entries: [Any], path: String) throws -> [(String, String)] {
+        try entries.enumerated().map { index, entry -> (String, String) in
+            if let text = entry as? String {
+                if let rule = mergeRule(Substring(text)) { return rule }
+            } else if let pair = entry as? [String], pair.count == 2 {
+                return (pair[0], pair[1])
+            }
+            throw CortexError.invalidFile(path: path, reason: "merge \(index + 1) is neither \"a b\" nor [a, b]: \(entry)")
+        }
+    }
+
     /// A merge rule written "left right" (merges.txt, tokenizer.json, GGUF metadata), or nil
     /// unless the text is exactly two parts around one space.
     static func mergeRule(_ text: Substring) -> (String, String)? {
@@ -143,13 +153,6 @@ extension ByteLevelBPETokenizer {
         let text = "#version: 0.2\n" + merges.map { "\($0.0) \($0.1)\n" }.joined()
         try AtomicFile.write(to: (directory as NSString).appendingPathComponent("merges.txt")) { handle in
             try Array(text.utf8).withUnsafeBytes { try handle.write($0) }
-        }
-    }
-
-    private static func readJSON(_ path: String) throws -> Any {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CortexError.io(path: path, reason: "cannot be read") }
-        do { return try JSONSerialization.jsonObject(with: data) } catch {
-            throw CortexError.invalidFile(path: path, reason: "not valid JSON (\(error.localizedDescription))")
         }
     }
 

@@ -65,7 +65,7 @@ public struct CharacterBPETokenizer: Tokenizer, Sendable {
         var bytes = [Int](repeating: -1, count: 256)
         for (id, token) in tokens.enumerated() {
             let type = types.isEmpty ? 1 : types[id]
-            if type == 6 || types.isEmpty, token.utf8.count == 6, token.hasPrefix("<0x"), token.hasSuffix(">"), let value = UInt8(token.dropFirst(3).prefix(2), radix: 16) {
+            if type == 6 || types.isEmpty, let value = SpaceMarking.byteValue(ofToken: token) {
                 bytes[Int(value)] = id
                 continue
             }

@@ -41,7 +41,7 @@ public struct SentencePieceTokenizer: Tokenizer, Sendable {
         var joins = [Bool](repeating: false, count: 128)
         for (id, piece) in pieces.enumerated() {
             let type = types.isEmpty ? 1 : types[id]
-            if type == 6, piece.count == 6, piece.hasPrefix("<0x"), let value = UInt8(piece.dropFirst(3).prefix(2), radix: 16) {
+            if type == 6, let value = SpaceMarking.byteValue(ofToken: piece) {
                 bytes[Int(value)] = id
                 continue
             }

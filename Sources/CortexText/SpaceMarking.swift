@@ -51,6 +51,12 @@ struct SpaceMarking: Sendable, Equatable {
 }
 
 extension SpaceMarking {
+    /// The byte a byte-fallback token stands for (`<0x41>` is 0x41), or nil for other tokens.
+    static func byteValue(ofToken token: String) -> UInt8? {
+        guard token.utf8.count == 6, token.hasPrefix("<0x"), token.hasSuffix(">") else { return nil }
+        return UInt8(token.dropFirst(3).prefix(2), radix: 16)
+    }
+
     /// The text of `ids` for a tokenizer that marks spaces: byte tokens give their bytes, "▁" a
     /// space, special tokens nothing; the prefix's space comes off the front.
     static func decode(_ ids: [Int], pieces: [String], byteIds: [Int], specialTokens: [String: Int], stripsPrefix: Bool,

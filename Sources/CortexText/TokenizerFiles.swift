@@ -8,7 +8,11 @@ extension CharacterBPETokenizer {
     /// (prepend_scheme "always", "first" or "never"; split or not). Added tokens are matched
     /// whole; the unknown token stands for what bytes cannot cover.
     public static func load(tokenizerJSON path: String) throws -> CharacterBPETokenizer {
-        let root = try TokenizerFiles.readObject(path)
+        try load(tokenizerJSON: try TokenizerFiles.readObject(path), path: path)
+    }
+
+    /// A parsed tokenizer.json's character-level BPE (`path` names it in errors).
+    static func load(tokenizerJSON root: [String: Any], path: String) throws -> CharacterBPETokenizer {
         guard let model = root["model"] as? [String: Any], model["type"] as? String ?? "BPE" == "BPE",
               let rawVocabulary = model["vocab"] as? [String: Any] else {
             throw CortexError.invalidFile(path: path, reason: "not a tokenizer.json with a BPE model and its vocabulary")
@@ -35,13 +39,9 @@ extension CharacterBPETokenizer {
             tokens[id] = content
             types[id] = added["special"] as? Bool ?? true ? 3 : 4
         }
-        for (id, token) in tokens.enumerated() where types[id] == 1 && token.utf8.count == 6 && token.hasPrefix("<0x") && token.hasSuffix(">") { types[id] = 6 }
+        for (id, token) in tokens.enumerated() where types[id] == 1 && SpaceMarking.byteValue(ofToken: token) != nil { types[id] = 6 }
         if model["byte_fallback"] as? Bool != true { for id in types.indices where types[id] == 6 { types[id] = 1 } }
-        let merges = try (model["merges"] as? [Any] ?? []).enumerated().map { index, entry -> (String, String) in
-            if let text = entry as? String, let rule = ByteLevelBPETokenizer.mergeRule(Substring(text)) { return rule }
-            if let pair = entry as? [String], pair.count == 2 { return (pair[0], pair[1]) }
-            throw CortexError.invalidFile(path: path, reason: "merge \(index + 1) is neither \"a b\" nor [a, b]: \(entry)")
-        }
+        let merges = try ByteLevelBPETokenizer.readMerges(model["merges"] as? [Any] ?? [], path: path)
         let (prefix, split) = try spaceHandling(root, path: path)
         let unknown = (model["unk_token"] as? String).flatMap { token in tokens.firstIndex(of: token) }
         return try CharacterBPETokenizer(tokens: tokens, types: types, merges: merges, spacePrefix: prefix, splitsBeforeSpaces: split,
@@ -51,8 +51,7 @@ extension CharacterBPETokenizer {
     /// How a tokenizer.json makes spaces "▁": the prefix and whether the text is cut before them.
     static func spaceHandling(_ root: [String: Any], path: String) throws -> (SpacePrefix, Bool) {
         var prefix = SpacePrefix.none, replaces = false, split = false
-        var normalizers = [root["normalizer"] as? [String: Any]].compactMap { $0 }
-        if normalizers.first?["type"] as? String == "Sequence" { normalizers = normalizers[0]["normalizers"] as? [[String: Any]] ?? [] }
+        let normalizers = TokenizerFiles.steps(root["normalizer"], listedUnder: "normalizers")
         for normalizer in normalizers {
             switch normalizer["type"] as? String {
             case "Prepend" where normalizer["prepend"] as? String == "▁": prefix = .unconditional
@@ -86,7 +85,11 @@ extension UnigramTokenizer {
     /// WhitespaceSplit (T5's). Added tokens are
     /// matched whole. Other normalizers and pre-tokenizers are refused by name.
     public static func load(tokenizerJSON path: String) throws -> UnigramTokenizer {
-        let root = try TokenizerFiles.readObject(path)
+        try load(tokenizerJSON: try TokenizerFiles.readObject(path), path: path)
+    }
+
+    /// A parsed tokenizer.json's Unigram (`path` names it in errors).
+    static func load(tokenizerJSON root: [String: Any], path: String) throws -> UnigramTokenizer {
         guard let model = root["model"] as? [String: Any], model["type"] as? String == "Unigram", let vocabulary = model["vocab"] as? [Any] else {
             throw CortexError.invalidFile(path: path, reason: "not a tokenizer.json with a Unigram model and its vocabulary")
         }
@@ -104,8 +107,7 @@ extension UnigramTokenizer {
             types[id] = added["special"] as? Bool ?? true ? 3 : 4
         }
         var charsmap: PrecompiledCharsmap?, collapses = false
-        var normalizers = [root["normalizer"] as? [String: Any]].compactMap { $0 }
-        if normalizers.first?["type"] as? String == "Sequence" { normalizers = normalizers[0]["normalizers"] as? [[String: Any]] ?? [] }
+        let normalizers = TokenizerFiles.steps(root["normalizer"], listedUnder: "normalizers")
         for normalizer in normalizers {
             switch normalizer["type"] as? String {
             case "Precompiled":
@@ -155,27 +157,48 @@ public enum TokenizerFiles {
         return try ByteLevelBPETokenizer.load(directory: path)
     }
 
-    /// A tokenizer.json's tokenizer: WordPiece for a WordPiece model; byte-level BPE where the
-    /// pre-tokenizer or decoder is ByteLevel; character-level BPE otherwise.
+    /// A tokenizer.json's tokenizer (the file read once): WordPiece for a WordPiece model,
+    /// Unigram for a Unigram model; byte-level BPE where the pre-tokenizer or decoder is (or
+    /// holds) ByteLevel; character-level BPE otherwise.
     public static func load(tokenizerJSON path: String) throws -> any Tokenizer {
         let root = try readObject(path)
         let model = root["model"] as? [String: Any] ?? [:]
         switch model["type"] as? String ?? "BPE" {
-        case "WordPiece": return try WordPieceTokenizer.load(tokenizerJSON: path)
-        case "Unigram": return try UnigramTokenizer.load(tokenizerJSON: path)
+        case "WordPiece": return try WordPieceTokenizer.load(tokenizerJSON: root, path: path)
+        case "Unigram": return try UnigramTokenizer.load(tokenizerJSON: root, path: path)
         case "BPE":
-            let description = String(describing: root["pre_tokenizer"] ?? "") + String(describing: root["decoder"] ?? "")
-            if description.contains("ByteLevel") { return try ByteLevelBPETokenizer.load(tokenizerJSON: path) }
-            return try CharacterBPETokenizer.load(tokenizerJSON: path)
+            if holdsByteLevel(root["pre_tokenizer"]) || holdsByteLevel(root["decoder"]) { return try ByteLevelBPETokenizer.load(tokenizerJSON: root, path: path) }
+            return try CharacterBPETokenizer.load(tokenizerJSON: root, path: path)
         case let other: throw CortexError.invalidFile(path: path, reason: "model type \(other) is not supported (BPE, Unigram and WordPiece are)")
         }
     }
 
-    static func readObject(_ path: String) throws -> [String: Any] {
+    /// The steps of a normalizer or pre-tokenizer: a Sequence's list (under `key`), the one
+    /// step itself, or none.
+    static func steps(_ component: Any?, listedUnder key: String) -> [[String: Any]] {
+        guard let component = component as? [String: Any] else { return [] }
+        return component["type"] as? String == "Sequence" ? component[key] as? [[String: Any]] ?? [] : [component]
+    }
+
+    /// Whether a pre-tokenizer or decoder is ByteLevel, or a Sequence holding one.
+    static func holdsByteLevel(_ component: Any?) -> Bool {
+        guard let component = component as? [String: Any] else { return false }
+        if component["type"] as? String == "ByteLevel" { return true }
+        let parts = (component["pretokenizers"] as? [Any] ?? []) + (component["decoders"] as? [Any] ?? [])
+        return parts.contains(where: holdsByteLevel)
+    }
+
+    /// A JSON file's contents.
+    static func readJSON(_ path: String) throws -> Any {
         guard let data = FileManager.default.contents(atPath: path) else { throw CortexError.io(path: path, reason: "cannot be read") }
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw CortexError.invalidFile(path: path, reason: "not a JSON object")
+        do { return try JSONSerialization.jsonObject(with: data) } catch {
+            throw CortexError.invalidFile(path: path, reason: "not valid JSON (\(error.localizedDescription))")
         }
+    }
+
+    /// A JSON file whose contents are an object.
+    static func readObject(_ path: String) throws -> [String: Any] {
+        guard let object = try readJSON(path) as? [String: Any] else { throw CortexError.invalidFile(path: path, reason: "not a JSON object") }
         return object
     }
 }

@@ -61,7 +61,7 @@ public struct UnigramTokenizer: Tokenizer, Sendable {
         for (id, piece) in pieces.enumerated() {
             let type = types.isEmpty ? 1 : types[id]
             if [2, 3, 4].contains(type), !piece.isEmpty, specials[piece] == nil { specials[piece] = id }
-            if piece.utf8.count == 6, piece.hasPrefix("<0x"), piece.hasSuffix(">"), let value = UInt8(piece.dropFirst(3).prefix(2), radix: 16) { bytes[Int(value)] = id }
+            if let value = SpaceMarking.byteValue(ofToken: piece) { bytes[Int(value)] = id }
         }
         specialTokens = specials
         splitter = SpecialTokenSplitter(specials)

@@ -105,8 +105,15 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
     /// Loads Hugging Face's `tokenizer.json` with a WordPiece model and a BertNormalizer.
     public static func load(tokenizerJSON path: String) throws -> WordPieceTokenizer {
         guard let data = FileManager.default.contents(atPath: path),
-              let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-              let model = root["model"] as? [String: Any] else {
+              let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw CortexError.invalidFile(path: path, reason: "not a tokenizer.json with a \"model\" object")
+        }
+        return try load(tokenizerJSON: root, path: path)
+    }
+
+    /// A parsed tokenizer.json's WordPiece (`path` names it in errors).
+    static func load(tokenizerJSON root: [String: Any], path: String) throws -> WordPieceTokenizer {
+        guard let model = root["model"] as? [String: Any] else {
             throw CortexError.invalidFile(path: path, reason: "not a tokenizer.json with a \"model\" object")
         }
         guard model["type"] as? String == "WordPiece", let rawVocabulary = model["vocab"] as? [String: Any] else {
