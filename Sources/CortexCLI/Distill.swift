@@ -33,6 +33,10 @@ struct Distill: ParsableCommand {
     @Option(help: "Seed for initialisation, shuffling and dropout.") var seed: UInt64 = 0
     @Option(help: "Image students: mnist or fashion-mnist.") var dataset = "mnist"
     @Option(name: .customLong("data-dir"), help: "Directory holding the dataset's files.") var dataDirectory: String?
+    @Option(name: .customLong("random-shift"), help: "Image students: shift each training image by up to this many pixels, a fresh draw every epoch (0: none).")
+    var randomShift = 0
+    @Option(name: .customLong("random-rotation"), help: "Image students: rotate each training image by up to this many degrees, a fresh draw every epoch (0: none).")
+    var randomRotation: Float = 0
     @Option(name: .customLong("out"), help: "Directory for the student's checkpoint.") var output: String?
     @Flag(help: "Print one JSON object with the final metrics as the last line.") var json = false
     @OptionGroup(title: "Validation, monitoring, clipping, accumulation, schedules and step logs (classifier students)") var controls: TrainingControlOptions
@@ -44,6 +48,11 @@ struct Distill: ParsableCommand {
         guard epochs > 0 else { throw ValidationError("--epochs must be positive, got \(epochs)") }
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         guard ["mnist", "fashion-mnist"].contains(dataset) else { throw ValidationError("--dataset must be mnist or fashion-mnist, got \(dataset)") }
+        guard randomShift >= 0 && randomShift < 14 else { throw ValidationError("--random-shift must be in 0...13 pixels, got \(randomShift)") }
+        guard randomRotation >= 0 && randomRotation <= 180 else { throw ValidationError("--random-rotation must be in [0, 180] degrees, got \(randomRotation)") }
+        if student == "char-gpt" && (randomShift > 0 || randomRotation > 0) {
+            throw ValidationError("--random-shift and --random-rotation are for image students, not char-gpt")
+        }
         try language.validate()
         if let output, URL(fileURLWithPath: output).standardizedFileURL == URL(fileURLWithPath: teacher).standardizedFileURL {
             throw ValidationError("--out \(output) is the teacher's directory; write the student elsewhere")
@@ -62,13 +71,25 @@ struct Distill: ParsableCommand {
         if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
     }
 
+    /// The training images' augmentation: a random rotation, then a random shift (pad and crop
+    /// back to 28 x 28); nil when neither is asked for.
+    var augmentation: Transforms.Transform? {
+        var transforms: [Transforms.Transform] = []
+        if randomRotation > 0 { transforms.append(Transforms.randomRotation(degrees: randomRotation)) }
+        if randomShift > 0 { transforms.append(Transforms.randomCrop(size: 28, padding: randomShift)) }
+        return transforms.isEmpty ? nil : Transforms.compose(transforms)
+    }
+
     func distillClassifier(_ options: RecipeOptions) throws -> RecipeResult {
         let operation = "cortex distill"
         let teacherRecipe = try ClassifierCheckpoint.inferredRecipe(teacher, operation: operation)
         let (teacherModel, _) = try ClassifierCheckpoint.load(teacherRecipe, checkpoint: teacher, operation: operation, dataset: dataset)
         RandomGenerator.manualSeed(options.seed)
         let (studentModel, _) = try ClassifierCheckpoint.model(student, operation: operation, dataset: dataset)
-        let distillation = try Distillation(teacher: teacherModel, temperature: temperature, alpha: alpha, memoizesTeacher: true)
+        // Augmented images are new every epoch, so the teacher labels each one afresh (the
+        // student and the teacher see the same image); without augmentation it runs once per example.
+        let augmentation = self.augmentation
+        let distillation = try Distillation(teacher: teacherModel, temperature: temperature, alpha: alpha, memoizesTeacher: augmentation == nil)
         let data = try Recipes.mnist(options, dataset, systemLocations: [DataDirectory.debianFashionMNIST])
         // The output sizes must agree before training starts.
         let probe = try data.0.batch([0])
@@ -77,9 +98,10 @@ struct Distill: ParsableCommand {
             throw CortexError.invalidArgument(operation: operation, reason: "the teacher (\(teacherRecipe)) has \(teacherOutputs) outputs but the student (\(student)) has \(studentOutputs)")
         }
         if !json {
-            print("distilling \(teacherRecipe) (\(teacherModel.parameterCount()) parameters) into \(student) (\(studentModel.parameterCount()) parameters), T = \(temperature), alpha = \(alpha)")
+            print("distilling \(teacherRecipe) (\(teacherModel.parameterCount()) parameters) into \(student) (\(studentModel.parameterCount()) parameters), T = \(temperature), alpha = \(alpha)"
+                  + (augmentation == nil ? "" : ", images shifted by up to \(randomShift) pixels and rotated by up to \(randomRotation) degrees"))
         }
-        var result = try Recipes.trainClassifier(options, data: data, model: studentModel, distillation: distillation)
+        var result = try Recipes.trainClassifier(options, data: data, model: studentModel, transform: augmentation, distillation: distillation)
         let accuracy = result.fields.first { $0.0 == "test_accuracy" }?.1 as? Double ?? .nan
         let errors = accuracy.isFinite ? Int(((1 - accuracy) * Double(data.1.count)).rounded()) : -1
         result.fields.append(("test_errors", errors))

@@ -61,7 +61,11 @@ public final class Distillation: @unchecked Sendable {
     }
 
     /// The distillation loss of the student's `output` for `inputs` with hard `targets`.
+    /// With α = 0 the loss is the hard labels' cross-entropy alone, and the teacher is not run.
     public func loss(studentOutput output: Tensor, inputs: Tensor, targets: Tensor) throws -> Tensor {
+        if alpha == 0, output.rank >= 2, let classes = output.shape.last {
+            return try Loss.crossEntropy(output.reshape([-1, classes]), targets: targets.reshape([-1]))
+        }
         let logits = try teacherLogits(inputs)
         guard logits.shape == output.shape else {
             throw CortexError.shapeMismatch(operation: "Distillation", shapes: [logits.shape, output.shape],

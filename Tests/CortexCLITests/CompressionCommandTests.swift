@@ -90,6 +90,14 @@ import Testing
         let model = try ClassifierCheckpoint.load(ClassifierCheckpoint.inferredRecipe(student, operation: "test"), checkpoint: student, operation: "test").model
         #expect(model.parameterCount() == 784 * 30 + 30 + 30 * 30 + 30 + 30 * 10 + 10)
 
+        // The transfer set augmented: each epoch's shifted and rotated images, labelled afresh by the teacher.
+        command = try CortexCommand.parseAsRoot(["distill", "--teacher", teacher, "--student", "784-30-10", "--epochs", "2", "--random-shift", "2",
+                                                 "--random-rotation", "10", "--data-dir", data, "--json"])
+        try command.run()
+        cli.expectFailure(["distill", "--teacher", teacher, "--student", "784-30-10", "--random-shift=-1"], mentions: ["--random-shift", "-1"])
+        cli.expectFailure(["distill", "--teacher", teacher, "--student", "784-30-10", "--random-rotation", "200"], mentions: ["--random-rotation", "200"])
+        cli.expectFailure(["distill", "--teacher", teacher, "--student", "char-gpt", "--random-shift", "2"], mentions: ["--random-shift", "char-gpt"])
+
         let wide = try saved(Classifiers.perceptron([784, 20, 12]), "wide")
         cli.expectFailure(["distill", "--teacher", wide, "--student", "784-30-10", "--data-dir", data], mentions: ["12 outputs", "10"])
         cli.expectFailure(["distill", "--teacher", teacher, "--student", "784-30-10", "--alpha", "2"], mentions: ["--alpha", "2"])
