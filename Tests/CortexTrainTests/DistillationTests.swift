@@ -48,7 +48,7 @@ import Testing
         let teacher = try Self.teacher()
         let distillation = try Distillation(teacher: teacher, temperature: 4, alpha: 0, memoizesTeacher: true)
         let inputs = try Tensor.randn([6, 8], generator: RandomGenerator(seed: 9))
-        let output = try Tensor.randn([6, 3], generator: RandomGenerator(seed: 10)), targets = Tensor(integers: [0, 1, 2, 2, 1, 0])
+        let output = try Tensor.randn([6, 3], generator: RandomGenerator(seed: 10)), targets = try Tensor(integers: [0, 1, 2, 2, 1, 0])
         let expected = try Loss.distillation(student: output, teacher: teacher(inputs), targets: targets, temperature: 4, alpha: 0).item()
         #expect(abs(try distillation.loss(studentOutput: output, inputs: inputs, targets: targets).item() - expected) <= 1e-6 * abs(expected))
         // The teacher was not run: nothing was memoised, and a teacher of another width goes unread.
