@@ -86,10 +86,12 @@ struct Distill: ParsableCommand {
         let (teacherModel, _) = try ClassifierCheckpoint.load(teacherRecipe, checkpoint: teacher, operation: operation, dataset: dataset)
         RandomGenerator.manualSeed(options.seed)
         let (studentModel, _) = try ClassifierCheckpoint.model(student, operation: operation, dataset: dataset)
-        // Augmented images are new every epoch, so the teacher labels each one afresh (the
-        // student and the teacher see the same image); without augmentation it runs once per example.
+        // The teacher labels the very image the student sees. Its logits are kept per image
+        // (by the image's values) where images repeat: every epoch without augmentation, and
+        // among the (2s + 1)² placements of each image when it is only shifted. Rotated images
+        // are new every time, so the teacher labels each afresh.
         let augmentation = self.augmentation
-        let distillation = try Distillation(teacher: teacherModel, temperature: temperature, alpha: alpha, memoizesTeacher: augmentation == nil)
+        let distillation = try Distillation(teacher: teacherModel, temperature: temperature, alpha: alpha, memoizesTeacher: randomRotation == 0)
         let data = try Recipes.mnist(options, dataset, systemLocations: [DataDirectory.debianFashionMNIST])
         // The output sizes must agree before training starts.
         let probe = try data.0.batch([0])

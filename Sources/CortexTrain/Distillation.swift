@@ -18,7 +18,8 @@ public final class Distillation: @unchecked Sendable {
     public let alpha: Float
     /// Whether the teacher's logits are kept per example (by a 64-bit hash of its input's
     /// values) and reused when the same example comes again, as it does every epoch without
-    /// augmentation: the teacher then runs over the training set once. Off by default.
+    /// augmentation: the teacher then runs over the training set once, and in a batch only the
+    /// examples it has not seen go through it. Off by default.
     public let memoizesTeacher: Bool
     private var memo: [Int: [Float]] = [:]
 
@@ -49,18 +50,21 @@ public final class Distillation: @unchecked Sendable {
                 return hasher.finalize()
             }
         }
-        let rows = keys.prefix { memo[$0] != nil }.map { memo[$0]! }
-        if rows.count == batch, let classes = rows.first?.count {
-            return try Tensor(rows.flatMap { $0 }, shape: [batch, classes])
+        // Only the examples not seen before go through the teacher.
+        let missing = keys.indices.filter { memo[keys[$0]] == nil }
+        if !missing.isEmpty {
+            let fresh = missing.count == batch ? inputs
+                : try inputs.detach().indexSelect(axis: 0, indices: Tensor(integers: missing, shape: [missing.count]))
+            let logits = try withNoGrad { try teacher(fresh) }
+            guard logits.rank == 2 else { return missing.count == batch ? logits : try withNoGrad { try teacher(inputs) } }
+            let flat = try logits.contiguous().toFloatArray(), classes = logits.shape[1]
+            for (row, index) in missing.enumerated() { memo[keys[index]] = Array(flat[row * classes..<(row + 1) * classes]) }
+            if missing.count == batch { return logits }
         }
-        let logits = try withNoGrad { try teacher(inputs) }
-        guard logits.rank == 2 else { return logits }
-        let flat = try logits.contiguous().toFloatArray(), classes = logits.shape[1]
-        for (row, key) in keys.enumerated() { memo[key] = Array(flat[row * classes..<(row + 1) * classes]) }
-        return logits
+        let rows = keys.map { memo[$0]! }
+        return try Tensor(rows.flatMap { $0 }, shape: [batch, rows[0].count])
     }
 
-    /// The distillation loss of the student's `output` for `inputs` with hard `targets`.
     /// With α = 0 the loss is the hard labels' cross-entropy alone, and the teacher is not run.
     public func loss(studentOutput output: Tensor, inputs: Tensor, targets: Tensor) throws -> Tensor {
         if alpha == 0, output.rank >= 2, let classes = output.shape.last {

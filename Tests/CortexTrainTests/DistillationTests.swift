@@ -42,6 +42,11 @@ import Testing
         let reordered = try inputs.indexSelect(axis: 0, indices: Tensor(integers: [3, 1, 4, 1, 5, 9, 2, 6]))
         #expect(try memoising.teacherLogits(reordered).toFloatArray() == plain.teacherLogits(reordered).toFloatArray())
         #expect(try plain.teacherLogits(inputs).toFloatArray() == first)
+        // A batch of seen and unseen examples: only the new ones go through the teacher, and the rows come back in order.
+        let mixed = try Tensor.cat([inputs.slice(axis: 0, start: 2, end: 5), Tensor.randn([4, 8], generator: RandomGenerator(seed: 12)),
+                                    inputs.slice(axis: 0, start: 0, end: 1)], axis: 0)
+        #expect(try memoising.teacherLogits(mixed).toFloatArray() == plain.teacherLogits(mixed).toFloatArray())
+        #expect(try memoising.teacherLogits(mixed).toFloatArray() == plain.teacherLogits(mixed).toFloatArray())
     }
 
     @Test func hardLabelsAloneAtAlphaZeroSkipTheTeacher() throws {
