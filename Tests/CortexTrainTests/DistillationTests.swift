@@ -42,11 +42,15 @@ import Testing
         let reordered = try inputs.indexSelect(axis: 0, indices: Tensor(integers: [3, 1, 4, 1, 5, 9, 2, 6]))
         #expect(try memoising.teacherLogits(reordered).toFloatArray() == plain.teacherLogits(reordered).toFloatArray())
         #expect(try plain.teacherLogits(inputs).toFloatArray() == first)
-        // A batch of seen and unseen examples: only the new ones go through the teacher, and the rows come back in order.
+        // A batch of seen and unseen examples: only the new ones go through the teacher (as a
+        // smaller batch, so up to the summation order of its products), in their places.
         let mixed = try Tensor.cat([inputs.slice(axis: 0, start: 2, end: 5), Tensor.randn([4, 8], generator: RandomGenerator(seed: 12)),
                                     inputs.slice(axis: 0, start: 0, end: 1)], axis: 0)
-        #expect(try memoising.teacherLogits(mixed).toFloatArray() == plain.teacherLogits(mixed).toFloatArray())
-        #expect(try memoising.teacherLogits(mixed).toFloatArray() == plain.teacherLogits(mixed).toFloatArray())
+        let expected = try plain.teacherLogits(mixed).toFloatArray()
+        for _ in 0..<2 {
+            let memoised = try memoising.teacherLogits(mixed).toFloatArray()
+            #expect(zip(memoised, expected).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        }
     }
 
     @Test func hardLabelsAloneAtAlphaZeroSkipTheTeacher() throws {
