@@ -21,7 +21,10 @@ public final class Distillation: @unchecked Sendable {
     /// augmentation: the teacher then runs over the training set once, and in a batch only the
     /// examples it has not seen go through it. Off by default.
     public let memoizesTeacher: Bool
-    private var memo: [Int: [Float]] = [:]
+    /// Memoised logits: each example's row in `memoRows`, rows of `memoClasses` logits side by side.
+    private var memo: [Int: Int] = [:]
+    private var memoRows: [Float] = []
+    private var memoClasses = 0
 
     public init(teacher: Module & Layer, temperature: Float, alpha: Float, memoizesTeacher: Bool = false) throws {
         guard temperature > 0, temperature.isFinite else {
@@ -53,16 +56,26 @@ public final class Distillation: @unchecked Sendable {
         // Only the examples not seen before go through the teacher.
         let missing = keys.indices.filter { memo[keys[$0]] == nil }
         if !missing.isEmpty {
-            let fresh = missing.count == batch ? inputs
+            let unseen = missing.count == batch ? inputs
                 : try inputs.detach().indexSelect(axis: 0, indices: Tensor(integers: missing, shape: [missing.count]))
-            let logits = try withNoGrad { try teacher(fresh) }
+            let logits = try withNoGrad { try teacher(unseen) }
             guard logits.rank == 2 else { return missing.count == batch ? logits : try withNoGrad { try teacher(inputs) } }
             let flat = try logits.contiguous().toFloatArray(), classes = logits.shape[1]
-            for (row, index) in missing.enumerated() { memo[keys[index]] = Array(flat[row * classes..<(row + 1) * classes]) }
+            memoClasses = classes
+            for (row, index) in missing.enumerated() where memo[keys[index]] == nil {
+                memo[keys[index]] = memoRows.count / classes
+                memoRows += flat[row * classes..<(row + 1) * classes]
+            }
             if missing.count == batch { return logits }
         }
-        let rows = keys.map { memo[$0]! }
-        return try Tensor(rows.flatMap { $0 }, shape: [batch, rows[0].count])
+        let classes = memoClasses
+        var rows = [Float]()
+        rows.reserveCapacity(batch * classes)
+        for key in keys {
+            let first = memo[key]! * classes
+            rows += memoRows[first..<(first + classes)]
+        }
+        return try Tensor(rows, shape: [batch, classes])
     }
 
     /// With α = 0 the loss is the hard labels' cross-entropy alone, and the teacher is not run.
