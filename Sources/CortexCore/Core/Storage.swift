@@ -55,53 +55,32 @@ public final class Storage: @unchecked Sendable {
 /// Host memory for tensors: 64-byte aligned, with freed large blocks kept by exact size and
 /// handed out again, so a training loop that makes the same shapes every step stops paying for
 /// page faults and zeroing after the first step.
-///
-/// Caching never makes the program hold more than its own peak: the large blocks' footprint,
-/// live plus cached, stays within the most that has ever been live at once (or
-/// `cacheLimitBytes`, if that is more). A step that frees its activations keeps them all for
-/// the next step to take back; a miss that would grow the footprint past the bound first
-/// returns cached blocks, largest first, to the system. Shapes that keep changing (a teacher
-/// labelling batches of every size) so cost page faults, not a growing resident set.
 final class HostAllocator: @unchecked Sendable {
     static let shared = HostAllocator()
 
     /// Blocks at least this large are cached; smaller ones go straight to malloc's own bins.
     let minimumCachedBytes = 1 << 16
-    /// The footprint the cache may fill whatever the peak (CORTEX_HOST_CACHE_MB, default 64 MiB).
+    /// At most this many bytes are held in the cache; beyond it blocks are freed.
     var cacheLimitBytes: Int
     private var cached: [Int: [UnsafeMutableRawPointer]] = [:]
     private var cachedBytes = 0
-    /// Large blocks handed out and not yet freed, and the most there ever were at once.
-    private var liveBytes = 0, peakLiveBytes = 0
     private let lock = NSLock()
 
     init() {
         let environment = ProcessInfo.processInfo.environment["CORTEX_HOST_CACHE_MB"].flatMap(Int.init)
-        cacheLimitBytes = (environment ?? 64) << 20
+        cacheLimitBytes = (environment ?? 1024) << 20
     }
-
-    /// The bound on live plus cached large blocks.
-    private var footprintLimit: Int { max(cacheLimitBytes, peakLiveBytes) }
 
     func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
         if byteCount >= minimumCachedBytes {
             lock.lock()
-            liveBytes += byteCount
-            peakLiveBytes = max(peakLiveBytes, liveBytes)
             if var blocks = cached[byteCount], let block = blocks.popLast() {
-                cached[byteCount] = blocks.isEmpty ? nil : blocks
+                cached[byteCount] = blocks
                 cachedBytes -= byteCount
                 lock.unlock()
                 return block
             }
-            var released: [UnsafeMutableRawPointer] = []
-            while liveBytes + cachedBytes > footprintLimit, let size = cached.keys.max(), var blocks = cached[size], let block = blocks.popLast() {
-                cached[size] = blocks.isEmpty ? nil : blocks
-                cachedBytes -= size
-                released.append(block)
-            }
             lock.unlock()
-            for block in released { block.deallocate() }
         }
         if byteCount >= hugePageBytes {
             // Large blocks on 2 MiB boundaries, marked for transparent huge pages: streaming
@@ -121,10 +100,7 @@ final class HostAllocator: @unchecked Sendable {
     func free(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
         if byteCount >= minimumCachedBytes {
             lock.lock()
-            liveBytes -= byteCount
-            // Live plus cached does not change, so the block fits within the bound unless
-            // the bound was lowered.
-            if liveBytes + cachedBytes + byteCount <= footprintLimit {
+            if cachedBytes + byteCount <= cacheLimitBytes {
                 cached[byteCount, default: []].append(pointer)
                 cachedBytes += byteCount
                 lock.unlock()
