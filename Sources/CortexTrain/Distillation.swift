@@ -56,8 +56,12 @@ public final class Distillation: @unchecked Sendable {
         // Only the examples not seen before go through the teacher.
         let missing = keys.indices.filter { memo[keys[$0]] == nil }
         if !missing.isEmpty {
+            // The unseen examples go as a batch of the next power of two (the last one
+            // repeated): a handful of shapes, so the allocator's cached blocks serve them all.
+            let padded = missing.count == batch ? missing
+                : missing + Array(repeating: missing[missing.count - 1], count: min(batch, 1 << (Int.bitWidth - (missing.count - 1).leadingZeroBitCount)) - missing.count)
             let unseen = missing.count == batch ? inputs
-                : try inputs.detach().indexSelect(axis: 0, indices: Tensor(integers: missing, shape: [missing.count]))
+                : try inputs.detach().indexSelect(axis: 0, indices: Tensor(integers: padded, shape: [padded.count]))
             let logits = try withNoGrad { try teacher(unseen) }
             guard logits.rank == 2 else { return missing.count == batch ? logits : try withNoGrad { try teacher(inputs) } }
             let flat = try logits.contiguous().toFloatArray(), classes = logits.shape[1]
