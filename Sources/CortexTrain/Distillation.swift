@@ -58,8 +58,8 @@ public final class Distillation: @unchecked Sendable {
         if !missing.isEmpty {
             // The unseen examples go as a batch of the next power of two (the last one
             // repeated): a handful of shapes, so the allocator's cached blocks serve them all.
-            let padded = missing.count == batch ? missing
-                : missing + Array(repeating: missing[missing.count - 1], count: min(batch, 1 << (Int.bitWidth - (missing.count - 1).leadingZeroBitCount)) - missing.count)
+            let paddedCount = min(batch, 1 << (Int.bitWidth - (missing.count - 1).leadingZeroBitCount))
+            let padded = missing + Array(repeating: missing[missing.count - 1], count: paddedCount - missing.count)
             let unseen = missing.count == batch ? inputs
                 : try inputs.detach().indexSelect(axis: 0, indices: Tensor(integers: padded, shape: [padded.count]))
             let logits = try withNoGrad { try teacher(unseen) }
@@ -82,7 +82,8 @@ public final class Distillation: @unchecked Sendable {
         return try Tensor(rows, shape: [batch, classes])
     }
 
-    /// With α = 0 the loss is the hard labels' cross-entropy alone, and the teacher is not run.
+    /// The distillation loss of the student's `output` for `inputs` with hard `targets`. With
+    /// α = 0 it is the hard labels' cross-entropy alone, and the teacher is not run.
     public func loss(studentOutput output: Tensor, inputs: Tensor, targets: Tensor) throws -> Tensor {
         if alpha == 0, output.rank >= 2, let classes = output.shape.last {
             return try Loss.crossEntropy(output.reshape([-1, classes]), targets: targets.reshape([-1]))
