@@ -15,18 +15,6 @@ public enum JSONValue: Sendable, Equatable {
         if case let .object(fields) = self { return fields[key] }
         return nil
     }
-
-    /// The body parsed, or nil when it is not JSON.
-    public static func parse(_ data: Data) -> JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: data) }
-
-    /// Compact UTF-8 JSON, keys sorted (stable output for tests and diffs).
-    public func encoded() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)) ?? Data("null".utf8)
-    }
-
-    public var text: String { String(decoding: encoded(), as: UTF8.self) }
 }
 
 extension JSONValue: Codable {
