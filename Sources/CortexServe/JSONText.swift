@@ -98,7 +98,9 @@ struct JSONReader {
     mutating func document() -> JSONValue? {
         guard let value = value(depth: 0) else { return nil }
         skipWhitespace()
-        return position == bytes.count ? value : nil
+        // (Not a ternary: its `nil` would be JSONValue's nil literal, `.null`.)
+        guard position == bytes.count else { return nil }
+        return value
     }
 
     private var current: UInt8? { position < bytes.count ? bytes[position] : nil }
