@@ -202,17 +202,21 @@ struct LoadSettings: Sendable {
             return StreamTiming(failed: true, error: "HTTP \(response.status.code): \(text)")
         }
         var timing = StreamTiming()
-        var buffer = ""
+        // The events' bytes as they come, cut at each blank line (the load generator shares the
+        // server's cores, so it reads bytes rather than building and searching strings).
+        var buffer: [UInt8] = []
         var last: Date?
         var pieces = 0
         var usage: Int?
+        let prefix = Array("data: ".utf8)
         for try await bytes in response.body {
-            buffer += String(buffer: bytes)
-            while let end = buffer.range(of: "\n\n") {
-                let line = buffer[..<end.lowerBound].trimmingCharacters(in: .whitespaces)
-                buffer.removeSubrange(..<end.upperBound)
-                guard line.hasPrefix("data: "), case let data = line.dropFirst(6), data != "[DONE]",
-                      let event = JSONValue.parse(Data(data.utf8)) else { continue }
+            buffer += bytes.readableBytesView
+            var start = 0
+            while let end = (start..<max(start, buffer.count - 1)).first(where: { buffer[$0] == 0x0A && buffer[$0 + 1] == 0x0A }) {
+                let line = buffer[start..<end]
+                start = end + 2
+                guard line.starts(with: prefix), case let data = line.dropFirst(prefix.count), !data.elementsEqual("[DONE]".utf8),
+                      let event = JSONValue.parse(Data(data)) else { continue }
                 if case let .number(count)? = event["usage"]?["completion_tokens"] { usage = Int(count) }
                 guard case let .array(choices)? = event["choices"], case let .string(text)? = choices.first?["text"], !text.isEmpty else { continue }
                 let now = Date()
@@ -220,6 +224,7 @@ struct LoadSettings: Sendable {
                 last = now
                 pieces += 1
             }
+            buffer.removeFirst(start)
         }
         timing.tokens = usage ?? pieces
         return timing
