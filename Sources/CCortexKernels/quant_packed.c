@@ -20,6 +20,7 @@
 // activation block's sum, as Q4_0's 8 is).
 #include "cortex_kernels_internal.h"
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,15 +37,17 @@ enum { INTERLEAVED_BLOCK_BYTES = 320 };
 
 long cortex_q8_interleaved_bytes(long n, long m) { return (m + 7) / 8 * (n / 32) * INTERLEAVED_BLOCK_BYTES + 64; }
 
-void cortex_q8_interleave(const void *activations, long n, long m, void *out) {
+void cortex_q8_interleave(const void *activations, long n, long m, void *out) { cortex_q8_interleave_selected(activations, n, m, NULL, m, out); }
+
+void cortex_q8_interleave_selected(const void *activations, long n, long m, const long *order, long count, void *out) {
     const uint8_t *base = (const uint8_t *)(((uintptr_t)activations + 63) & ~(uintptr_t)63);
     const int8_t *codes = (const int8_t *)base;
     const float *scales = (const float *)(base + round_up64(m * n)), *sums32 = scales + m * (n / 32);
     uint8_t *target = (uint8_t *)(((uintptr_t)out + 63) & ~(uintptr_t)63);
     const long blocks = n / 32;
-    memset(target, 0, (size_t)((m + 7) / 8 * blocks * INTERLEAVED_BLOCK_BYTES));
-    for (long v = 0; v < m; v++) {
-        const long group = v / 8, slot = v % 8;
+    memset(target, 0, (size_t)((count + 7) / 8 * blocks * INTERLEAVED_BLOCK_BYTES));
+    for (long place = 0; place < count; place++) {
+        const long v = order ? order[place] : place, group = place / 8, slot = place % 8;
         for (long b = 0; b < blocks; b++) {
             uint8_t *run = target + (group * blocks + b) * INTERLEAVED_BLOCK_BYTES;
             for (int j = 0; j < 8; j++) memcpy(run + 32 * j + 4 * slot, codes + v * n + 32 * b + 4 * j, 4);
@@ -187,6 +190,44 @@ static void packed_group_of(int type, const uint8_t *chunks, long blocks, const 
     default: GROUP_CASE(8) break;
     }
     #undef GROUP_CASE
+}
+
+// The first largest of first[r] + second[r] over the packed rows, second being their product
+// with the one vector in `interleaved` (block scales `scales`). 128 |s_b| caps the block's
+// codes times their scale, so group g's second products are at most the sum over blocks of
+// group_norms[b * groups + g] (the largest sum of absolute weights of block b among the
+// group's rows) times 128 |s_b|; with 1% and 1e-5 of room for float rounding, that bound
+// decides which groups are multiplied: starting from the group of the largest first product,
+// those where some first[r] plus the bound reaches the best sum so far. Ties go to the lower
+// index, as cortex_first_largest's do.
+long cortex_quant_refined_choice(int type, const void *packed, long rows, long n, const void *interleaved, const float *first,
+                                 const float *group_norms, const float *scales, float *bound) {
+    const long blocks = n / 32, group_bytes = 16 * packed_block_bytes(type) * blocks, groups = (rows + 15) / 16;
+    for (long g = 0; g < groups; g++) bound[g] = 1e-5f;
+    for (long b = 0; b < blocks; b++) {
+        const float error = 128.0f * 1.01f * fabsf(scales[b]), *column = group_norms + b * groups;
+        for (long g = 0; g < groups; g++) bound[g] += column[g] * error;
+    }
+    const uint8_t *x = (const uint8_t *)(((uintptr_t)interleaved + 63) & ~(uintptr_t)63);
+    float second[16];
+    long best = -1;
+    float best_value = -INFINITY;
+    const long start = cortex_first_largest(first, rows) / 16;
+    for (long step = 0; step < groups; step++) {
+        const long g = step == 0 ? start : (step <= start ? step - 1 : step);
+        const long end = (g + 1) * 16 < rows ? (g + 1) * 16 : rows;
+        if (step > 0) {
+            int reaches = 0;
+            for (long r = g * 16; r < end; r++) reaches |= !(first[r] + bound[g] < best_value);
+            if (!reaches) continue;
+        }
+        packed_group_of(type, (const uint8_t *)packed + g * group_bytes, blocks, x, 1, second, 16);
+        for (long r = g * 16; r < end; r++) {
+            const float value = first[r] + second[r - g * 16];
+            if (best < 0 || value > best_value || (value == best_value && r < best)) { best = r; best_value = value; }
+        }
+    }
+    return best;
 }
 
 #pragma clang attribute pop

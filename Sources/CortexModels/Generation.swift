@@ -21,6 +21,11 @@ public protocol CausalLanguageModel: Module {
     /// and sequences join and leave between steps. Llama runs the step as one forward pass
     /// (the weights read once for all rows); the default runs the segments one by one.
     func nextTokenLogits(segments: [[Int]], caches: [KeyValueCache]) throws -> Tensor
+    /// ``nextTokenLogits(segments:caches:)`` with each segment's most likely next token (the
+    /// first index of its largest logit, as greedy sampling picks). Where `exact[e]` is false,
+    /// only the choice is guaranteed: the row of logits may be approximate (Llama's refined
+    /// output projection then skips most of its second product).
+    func nextTokenChoices(segments: [[Int]], caches: [KeyValueCache], exact: [Bool]) throws -> (logits: Tensor, choices: [Int])
     /// Logits (B, T, vocabulary) at every position of `ids` (B, T), no cache.
     func callAsFunction(_ ids: Tensor) throws -> Tensor
 }
@@ -28,6 +33,12 @@ public protocol CausalLanguageModel: Module {
 extension CausalLanguageModel {
     /// An empty float32 cache for `batch` sequences.
     public func makeCache(batch: Int) throws -> KeyValueCache { try makeCache(batch: batch, dtype: .float32) }
+
+    /// Every row exact: the logits, and the first largest of each.
+    public func nextTokenChoices(segments: [[Int]], caches: [KeyValueCache], exact: [Bool]) throws -> (logits: Tensor, choices: [Int]) {
+        let logits = try nextTokenLogits(segments: segments, caches: caches).contiguous()
+        return (logits, logits.firstLargestIndices())
+    }
 }
 
 extension CausalLanguageModel {

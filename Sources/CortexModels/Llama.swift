@@ -179,6 +179,24 @@ public final class Llama: Module, CausalLanguageModel, @unchecked Sendable {
         return try project(hidden)
     }
 
+    /// The step's logits with each segment's greedy choice; a packed quantised output
+    /// projection on the refined path multiplies a second time only where it must
+    /// (``QuantizedMatrix/refinedChoices(_:exact:)``).
+    public func nextTokenChoices(segments: [[Int]], caches: [KeyValueCache], exact: [Bool]) throws -> (logits: Tensor, choices: [Int]) {
+        try checkStep(segments: segments, caches: caches)
+        let hidden = try model.step(segments: segments, caches: caches)
+        let output: QuantizedMatrix? = lmHead == nil ? (model.embedTokens as? QuantizedEmbedding)?.matrix
+            : (lmHead as? QuantizedLinear).flatMap { $0.bias == nil ? $0.matrix : nil }
+        if let output, exact.count == segments.count {
+            let (logits, choices) = try QuantizedMatrix.$activations.withValue(QuantizedMatrix.outputActivations) {
+                try output.refinedChoices(hidden, exact: exact)
+            }
+            return (logits, choices)
+        }
+        let logits = try project(hidden).contiguous()
+        return (logits, logits.firstLargestIndices())
+    }
+
     /// Logits from final hidden states; a quantised output projection takes
     /// ``QuantizedMatrix/outputActivations``.
     func project(_ hidden: Tensor) throws -> Tensor {

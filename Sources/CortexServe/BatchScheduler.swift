@@ -222,13 +222,20 @@ public final class BatchScheduler: @unchecked Sendable {
             sequence.prefilled = end
         }
         guard !members.isEmpty else { return }
+        // Greedy sequences that report no log-probabilities need only their choice, not exact
+        // logits (Llama's refined output projection then skips most of its second product).
+        let exact = members.map { member in
+            let job = member.sequence.job
+            return (member.sequence.pending != nil || member.finishesPrompt) && !(job.sampling.isGreedy && job.logprobs == nil)
+        }
+        let (output, choices) = try model.nextTokenChoices(segments: members.map(\.segment), caches: members.map { $0.sequence.cache! }, exact: exact)
         // The logits are read where the model wrote them (a copy of 8 x 49,152 floats per step
         // was 1% of a serving step).
-        let logits = try model.nextTokenLogits(segments: members.map(\.segment), caches: members.map { $0.sequence.cache! }).contiguous()
+        let logits = try output.contiguous()
         let vocabulary = logits.count / members.count
         let values = UnsafeBufferPointer(start: logits.storage.pointer.assumingMemoryBound(to: Float.self) + logits.layout.offset, count: logits.count)
         for (index, member) in members.enumerated() where member.sequence.pending != nil || member.finishesPrompt {
-            accept(member.sequence, logits: UnsafeBufferPointer(rebasing: values[(index * vocabulary)..<((index + 1) * vocabulary)]))
+            accept(member.sequence, logits: UnsafeBufferPointer(rebasing: values[(index * vocabulary)..<((index + 1) * vocabulary)]), choice: choices[index])
         }
         withExtendedLifetime(logits) {}
         record {
@@ -245,10 +252,11 @@ public final class BatchScheduler: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Draws the next token of `sequence` from its logits and reports it.
-    private func accept(_ sequence: ActiveSequence, logits: UnsafeBufferPointer<Float>) {
+    /// Draws the next token of `sequence` from its logits (a greedy one takes the model's
+    /// `choice`) and reports it.
+    private func accept(_ sequence: ActiveSequence, logits: UnsafeBufferPointer<Float>, choice: Int) {
         let job = sequence.job
-        let token = job.sampling.isGreedy ? Self.mostLikely(logits)
+        let token = job.sampling.isGreedy ? choice
             : job.sampling.draw(Array(logits), previous: job.prompt + sequence.produced, generated: sequence.produced, generator: sequence.random)
         sequence.produced.append(token)
         record { $0.generatedTokens += 1 }
@@ -269,13 +277,6 @@ public final class BatchScheduler: @unchecked Sendable {
         if isStopToken || stoppedByText { sequence.finish(.stop) }
         else if reachedLimit { sequence.finish(.length) }
         else { sequence.pending = token }
-    }
-
-    /// The first index of the largest logit (what `SamplingOptions.draw` picks when greedy),
-    /// without copying the row.
-    static func mostLikely(_ logits: UnsafeBufferPointer<Float>) -> Int {
-        guard let base = logits.baseAddress else { return 0 }
-        return cortex_first_largest(base, logits.count)
     }
 
     /// The chosen token's log-probability and the `top` most likely, from raw logits.

@@ -207,6 +207,16 @@ int cortex_quant_pack16(int type, const void *weights, long row_bytes, long rows
 void cortex_quant_dequantize_packed(int type, const void *packed, long n, long first, long count, float *y);
 long cortex_q8_interleaved_bytes(long n, long m);
 void cortex_q8_interleave(const void *activations, long n, long m, void *interleaved);
+/// The vectors order[0], ..., order[count - 1] of the m in `activations`, regrouped as
+/// cortex_q8_interleave regroups all m in order (a buffer of cortex_q8_interleaved_bytes(n, count)).
+void cortex_q8_interleave_selected(const void *activations, long n, long m, const long *order, long count, void *interleaved);
+/// The first largest of first[r] + second[r] over `rows` packed rows of n values, second[r]
+/// being row r's product with the one vector in `interleaved`, whose block scales are
+/// `scales`: only the 16-row groups that could hold it are multiplied. group_norms holds, block
+/// by block, each group's largest sum of absolute dequantised values of that block among its
+/// rows ((n / 32) x groups); bound is scratch for one float per group.
+long cortex_quant_refined_choice(int type, const void *packed, long rows, long n, const void *interleaved, const float *first,
+                                 const float *group_norms, const float *scales, float *bound);
 void cortex_quant_matvec_packed(int type, const void *packed, long rows, long n, const void *interleaved, long m, float *y,
                                 long y_stride);
 

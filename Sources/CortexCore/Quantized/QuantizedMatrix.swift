@@ -80,6 +80,9 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// decoding streams costs a fraction of what the row-major blocks cost it.
     final class PackedRows: @unchecked Sendable {
         let bytes: UnsafeMutableRawPointer
+        /// The groups' largest block sums, once ``refinedChoices(_:exact:)`` has needed them.
+        let normsLock = NSLock()
+        var norms: [Float]?
         init(byteCount: Int) { bytes = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64) }
         deinit { bytes.deallocate() }
     }
