@@ -20,6 +20,8 @@ struct ServeSuite: ParsableCommand {
     @Option(name: .customLong("requests-per-client"), help: "Requests each client sends per level.") var requestsPerClient = 2
     @Option(name: .customLong("max-tokens"), help: "Tokens generated per request (ignore_eos).") var maxTokens = 64
     @Option(name: .customLong("seconds-per-level"), help: "Time limit of each level.") var secondsPerLevel = 120.0
+    @Option(name: .customLong("rounds"), help: "Rounds of every level, the levels alternating; tokens/s is each level's median.")
+    var rounds = 3
 
     func run() throws {
         guard let path = model ?? PretrainedModels.smolLM2 else { throw ValidationError(PretrainedModels.missing("SmolLM2-135M-Instruct Q4_1")) }
@@ -31,13 +33,16 @@ struct ServeSuite: ParsableCommand {
         configuration.parallel = slots
         configuration.queueLimit = slots * 4
         let server = try CortexServer(generator: TextGenerator.load(path), modelName: "bench", configuration: configuration)
-        let load = LoadSettings(requestsPerClient: requestsPerClient, maxTokens: maxTokens, timeLimit: secondsPerLevel)
+        guard rounds >= 1 else { throw ValidationError("--rounds must be 1 or more, got \(rounds)") }
+        let load = LoadSettings(requestsPerClient: requestsPerClient, maxTokens: maxTokens, timeLimit: secondsPerLevel, rounds: rounds)
         let ours = try blocking {
             let port = try await ServeSuite.start(server)
             return try await load.measure(url: "http://127.0.0.1:\(port)", levels: levels)
         }
         var peer: [Int: LoadResult] = [:]
-        var notes = ["\(requestsPerClient) requests per client, \(maxTokens) tokens each (ignore_eos, greedy), prompts of 20-40 tokens; \(slots) slots"]
+        var notes = ["\(requestsPerClient) requests per client, \(maxTokens) tokens each (ignore_eos, greedy), prompts of 20-40 tokens; \(slots) slots; "
+                     + "\(rounds) rounds with the levels alternating: tokens/s is each level's median, the ratio the median of the rounds' ratios, "
+                     + "latencies over all rounds"]
         if let binary = ProcessInfo.processInfo.environment["CORTEX_LLAMA_SERVER"]
             ?? LlamaCppReference.binDirectory.map({ ($0 as NSString).appendingPathComponent("llama-server") }) {
             do {
@@ -65,8 +70,8 @@ struct ServeSuite: ParsableCommand {
             if result.failures > 0 { notes.append("\(level) streams: \(result.failures) requests failed: \(Set(result.errors).sorted().joined(separator: "; "))") }
         }
         if let one = ours[1], let eight = ours[8] {
-            rows.append(BenchmarkRow(name: "8 streams over 1: tokens/s", cortex: eight.tokensPerSecond / one.tokensPerSecond,
-                                     reference: peer[8].flatMap { e in peer[1].map { e.tokensPerSecond / $0.tokensPerSecond } }, unit: "x"))
+            rows.append(BenchmarkRow(name: "8 streams over 1: tokens/s", cortex: LoadResult.ratio(eight, over: one),
+                                     reference: peer[8].flatMap { e in peer[1].map { LoadResult.ratio(e, over: $0) } }, unit: "x"))
             rows.append(BenchmarkRow(name: "8 streams over 1: inter-token p99", cortex: eight.interToken.percentile(99) / one.interToken.percentile(99),
                                      reference: peer[8].flatMap { e in peer[1].map { e.interToken.percentile(99) / $0.interToken.percentile(99) } },
                                      unit: "x", higherIsBetter: false))
@@ -111,11 +116,20 @@ struct Samples: Sendable {
 }
 
 struct LoadResult: Sendable {
-    var tokensPerSecond: Double
+    /// Each round's tokens/s, in order.
+    var rounds: [Double] = []
+    /// The rounds' median.
+    var tokensPerSecond: Double { Samples(values: rounds).percentile(50) }
     var timeToFirstToken = Samples()
     var interToken = Samples()
     var failures = 0
     var errors: [String] = []
+
+    /// The median over rounds of `level`'s tokens/s over `base`'s in the same round (levels
+    /// measured minutes apart see different machines; within a round, nearly the same).
+    static func ratio(_ level: LoadResult, over base: LoadResult) -> Double {
+        Samples(values: zip(level.rounds, base.rounds).map { $0 / $1 }).percentile(50)
+    }
 }
 
 /// One client's view of a streamed completion.
@@ -131,6 +145,7 @@ struct LoadSettings: Sendable {
     var requestsPerClient: Int
     var maxTokens: Int
     var timeLimit: Double
+    var rounds = 1
 
     static let topics = ["the history of the printing press", "how rivers shape valleys", "the life of honey bees", "a journey across the desert",
                          "the invention of the telescope", "why the sky is blue", "a small village by the sea", "the rules of chess",
@@ -141,49 +156,56 @@ struct LoadSettings: Sendable {
         "Write a long, detailed story about \(Self.topics[(client + request) % Self.topics.count]). Begin with the setting, then the characters, then what happens."
     }
 
-    /// Each level in turn: `clients` tasks each sending its requests one after another.
+    /// Each level in turn, `rounds` times over: `clients` tasks each sending its requests one
+    /// after another.
     func measure(url: String, levels: [Int]) async throws -> [Int: LoadResult] {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { _ = client.shutdown() }
         // Warm-up: one short request (first-touch of the weights and caches).
         _ = try? await stream(client: client, url: url, prompt: prompt(client: 0, request: 0), maxTokens: 4)
         var results: [Int: LoadResult] = [:]
-        for level in levels {
-            let start = Date()
-            let deadline = start.addingTimeInterval(timeLimit)
-            let timings = await withTaskGroup(of: [StreamTiming].self) { group in
-                for clientIndex in 0..<level {
-                    group.addTask {
-                        var mine: [StreamTiming] = []
-                        for request in 0..<requestsPerClient where Date() < deadline {
-                            do {
-                                mine.append(try await stream(client: client, url: url, prompt: prompt(client: clientIndex, request: request),
-                                                             maxTokens: maxTokens))
-                            } catch {
-                                mine.append(StreamTiming(failed: true, error: "\(error)"))
-                            }
-                        }
-                        return mine
-                    }
-                }
-                var all: [StreamTiming] = []
-                for await part in group { all += part }
-                return all
-            }
-            let elapsed = Date().timeIntervalSince(start)
-            var result = LoadResult(tokensPerSecond: Double(timings.reduce(0) { $0 + $1.tokens }) / elapsed)
-            for timing in timings {
-                if timing.failed {
-                    result.failures += 1
-                    result.errors.append(timing.error ?? "unknown")
-                    continue
-                }
-                if let first = timing.firstToken { result.timeToFirstToken.values.append(first) }
-                result.interToken.values += timing.gaps
-            }
-            results[level] = result
+        for _ in 0..<rounds {
+            for level in levels { await run(level: level, client: client, url: url, into: &results) }
         }
         return results
+    }
+
+    /// One round of one level, added to `results[level]`.
+    func run(level: Int, client: HTTPClient, url: String, into results: inout [Int: LoadResult]) async {
+        let start = Date()
+        let deadline = start.addingTimeInterval(timeLimit)
+        let timings = await withTaskGroup(of: [StreamTiming].self) { group in
+            for clientIndex in 0..<level {
+                group.addTask {
+                    var mine: [StreamTiming] = []
+                    for request in 0..<requestsPerClient where Date() < deadline {
+                        do {
+                            mine.append(try await stream(client: client, url: url, prompt: prompt(client: clientIndex, request: request),
+                                                         maxTokens: maxTokens))
+                        } catch {
+                            mine.append(StreamTiming(failed: true, error: "\(error)"))
+                        }
+                    }
+                    return mine
+                }
+            }
+            var all: [StreamTiming] = []
+            for await part in group { all += part }
+            return all
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        var result = results[level] ?? LoadResult()
+        result.rounds.append(Double(timings.reduce(0) { $0 + $1.tokens }) / elapsed)
+        for timing in timings {
+            if timing.failed {
+                result.failures += 1
+                result.errors.append(timing.error ?? "unknown")
+                continue
+            }
+            if let first = timing.firstToken { result.timeToFirstToken.values.append(first) }
+            result.interToken.values += timing.gaps
+        }
+        results[level] = result
     }
 
     /// One streamed /v1/completions request: when each piece of text arrived, and how many
