@@ -9,18 +9,15 @@ extension JSONValue {
     /// Compact UTF-8 JSON, keys sorted: byte for byte what JSONEncoder writes with
     /// `[.sortedKeys, .withoutEscapingSlashes]` (numbers as ``encode(to:)`` gives them), or
     /// `null` for a document holding a number that is not finite, as the encoder's failure was.
-    public func encoded() -> Data {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(256)
-        guard JSONWriter.write(self, into: &bytes) else { return Data("null".utf8) }
-        return Data(bytes)
-    }
+    public func encoded() -> Data { Data(writtenBytes) }
 
-    public var text: String {
+    public var text: String { String(decoding: writtenBytes, as: UTF8.self) }
+
+    /// What ``encoded()`` and ``text`` hold.
+    private var writtenBytes: [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
-        guard JSONWriter.write(self, into: &bytes) else { return "null" }
-        return String(decoding: bytes, as: UTF8.self)
+        return JSONWriter.write(self, into: &bytes) ? bytes : Array("null".utf8)
     }
 
     /// The document in `data` (RFC 8259: no trailing commas, no comments; a repeated key keeps

@@ -49,8 +49,10 @@ extension QuantizedMatrix {
                 for index in 0..<rows { sum[index] = sum[index] + rest[index] }
             }
         }
-        var choices = products.firstLargestIndices()
-        // Each inexact row's choice, the rows shared between the workers.
+        // The exact rows' choices from their sums; each inexact row's from the groups that could
+        // hold it, the rows shared between the workers.
+        var choices = [Int](repeating: 0, count: count)
+        for row in exactRows { choices[row] = cortex_first_largest(output + row * rows, rows) }
         let greedy = (0..<count).filter { !exact[$0] }
         let norms = try packed.groupNorms { try largestBlockSums() }
         let blocks = columns / 32
