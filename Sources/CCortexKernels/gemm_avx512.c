@@ -39,34 +39,6 @@ static void micro_kernel(long k, const float *restrict a, const float *restrict 
     cortex_store_tile(acc, c, ldc, accumulate);
 }
 
-// Transposes a 16 x 16 block held in 16 registers (rows in, columns out).
-static inline void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-    }
-    // r[4g + j] now holds, in 128-bit lane L, column 4L + j of rows 4g..4g+3; gather the lanes.
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
-        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
-        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
-        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
-    }
-}
-
 // Loads `lines` (<= 16) runs of `count` (<= 16) contiguous floats, run i at source + i * stride,
 // transposes them and stores element j of every run as `width` floats (zeros past `lines`)
 // at target + j * step.
@@ -74,7 +46,7 @@ static inline void transpose_runs(const float *source, long stride, int lines, i
     __m512 r[16];
     __mmask16 load = (__mmask16)((1u << count) - 1), store = (__mmask16)((1u << width) - 1);
     for (int i = 0; i < 16; i++) r[i] = i < lines ? _mm512_maskz_loadu_ps(load, source + i * stride) : _mm512_setzero_ps();
-    transpose16(r);
+    cortex_transpose16(r);
     for (int j = 0; j < count; j++) _mm512_mask_storeu_ps(target + j * step, store, r[j]);
 }
 

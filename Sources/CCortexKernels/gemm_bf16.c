@@ -20,6 +20,17 @@ int cortex_has_avx512_bf16(void) {
     return available && cortex_has_avx512();
 }
 
+// bfloat16 of a float32, rounded to nearest even as vcvtneps2bf16 rounds, for the packers' strided
+// fallback: NaNs stay quiet NaNs, and subnormal inputs become signed zeros as the instruction
+// makes them (cortex_float_to_bfloat, the dtype conversion, keeps them as PyTorch does).
+static inline uint32_t rounded_bf16(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return (bits >> 16) | 0x40u;
+    if ((bits & 0x7F800000u) == 0) return (bits >> 16) & 0x8000u;
+    return (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+}
+
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512bf16"))), apply_to = function)
 
 // C tile (BR x BC, row stride ldc) = (or +=) packed A (pairs x BR) times packed B (pairs x BC).
@@ -96,10 +107,103 @@ static void pack_b_bf16(long first, long pairs, long n, long k, const uint16_t *
     }
 }
 
-// C (m x n, row stride ldc, float32) = A (m x k) times B (k x n), bfloat16 operands with
-// element strides. Single-threaded; only where cortex_has_avx512_bf16().
-void cortex_bf16_gemm(long m, long n, long k, const uint16_t *a, long a_row_stride, long a_column_stride, const uint16_t *b,
-                      long b_row_stride, long b_column_stride, float *c, long ldc) {
+// The pair word (a[i][p], a[i][p + 1]) of a strided float32 matrix, zero past k.
+static inline uint32_t rounded_pair(const float *m, long i, long p, long k, long rs, long cs) {
+    return (p < k ? rounded_bf16(m[i * rs + p * cs]) : 0) | (p + 1 < k ? rounded_bf16(m[i * rs + (p + 1) * cs]) : 0) << 16;
+}
+
+// 32 consecutive float32 (k order, `count` of them valid, zeros after) as 16 pair words in k order.
+static inline __m512 rounded_run(const float *source, long count) {
+    __mmask16 low = (__mmask16)(count >= 16 ? 0xFFFF : (1u << count) - 1);
+    __mmask16 high = (__mmask16)(count >= 32 ? 0xFFFF : count > 16 ? (1u << (count - 16)) - 1 : 0);
+    return (__m512)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(high, source + 16), _mm512_maskz_loadu_ps(low, source));
+}
+
+// 16 pair words from two vectors of float32: the low halves from `first`, the high from
+// `second`. Both are rounded into one vector (first's 16 below second's), then interleaved.
+static inline __m512i rounded_pairs(__m512 first, __m512 second) {
+    static const uint16_t order[32] __attribute__((aligned(64))) = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                                                   8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    return _mm512_permutexvar_epi16(_mm512_load_si512((const void *)order), (__m512i)_mm512_cvtne2ps_pbh(second, first));
+}
+
+// pack_a_bf16 from float32 (autocast): each element rounded to bfloat16 on its way into the panel.
+static void pack_a_rounding(long m, long first, long pairs, long k, const float *a, long rs, long cs, uint32_t *restrict packed) {
+    for (long panel = 0; panel < m; panel += BR) {
+        int rows = m - panel < BR ? (int)(m - panel) : BR;
+        const float *origin = a + panel * rs;
+        if (cs == 1) {
+            // Row-major rows: 16 pairs of each row rounded in registers, then transposed.
+            for (long p = 0; p < pairs; p += 16) {
+                int count = pairs - p < 16 ? (int)(pairs - p) : 16;
+                long kk = 2 * (first + p);
+                __m512 r[16];
+                for (int i = 0; i < 16; i++) r[i] = i < rows ? rounded_run(origin + i * rs + kk, k - kk) : _mm512_setzero_ps();
+                cortex_transpose16(r);
+                for (int j = 0; j < count; j++) _mm512_mask_storeu_ps((float *)(packed + (p + j) * BR), 0x0FFF, r[j]);
+            }
+        } else if (rs == 1) {
+            // Column-major (a transposed view): the panel's rows are contiguous for each k.
+            __mmask16 mask = (__mmask16)((1u << rows) - 1);
+            for (long p = 0; p < pairs; p++) {
+                long kk = 2 * (first + p);
+                __m512 even = _mm512_maskz_loadu_ps(mask, origin + kk * cs);
+                __m512 odd = kk + 1 < k ? _mm512_maskz_loadu_ps(mask, origin + (kk + 1) * cs) : _mm512_setzero_ps();
+                _mm512_mask_storeu_epi32(packed + p * BR, 0x0FFF, rounded_pairs(even, odd));
+            }
+        } else {
+            for (int r = 0; r < BR; r++)
+                for (long p = 0; p < pairs; p++) packed[p * BR + r] = r < rows ? rounded_pair(origin, r, 2 * (first + p), k, rs, cs) : 0;
+        }
+        packed += pairs * BR;
+    }
+}
+
+// pack_b_bf16 from float32 (autocast): each element rounded to bfloat16 on its way into the panel.
+static void pack_b_rounding(long first, long pairs, long n, long k, const float *b, long rs, long cs, uint32_t *restrict packed) {
+    for (long panel = 0; panel < n; panel += BC) {
+        long columns = n - panel < BC ? n - panel : BC;
+        if (cs == 1) {
+            // Row-major rows: rows 2p and 2p + 1 rounded and interleaved, 16 columns at a time.
+            for (long p = 0; p < pairs; p++, packed += BC) {
+                long kk = 2 * (first + p);
+                const float *even = b + kk * rs + panel, *odd = even + rs;
+                for (long half = 0; half < BC; half += 16) {
+                    long valid = columns - half;
+                    __mmask16 mask = (__mmask16)(valid >= 16 ? 0xFFFF : valid <= 0 ? 0 : (1u << valid) - 1);
+                    __m512 x0 = _mm512_maskz_loadu_ps(mask, even + half);
+                    __m512 x1 = kk + 1 < k ? _mm512_maskz_loadu_ps(mask, odd + half) : _mm512_setzero_ps();
+                    _mm512_store_si512((void *)(packed + half), rounded_pairs(x0, x1));
+                }
+            }
+            continue;
+        }
+        if (rs == 1) {
+            // Column-major columns (a transposed view such as a Linear weight): each column's
+            // pairs are adjacent; 16 columns x 16 pairs rounded, then transposed in registers.
+            for (long half = 0; half < BC; half += 16) {
+                int lines = columns - half <= 0 ? 0 : columns - half >= 16 ? 16 : (int)(columns - half);
+                for (long p = 0; p < pairs; p += 16) {
+                    int count = pairs - p < 16 ? (int)(pairs - p) : 16;
+                    long kk = 2 * (first + p);
+                    __m512 r[16];
+                    for (int i = 0; i < 16; i++) r[i] = i < lines ? rounded_run(b + (panel + half + i) * cs + kk, k - kk) : _mm512_setzero_ps();
+                    cortex_transpose16(r);
+                    for (int j = 0; j < count; j++) _mm512_store_ps((float *)(packed + (p + j) * BC + half), r[j]);
+                }
+            }
+            packed += pairs * BC;
+            continue;
+        }
+        for (long p = 0; p < pairs; p++, packed += BC)
+            for (long j = 0; j < BC; j++) packed[j] = j < columns ? rounded_pair(b, panel + j, 2 * (first + p), k, cs, rs) : 0;
+    }
+}
+
+// The blocked product behind both entry points: operands are bfloat16, or float32 rounded to
+// bfloat16 while packing (`rounding`).
+static void bf16_product(long m, long n, long k, const void *a, long a_row_stride, long a_column_stride, const void *b,
+                         long b_row_stride, long b_column_stride, float *c, long ldc, int rounding) {
     static __thread uint32_t *packed_a = NULL, *packed_b = NULL;
     if (!packed_a) packed_a = aligned_alloc(64, sizeof(uint32_t) * MB * KP);
     if (!packed_b) packed_b = aligned_alloc(64, sizeof(uint32_t) * KP * NB);
@@ -110,14 +214,19 @@ void cortex_bf16_gemm(long m, long n, long k, const uint16_t *a, long a_row_stri
         for (long i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
         return;
     }
+    const size_t width = rounding ? sizeof(float) : sizeof(uint16_t);
     for (long jc = 0; jc < n; jc += NB) {
         long nc = n - jc < NB ? n - jc : NB;
+        const char *b_panel = (const char *)b + (size_t)(jc * b_column_stride) * width;
         for (long pc = 0; pc < total_pairs; pc += KP) {
             long pairs = total_pairs - pc < KP ? total_pairs - pc : KP;
-            pack_b_bf16(pc, pairs, nc, k, b + jc * b_column_stride, b_row_stride, b_column_stride, packed_b);
+            if (rounding) pack_b_rounding(pc, pairs, nc, k, (const float *)b_panel, b_row_stride, b_column_stride, packed_b);
+            else pack_b_bf16(pc, pairs, nc, k, (const uint16_t *)b_panel, b_row_stride, b_column_stride, packed_b);
             for (long ic = 0; ic < m; ic += MB) {
                 long mc = m - ic < MB ? m - ic : MB;
-                pack_a_bf16(mc, pc, pairs, k, a + ic * a_row_stride, a_row_stride, a_column_stride, packed_a);
+                const char *a_block = (const char *)a + (size_t)(ic * a_row_stride) * width;
+                if (rounding) pack_a_rounding(mc, pc, pairs, k, (const float *)a_block, a_row_stride, a_column_stride, packed_a);
+                else pack_a_bf16(mc, pc, pairs, k, (const uint16_t *)a_block, a_row_stride, a_column_stride, packed_a);
                 for (long jr = 0; jr < nc; jr += BC) {
                     long columns = nc - jr < BC ? nc - jr : BC;
                     for (long ir = 0; ir < mc; ir += BR) {
@@ -137,4 +246,15 @@ void cortex_bf16_gemm(long m, long n, long k, const uint16_t *a, long a_row_stri
     }
 }
 
+void cortex_bf16_gemm(long m, long n, long k, const uint16_t *a, long a_row_stride, long a_column_stride, const uint16_t *b,
+                      long b_row_stride, long b_column_stride, float *c, long ldc) {
+    bf16_product(m, n, k, a, a_row_stride, a_column_stride, b, b_row_stride, b_column_stride, c, ldc, 0);
+}
+
+void cortex_bf16_sgemm(long m, long n, long k, const float *a, long a_row_stride, long a_column_stride, const float *b,
+                       long b_row_stride, long b_column_stride, float *c, long ldc) {
+    bf16_product(m, n, k, a, a_row_stride, a_column_stride, b, b_row_stride, b_column_stride, c, ldc, 1);
+}
+
 #pragma clang attribute pop
+

@@ -34,6 +34,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("max-steps"), help: "Image recipes: stop after this many optimizer steps.") var maximumSteps: Int?
     @Option(name: .customLong("limit-train-batches"), help: "Image recipes: at most this many (global) batches per epoch.") var batchesPerEpoch: Int?
     @Flag(help: "Print one JSON object with the final metrics as the last line.") var json = false
+    @Option(help: "f32, or bf16: matrix products (Linear, attention, convolution) round their operands to bfloat16 and accumulate in float32, forward and backward, while weights, gradients and optimizer state stay float32 (PyTorch's autocast). AVX512_BF16 CPUs run them at twice the float32 rate; others emulate them.")
+    var precision: String = "f32"
     @Option(name: .customLong("dp-epsilon"), help: "Image recipes: train with DP-SGD and stop at this ε budget (σ is chosen to spend it in --epochs unless --noise-multiplier is given). mnist-dp: default 3.")
     var dpEpsilon: Double?
     @Option(name: .customLong("dp-delta"), help: "DP-SGD: the δ of (ε, δ) (default 1e-5).") var dpDelta: Double?
@@ -71,6 +73,7 @@ struct Train: ParsableCommand {
             throw ValidationError("unknown recipe \"\(recipe)\" (known: \(Recipes.names.joined(separator: ", ")))")
         }
         if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
+        do { _ = try Autocast.Precision(parsing: precision) } catch let error as CortexError { throw ValidationError(error.description) }
         try language.validate()
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         if ["char-gpt", "lstm-lm", "gpt2-finetune"].contains(recipe), controls.validationSplit == 0 {
@@ -104,18 +107,26 @@ struct Train: ParsableCommand {
             // FLOPs, CPU time, MFU and energy of the whole run (data loading on its own
             // threads aside), in the summary, the JSON line and the run directory.
             let meter = ComputeMeter(unit: "samples")
-            switch recipe {
-            case "configured":
-                let overrides = ConfiguredModel.Overrides(epochs: epochs, batchSize: batchSize, optimizer: optimizer, learningRate: learningRate, seed: seed,
-                                                          validationSplit: controls.validationSplit, schedule: controls.schedule)
-                result = try ConfiguredModel.train(configurationPath: config!, data: data!, testData: testData, target: target, overrides: overrides, options: options)
-            case "char-gpt": result = try CharGPTRecipe.run(options, language.charGPT)
-            case "gpt2-finetune": result = try GPT2FineTuneRecipe.run(options, language)
-            default: result = try Recipes.run(recipe, options)
+            let precision = try Autocast.Precision(parsing: self.precision)
+            if precision == .bfloat16 && group.rank == 0 && !json {
+                print("precision bf16: bfloat16 matrix products with float32 accumulation and float32 weights"
+                      + (Autocast.hasBFloat16Kernel ? " (AVX512_BF16)" : " (emulated: this CPU has no AVX512_BF16)"))
+            }
+            result = try Autocast.run(precision) {
+                switch recipe {
+                case "configured":
+                    let overrides = ConfiguredModel.Overrides(epochs: epochs, batchSize: batchSize, optimizer: optimizer, learningRate: learningRate, seed: seed,
+                                                              validationSplit: controls.validationSplit, schedule: controls.schedule)
+                    return try ConfiguredModel.train(configurationPath: config!, data: data!, testData: testData, target: target, overrides: overrides, options: options)
+                case "char-gpt": return try CharGPTRecipe.run(options, language.charGPT)
+                case "gpt2-finetune": return try GPT2FineTuneRecipe.run(options, language)
+                default: return try Recipes.run(recipe, options)
+                }
             }
             let compute = meter.finish(examples: 0)
             guard group.rank == 0 else { return }
             var fields = result.fields + compute.fields
+            if precision != .float32 { fields.append(("precision", precision.description)) }
             // Recipes that train through the Trainer have written their own (samples counted);
             // the others get the whole run's.
             if let output, FileManager.default.fileExists(atPath: output), !FileManager.default.fileExists(atPath: output + "/compute.json") {

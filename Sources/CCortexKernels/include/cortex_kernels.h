@@ -147,6 +147,10 @@ void cortex_avx512_sgemm(long m, long n, long k, const float *a, long a_row_stri
 int cortex_has_avx512_bf16(void);
 void cortex_bf16_gemm(long m, long n, long k, const uint16_t *a, long a_row_stride, long a_column_stride, const uint16_t *b,
                       long b_row_stride, long b_column_stride, float *c, long ldc);
+/// The same product from float32 operands, each element rounded to bfloat16 (nearest even) as it
+/// is packed: autocast's matrix products, with float32 accumulation and a float32 C.
+void cortex_bf16_sgemm(long m, long n, long k, const float *a, long a_row_stride, long a_column_stride, const float *b,
+                       long b_row_stride, long b_column_stride, float *c, long ldc);
 
 /// Block formats of quantised weights, numbered as ggml's types (GGUF's tensor type ids).
 typedef enum {

@@ -39,9 +39,10 @@ public protocol Backend: Sendable {
     func softmaxBackward(output y: Storage, gradient g: Storage, rows: Int, columns: Int, logarithm: Bool,
                          into out: Storage) throws
 
-    // Linear algebra: out[batch] = op(a[batch]) x op(b[batch]) for broadcast batch shapes.
+    // Linear algebra: out[batch] = op(a[batch]) x op(b[batch]) for broadcast batch shapes, float32
+    // operands (rounded to bfloat16 under `.bfloat16` autocast) accumulated in float32.
     func matmul(_ a: Storage, _ aLayout: Layout, _ b: Storage, _ bLayout: Layout,
-                outputShape: [Int], into out: Storage) throws
+                outputShape: [Int], precision: Autocast.Precision, into out: Storage) throws
 
     // Indexing; index storages are int32 or int64.
     func gather(_ x: Storage, _ xLayout: Layout, axis: Int, index: Storage, _ indexLayout: Layout, into out: Storage) throws

@@ -23,15 +23,32 @@ extension Tensor {
                                             reason: "(inner dimensions \(K) and \(otherK) differ)")
         }
         let batch = try Shapes.broadcast(Array(shape.dropLast(2)), Array(other.shape.dropLast(2)), operation: "matmul")
+        let precision = Autocast.precision
+        if precision == .bfloat16 && (device != .cpu || !Autocast.hasBFloat16Kernel) {
+            // No bfloat16 kernel: the same values from operands rounded into float32 copies.
+            let rounded = try Autocast.run(.float32) { try detach().roundedToBFloat16().matmul(other.detach().roundedToBFloat16()) }
+            let left = detach(), right = other.detach()
+            return rounded.recorded("matmul", [self, other]) { gradient, needed in
+                try Autocast.run(precision) { try Tensor.matmulGradients(left: left, right: right, gradient: gradient, needed: needed) }
+            }
+        }
         let output = try Tensor.empty(batch + [M, N], device: device)
-        try backend.matmul(storage, layout, other.storage, other.layout, outputShape: output.shape, into: output.storage)
+        try backend.matmul(storage, layout, other.storage, other.layout, outputShape: output.shape, precision: precision, into: output.storage)
         FLOPCounter.record(.matmul, 2 * output.count * K)
         let left = detach(), right = other.detach()
         return output.recorded("matmul", [self, other]) { gradient, needed in
-            [needed[0] ? try gradient.matmul(right.mT).sumToShape(left.shape) : nil,
-             needed[1] ? try Tensor.rightOperandGradient(left: left, right: right, gradient: gradient) : nil]
+            try Autocast.run(precision) { try Tensor.matmulGradients(left: left, right: right, gradient: gradient, needed: needed) }
         }
     }
+
+    /// The gradients of `left @ right` for the operands `needed`, in the task's precision.
+    static func matmulGradients(left: Tensor, right: Tensor, gradient: Tensor, needed: [Bool]) throws -> [Tensor?] {
+        [needed[0] ? try gradient.matmul(right.mT).sumToShape(left.shape) : nil,
+         needed[1] ? try Tensor.rightOperandGradient(left: left, right: right, gradient: gradient) : nil]
+    }
+
+    /// float32 values rounded to the nearest bfloat16 (ties to even), still float32.
+    func roundedToBFloat16() throws -> Tensor { try to(.bfloat16).to(.float32) }
 
     /// d(left @ right)/d(right) = left^T @ gradient, computed so that it comes out in
     /// `right`'s memory order (as PyTorch does): for a transposed view such as Linear's

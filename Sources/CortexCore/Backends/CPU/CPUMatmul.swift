@@ -61,7 +61,14 @@ extension CPUBackend {
     static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
 
     public func matmul(_ a: Storage, _ aLayout: Layout, _ b: Storage, _ bLayout: Layout,
-                       outputShape: [Int], into out: Storage) throws {
+                       outputShape: [Int], precision: Autocast.Precision, into out: Storage) throws {
+        if precision == .bfloat16 {
+            guard cortex_has_avx512_bf16() != 0 else {
+                throw CortexError.invalidArgument(operation: "matmul", reason: "bfloat16 products need AVX512_BF16 (Tensor.matmul emulates them elsewhere)")
+            }
+            packedMatmul(a, aLayout, b, bLayout, outputShape: outputShape, bfloat16: true, into: out)
+            return
+        }
         if cortex_has_avx512() != 0 {
             packedMatmul(a, aLayout, b, bLayout, outputShape: outputShape, into: out)
             return
@@ -150,8 +157,11 @@ extension CPUBackend {
     }
 
     /// Products on the AVX-512 packed GEMM: batches in parallel, or one large product split
-    /// into a row (or column) half per core.
-    func packedMatmul(_ a: Storage, _ aLayout: Layout, _ b: Storage, _ bLayout: Layout, outputShape: [Int], into out: Storage) {
+    /// into a row (or column) half per core. With `bfloat16` (autocast) the operands are rounded
+    /// to bfloat16 as they are packed and multiplied on the AVX512_BF16 kernel: every product
+    /// takes the same splits except the float32 kernel's shared B panels and unpacked decoding.
+    func packedMatmul(_ a: Storage, _ aLayout: Layout, _ b: Storage, _ bLayout: Layout, outputShape: [Int], bfloat16: Bool = false,
+                      into out: Storage) {
         let rank = outputShape.count
         let M = outputShape[rank - 2], N = outputShape[rank - 1], K = aLayout.shape.last!
         if M == 0 || N == 0 { return }
@@ -167,23 +177,24 @@ extension CPUBackend {
             if folded.shape.count == 1 {
                 packedMatmul(a, Layout(shape: [batchCount * M, K], strides: [folded.strides[0][0], aColumn], offset: aLayout.offset),
                              b, Layout(shape: [K, N], strides: [bRow, bColumn], offset: bLayout.offset),
-                             outputShape: [batchCount * M, N], into: out)
+                             outputShape: [batchCount * M, N], bfloat16: bfloat16, into: out)
                 return
             }
         }
         let pointers = UncheckedSendable((a.floats() + aLayout.offset, b.floats() + bLayout.offset, out.floats()))
+        let gemm = bfloat16 ? cortex_bf16_sgemm : cortex_avx512_sgemm
         // Rows [rows] x columns [columns] of batch `batch`'s product.
         func block(_ batch: Int, rows: Range<Int>, columns: Range<Int>) {
             let (aOffset, bOffset) = batches.offsets(batch)
             let (aBase, bBase, cBase) = pointers.value
-            cortex_avx512_sgemm(rows.count, columns.count, K,
+            gemm(rows.count, columns.count, K,
                                 aBase + aOffset + rows.lowerBound * aRow, aRow, aColumn,
                                 bBase + bOffset + columns.lowerBound * bColumn, bRow, bColumn,
                                 cBase + batch * M * N + rows.lowerBound * N + columns.lowerBound, N)
         }
         // A few rows (decoding one token): no packing; every worker takes a share of the columns
         // of every batch.
-        if M <= 4 && aColumn == 1 && (bColumn == 1 || bRow == 1) && K > 0 {
+        if M <= 4 && aColumn == 1 && (bColumn == 1 || bRow == 1) && K > 0 && !bfloat16 {
             // Column pieces in 16s, two per worker and batch: equal shares of a memory-bound stream
             // (fixed 256-column pieces gave one worker two of 768 columns and the other one).
             let perPiece = (N + 2 * CPUParallelism.threadCount - 1) / (2 * CPUParallelism.threadCount)
@@ -228,11 +239,10 @@ extension CPUBackend {
                     let start = K * worker / workers, end = K * (worker + 1) / workers
                     let slice = (a: aBase + start * aColumn, b: bBase + start * bRow)
                     if transpose {
-                        cortex_avx512_sgemm(N, M, end - start, slice.b, bColumn, bRow, slice.a, aColumn, aRow,
-                                            sendable.value + worker * M * N, M)
+                        gemm(N, M, end - start, slice.b, bColumn, bRow, slice.a, aColumn, aRow, sendable.value + worker * M * N, M)
                     } else {
-                        cortex_avx512_sgemm(M, N, end - start, slice.a, aRow, aColumn, slice.b, bRow, bColumn,
-                                            worker == 0 ? cBase : sendable.value + (worker - 1) * M * N, N)
+                        gemm(M, N, end - start, slice.a, aRow, aColumn, slice.b, bRow, bColumn,
+                             worker == 0 ? cBase : sendable.value + (worker - 1) * M * N, N)
                     }
                 }
             }
@@ -247,9 +257,20 @@ extension CPUBackend {
             }
             return
         }
-        // One large product, at least as tall as wide: the workers share packed panels of B.
-        if M >= N {
+        // One large product, at least as tall as wide: the workers share packed panels of B
+        // (float32), or each takes a share of the rows in whole 12-row tiles and packs B itself.
+        if M >= N && !bfloat16 {
             sharedPanelProduct(M: M, N: N, K: K, a: (aBase, aRow, aColumn), b: (bBase, bRow, bColumn), c: cBase, workers: workers)
+            return
+        }
+        if M >= N {
+            CPUParallelism.forEachRange(workers, grain: 1) { range in
+                for worker in range {
+                    let tiles = (M + 11) / 12
+                    let start = min(M, 12 * (tiles * worker / workers)), end = min(M, 12 * (tiles * (worker + 1) / workers))
+                    if start < end { block(0, rows: start..<end, columns: 0..<N) }
+                }
+            }
             return
         }
         // Wider than tall: a share of the columns per worker (in whole 32-column tiles); each
