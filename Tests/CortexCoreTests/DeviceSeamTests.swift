@@ -56,8 +56,9 @@ struct MirrorBackend: Backend {
     func softmaxBackward(output y: Storage, gradient g: Storage, rows: Int, columns: Int, logarithm: Bool, into out: Storage) throws {
         try check(y, g, out); try cpu.softmaxBackward(output: y, gradient: g, rows: rows, columns: columns, logarithm: logarithm, into: out)
     }
-    func matmul(_ a: Storage, _ aLayout: Layout, _ b: Storage, _ bLayout: Layout, outputShape: [Int], into out: Storage) throws {
-        try check(a, b, out); try cpu.matmul(a, aLayout, b, bLayout, outputShape: outputShape, into: out)
+    func matmul(_ a: Storage, _ aLayout: Layout, _ b: Storage, _ bLayout: Layout, outputShape: [Int], precision: Autocast.Precision,
+                into out: Storage) throws {
+        try check(a, b, out); try cpu.matmul(a, aLayout, b, bLayout, outputShape: outputShape, precision: precision, into: out)
     }
     func gather(_ x: Storage, _ xLayout: Layout, axis: Int, index: Storage, _ indexLayout: Layout, into out: Storage) throws {
         try check(x, index, out); try cpu.gather(x, xLayout, axis: axis, index: index, indexLayout, into: out)
