@@ -235,13 +235,15 @@ def sequence(repetitions):
             output, _ = self.rnn(self.dropout(self.encoder(ids)))
             return self.decoder(self.dropout(output))
 
-    def measure(name, batch, steps, vocabulary, model, optimizer, logits):
+    def measure(name, batch, steps, vocabulary, model, optimizer, logits, autocast=False):
         ids, targets = torch.randint(0, vocabulary, (batch, steps)), torch.randint(0, vocabulary, (batch, steps))
         loss_function = nn.CrossEntropyLoss()
 
         def step():
             optimizer.zero_grad()
-            loss_function(logits(model, ids).reshape(-1, vocabulary), targets.reshape(-1)).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                loss = loss_function(logits(model, ids).reshape(-1, vocabulary).float(), targets.reshape(-1))
+            loss.backward()
             optimizer.step()
 
         for _ in range(2):
@@ -258,6 +260,12 @@ def sequence(repetitions):
     config = GPT2Config(vocab_size=65, n_positions=64, n_embd=128, n_layer=4, n_head=4, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
     gpt = GPT2LMHeadModel(config).train()
     measure("char_gpt_l4_w128_b32x64", 32, 64, 65, gpt, torch.optim.AdamW(gpt.parameters(), lr=1e-3), lambda m, x: m(x).logits)
+    # `cortex train char-gpt`'s configuration, in float32 and under bfloat16 autocast.
+    config = GPT2Config(vocab_size=65, n_positions=128, n_embd=192, n_layer=4, n_head=4, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
+    recipe = GPT2LMHeadModel(config).train()
+    for suffix, autocast in (("", False), ("_bf16", True)):
+        measure("char_gpt_l4_w192_b32x128" + suffix, 32, 128, 65, recipe, torch.optim.AdamW(recipe.parameters(), lr=1e-3),
+                lambda m, x: m(x).logits, autocast)
     return rows
 
 

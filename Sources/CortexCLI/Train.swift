@@ -168,22 +168,25 @@ struct Evaluate: ParsableCommand {
     var int8: String?
     @Option(name: .customLong("calibration-batches"), help: "--int8 static: batches of 100 training images to calibrate on.")
     var calibrationBatches = 10
+    @Option(help: "f32, or bf16: the float matrix products (Linear, convolution) in bfloat16 with float32 accumulation (autocast inference).")
+    var precision: String = "f32"
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
         if let int8, Evaluation.Int8Mode(rawValue: int8) == nil { throw ValidationError("--int8 must be dynamic or static, got \(int8)") }
         guard calibrationBatches > 0 else { throw ValidationError("--calibration-batches must be positive, got \(calibrationBatches)") }
+        do { _ = try Autocast.Precision(parsing: precision) } catch let error as CortexError { throw ValidationError(error.description) }
     }
 
     func run() throws {
-        if recipe == nil || ConfiguredModel.isConfigured(checkpoint) {
-            let result = try Evaluation.runConfigured(checkpoint: checkpoint, data: data, last: last)
-            if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
-            return
+        let result: RecipeResult = try Autocast.run(try Autocast.Precision(parsing: precision)) {
+            if recipe == nil || ConfiguredModel.isConfigured(checkpoint) {
+                return try Evaluation.runConfigured(checkpoint: checkpoint, data: data, last: last)
+            }
+            guard let recipe else { throw ValidationError("name the recipe of the checkpoint, or give a checkpoint of `cortex train --config`") }
+            return try Evaluation.run(recipe: recipe, checkpoint: checkpoint, dataDirectory: dataDirectory,
+                                      int8: int8.flatMap(Evaluation.Int8Mode.init), calibrationBatches: calibrationBatches, last: last)
         }
-        guard let recipe else { throw ValidationError("name the recipe of the checkpoint, or give a checkpoint of `cortex train --config`") }
-        let result = try Evaluation.run(recipe: recipe, checkpoint: checkpoint, dataDirectory: dataDirectory,
-                                        int8: int8.flatMap(Evaluation.Int8Mode.init), calibrationBatches: calibrationBatches, last: last)
         if json { print(result.json) } else { print(result.fields.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) }
     }
 }

@@ -209,6 +209,14 @@ import CortexText
         expectFailure(["sample", "--checkpoint", directory + "/absent"], mentions: [directory + "/absent/config.json"])
         expectFailure(["train", "char-gpt", "--width", "10", "--heads", "3", "--data-dir", data], mentions: ["--width 10", "--heads 3"])
         expectFailure(["train", "char-gpt", "--dropout", "1.5"], mentions: ["--dropout", "1.5"])
+        // Mixed precision: the same run with bfloat16 products trains and saves; an unknown precision is refused by name.
+        var mixed = try CortexCommand.parseAsRoot(["train", "char-gpt", "--data-dir", data, "--layers", "1", "--heads", "2", "--width", "16",
+                                                   "--context", "16", "--iterations", "3", "--eval-interval", "2", "--batch-size", "2",
+                                                   "--precision", "bf16", "--out", directory + "/gpt-bf16", "--json"])
+        try mixed.run()
+        #expect(FileManager.default.fileExists(atPath: directory + "/gpt-bf16/model.safetensors"))
+        expectFailure(["train", "char-gpt", "--precision", "fp8", "--data-dir", data], mentions: ["fp8", "f32 or bf16"])
+        expectFailure(["evaluate", "mnist-mlp", "--checkpoint", directory, "--precision", "half"], mentions: ["half", "f32 or bf16"])
     }
 
     @Test func lstmLanguageModelReportsPerplexity() throws {
