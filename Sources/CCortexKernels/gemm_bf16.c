@@ -200,15 +200,45 @@ static void pack_b_rounding(long first, long pairs, long n, long k, const float 
     }
 }
 
+// Rows [0, m) of C's nc columns from pairs [first, first + pairs) of A's k (k values in all):
+// packs A block by block (bfloat16, or float32 rounded when `rounding`) and runs the
+// micro-kernels against the packed B panel.
+static void multiply_pairs(long m, long nc, long first, long pairs, long k, const void *a, long a_row_stride, long a_column_stride,
+                           const uint32_t *packed_b, float *c, long ldc, int accumulate, int rounding) {
+    static __thread uint32_t *packed_a = NULL;
+    if (!packed_a) packed_a = aligned_alloc(64, sizeof(uint32_t) * MB * KP);
+    if (!packed_a) return;
+    float tile[BR * BC] __attribute__((aligned(64)));
+    const size_t width = rounding ? sizeof(float) : sizeof(uint16_t);
+    for (long ic = 0; ic < m; ic += MB) {
+        long mc = m - ic < MB ? m - ic : MB;
+        const char *a_block = (const char *)a + (size_t)(ic * a_row_stride) * width;
+        if (rounding) pack_a_rounding(mc, first, pairs, k, (const float *)a_block, a_row_stride, a_column_stride, packed_a);
+        else pack_a_bf16(mc, first, pairs, k, (const uint16_t *)a_block, a_row_stride, a_column_stride, packed_a);
+        for (long jr = 0; jr < nc; jr += BC) {
+            long columns = nc - jr < BC ? nc - jr : BC;
+            for (long ir = 0; ir < mc; ir += BR) {
+                long rows = mc - ir < BR ? mc - ir : BR;
+                float *target = c + (ic + ir) * ldc + jr;
+                const uint32_t *panel_a = packed_a + ir * pairs, *panel_b = packed_b + jr * pairs;
+                if (rows == BR && columns == BC) {
+                    bf16_micro_kernel(pairs, panel_a, panel_b, target, ldc, accumulate);
+                } else {
+                    bf16_micro_kernel(pairs, panel_a, panel_b, tile, BC, 0);
+                    cortex_merge_partial_tile(tile, target, ldc, rows, columns, accumulate);
+                }
+            }
+        }
+    }
+}
+
 // The blocked product behind both entry points: operands are bfloat16, or float32 rounded to
 // bfloat16 while packing (`rounding`).
 static void bf16_product(long m, long n, long k, const void *a, long a_row_stride, long a_column_stride, const void *b,
                          long b_row_stride, long b_column_stride, float *c, long ldc, int rounding) {
-    static __thread uint32_t *packed_a = NULL, *packed_b = NULL;
-    if (!packed_a) packed_a = aligned_alloc(64, sizeof(uint32_t) * MB * KP);
+    static __thread uint32_t *packed_b = NULL;
     if (!packed_b) packed_b = aligned_alloc(64, sizeof(uint32_t) * KP * NB);
-    if (!packed_a || !packed_b) return;
-    float tile[BR * BC] __attribute__((aligned(64)));
+    if (!packed_b) return;
     const long total_pairs = (k + 1) / 2;
     if (total_pairs == 0) {
         for (long i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
@@ -222,28 +252,28 @@ static void bf16_product(long m, long n, long k, const void *a, long a_row_strid
             long pairs = total_pairs - pc < KP ? total_pairs - pc : KP;
             if (rounding) pack_b_rounding(pc, pairs, nc, k, (const float *)b_panel, b_row_stride, b_column_stride, packed_b);
             else pack_b_bf16(pc, pairs, nc, k, (const uint16_t *)b_panel, b_row_stride, b_column_stride, packed_b);
-            for (long ic = 0; ic < m; ic += MB) {
-                long mc = m - ic < MB ? m - ic : MB;
-                const char *a_block = (const char *)a + (size_t)(ic * a_row_stride) * width;
-                if (rounding) pack_a_rounding(mc, pc, pairs, k, (const float *)a_block, a_row_stride, a_column_stride, packed_a);
-                else pack_a_bf16(mc, pc, pairs, k, (const uint16_t *)a_block, a_row_stride, a_column_stride, packed_a);
-                for (long jr = 0; jr < nc; jr += BC) {
-                    long columns = nc - jr < BC ? nc - jr : BC;
-                    for (long ir = 0; ir < mc; ir += BR) {
-                        long rows = mc - ir < BR ? mc - ir : BR;
-                        float *target = c + (ic + ir) * ldc + jc + jr;
-                        const uint32_t *panel_a = packed_a + ir * pairs, *panel_b = packed_b + jr * pairs;
-                        if (rows == BR && columns == BC) {
-                            bf16_micro_kernel(pairs, panel_a, panel_b, target, ldc, pc > 0);
-                        } else {
-                            bf16_micro_kernel(pairs, panel_a, panel_b, tile, BC, 0);
-                            cortex_merge_partial_tile(tile, target, ldc, rows, columns, pc > 0);
-                        }
-                    }
-                }
-            }
+            multiply_pairs(m, nc, pc, pairs, k, a, a_row_stride, a_column_stride, packed_b, c + jc, ldc, pc > 0, rounding);
         }
     }
+}
+
+// The pieces of cortex_bf16_sgemm for workers that share one packed B panel, as the float32
+// GEMM's: k cut into even blocks of at most 2 * KP, B packed as pair panels of 32 columns.
+long cortex_bf16_sgemm_depth(long k) {
+    long blocks = (k + 2 * KP - 1) / (2 * KP);
+    long depth = (k + blocks - 1) / blocks;
+    return depth + (depth & 1);
+}
+
+long cortex_bf16_sgemm_panel_width(void) { return NB; }
+
+void cortex_bf16_sgemm_pack_b(long kc, long nc, const float *b, long b_row_stride, long b_column_stride, uint32_t *packed) {
+    pack_b_rounding(0, (kc + 1) / 2, nc, kc, b, b_row_stride, b_column_stride, packed);
+}
+
+void cortex_bf16_sgemm_rows(long m, long nc, long kc, const float *a, long a_row_stride, long a_column_stride, const uint32_t *packed_b,
+                            float *c, long ldc, int accumulate) {
+    multiply_pairs(m, nc, 0, (kc + 1) / 2, kc, a, a_row_stride, a_column_stride, packed_b, c, ldc, accumulate, 1);
 }
 
 void cortex_bf16_gemm(long m, long n, long k, const uint16_t *a, long a_row_stride, long a_column_stride, const uint16_t *b,

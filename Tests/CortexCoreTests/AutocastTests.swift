@@ -25,10 +25,12 @@ import CortexTestSupport
         let deep = try Tensor.randn([32, 3001], generator: generator), narrow = try Tensor.randn([9, 3001], generator: generator)
         let row = try Tensor.randn([1, 70], generator: generator), rows = try Tensor.randn([3, 71], generator: generator)
         let wideB = try Tensor.randn([70, 300], generator: generator), tallB = try Tensor.randn([71, 33], generator: generator)
+        // Shared B panels over three k blocks, the last one odd.
+        let tallDeep = try Tensor.randn([300, 1031], generator: generator), deepB = try Tensor.randn([1031, 64], generator: generator)
         return try [(a, b), (a, c.transpose(1, 2)), (a.mT, a), (wide.slice(axis: 1, step: 2), b), (big, other), (big.mT, big),
                 (big, weight.mT.slice(axis: 0, start: 0, end: 200)), (long, longWeight.mT), (longWeight, long.mT),
                 (deep, narrow.mT), (narrow, deep.mT), (row, wideB), (rows, tallB), (rows.mT.slice(axis: 0, start: 0, end: 70).mT, wideB),
-                (a.select(axis: 0, index: 1).unsqueeze(0), c.transpose(1, 2))]
+                (a.select(axis: 0, index: 1).unsqueeze(0), c.transpose(1, 2)), (tallDeep, deepB), (tallDeep, deepB.mT.contiguous().mT)]
     }
 
     @Test func productsEqualFloat32ProductsOfRoundedOperands() throws {

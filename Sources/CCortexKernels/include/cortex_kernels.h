@@ -151,6 +151,14 @@ void cortex_bf16_gemm(long m, long n, long k, const uint16_t *a, long a_row_stri
 /// is packed: autocast's matrix products, with float32 accumulation and a float32 C.
 void cortex_bf16_sgemm(long m, long n, long k, const float *a, long a_row_stride, long a_column_stride, const float *b,
                        long b_row_stride, long b_column_stride, float *c, long ldc);
+/// Its pieces for workers sharing one packed B panel, as cortex_avx512_sgemm's: k in (even)
+/// blocks of cortex_bf16_sgemm_depth(k) values, B packed into (kc + 1) / 2 x 32 pair panels of
+/// 32-bit words (a worker may pack whole 32-column panels at offset panel * 32 * pairs).
+long cortex_bf16_sgemm_depth(long k);
+long cortex_bf16_sgemm_panel_width(void);
+void cortex_bf16_sgemm_pack_b(long kc, long nc, const float *b, long b_row_stride, long b_column_stride, uint32_t *packed);
+void cortex_bf16_sgemm_rows(long m, long nc, long kc, const float *a, long a_row_stride, long a_column_stride, const uint32_t *packed_b,
+                            float *c, long ldc, int accumulate);
 
 /// Block formats of quantised weights, numbered as ggml's types (GGUF's tensor type ids).
 typedef enum {

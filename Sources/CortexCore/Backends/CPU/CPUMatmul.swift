@@ -257,20 +257,10 @@ extension CPUBackend {
             }
             return
         }
-        // One large product, at least as tall as wide: the workers share packed panels of B
-        // (float32), or each takes a share of the rows in whole 12-row tiles and packs B itself.
-        if M >= N && !bfloat16 {
-            sharedPanelProduct(M: M, N: N, K: K, a: (aBase, aRow, aColumn), b: (bBase, bRow, bColumn), c: cBase, workers: workers)
-            return
-        }
+        // One large product, at least as tall as wide: the workers share packed panels of B.
         if M >= N {
-            CPUParallelism.forEachRange(workers, grain: 1) { range in
-                for worker in range {
-                    let tiles = (M + 11) / 12
-                    let start = min(M, 12 * (tiles * worker / workers)), end = min(M, 12 * (tiles * (worker + 1) / workers))
-                    if start < end { block(0, rows: start..<end, columns: 0..<N) }
-                }
-            }
+            sharedPanelProduct(M: M, N: N, K: K, a: (aBase, aRow, aColumn), b: (bBase, bRow, bColumn), c: cBase, workers: workers,
+                               bfloat16: bfloat16)
             return
         }
         // Wider than tall: a share of the columns per worker (in whole 32-column tiles); each
@@ -287,9 +277,14 @@ extension CPUBackend {
     /// One large product on all workers sharing each packed k x 3072 panel of B, as BLIS does:
     /// the workers pack a share of the panel's 32-column strips, then each multiplies its rows
     /// (in 12-row multiples) against the whole panel. No worker packs what another has packed.
+    /// With `bfloat16` the panels hold pairs of bfloat16 rounded from B (one 32-bit word per pair
+    /// and column) and the rows multiply on the AVX512_BF16 kernel.
     func sharedPanelProduct(M: Int, N: Int, K: Int, a: (UnsafeMutablePointer<Float>, Int, Int), b: (UnsafeMutablePointer<Float>, Int, Int),
-                            c: UnsafeMutablePointer<Float>, workers: Int) {
-        let depth = cortex_avx512_sgemm_depth(K), width = cortex_avx512_sgemm_panel_width()
+                            c: UnsafeMutablePointer<Float>, workers: Int, bfloat16: Bool = false) {
+        let depth = bfloat16 ? cortex_bf16_sgemm_depth(K) : cortex_avx512_sgemm_depth(K)
+        let width = bfloat16 ? cortex_bf16_sgemm_panel_width() : cortex_avx512_sgemm_panel_width()
+        // Packed elements per k of a 32-column strip: 32 floats, or 16 words of bfloat16 pairs.
+        func stripOffset(_ strip: Int, _ kc: Int) -> Int { bfloat16 ? strip * 32 * ((kc + 1) / 2) : strip * 32 * kc }
         let panel = Storage.host(dtype: .float32, count: depth * width)
         let pointers = UncheckedSendable((a.0, b.0, c, panel.floats()))
         let rowsPerWorker = (M + 12 * workers - 1) / (12 * workers) * 12
@@ -303,9 +298,13 @@ extension CPUBackend {
                         let first = strips * worker / workers, last = strips * (worker + 1) / workers
                         guard first < last else { continue }
                         let (_, bBase, _, packed) = pointers.value
-                        cortex_avx512_sgemm_pack_b(kc, min(columns, last * 32) - first * 32,
-                                                   bBase + depthStart * b.1 + (columnStart + first * 32) * b.2, b.1, b.2,
-                                                   packed + first * 32 * kc)
+                        let (source, count) = (bBase + depthStart * b.1 + (columnStart + first * 32) * b.2, min(columns, last * 32) - first * 32)
+                        if bfloat16 {
+                            let words = UnsafeMutableRawPointer(packed + stripOffset(first, kc)).assumingMemoryBound(to: UInt32.self)
+                            cortex_bf16_sgemm_pack_b(kc, count, source, b.1, b.2, words)
+                        } else {
+                            cortex_avx512_sgemm_pack_b(kc, count, source, b.1, b.2, packed + stripOffset(first, kc))
+                        }
                     }
                 }
                 CPUParallelism.forEachRange(workers, grain: 1) { range in
@@ -313,8 +312,13 @@ extension CPUBackend {
                         let start = min(M, worker * rowsPerWorker), end = min(M, start + rowsPerWorker)
                         guard start < end else { continue }
                         let (aBase, _, cBase, packed) = pointers.value
-                        cortex_avx512_sgemm_rows(end - start, columns, kc, aBase + start * a.1 + depthStart * a.2, a.1, a.2,
-                                                 packed, cBase + start * N + columnStart, N, depthStart > 0 ? 1 : 0)
+                        let (rows, target) = (aBase + start * a.1 + depthStart * a.2, cBase + start * N + columnStart)
+                        if bfloat16 {
+                            let words = UnsafeRawPointer(packed).assumingMemoryBound(to: UInt32.self)
+                            cortex_bf16_sgemm_rows(end - start, columns, kc, rows, a.1, a.2, words, target, N, depthStart > 0 ? 1 : 0)
+                        } else {
+                            cortex_avx512_sgemm_rows(end - start, columns, kc, rows, a.1, a.2, packed, target, N, depthStart > 0 ? 1 : 0)
+                        }
                     }
                 }
             }
