@@ -100,6 +100,10 @@ public final class Trainer: @unchecked Sendable {
     /// 4 batches of 16 step as one batch of 64 would; the last window of an epoch may be
     /// shorter. Across ranks, only the window's last backward averages gradients (`noSync`).
     public var accumulationSteps = 1
+    /// Mixed precision (Lightning's `precision="bf16-mixed"`): `.bfloat16` runs the training and
+    /// evaluation passes under ``Autocast`` (bfloat16 matrix products, float32 weights,
+    /// gradients and optimizer). nil keeps the precision of the task that calls ``fit``.
+    public var precision: Autocast.Precision?
     /// Whether ``scheduler`` steps after every epoch or after every optimizer step.
     public var schedulerInterval: ScheduleInterval = .epoch
     /// Lowers the learning rate when ``monitor`` stops improving (stepped after each epoch's
@@ -187,11 +191,13 @@ public final class Trainer: @unchecked Sendable {
                 batchIndex += 1
                 if batch.count > 0 || privacy == nil {
                     let forwardBackward = { () throws -> (Tensor, Tensor) in
-                        let output = try self.dataParallel.map { try $0(batch.inputs) } ?? self.model(batch.inputs)
-                        let loss = try self.distillation.map { try $0.loss(studentOutput: output, inputs: batch.inputs, targets: batch.targets) }
-                            ?? self.lossFunction(output, batch.targets)
-                        try (windowSize > 1 ? loss * (1 / Float(windowSize)) : loss).backward()
-                        return (output, loss)
+                        try self.withPrecision {
+                            let output = try self.dataParallel.map { try $0(batch.inputs) } ?? self.model(batch.inputs)
+                            let loss = try self.distillation.map { try $0.loss(studentOutput: output, inputs: batch.inputs, targets: batch.targets) }
+                                ?? self.lossFunction(output, batch.targets)
+                            try (windowSize > 1 ? loss * (1 / Float(windowSize)) : loss).backward()
+                            return (output, loss)
+                        }
                     }
                     // Across ranks, gradients are averaged once per window, by its last backward.
                     let (output, loss) = try endsWindow ? forwardBackward() : (dataParallel.map { try $0.noSync(forwardBackward) } ?? forwardBackward())
@@ -318,6 +324,12 @@ public final class Trainer: @unchecked Sendable {
     /// gradients. Across several ranks, each evaluates its share (a loader with an unpadded
     /// ``DistributedSampler``) and the loss and accuracy are over all shares; `predictions` and
     /// `targets` then hold this rank's share.
+    /// `body` under ``precision`` where one is set.
+    func withPrecision<Result>(_ body: () throws -> Result) rethrows -> Result {
+        guard let precision else { return try body() }
+        return try Autocast.run(precision, body)
+    }
+
     public func evaluate(_ loader: DataLoader) throws -> Evaluation {
         let wasTraining = model.isTraining
         model.eval()
@@ -326,7 +338,7 @@ public final class Trainer: @unchecked Sendable {
         var predictions: [Int] = [], targets: [Int] = []
         try withNoGrad {
             try loader.epoch(0).forEachBatch { batch in
-                let output = try model(batch.inputs)
+                let output = try withPrecision { try model(batch.inputs) }
                 lossSum += Double(try lossFunction(output, batch.targets).item()) * Double(batch.count)
                 seen += batch.count
                 if classification {

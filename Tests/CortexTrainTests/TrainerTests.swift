@@ -84,6 +84,22 @@ import CortexTrain
         #expect(FileManager.default.fileExists(atPath: directory + "/best/model.safetensors"))
     }
 
+    /// `precision = .bfloat16` trains and evaluates under autocast: it learns as float32 does,
+    /// and its epoch losses differ from float32's (the products are rounded), but only slightly.
+    @Test func bfloat16PrecisionTrainsLikeFloat32() throws {
+        let train = try TrainerTests.syntheticData(seed: 5), test = try TrainerTests.syntheticData(seed: 6)
+        func run(_ precision: Autocast.Precision?) throws -> [EpochRecord] {
+            let trainer = TrainerTests.makeTrainer()
+            trainer.scheduler = nil
+            trainer.precision = precision
+            return try trainer.fit(train: DataLoader(train, batchSize: 32, shuffle: true, seed: 1), validation: DataLoader(test, batchSize: 100), epochs: 4)
+        }
+        let (full, mixed) = (try run(nil), try run(.bfloat16))
+        #expect(try #require(mixed.last?.validationAccuracy) > 0.9)
+        #expect(full.map(\.trainLoss) != mixed.map(\.trainLoss))
+        for (a, b) in zip(full, mixed) { #expect(abs(a.trainLoss - b.trainLoss) < 0.05, "epoch \(a.epoch): \(a.trainLoss) against \(b.trainLoss)") }
+    }
+
     @Test func mismatchedCheckpointsAreTypedErrors() throws {
         let trainer = TrainerTests.makeTrainer()
         try trainer.saveCheckpoint(to: directory + "/small")
