@@ -140,4 +140,31 @@ static inline void cortex_merge_partial_tile(const float *tile, float *target, l
             target[r * ldc + j] = accumulate ? target[r * ldc + j] + tile[r * CORTEX_TILE_COLUMNS + j] : tile[r * CORTEX_TILE_COLUMNS + j];
 }
 
+// The tile loop of the float32 and bfloat16 GEMMs: every 12 x 32 tile of an mc x nc block of C
+// from packed A (12-row panels) and packed B (32-column panels), `depth` steps deep with
+// `element_bytes` per panel row and step (a float32, or a pair of bfloat16). `kernel` computes
+// one whole tile; partial tiles go through a scratch tile merged into C.
+typedef void (*cortex_tile_kernel)(long depth, const void *a, const void *b, float *c, long ldc, int accumulate);
+
+static inline __attribute__((always_inline)) void cortex_sweep_tiles(long mc, long nc, long depth, const void *packed_a, const void *packed_b,
+                                                                     long element_bytes, float *c, long ldc, int accumulate,
+                                                                     cortex_tile_kernel kernel) {
+    float tile[CORTEX_TILE_ROWS * CORTEX_TILE_COLUMNS] __attribute__((aligned(64)));
+    for (long jr = 0; jr < nc; jr += CORTEX_TILE_COLUMNS) {
+        long columns = nc - jr < CORTEX_TILE_COLUMNS ? nc - jr : CORTEX_TILE_COLUMNS;
+        for (long ir = 0; ir < mc; ir += CORTEX_TILE_ROWS) {
+            long rows = mc - ir < CORTEX_TILE_ROWS ? mc - ir : CORTEX_TILE_ROWS;
+            float *target = c + ir * ldc + jr;
+            const char *panel_a = (const char *)packed_a + ir * depth * element_bytes;
+            const char *panel_b = (const char *)packed_b + jr * depth * element_bytes;
+            if (rows == CORTEX_TILE_ROWS && columns == CORTEX_TILE_COLUMNS) {
+                kernel(depth, panel_a, panel_b, target, ldc, accumulate);
+            } else {
+                kernel(depth, panel_a, panel_b, tile, CORTEX_TILE_COLUMNS, 0);
+                cortex_merge_partial_tile(tile, target, ldc, rows, columns, accumulate);
+            }
+        }
+    }
+}
+
 #endif

@@ -21,7 +21,8 @@ enum { MR = CORTEX_TILE_ROWS, NR = CORTEX_TILE_COLUMNS, KC = 320, MC = 144, NC =
 // Every loop over the tile's rows is fully unrolled so the accumulators live in registers from
 // the start (a rolled zeroing loop became a memset of a stack copy on every call).
 __attribute__((no_builtin("memset")))
-static void micro_kernel(long k, const float *restrict a, const float *restrict b, float *restrict c, long ldc, int accumulate) {
+static void micro_kernel(long k, const void *packed_a, const void *packed_b, float *restrict c, long ldc, int accumulate) {
+    const float *restrict a = packed_a, *restrict b = packed_b;
     __m512 acc[MR][2];
 #pragma clang loop unroll(full)
     for (int r = 0; r < MR; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
@@ -122,24 +123,10 @@ static void multiply_block(long m, long nc, long kc, const float *a, long a_row_
                            const float *packed_b, float *c, long ldc, int accumulate) {
     static __thread float *packed_a = NULL;
     if (!packed_a) packed_a = aligned_alloc(64, sizeof(float) * MC * KC);
-    float tile[MR * NR] __attribute__((aligned(64)));
     for (long ic = 0; ic < m; ic += MC) {
         long mc = m - ic < MC ? m - ic : MC;
         pack_a(mc, kc, a + ic * a_row_stride, a_row_stride, a_column_stride, packed_a);
-        for (long jr = 0; jr < nc; jr += NR) {
-            long columns = nc - jr < NR ? nc - jr : NR;
-            for (long ir = 0; ir < mc; ir += MR) {
-                long rows = mc - ir < MR ? mc - ir : MR;
-                float *target = c + (ic + ir) * ldc + jr;
-                const float *panel_a = packed_a + ir * kc, *panel_b = packed_b + jr * kc;
-                if (rows == MR && columns == NR) {
-                    micro_kernel(kc, panel_a, panel_b, target, ldc, accumulate);
-                } else {
-                    micro_kernel(kc, panel_a, panel_b, tile, NR, 0);
-                    cortex_merge_partial_tile(tile, target, ldc, rows, columns, accumulate);
-                }
-            }
-        }
+        cortex_sweep_tiles(mc, nc, kc, packed_a, packed_b, sizeof(float), c + ic * ldc, ldc, accumulate, micro_kernel);
     }
 }
 

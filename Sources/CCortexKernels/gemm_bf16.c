@@ -35,7 +35,8 @@ static inline uint32_t rounded_bf16(float x) {
 
 // C tile (BR x BC, row stride ldc) = (or +=) packed A (pairs x BR) times packed B (pairs x BC).
 __attribute__((no_builtin("memset")))
-static void bf16_micro_kernel(long pairs, const uint32_t *restrict a, const uint32_t *restrict b, float *restrict c, long ldc, int accumulate) {
+static void bf16_micro_kernel(long pairs, const void *packed_a, const void *packed_b, float *restrict c, long ldc, int accumulate) {
+    const uint32_t *restrict a = packed_a, *restrict b = packed_b;
     __m512 acc[BR][2];
 #pragma clang loop unroll(full)
     for (int r = 0; r < BR; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
@@ -208,27 +209,13 @@ static void multiply_pairs(long m, long nc, long first, long pairs, long k, cons
     static __thread uint32_t *packed_a = NULL;
     if (!packed_a) packed_a = aligned_alloc(64, sizeof(uint32_t) * MB * KP);
     if (!packed_a) return;
-    float tile[BR * BC] __attribute__((aligned(64)));
     const size_t width = rounding ? sizeof(float) : sizeof(uint16_t);
     for (long ic = 0; ic < m; ic += MB) {
         long mc = m - ic < MB ? m - ic : MB;
         const char *a_block = (const char *)a + (size_t)(ic * a_row_stride) * width;
         if (rounding) pack_a_rounding(mc, first, pairs, k, (const float *)a_block, a_row_stride, a_column_stride, packed_a);
         else pack_a_bf16(mc, first, pairs, k, (const uint16_t *)a_block, a_row_stride, a_column_stride, packed_a);
-        for (long jr = 0; jr < nc; jr += BC) {
-            long columns = nc - jr < BC ? nc - jr : BC;
-            for (long ir = 0; ir < mc; ir += BR) {
-                long rows = mc - ir < BR ? mc - ir : BR;
-                float *target = c + (ic + ir) * ldc + jr;
-                const uint32_t *panel_a = packed_a + ir * pairs, *panel_b = packed_b + jr * pairs;
-                if (rows == BR && columns == BC) {
-                    bf16_micro_kernel(pairs, panel_a, panel_b, target, ldc, accumulate);
-                } else {
-                    bf16_micro_kernel(pairs, panel_a, panel_b, tile, BC, 0);
-                    cortex_merge_partial_tile(tile, target, ldc, rows, columns, accumulate);
-                }
-            }
-        }
+        cortex_sweep_tiles(mc, nc, pairs, packed_a, packed_b, sizeof(uint32_t), c + ic * ldc, ldc, accumulate, bf16_micro_kernel);
     }
 }
 
