@@ -124,6 +124,7 @@ import CortexTestSupport
         #expect(try closenessFailure(output, expected, rtol: 8e-3, atol: 1e-2) == nil, "\(name) forward")
         let (ours, theirs) = (try output.roundedToBFloat16().toFloatArray(), try expected.toFloatArray())
         let equal = zip(ours, theirs).filter { $0 == $1 }.count
+        print("autocast \(name): \(equal) of \(theirs.count) products equal PyTorch's after rounding to bfloat16")
         #expect(Double(equal) >= 0.98 * Double(theirs.count), "\(name): \(equal) of \(theirs.count) equal after rounding")
         try (output * file.tensor(name + ".seed")).sum().backward()
         for (index, input) in [left, right].enumerated() {
