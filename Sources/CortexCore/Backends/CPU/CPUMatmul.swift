@@ -188,9 +188,9 @@ extension CPUBackend {
             let (aOffset, bOffset) = batches.offsets(batch)
             let (aBase, bBase, cBase) = pointers.value
             gemm(rows.count, columns.count, K,
-                                aBase + aOffset + rows.lowerBound * aRow, aRow, aColumn,
-                                bBase + bOffset + columns.lowerBound * bColumn, bRow, bColumn,
-                                cBase + batch * M * N + rows.lowerBound * N + columns.lowerBound, N)
+                 aBase + aOffset + rows.lowerBound * aRow, aRow, aColumn,
+                 bBase + bOffset + columns.lowerBound * bColumn, bRow, bColumn,
+                 cBase + batch * M * N + rows.lowerBound * N + columns.lowerBound, N)
         }
         // A few rows (decoding one token): no packing; every worker takes a share of the columns
         // of every batch.
