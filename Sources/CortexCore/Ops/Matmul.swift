@@ -24,27 +24,23 @@ extension Tensor {
         }
         let batch = try Shapes.broadcast(Array(shape.dropLast(2)), Array(other.shape.dropLast(2)), operation: "matmul")
         let precision = Autocast.precision
+        let output: Tensor
         if precision == .bfloat16 && (device != .cpu || !Autocast.hasBFloat16Kernel) {
             // No bfloat16 kernel: the same values from operands rounded into float32 copies.
-            let rounded = try Autocast.run(.float32) { try detach().roundedToBFloat16().matmul(other.detach().roundedToBFloat16()) }
-            let left = detach(), right = other.detach()
-            return rounded.recorded("matmul", [self, other]) { gradient, needed in
-                try Autocast.run(precision) { try Tensor.matmulGradients(left: left, right: right, gradient: gradient, needed: needed) }
+            output = try Autocast.run(.float32) { try detach().roundedToBFloat16().matmul(other.detach().roundedToBFloat16()) }
+        } else {
+            output = try Tensor.empty(batch + [M, N], device: device)
+            try backend.matmul(storage, layout, other.storage, other.layout, outputShape: output.shape, precision: precision, into: output.storage)
+            FLOPCounter.record(.matmul, 2 * output.count * K)
+        }
+        let left = detach(), right = other.detach()
+        // The gradient products run in the precision the forward product ran in.
+        return output.recorded("matmul", [self, other]) { gradient, needed in
+            try Autocast.run(precision) {
+                [needed[0] ? try gradient.matmul(right.mT).sumToShape(left.shape) : nil,
+                 needed[1] ? try Tensor.rightOperandGradient(left: left, right: right, gradient: gradient) : nil]
             }
         }
-        let output = try Tensor.empty(batch + [M, N], device: device)
-        try backend.matmul(storage, layout, other.storage, other.layout, outputShape: output.shape, precision: precision, into: output.storage)
-        FLOPCounter.record(.matmul, 2 * output.count * K)
-        let left = detach(), right = other.detach()
-        return output.recorded("matmul", [self, other]) { gradient, needed in
-            try Autocast.run(precision) { try Tensor.matmulGradients(left: left, right: right, gradient: gradient, needed: needed) }
-        }
-    }
-
-    /// The gradients of `left @ right` for the operands `needed`, in the task's precision.
-    static func matmulGradients(left: Tensor, right: Tensor, gradient: Tensor, needed: [Bool]) throws -> [Tensor?] {
-        [needed[0] ? try gradient.matmul(right.mT).sumToShape(left.shape) : nil,
-         needed[1] ? try Tensor.rightOperandGradient(left: left, right: right, gradient: gradient) : nil]
     }
 
     /// float32 values rounded to the nearest bfloat16 (ties to even), still float32.
